@@ -1,0 +1,3 @@
+export { defaultConfig, loadConfig, parseConfig } from './load.js';
+export * from './paths.js';
+export { type Config, configSchema, type VmDefaults } from './schema.js';

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/**
+ * config.toml, every key optional. Each key has its default here and one line in docs/config.md.
+ * Unknown keys are rejected (strict objects) so a typo never silently does nothing.
+ */
+const duration = z.string().regex(/^\d+(ms|s|m|h)?$/, 'a duration such as "0", "90s", "15m" or "24h"');
+const size = z.string().regex(/^\d+(\.\d+)?\s*[a-zA-Z]*$/, 'a size such as "512MiB" or "8G"');
+const ipv4 = z.ipv4();
+
+export const vmDefaultsSchema = z.strictObject({
+  /** Virtual CPUs per VM. */
+  vcpu: z.number().int().min(1).max(64).default(2),
+  /** Guest memory in MiB. */
+  memory_mib: z.number().int().min(128).max(1024 * 1024).default(1024),
+  /** Size of the per-VM work disk mounted at /root. */
+  disk_size: size.default('8G'),
+  /** Size of the copy-on-write overlay over the image's root filesystem. */
+  system_overlay_size: size.default('8G'),
+});
+
+export const fileSyncSchema = z.strictObject({
+  host: z.string().min(1),
+  guest: z.string().min(1),
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{3,4}$/)
+    .optional(),
+});
+
+export const configSchema = z.strictObject({
+  /** debug | info | warn | error; env BANGER_LOG_LEVEL overrides. */
+  log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Which VMM runs guests: auto picks Firecracker when its binary and KVM work, else QEMU. */
+  vmm: z.enum(['auto', 'firecracker', 'qemu']).default('auto'),
+  /** QEMU acceleration: auto uses KVM when it can really run a guest, else TCG with a notice. */
+  accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  /** QEMU binary; resolved from PATH when empty. */
+  qemu_bin: z.string().default('qemu-system-x86_64'),
+  /** Firecracker binary; resolved from PATH when empty. */
+  firecracker_bin: z.string().default('firecracker'),
+  jailer_bin: z.string().default('/usr/bin/jailer'),
+  jailer_enabled: z.boolean().default(true),
+  /** Defaults to <state_dir>/jail; must share a filesystem with the image store. */
+  jailer_chroot_base: z.string().optional(),
+  /** Defaults to <state_dir>/ssh/id_ed25519, generated on first use. */
+  ssh_key_path: z.string().optional(),
+  default_image_name: z.string().default('debian-bookworm'),
+  default_kernel_name: z.string().default('debian-cloud-amd64'),
+  /** Stop VMs untouched for this long; "0" disables. */
+  auto_stop_stale_after: duration.default('0'),
+  stats_poll_interval: duration.default('30s'),
+  bridge_name: z
+    .string()
+    .regex(/^br-fc(-[a-z0-9-]+)?$/, 'br-fc or br-fc-<suffix>')
+    .max(15)
+    .default('br-fc'),
+  bridge_ip: ipv4.default('172.16.0.1'),
+  cidr: z.number().int().min(8).max(30).default(24),
+  tap_pool_size: z.number().int().min(0).max(64).default(2),
+  default_dns: ipv4.default('1.1.1.1'),
+  /** Network namespace in which bridge, taps, NAT and VMMs live; empty means the host's own. */
+  netns: z.string().default(''),
+  /** Copy-on-write strategy for root disks; auto picks the first one the host supports. */
+  cow_strategy: z.enum(['auto', 'dm-snapshot', 'reflink', 'qcow2', 'copy']).default('auto'),
+  /** Registries reached over plain HTTP (loopback always is). */
+  insecure_registries: z.array(z.string()).default([]),
+  /** Extra CA certificate files (PEM) trusted for registries. */
+  registry_ca_files: z.array(z.string()).default([]),
+  /** Credentials per registry host, used before ~/.docker/config.json. */
+  registry_auths: z
+    .record(z.string(), z.strictObject({ username: z.string(), password: z.string() }))
+    .default({}),
+  /** Tar-bomb limits for image conversion. */
+  max_unpacked_size: size.default('64G'),
+  max_entries: z.number().int().min(1).default(2_000_000),
+  /** Override of the embedded image and kernel catalogs: a file path or an https URL. */
+  image_catalog: z.string().optional(),
+  kernel_catalog: z.string().optional(),
+  vm_defaults: vmDefaultsSchema.default(vmDefaultsSchema.parse({})),
+  file_sync: z.array(fileSyncSchema).default([]),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type VmDefaults = z.infer<typeof vmDefaultsSchema>;

@@ -1,0 +1,125 @@
+import { type ChildProcess, spawn as spawnChild } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { execa } from 'execa';
+import { BangerError } from '../model/errors.js';
+
+/**
+ * The only place that spawns host programs. Always argv arrays, never a shell string. Every command can
+ * run inside a network namespace (`ip netns exec NS …`), which the tests use to keep traffic in namespaces
+ * they own and which users get as the `netns` config key.
+ */
+export interface RunOptions {
+  input?: string | Buffer;
+  cwd?: string;
+  /** Added to (not replacing) the daemon's environment. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  netns?: string;
+  signal?: AbortSignal;
+  /** Return the result instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  netns?: string;
+  /** File that receives stdout and stderr (a VMM's console log). */
+  logPath?: string;
+  /** Detached processes outlive the daemon (VMMs must survive a daemon restart). */
+  detached?: boolean;
+  /** Keep stdio as pipes for the caller to read and write. */
+  pipe?: boolean;
+}
+
+export interface Runner {
+  run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+  spawn(argv: readonly string[], options?: SpawnOptions): ChildProcess;
+}
+
+/** A failed host command: argv, exit code and stderr kept for the message and the log. */
+export class CommandError extends BangerError {
+  readonly argv: readonly string[];
+  readonly exitCode: number | undefined;
+  readonly stderr: string;
+
+  constructor(argv: readonly string[], exitCode: number | undefined, stderr: string, reason?: string) {
+    const tail = stderr.trim().split('\n').slice(-5).join('\n');
+    const why = reason ?? `exited with ${exitCode}`;
+    super('operation_failed', `${argv.join(' ')} ${why}${tail ? `: ${tail}` : ''}`);
+    this.argv = argv;
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
+export function withNetns(argv: readonly string[], netns: string | undefined): string[] {
+  return netns ? ['ip', 'netns', 'exec', netns, ...argv] : [...argv];
+}
+
+/** The real runner: execa for one-shot tools, child_process.spawn for long-lived ones. */
+export function createRunner(): Runner {
+  return {
+    async run(argv, options = {}) {
+      const full = withNetns(argv, options.netns);
+      const [file, ...args] = full;
+      if (!file) throw new BangerError('bad_request', 'empty command');
+      const result = await execa(file, args, {
+        input: options.input,
+        cwd: options.cwd,
+        env: options.env,
+        timeout: options.timeoutMs,
+        cancelSignal: options.signal,
+        reject: false,
+        stripFinalNewline: false,
+        encoding: 'utf8',
+      });
+      const out: RunResult = {
+        stdout: result.stdout ?? '',
+        stderr: result.stderr ?? '',
+        exitCode: result.exitCode ?? -1,
+      };
+      if (result.failed && !options.allowFailure) {
+        let reason: string | undefined;
+        if (result.timedOut) reason = `timed out after ${options.timeoutMs} ms`;
+        else if (result.isCanceled) reason = 'was cancelled';
+        else if (result.signal) reason = `was killed by ${result.signal}`;
+        else if (result.exitCode === undefined) reason = `could not start (${result.originalMessage ?? 'unknown'})`;
+        throw new CommandError(full, result.exitCode, out.stderr, reason);
+      }
+      if (result.failed && result.exitCode === undefined && !result.timedOut) {
+        // Not even started (ENOENT): no exit code to hand back, so this is always an error.
+        throw new CommandError(full, undefined, '', `could not start (${result.originalMessage ?? 'unknown'})`);
+      }
+      return out;
+    },
+
+    spawn(argv, options = {}) {
+      const [file, ...args] = withNetns(argv, options.netns);
+      if (!file) throw new BangerError('bad_request', 'empty command');
+      let logFd: number | undefined;
+      if (options.logPath) logFd = openSync(options.logPath, 'a', 0o600);
+      try {
+        const stdio = options.pipe
+          ? (['pipe', 'pipe', 'pipe'] as const)
+          : (['ignore', logFd ?? 'ignore', logFd ?? 'ignore'] as const);
+        const child = spawnChild(file, args, {
+          cwd: options.cwd,
+          env: options.env ? { ...process.env, ...options.env } : process.env,
+          detached: options.detached ?? false,
+          stdio: [...stdio],
+        });
+        if (options.detached) child.unref();
+        return child;
+      } finally {
+        if (logFd !== undefined) closeSync(logFd);
+      }
+    },
+  };
+}
