@@ -1,3 +1,4 @@
 export { defaultConfig, loadConfig, parseConfig } from './load.js';
 export * from './paths.js';
 export { type Config, configSchema, type VmDefaults } from './schema.js';
+export { bangerVersion } from './version.js';

@@ -1,1 +1,2 @@
 export * from './runner.js';
+export { findExecutable } from './which.js';

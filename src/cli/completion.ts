@@ -1,0 +1,51 @@
+import tab from '@bomb.sh/tab/commander';
+import type { Command as CommanderCommand } from 'commander';
+import type { RpcClient } from '../rpc/index.js';
+
+type NameSource = 'vm' | 'image';
+
+/** Which live names an argument completes to, by the argument's name (`<vm>`, `<ref…>`, `<image>`). */
+function sourceFor(argName: string): NameSource | undefined {
+  if (/^(vm|vms|ref|refs)$/.test(argName)) return 'vm';
+  if (/^images?$/.test(argName)) return 'image';
+  return undefined;
+}
+
+/**
+ * Adds `banger completion bash|zsh|fish|powershell` and the hidden `complete -- …` protocol. Names of VMs
+ * and images come from the daemon when it answers; when it does not, completion offers nothing rather
+ * than starting one.
+ */
+export async function installCompletion(
+  program: CommanderCommand,
+  client: RpcClient,
+  argv: readonly string[],
+): Promise<void> {
+  const root = tab(program, { completionCommandName: 'completion' });
+  if (!argv.includes('complete')) return;
+  const names = await fetchNames(client);
+  for (const command of root.commands.values()) {
+    for (const arg of command.arguments.values()) {
+      const source = sourceFor(arg.name);
+      if (!source) continue;
+      arg.handler = (complete) => {
+        for (const n of names[source]) complete(n, '');
+      };
+    }
+  }
+}
+
+async function fetchNames(client: RpcClient): Promise<Record<NameSource, string[]>> {
+  const opts = { timeoutMs: 1000 };
+  const [vms, images] = await Promise.all([
+    client
+      .call('vm.list', {}, opts)
+      .then((r) => r.vms.map((v) => v.name))
+      .catch(() => []),
+    client
+      .call('image.list', {}, opts)
+      .then((r) => r.images.map((i) => i.name))
+      .catch(() => []),
+  ]);
+  return { vm: vms, image: images };
+}

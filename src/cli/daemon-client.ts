@@ -1,0 +1,95 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Layout } from '../config/index.js';
+import { ensureRuntimeDir } from '../config/index.js';
+import type { Runner } from '../host/runner.js';
+import { BangerError } from '../model/errors.js';
+import { createRpcClient, DaemonUnreachableError, type RpcClient } from '../rpc/index.js';
+
+/** How long the CLI waits for a daemon it started to answer `ping`. */
+export const DAEMON_START_TIMEOUT_MS = 5_000;
+const PING_TIMEOUT_MS = 2_000;
+
+export interface EnsureDaemonOptions {
+  layout: Layout;
+  version: string;
+  runner: Runner;
+  /** Tells the user what is happening (stderr), e.g. "starting bangerd". */
+  notice?: (message: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A client for a daemon of our own version. In user mode a missing daemon is started (detached, so it
+ * outlives this CLI) and a daemon of another version is asked to stop and replaced; a newcomer never
+ * starts bangerd by hand. System mode never auto-starts: systemd owns the daemon there.
+ */
+export async function ensureDaemon(options: EnsureDaemonOptions): Promise<RpcClient> {
+  const { layout, version } = options;
+  const client = createRpcClient(layout.socketPath, version);
+  const running = await pingVersion(client);
+  if (running === version) return client;
+  if (running !== undefined) {
+    options.notice?.(`restarting bangerd (running ${running}, this banger is ${version})`);
+    await client.call('shutdown', {}, { timeoutMs: PING_TIMEOUT_MS }).catch(() => {});
+    await waitFor(async () => !existsSync(layout.socketPath) || (await pingVersion(client)) === undefined);
+  }
+  if (layout.mode === 'system') {
+    throw new BangerError('not_running', `bangerd is not running on ${layout.socketPath}`, {
+      hint: 'sudo systemctl start bangerd',
+    });
+  }
+  await startDaemonProcess(options);
+  return client;
+}
+
+async function pingVersion(client: RpcClient): Promise<string | undefined> {
+  try {
+    return (await client.call('ping', {}, { timeoutMs: PING_TIMEOUT_MS })).version;
+  } catch (err) {
+    if (err instanceof DaemonUnreachableError) return undefined;
+    throw err;
+  }
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = DAEMON_START_TIMEOUT_MS): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+async function startDaemonProcess({ layout, version, runner, notice }: EnsureDaemonOptions): Promise<void> {
+  notice?.('starting bangerd');
+  ensureRuntimeDir(layout.runtimeDir);
+  mkdirSync(layout.stateDir, { recursive: true, mode: 0o700 });
+  const outPath = join(layout.stateDir, 'bangerd.out');
+  const daemonMain = join(dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'main.js');
+  const child = runner.spawn([process.execPath, daemonMain], { detached: true, logPath: outPath });
+  let exited: number | null | undefined;
+  child.once('exit', (code) => {
+    exited = code;
+  });
+  const client = createRpcClient(layout.socketPath, version);
+  const ready = await waitFor(async () => {
+    if (exited !== undefined && exited !== 3) return true; // 3: another daemon won the race; keep pinging
+    return (await pingVersion(client)) === version;
+  });
+  if (ready && (exited === undefined || exited === 3)) return;
+  const tail = readTail(outPath);
+  throw new BangerError('operation_failed', `bangerd did not start${tail ? `: ${tail}` : ''}`, {
+    hint: `see ${layout.logPath}`,
+  });
+}
+
+function readTail(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim().split('\n').slice(-3).join(' / ');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,45 @@
+import type { Command as CommanderCommand } from 'commander';
+import { bangerVersion, currentLayout } from '../config/index.js';
+import { createRunner } from '../host/runner.js';
+import { createRpcClient, type RpcClient } from '../rpc/index.js';
+import { installCompletion } from './completion.js';
+import type { CliContext } from './context.js';
+import { ensureDaemon } from './daemon-client.js';
+import { buildProgram } from './program.js';
+import { printError } from './render/errors.js';
+
+// A closed pipe (`banger vm list | head`) is not an error worth a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+});
+
+async function main(): Promise<void> {
+  const layout = currentLayout();
+  const version = bangerVersion();
+  const runner = createRunner();
+  let client: RpcClient | undefined;
+  const ctx: CliContext = {
+    layout,
+    version,
+    runner,
+    async client() {
+      client ??= await ensureDaemon({
+        layout,
+        version,
+        runner,
+        notice: (m) => process.stderr.write(`banger: ${m}\n`),
+      });
+      return client;
+    },
+    existingClient: () => createRpcClient(layout.socketPath, version),
+    out: process.stdout,
+    err: process.stderr,
+  };
+  const program = buildProgram(ctx);
+  await installCompletion(program as unknown as CommanderCommand, ctx.existingClient(), process.argv);
+  await program.parseAsync(process.argv);
+}
+
+main().catch((err: unknown) => {
+  process.exitCode = printError(err);
+});

@@ -1,0 +1,12 @@
+import { toBangerError } from '../../model/errors.js';
+import { colorsFor } from './color.js';
+
+/** The one place errors are printed: `banger: <message> (op_id)`, the hint beneath. Returns the exit code. */
+export function printError(err: unknown, stream: NodeJS.WriteStream = process.stderr): number {
+  const error = toBangerError(err);
+  const c = colorsFor(stream);
+  const op = error.opId ? ` ${c.dim(`(${error.opId})`)}` : '';
+  stream.write(`${c.red('banger:')} ${error.message}${op}\n`);
+  if (error.hint) stream.write(`  ${c.dim('hint:')} ${error.hint}\n`);
+  return 1;
+}

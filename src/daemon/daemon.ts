@@ -1,0 +1,71 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config, Layout } from '../config/index.js';
+import { ensureLayoutDirs } from '../config/index.js';
+import { type Handlers, Operations, type RpcServer, startRpcServer } from '../rpc/index.js';
+import { createStore, openStore, type Store } from '../store/index.js';
+
+export interface DaemonOptions {
+  config: Config;
+  layout: Layout;
+  log: Logger;
+  version: string;
+}
+
+export interface Daemon {
+  /** Resolves when the daemon has been asked to stop (RPC `shutdown` or a signal). */
+  stopped: Promise<void>;
+  stop(reason: string): Promise<void>;
+}
+
+/**
+ * The composition root: opens the store, builds every service from config, wires the RPC handlers and
+ * starts listening. Nothing below reads config or env on its own; it gets what it needs from here.
+ */
+export async function startDaemon({ config, layout, log, version }: DaemonOptions): Promise<Daemon> {
+  ensureLayoutDirs(layout);
+  const store: Store = createStore(openStore(layout.dbPath));
+  const operations = new Operations();
+  const startedAt = Date.now();
+  let server: RpcServer | undefined;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => {
+    resolveStopped = resolve;
+  });
+  let stopping: Promise<void> | undefined;
+
+  const stop = (reason: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ reason, inflight: operations.size }, 'stopping');
+      operations.abortAll(`daemon stopping: ${reason}`);
+      await server?.close();
+      store.db.close();
+      rmSync(layout.pidPath, { force: true });
+      log.info('stopped');
+      resolveStopped();
+    })();
+    return stopping;
+  };
+
+  const handlers: Handlers = {
+    ping: async () => ({ version, pid: process.pid, uptimeMs: Date.now() - startedAt }),
+    shutdown: async () => {
+      // Answer first, then stop: the caller waits for the socket to go away.
+      setImmediate(() => void stop('shutdown requested'));
+      return { stopping: true };
+    },
+    'daemon.operations.list': async () => ({ operations: operations.list() }),
+    'image.list': async () => ({ images: store.images.list() }),
+    'vm.list': async () => ({ vms: store.vms.list() }),
+  };
+
+  try {
+    server = await startRpcServer({ socketPath: layout.socketPath, handlers, version, log, operations });
+  } catch (err) {
+    store.db.close();
+    throw err;
+  }
+  writeFileSync(layout.pidPath, `${process.pid}\n`, { mode: 0o600 });
+  log.info({ version, socket: layout.socketPath, mode: layout.mode, vmm: config.vmm }, 'bangerd ready');
+  return { stopped, stop };
+}

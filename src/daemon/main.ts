@@ -1,0 +1,43 @@
+import { Command } from '@commander-js/extra-typings';
+import { bangerVersion, currentLayout, ensureLayoutDirs, loadConfig } from '../config/index.js';
+import { BangerError, toBangerError } from '../model/errors.js';
+import { checkMigrations } from './check-migrations.js';
+import { startDaemon } from './daemon.js';
+import { createDaemonLogger } from './logger.js';
+
+// BANGER_FAKE_VERSION lets the tests run a daemon that claims another version (version-mismatch restart).
+const version = process.env.BANGER_FAKE_VERSION || bangerVersion();
+
+const program = new Command('bangerd')
+  .description('the banger daemon: owns the store and the VMs; the banger CLI starts it on first use')
+  .version(version, '--version', 'print the version')
+  .option(
+    '--check-migrations',
+    'exit 0 if the store is compatible, 1 if migrations are needed, 2 if incompatible',
+  )
+  .option('--system', 'use the system layout (/etc/banger, /var/lib/banger, /run/banger)')
+  .action(async (opts) => {
+    const env = opts.system ? { ...process.env, BANGER_SYSTEM: '1' } : process.env;
+    const layout = currentLayout(env);
+    if (opts.checkMigrations) {
+      const { exitCode, message } = checkMigrations(layout.dbPath);
+      process.stdout.write(`${message}\n`);
+      process.exitCode = exitCode;
+      return;
+    }
+    const config = await loadConfig(layout.configFile, env);
+    ensureLayoutDirs(layout);
+    const log = createDaemonLogger(layout.logPath, config.log_level);
+    const daemon = await startDaemon({ config, layout, log, version });
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => void daemon.stop(signal));
+    }
+    await daemon.stopped;
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  const error = toBangerError(err);
+  process.stderr.write(`bangerd: ${error.message}\n`);
+  if (error instanceof BangerError && error.hint) process.stderr.write(`  hint: ${error.hint}\n`);
+  process.exitCode = error.code === 'already_exists' ? 3 : 1;
+});

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+/** One union for a VM's state, never a set of booleans that must agree. */
+export const vmStateSchema = z.enum(['created', 'running', 'stopped', 'error']);
+
+export const vmSpecSchema = z.object({
+  vcpu: z.number().int().min(1),
+  memoryMib: z.number().int().min(128),
+  diskSizeBytes: z.number().int().positive(),
+  systemOverlaySizeBytes: z.number().int().positive(),
+  nat: z.boolean(),
+});
+
+/** A teardown identity as stored (see identity.ts); kept loose here so new kinds need no migration. */
+const storedIdentitySchema = z.looseObject({ kind: z.string() });
+
+/**
+ * Durable runtime facts. `identities` mirrors handles.json: every host side effect's teardown identity,
+ * written before the effect and cleared after its teardown (see ARCHITECTURE.md).
+ */
+export const vmRuntimeSchema = z.object({
+  guestIp: z.string().optional(),
+  vmDir: z.string().optional(),
+  logPath: z.string().optional(),
+  identities: z.array(storedIdentitySchema).default([]),
+  lastError: z.string().optional(),
+});
+
+export const vmSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  imageId: z.string(),
+  state: vmStateSchema,
+  spec: vmSpecSchema,
+  runtime: vmRuntimeSchema,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  lastTouchedAt: z.string(),
+});
+
+export type VMState = z.infer<typeof vmStateSchema>;
+export type VMSpec = z.infer<typeof vmSpecSchema>;
+export type VMRuntime = z.infer<typeof vmRuntimeSchema>;
+export type VM = z.infer<typeof vmSchema>;

@@ -1,0 +1,97 @@
+import { createConnection } from 'node:net';
+import { BangerError } from '../model/errors.js';
+import type { ProgressEvent } from '../model/progress.js';
+import { type MethodName, methods, type Params, type Result } from './protocol.js';
+import { lineSplitter, responseSchema } from './wire.js';
+
+export interface CallOptions {
+  onProgress?: (event: ProgressEvent) => void;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface RpcClient {
+  call<M extends MethodName>(method: M, params: Params<M>, options?: CallOptions): Promise<Result<M>>;
+}
+
+/** Thrown when nothing listens on the socket: the CLI's cue to start the daemon. */
+export class DaemonUnreachableError extends BangerError {
+  constructor(socketPath: string, cause: unknown) {
+    super('operation_failed', `bangerd is not answering on ${socketPath}`, {
+      cause,
+      hint: 'banger daemon status',
+    });
+  }
+}
+
+/** One connection per call: closing it (Ctrl-C, abort) cancels the operation in the daemon. */
+export function createRpcClient(socketPath: string, version: string): RpcClient {
+  return {
+    call(method, params, options = {}) {
+      return new Promise((resolve, reject) => {
+        const socket = createConnection(socketPath);
+        let connected = false;
+        let settled = false;
+        const finish = (fn: () => void) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          options.signal?.removeEventListener('abort', onAbort);
+          socket.destroy();
+          fn();
+        };
+        const timer = options.timeoutMs
+          ? setTimeout(
+              () => finish(() => reject(new BangerError('operation_failed', `${method} timed out`))),
+              options.timeoutMs,
+            )
+          : undefined;
+        const onAbort = () => finish(() => reject(new BangerError('cancelled', `${method} cancelled`)));
+        options.signal?.addEventListener('abort', onAbort, { once: true });
+
+        socket.on('connect', () => {
+          connected = true;
+          socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params, meta: { version } })}\n`);
+        });
+        socket.on('error', (err) => {
+          finish(() =>
+            reject(
+              connected
+                ? new BangerError('operation_failed', err.message)
+                : new DaemonUnreachableError(socketPath, err),
+            ),
+          );
+        });
+        socket.on('close', () => {
+          finish(() =>
+            reject(new BangerError('operation_failed', `bangerd closed the connection during ${method}`)),
+          );
+        });
+        socket.on(
+          'data',
+          lineSplitter(
+            (line) => {
+              const message = responseSchema.safeParse(JSON.parse(line));
+              if (!message.success) return;
+              const m = message.data;
+              if ('method' in m) {
+                options.onProgress?.(m.params.event as ProgressEvent);
+              } else if ('error' in m) {
+                const { data, message: text } = m.error;
+                finish(() => reject(new BangerError(data.code, text, { hint: data.hint, opId: data.opId })));
+              } else {
+                const parsed = methods[method].result.safeParse(m.result);
+                finish(() =>
+                  parsed.success
+                    ? resolve(parsed.data as Result<typeof method>)
+                    : reject(new BangerError('bad_version', `unexpected ${method} result from bangerd`)),
+                );
+              }
+            },
+            () => finish(() => reject(new BangerError('operation_failed', 'response line too long'))),
+          ),
+        );
+      });
+    },
+  };
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { ERROR_CODES } from '../model/errors.js';
+
+/** Newline-delimited JSON-RPC 2.0. A line longer than this is a protocol error, not a memory bill. */
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+export const requestSchema = z.object({
+  jsonrpc: z.literal('2.0'),
+  id: z.union([z.number(), z.string()]),
+  method: z.string(),
+  params: z.unknown().optional(),
+  meta: z.object({ version: z.string() }).optional(),
+});
+
+export const wireErrorSchema = z.object({
+  code: z.number(),
+  message: z.string(),
+  data: z.object({
+    code: z.enum(ERROR_CODES),
+    hint: z.string().optional(),
+    opId: z.string().optional(),
+  }),
+});
+
+export const responseSchema = z.union([
+  z.object({ jsonrpc: z.literal('2.0'), id: z.union([z.number(), z.string()]), result: z.unknown() }),
+  z.object({
+    jsonrpc: z.literal('2.0'),
+    id: z.union([z.number(), z.string()]).nullable(),
+    error: wireErrorSchema,
+  }),
+  z.object({
+    jsonrpc: z.literal('2.0'),
+    method: z.literal('progress'),
+    params: z.object({ id: z.union([z.number(), z.string()]), event: z.unknown() }),
+  }),
+]);
+
+export type WireRequest = z.infer<typeof requestSchema>;
+
+/** JSON-RPC numeric codes for our string codes (the string code travels in `data.code`). */
+export function jsonRpcCode(code: string): number {
+  if (code === 'unknown_method') return -32601;
+  if (code === 'bad_request') return -32602;
+  return -32000;
+}
+
+/**
+ * Splits a byte stream into lines, refusing lines over MAX_LINE_BYTES. Returns a feed function; each
+ * complete line goes to `onLine`.
+ */
+export function lineSplitter(
+  onLine: (line: string) => void,
+  onOverflow: () => void,
+): (chunk: Buffer) => void {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  return (chunk) => {
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+      pending.push(chunk.subarray(start, nl));
+      const line = Buffer.concat(pending).toString('utf8');
+      pending = [];
+      pendingBytes = 0;
+      start = nl + 1;
+      if (line.trim()) onLine(line);
+    }
+    if (start < chunk.length) {
+      pending.push(chunk.subarray(start));
+      pendingBytes += chunk.length - start;
+      if (pendingBytes > MAX_LINE_BYTES) {
+        pending = [];
+        pendingBytes = 0;
+        onOverflow();
+      }
+    }
+  };
+}

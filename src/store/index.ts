@@ -1,0 +1,19 @@
+import type Database from 'better-sqlite3';
+import { ImageRepository } from './images.js';
+import { VmRepository } from './vms.js';
+
+export { ImageRepository } from './images.js';
+export { MIGRATIONS, type Migration } from './migrations.js';
+export { inspectSchema, migrate, openStore, openStoreReadOnly, type SchemaState } from './open.js';
+export { VmRepository } from './vms.js';
+
+/** The repositories over one open database, handed to services by the composition root. */
+export interface Store {
+  db: Database.Database;
+  images: ImageRepository;
+  vms: VmRepository;
+}
+
+export function createStore(db: Database.Database): Store {
+  return { db, images: new ImageRepository(db), vms: new VmRepository(db) };
+}

@@ -1,0 +1,47 @@
+import type Database from 'better-sqlite3';
+
+/** One schema step. Ids are dense and ordered; a migration never changes once released. */
+export interface Migration {
+  id: number;
+  name: string;
+  up(db: Database.Database): void;
+}
+
+/**
+ * The ordered migrations. VM runtime lives as JSON (as the original's runtime_json) because it is a
+ * mirror of teardown identities whose shape grows with the host layer; the columns the daemon queries
+ * by (name, state, image) are real columns.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'baseline',
+    up(db) {
+      db.exec(`
+        CREATE TABLE images (
+          id          TEXT PRIMARY KEY,
+          name        TEXT NOT NULL UNIQUE,
+          managed     INTEGER NOT NULL,
+          source_json TEXT NOT NULL,
+          artifacts_json TEXT NOT NULL,
+          config_json TEXT NOT NULL DEFAULT '{}',
+          size_bytes  INTEGER NOT NULL DEFAULT 0,
+          created_at  TEXT NOT NULL,
+          updated_at  TEXT NOT NULL
+        );
+        CREATE TABLE vms (
+          id           TEXT PRIMARY KEY,
+          name         TEXT NOT NULL UNIQUE,
+          image_id     TEXT NOT NULL REFERENCES images(id),
+          state        TEXT NOT NULL CHECK (state IN ('created','running','stopped','error')),
+          spec_json    TEXT NOT NULL,
+          runtime_json TEXT NOT NULL DEFAULT '{}',
+          created_at   TEXT NOT NULL,
+          updated_at   TEXT NOT NULL,
+          last_touched_at TEXT NOT NULL
+        );
+        CREATE INDEX vms_image_id ON vms(image_id);
+      `);
+    },
+  },
+];

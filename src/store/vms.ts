@@ -1,0 +1,98 @@
+import type Database from 'better-sqlite3';
+import { alreadyExists } from '../model/errors.js';
+import { type VM, type VMRuntime, type VMState, vmSchema } from '../model/vm.js';
+
+interface VmRow {
+  id: string;
+  name: string;
+  image_id: string;
+  state: string;
+  spec_json: string;
+  runtime_json: string;
+  created_at: string;
+  updated_at: string;
+  last_touched_at: string;
+}
+
+function fromRow(row: VmRow): VM {
+  return vmSchema.parse({
+    id: row.id,
+    name: row.name,
+    imageId: row.image_id,
+    state: row.state,
+    spec: JSON.parse(row.spec_json),
+    runtime: JSON.parse(row.runtime_json),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastTouchedAt: row.last_touched_at,
+  });
+}
+
+/** The vms table. Runtime is stored as JSON, as the original's runtime_json. */
+export class VmRepository {
+  private readonly db: Database.Database;
+
+  constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  list(): VM[] {
+    return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, name').all() as VmRow[]).map(fromRow);
+  }
+
+  findById(id: string): VM | undefined {
+    const row = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as VmRow | undefined;
+    return row && fromRow(row);
+  }
+
+  findByName(name: string): VM | undefined {
+    const row = this.db.prepare('SELECT * FROM vms WHERE name = ?').get(name) as VmRow | undefined;
+    return row && fromRow(row);
+  }
+
+  /** Names of VMs that use an image, for refusing `image delete`. */
+  usersOfImage(imageId: string): string[] {
+    return (
+      this.db.prepare('SELECT name FROM vms WHERE image_id = ? ORDER BY name').all(imageId) as {
+        name: string;
+      }[]
+    ).map((r) => r.name);
+  }
+
+  insert(vm: VM): void {
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO vms (id, name, image_id, state, spec_json, runtime_json, created_at, updated_at, last_touched_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          vm.id,
+          vm.name,
+          vm.imageId,
+          vm.state,
+          JSON.stringify(vm.spec),
+          JSON.stringify(vm.runtime),
+          vm.createdAt,
+          vm.updatedAt,
+          vm.lastTouchedAt,
+        );
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw alreadyExists(`VM ${JSON.stringify(vm.name)} already exists`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Writes state and runtime together: the runtime mirror and the state must never disagree on disk. */
+  update(id: string, state: VMState, runtime: VMRuntime): void {
+    this.db
+      .prepare('UPDATE vms SET state = ?, runtime_json = ?, updated_at = ? WHERE id = ?')
+      .run(state, JSON.stringify(runtime), new Date().toISOString(), id);
+  }
+
+  delete(id: string): void {
+    this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
+  }
+}
