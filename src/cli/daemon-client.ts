@@ -5,7 +5,12 @@ import type { Layout } from '../config/index.js';
 import { ensureRuntimeDir } from '../config/index.js';
 import type { Runner } from '../host/runner.js';
 import { BangerError } from '../model/errors.js';
-import { createRpcClient, DaemonUnreachableError, type RpcClient } from '../rpc/index.js';
+import {
+  ConnectionLostError,
+  createRpcClient,
+  DaemonUnreachableError,
+  type RpcClient,
+} from '../rpc/index.js';
 
 /** How long the CLI waits for a daemon it started to answer `ping`. */
 export const DAEMON_START_TIMEOUT_MS = 5_000;
@@ -49,7 +54,8 @@ async function pingVersion(client: RpcClient): Promise<string | undefined> {
   try {
     return (await client.call('ping', {}, { timeoutMs: PING_TIMEOUT_MS })).version;
   } catch (err) {
-    if (err instanceof DaemonUnreachableError) return undefined;
+    // A daemon that is stopping may accept and then drop the connection: as good as gone.
+    if (err instanceof DaemonUnreachableError || err instanceof ConnectionLostError) return undefined;
     throw err;
   }
 }

@@ -24,6 +24,15 @@ export class DaemonUnreachableError extends BangerError {
   }
 }
 
+/** The daemon went away mid-call (it was stopping, or it crashed). */
+export class ConnectionLostError extends BangerError {
+  constructor(method: string, detail: string) {
+    super('operation_failed', `bangerd closed the connection during ${method} (${detail})`, {
+      hint: 'banger daemon status; the daemon log says why',
+    });
+  }
+}
+
 /** One connection per call: closing it (Ctrl-C, abort) cancels the operation in the daemon. */
 export function createRpcClient(socketPath: string, version: string): RpcClient {
   return {

@@ -1,4 +1,10 @@
-export { type CallOptions, createRpcClient, DaemonUnreachableError, type RpcClient } from './client.js';
+export {
+  type CallOptions,
+  ConnectionLostError,
+  createRpcClient,
+  DaemonUnreachableError,
+  type RpcClient,
+} from './client.js';
 export { type OperationSummary, Operations } from './operations.js';
 export * from './protocol.js';
 export { type CallContext, type Handler, type Handlers, type RpcServer, startRpcServer } from './server.js';
