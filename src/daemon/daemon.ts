@@ -4,6 +4,8 @@ import type { Config, Layout } from '../config/index.js';
 import { ensureLayoutDirs } from '../config/index.js';
 import { type Handlers, Operations, type RpcServer, startRpcServer } from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
+import { imageHandlers } from './handlers/image.js';
+import { vmHandlers } from './handlers/vm.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -55,8 +57,8 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
       return { stopping: true };
     },
     'daemon.operations.list': async () => ({ operations: operations.list() }),
-    'image.list': async () => ({ images: store.images.list() }),
-    'vm.list': async () => ({ vms: store.vms.list() }),
+    ...imageHandlers({ store }),
+    ...vmHandlers({ store }),
   };
 
   try {
