@@ -76,7 +76,9 @@ async function decode(codec: string, payload: Buffer, runner: Runner | undefined
       const dir = await mkdtemp(join(tmpdir(), 'banger-vmlinux-'));
       try {
         await writeFile(join(dir, 'k.xz'), payload);
-        await runner.run(['xz', '-d', '-k', '-q', '--single-stream', join(dir, 'k.xz')], { allowFailure: true });
+        await runner.run(['xz', '-d', '-k', '-q', '--single-stream', join(dir, 'k.xz')], {
+          allowFailure: true,
+        });
         return await readFile(join(dir, 'k'));
       } finally {
         await rm(dir, { recursive: true, force: true });
@@ -87,7 +89,11 @@ async function decode(codec: string, payload: Buffer, runner: Runner | undefined
   }
 }
 
-async function tryDecode(codec: string, payload: Buffer, runner: Runner | undefined): Promise<Buffer | undefined> {
+async function tryDecode(
+  codec: string,
+  payload: Buffer,
+  runner: Runner | undefined,
+): Promise<Buffer | undefined> {
   try {
     const out = await decode(codec, payload, runner);
     return isElf(out) ? out : undefined;

@@ -66,7 +66,11 @@ export async function buildInitramfs(options: InitramfsOptions): Promise<Initram
   }
   const init = await readFile(initScriptPath());
   const index = await readModuleIndex(options.modulesDir);
-  const wanted = [...STAGE1_MODULES, ...(options.ext4Modular ? EXT4_MODULES : []), ...(options.extraModules ?? [])];
+  const wanted = [
+    ...STAGE1_MODULES,
+    ...(options.ext4Modular ? EXT4_MODULES : []),
+    ...(options.extraModules ?? []),
+  ];
   const plan = planModules(index, wanted);
 
   const entries: CpioEntry[] = [
@@ -101,6 +105,10 @@ export async function buildInitramfs(options: InitramfsOptions): Promise<Initram
     entries.push({ type: 'file', path: `lib/modules/${name}`, data, mode: 0o644 });
     names.push(name);
   }
-  entries.push({ type: 'file', path: 'etc/banger/modules', data: Buffer.from(names.map((n) => `${n}\n`).join('')) });
+  entries.push({
+    type: 'file',
+    path: 'etc/banger/modules',
+    data: Buffer.from(names.map((n) => `${n}\n`).join('')),
+  });
   return { data: gzipSync(writeCpio(entries), { level: 9 }), modules: plan };
 }

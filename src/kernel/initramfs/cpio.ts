@@ -50,7 +50,13 @@ function header(fields: {
   ].join('');
 }
 
-function member(ino: number, name: string, mode: number, data: Uint8Array, rdev = { major: 0, minor: 0 }): Buffer[] {
+function member(
+  ino: number,
+  name: string,
+  mode: number,
+  data: Uint8Array,
+  rdev = { major: 0, minor: 0 },
+): Buffer[] {
   const nameBytes = Buffer.from(`${name}\0`, 'utf8');
   const head = Buffer.from(
     header({
