@@ -6,7 +6,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import { DecompressStream } from 'zstd-napi';
-import { badRequest, operationFailed } from '../model/errors.js';
+import { BangerError, badRequest, operationFailed } from '../model/errors.js';
 import { type ProgressSink, silentProgress } from '../model/progress.js';
 
 /** Unpacked bytes allowed from one kernel bundle: kernel + modules are well under this. */
@@ -168,17 +168,16 @@ export async function fetchKernelTarball(options: FetchTarballOptions): Promise<
     source.destroy(err as Error);
     throw err;
   });
-  const [piped, consumed] = await Promise.allSettled([piping, consuming]);
-  if (piped.status === 'rejected') {
-    const err = piped.reason as unknown;
-    if (err instanceof Error && err.name === 'BangerError') throw err;
-    if (consumed.status === 'rejected') throw consumed.reason;
-    throw operationFailed(
-      `kernel bundle ${options.url} is not a valid .tar.zst: ${String((err as Error)?.message ?? err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  if (consumed.status === 'rejected') throw consumed.reason;
+  const results = await Promise.allSettled([piping, consuming]);
+  const reasons = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (reasons.length === 0) return;
+  // Our own checks (digest, size, unsafe member) say the most; a transport or codec error gets the URL added.
+  const ours = reasons.find((r) => r instanceof BangerError);
+  if (ours) throw ours;
+  const first = reasons[0];
+  const why = first instanceof Error ? first.message : String(first);
+  throw operationFailed(`download of kernel bundle ${options.url} failed: ${why}`, {
+    hint: 'retry the pull; a .tar.zst that does not decode means the bundle or the catalog entry is wrong',
+    cause: first,
+  });
 }
