@@ -16,7 +16,7 @@ import { compress } from 'zstd-napi';
 import { createRunner } from '../../src/host/index.js';
 import { createKernelManager, type KernelManager } from '../../src/kernel/index.js';
 
-type Member = { name: string; type?: tarStream.Headers['type']; data?: string | Buffer; linkname?: string };
+type Member = { name: string; type?: tarStream.Header['type']; data?: string | Buffer; linkname?: string };
 
 /** A minimal 64-bit ELF header: enough for banger to treat the file as a vmlinux. */
 const FAKE_VMLINUX = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]), Buffer.alloc(57)]);
@@ -26,15 +26,13 @@ const CONFIG =
 async function bundle(members: Member[]): Promise<Buffer> {
   const pack = tarStream.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => pack.on('end', resolve));
+  pack.on('data', (c: unknown) => chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
   for (const m of members) {
     const type = m.type ?? 'file';
     const data = m.data === undefined ? undefined : Buffer.from(m.data);
-    pack.entry(
-      { name: m.name, type, linkname: m.linkname, mode: type === 'directory' ? 0o755 : 0o644 },
-      data,
-    );
+    const header = { name: m.name, type, linkname: m.linkname, mode: type === 'directory' ? 0o755 : 0o644 };
+    pack.entry(header, data ?? '');
   }
   pack.finalize();
   await done;
