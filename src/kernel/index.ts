@@ -23,6 +23,10 @@ export {
   type Initramfs,
   type InitramfsOptions,
   initScriptPath,
+  type ModulePlan,
+  parseModuleIndex,
+  planModules,
+  readModuleIndex,
   STAGE1_MODULES,
   writeCpio,
 } from './initramfs/index.js';
