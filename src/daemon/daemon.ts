@@ -2,9 +2,12 @@ import { rmSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config, Layout } from '../config/index.js';
 import { ensureLayoutDirs } from '../config/index.js';
+import { createRunner } from '../host/index.js';
+import { createKernelManager } from '../kernel/index.js';
 import { type Handlers, Operations, type RpcServer, startRpcServer } from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
 import { imageHandlers } from './handlers/image.js';
+import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
 
 export interface DaemonOptions {
@@ -28,6 +31,12 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
   ensureLayoutDirs(layout);
   const store: Store = createStore(openStore(layout.dbPath));
   const operations = new Operations();
+  const runner = createRunner();
+  const kernels = createKernelManager({
+    kernelsDir: layout.kernelsDir,
+    runner,
+    catalogOverride: config.kernel_catalog,
+  });
   const startedAt = Date.now();
   let server: RpcServer | undefined;
   let resolveStopped!: () => void;
@@ -58,6 +67,7 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
     },
     'daemon.operations.list': async () => ({ operations: operations.list() }),
     ...imageHandlers({ store }),
+    ...kernelHandlers({ kernels }),
     ...vmHandlers({ store }),
   };
 

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { daemonMethods } from './methods/daemon.js';
 import { imageMethods } from './methods/image.js';
+import { kernelMethods } from './methods/kernel.js';
 import { vmMethods } from './methods/vm.js';
 
 export { operationSummarySchema } from './methods/daemon.js';
@@ -12,6 +13,7 @@ export { operationSummarySchema } from './methods/daemon.js';
 export const methods = {
   ...daemonMethods,
   ...imageMethods,
+  ...kernelMethods,
   ...vmMethods,
 } as const;
 
