@@ -5,7 +5,15 @@ import { badRequest } from '../model/errors.js';
 import { type Config, configSchema } from './schema.js';
 
 /** Top-level scalar keys that `BANGER_<KEY>` environment variables may override. */
-const ENV_OVERRIDABLE = ['log_level', 'vmm', 'accel', 'qemu_bin', 'firecracker_bin', 'netns', 'cow_strategy'] as const;
+const ENV_OVERRIDABLE = [
+  'log_level',
+  'vmm',
+  'accel',
+  'qemu_bin',
+  'firecracker_bin',
+  'netns',
+  'cow_strategy',
+] as const;
 
 /** Reads config.toml (a missing file means all defaults), applies env overrides, validates. */
 export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {

@@ -12,7 +12,12 @@ export const vmDefaultsSchema = z.strictObject({
   /** Virtual CPUs per VM. */
   vcpu: z.number().int().min(1).max(64).default(2),
   /** Guest memory in MiB. */
-  memory_mib: z.number().int().min(128).max(1024 * 1024).default(1024),
+  memory_mib: z
+    .number()
+    .int()
+    .min(128)
+    .max(1024 * 1024)
+    .default(1024),
   /** Size of the per-VM work disk mounted at /root. */
   disk_size: size.default('8G'),
   /** Size of the copy-on-write overlay over the image's root filesystem. */

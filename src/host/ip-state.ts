@@ -48,7 +48,10 @@ export async function readLink(runner: Runner, name: string, netns?: string): Pr
   }
   const [first] = parseJson(link.stdout);
   if (!first) return undefined;
-  const addr = await runner.run(['ip', '-j', '-4', 'addr', 'show', 'dev', name], { netns, allowFailure: true });
+  const addr = await runner.run(['ip', '-j', '-4', 'addr', 'show', 'dev', name], {
+    netns,
+    allowFailure: true,
+  });
   const info = addr.exitCode === 0 ? parseJson(addr.stdout)[0] : undefined;
   const addresses = (info?.addr_info ?? [])
     .filter((i) => i.family === 'inet')

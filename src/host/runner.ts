@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn as spawnChild } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { execa } from 'execa';
 import { BangerError } from '../model/errors.js';
 
@@ -90,12 +90,18 @@ export function createRunner(): Runner {
         if (result.timedOut) reason = `timed out after ${options.timeoutMs} ms`;
         else if (result.isCanceled) reason = 'was cancelled';
         else if (result.signal) reason = `was killed by ${result.signal}`;
-        else if (result.exitCode === undefined) reason = `could not start (${result.originalMessage ?? 'unknown'})`;
+        else if (result.exitCode === undefined)
+          reason = `could not start (${result.originalMessage ?? 'unknown'})`;
         throw new CommandError(full, result.exitCode, out.stderr, reason);
       }
       if (result.failed && result.exitCode === undefined && !result.timedOut) {
         // Not even started (ENOENT): no exit code to hand back, so this is always an error.
-        throw new CommandError(full, undefined, '', `could not start (${result.originalMessage ?? 'unknown'})`);
+        throw new CommandError(
+          full,
+          undefined,
+          '',
+          `could not start (${result.originalMessage ?? 'unknown'})`,
+        );
       }
       return out;
     },

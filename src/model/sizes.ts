@@ -22,7 +22,9 @@ export function parseSize(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = match ? UNITS[match[2]!.toLowerCase()] : undefined;
   if (!match || unit === undefined) {
-    throw badRequest(`invalid size ${JSON.stringify(text)}`, { hint: 'use a number with a unit, e.g. 512MiB or 4G' });
+    throw badRequest(`invalid size ${JSON.stringify(text)}`, {
+      hint: 'use a number with a unit, e.g. 512MiB or 4G',
+    });
   }
   return Math.round(Number(match[1]) * unit);
 }

@@ -1,10 +1,11 @@
+import { Mutex } from 'async-mutex';
 import { badRequest } from '../../model/errors.js';
 import type { Runner } from '../runner.js';
 import { createDmSnapshotDevice, removeDmDevice } from './dm.js';
 import { createTapLink, deleteLink, ensureBridgeLink } from './links.js';
+import { attachLoopDevice, detachLoopDevice } from './loop.js';
 import { addIptablesNat, removeIptablesNat } from './nat-iptables.js';
 import { addNftNat, removeNftNat } from './nat-nft.js';
-import { attachLoopDevice, detachLoopDevice } from './loop.js';
 import { signalPid } from './signal.js';
 import { setIpForward } from './sysctl.js';
 import type { NatBackend, PrivOps } from './types.js';
@@ -34,18 +35,24 @@ export interface InProcessPrivOpsOptions {
  * helper would have, so moving to a separate helper changes where it runs, not what it accepts.
  */
 export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOptions): PrivOps {
+  // Bridge and NAT changes read state then act (NAT deletes banger's table once it looks empty), so two
+  // of them interleaving could drop a rule just added; one lock keeps each read-then-act whole.
+  const net = new Mutex();
   return {
     async ensureBridge(req) {
       const name = validateBridgeName(req.name);
-      await ensureBridgeLink(runner, {
+      const checked = {
         name,
         ip: validateIPv4(req.ip),
         prefix: validatePrefix(req.prefix),
         netns: validateNetns(req.netns),
-      });
+      };
+      await net.runExclusive(() => ensureBridgeLink(runner, checked));
     },
     async deleteBridge(req) {
-      await deleteLink(runner, validateBridgeName(req.name), 'bridge', validateNetns(req.netns));
+      const name = validateBridgeName(req.name);
+      const netns = validateNetns(req.netns);
+      await net.runExclusive(() => deleteLink(runner, name, 'bridge', netns));
     },
     async createTap(req) {
       await createTapLink(runner, {
@@ -67,7 +74,9 @@ export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOpt
         uplink: validateIfaceName(req.uplink),
         netns: validateNetns(req.netns),
       };
-      await (checked.backend === 'nft' ? addNftNat(runner, checked) : addIptablesNat(runner, checked));
+      await net.runExclusive(() =>
+        checked.backend === 'nft' ? addNftNat(runner, checked) : addIptablesNat(runner, checked),
+      );
     },
     async removeNat(req) {
       const checked = {
@@ -78,7 +87,9 @@ export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOpt
         uplink: req.uplink === undefined ? undefined : validateIfaceName(req.uplink),
         netns: validateNetns(req.netns),
       };
-      await (checked.backend === 'nft' ? removeNftNat(runner, checked) : removeIptablesNat(runner, checked));
+      await net.runExclusive(() =>
+        checked.backend === 'nft' ? removeNftNat(runner, checked) : removeIptablesNat(runner, checked),
+      );
     },
     async setIpForward(req) {
       await setIpForward(runner, req.enabled === true, validateNetns(req.netns));
@@ -111,7 +122,8 @@ export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOpt
     },
     async signalProcess(req) {
       const signal = validateSignal(req.signal);
-      if (!Number.isInteger(req.startTime) || req.startTime < 0) throw badRequestValue('startTime', req.startTime);
+      if (!Number.isInteger(req.startTime) || req.startTime < 0)
+        throw badRequestValue('startTime', req.startTime);
       return signalPid(validatePid(req.pid), req.startTime, signal);
     },
   };

@@ -1,6 +1,6 @@
 export { DEFAULT_CHUNK_SECTORS, snapshotTable } from './dm.js';
 export { createInProcessPrivOps, type InProcessPrivOpsOptions } from './in-process.js';
-export { listLoops, type LoopEntry } from './loop.js';
+export { type LoopEntry, listLoops } from './loop.js';
 export { iptablesRules } from './nat-iptables.js';
 export { listNftRules, natComment, nftAddScript } from './nat-nft.js';
 export { processStartTime } from './signal.js';

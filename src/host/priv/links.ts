@@ -24,11 +24,18 @@ export async function ensureBridgeLink(runner: Runner, req: BridgeRequest): Prom
 }
 
 /** Deletes a link if it exists; `expectKind` guards against deleting a foreign device that took the name. */
-export async function deleteLink(runner: Runner, name: string, expectKind: string, netns?: string): Promise<void> {
+export async function deleteLink(
+  runner: Runner,
+  name: string,
+  expectKind: string,
+  netns?: string,
+): Promise<void> {
   const link = await readLink(runner, name, netns);
   if (!link) return;
   if (link.kind !== expectKind) {
-    throw operationFailed(`refusing to delete ${name}: it is a ${link.kind ?? 'plain'} device, not a ${expectKind}`);
+    throw operationFailed(
+      `refusing to delete ${name}: it is a ${link.kind ?? 'plain'} device, not a ${expectKind}`,
+    );
   }
   const res = await runner.run(['ip', 'link', 'del', 'dev', name], { netns, allowFailure: true });
   // A concurrent teardown may have won the race; gone is what we wanted.
@@ -48,6 +55,7 @@ export async function createTapLink(runner: Runner, req: TapRequest): Promise<vo
     await runner.run(['ip', 'tuntap', 'add', 'dev', name, 'mode', 'tap', ...owner], { netns });
     link = await readLink(runner, name, netns);
   }
-  if (link?.master !== bridge) await runner.run(['ip', 'link', 'set', 'dev', name, 'master', bridge], { netns });
+  if (link?.master !== bridge)
+    await runner.run(['ip', 'link', 'set', 'dev', name, 'master', bridge], { netns });
   if (!link?.up) await runner.run(['ip', 'link', 'set', 'dev', name, 'up'], { netns });
 }

@@ -47,7 +47,8 @@ export async function detachLoopDevice(runner: Runner, device: string, backingFi
     const res = await runner.run(['losetup', '-d', t.device], { allowFailure: true });
     if (res.exitCode !== 0) {
       const still = (await listLoops(runner)).some((l) => l.device === t.device && names.has(l.backingFile));
-      if (still) throw operationFailed(`could not detach ${t.device} (${t.backingFile}): ${res.stderr.trim()}`);
+      if (still)
+        throw operationFailed(`could not detach ${t.device} (${t.backingFile}): ${res.stderr.trim()}`);
     }
   }
 }

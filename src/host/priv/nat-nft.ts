@@ -33,7 +33,11 @@ interface NftRule {
 }
 
 /** The rules of banger's table, or undefined when the table does not exist. */
-export async function listNftRules(runner: Runner, table: string, netns?: string): Promise<NftRule[] | undefined> {
+export async function listNftRules(
+  runner: Runner,
+  table: string,
+  netns?: string,
+): Promise<NftRule[] | undefined> {
   const argv = ['nft', '-j', '-a', 'list', 'table', 'ip', table];
   const res = await runner.run(argv, { netns, allowFailure: true });
   if (res.exitCode !== 0) {
@@ -65,7 +69,12 @@ export async function removeNftNat(runner: Runner, req: NatRemoveRequest): Promi
   }
 }
 
-async function deleteNftRules(runner: Runner, table: string, rules: NftRule[], netns?: string): Promise<void> {
+async function deleteNftRules(
+  runner: Runner,
+  table: string,
+  rules: NftRule[],
+  netns?: string,
+): Promise<void> {
   const script = rules.map((r) => `delete rule ip ${table} ${r.chain} handle ${r.handle}\n`).join('');
   await runner.run(['nft', '-f', '-'], { input: script, netns });
 }

@@ -29,3 +29,15 @@ export function signalPid(pid: number, startTime: number, signal: AllowedSignal)
     throw operationFailed(`could not send ${signal} to pid ${pid}`, { cause: err });
   }
 }
+
+/** true when the process with this start time has exited (gone, or a zombie awaiting its parent). */
+export function processGone(pid: number, startTime: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return true;
+  }
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[19]) !== startTime || rest[0] === 'Z' || rest[0] === 'X';
+}

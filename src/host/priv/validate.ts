@@ -56,9 +56,11 @@ export function validateTapName(name: string): string {
 /** Dotted-quad IPv4 without leading zeros (which some tools read as octal). */
 export function validateIPv4(address: string): string {
   const parts = address.split('.');
-  const ok =
-    parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
-  if (!ok) throw badRequest(`invalid IPv4 address ${JSON.stringify(address)}`, { hint: 'use a form like 172.16.0.1' });
+  const ok = parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
+  if (!ok)
+    throw badRequest(`invalid IPv4 address ${JSON.stringify(address)}`, {
+      hint: 'use a form like 172.16.0.1',
+    });
   return address;
 }
 
@@ -66,7 +68,9 @@ export function validateIPv4(address: string): string {
 export function validatePrefix(prefix: number | string): number {
   const n = typeof prefix === 'number' ? prefix : /^\d{1,2}$/.test(prefix) ? Number(prefix) : Number.NaN;
   if (!Number.isInteger(n) || n < 8 || n > 32) {
-    throw badRequest(`invalid prefix length ${JSON.stringify(prefix)}`, { hint: 'use a number from 8 to 32' });
+    throw badRequest(`invalid prefix length ${JSON.stringify(prefix)}`, {
+      hint: 'use a number from 8 to 32',
+    });
   }
   return n;
 }
@@ -82,7 +86,9 @@ export function validateDmName(name: string): string {
 
 export function validateLoopDevice(device: string): string {
   if (!LOOP_RE.test(device)) {
-    throw badRequest(`refusing ${JSON.stringify(device)}: not a loop device`, { hint: 'expected /dev/loopN' });
+    throw badRequest(`refusing ${JSON.stringify(device)}: not a loop device`, {
+      hint: 'expected /dev/loopN',
+    });
   }
   return device;
 }
@@ -113,7 +119,9 @@ export function validateSignal(signal: string): AllowedSignal {
   const upper = signal.trim().toUpperCase();
   const bare = upper.startsWith('SIG') ? upper.slice(3) : upper;
   if (!(ALLOWED_SIGNALS as readonly string[]).includes(bare)) {
-    throw badRequest(`refusing signal ${JSON.stringify(signal)}`, { hint: `allowed: ${ALLOWED_SIGNALS.join(' ')}` });
+    throw badRequest(`refusing signal ${JSON.stringify(signal)}`, {
+      hint: `allowed: ${ALLOWED_SIGNALS.join(' ')}`,
+    });
   }
   return `SIG${bare}` as AllowedSignal;
 }

@@ -1,0 +1,33 @@
+export {
+  type BridgeConfig,
+  type BridgeDeps,
+  type BridgeIdentity,
+  ensureBridge,
+  teardownBridge,
+} from './bridge.js';
+export {
+  createIpAllocator,
+  type IpAllocator,
+  type IpAllocatorOptions,
+  type IpIdentity,
+} from './ip-allocator.js';
+export { createFileIpLeaseStore, type IpLeaseStore, type IpLeases } from './ip-lease-store.js';
+export {
+  DEFAULT_NAT_TABLE,
+  detectNatBackend,
+  type EnsureNatOptions,
+  ensureNat,
+  type NatDeps,
+  type NatIdentity,
+  planNat,
+  teardownNat,
+} from './nat.js';
+export { guestAddresses, inSubnet, intToIp, ipToInt, subnetOf } from './subnet.js';
+export {
+  createTapPool,
+  type TapIdentity,
+  type TapPool,
+  type TapPoolOptions,
+  tapName,
+  teardownTap,
+} from './tap-pool.js';
