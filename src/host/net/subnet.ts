@@ -29,6 +29,11 @@ export function subnetOf(address: string, prefix: number): Subnet {
 export function* guestAddresses(bridgeIp: string, prefix: number): Generator<string> {
   const s = subnetOf(bridgeIp, prefix);
   const gateway = ipToInt(bridgeIp);
+  if (s.prefix > 30) {
+    throw badRequest(`a /${s.prefix} bridge subnet has no room for guests`, {
+      hint: 'use a cidr of 30 or less',
+    });
+  }
   if (gateway === s.network || gateway === s.broadcast) {
     throw badRequest(`bridge_ip ${bridgeIp} is the network or broadcast address of its /${prefix}`, {
       hint: 'use a host address such as x.y.z.1',
