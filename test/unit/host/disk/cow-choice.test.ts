@@ -69,7 +69,10 @@ describe('single-file strategies', () => {
     const runner = createRecordingRunner([
       [
         /^cp /,
-        (argv) => (writeFileSync(argv[argv.length - 1]!, 'partial'), { exitCode: 1, stderr: 'EOPNOTSUPP' }),
+        (argv) => {
+          writeFileSync(argv[argv.length - 1]!, 'partial');
+          return { exitCode: 1, stderr: 'EOPNOTSUPP' };
+        },
       ],
     ]);
     const priv = createInProcessPrivOps({ runner, stateDir: root });

@@ -32,8 +32,20 @@ function fakeDmHost() {
     ],
     [/^losetup -d /, (argv) => (loops.delete(argv[2]!) ? {} : { exitCode: 1, stderr: 'No such device' })],
     [/^dmsetup info /, (argv) => (dm.has(argv[2]!) ? {} : { exitCode: 1, stderr: 'Device does not exist.' })],
-    [/^dmsetup create /, (argv) => (dm.add(argv[2]!), {})],
-    [/^dmsetup remove /, (argv) => (dm.delete(argv[3]!), {})],
+    [
+      /^dmsetup create /,
+      (argv) => {
+        dm.add(argv[2]!);
+        return {};
+      },
+    ],
+    [
+      /^dmsetup remove /,
+      (argv) => {
+        dm.delete(argv[3]!);
+        return {};
+      },
+    ],
   ]);
   return { runner, loops, dm };
 }
