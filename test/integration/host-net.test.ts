@@ -1,6 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createFileIpLeaseStore,
+  createHostNetwork,
   createInProcessPrivOps,
   createTapPool,
   ensureBridge,
@@ -218,6 +221,42 @@ describe('teardown from recorded identities (crash safety)', () => {
     const left = (await listLinks(runner, hostNs)).map((l) => l.name).sort();
     expect(left).toEqual(['lo', GUEST_TAP, 'up0']);
     expect(await bangerTables()).toBe('');
+    await teardownBridge(priv, { kind: 'bridge', name: bridge.bridge_name, netns: hostNs });
+  });
+});
+
+describe('HostNetwork, as a VM service uses it', () => {
+  it('brings a guest online from config and leaves nothing after teardown of its recorded identities', async () => {
+    const stateDir = await fx.tempDir();
+    const net = createHostNetwork({
+      runner,
+      priv,
+      config: { ...bridge, tap_pool_size: 1, netns: hostNs },
+      leaseStore: createFileIpLeaseStore(join(stateDir, 'ip-leases.json')),
+    });
+    const recorded: TeardownIdentity[] = [];
+    await net.ensureBridge();
+    await runner.run(['ip', '-n', hostNs, 'link', 'set', GUEST_TAP, 'master', bridge.bridge_name, 'up']);
+    await net.taps.fill();
+    const { address, identity: ipId } = await net.ips.allocate('vm-1');
+    recorded.push(ipId);
+    expect(address).toBe('172.30.0.2');
+    const tap = await net.taps.acquire();
+    recorded.push(tap);
+    const nat = await net.planNat(tap.name, address);
+    recorded.push(nat);
+    await net.ensureNat(nat);
+    const server = await startServer();
+    try {
+      expect(await connectFromGuest()).toBe('10.99.0.1');
+    } finally {
+      server.kill();
+    }
+    await teardownAll({ priv, stateDir, ips: net.ips }, recorded);
+    await net.taps.drain();
+    expect(await net.ips.leases()).toEqual({});
+    expect(await bangerTables()).toBe('');
+    expect((await listLinks(runner, hostNs)).filter((l) => l.kind === 'tun')).toEqual([]);
     await teardownBridge(priv, { kind: 'bridge', name: bridge.bridge_name, netns: hostNs });
   });
 });

@@ -16,6 +16,7 @@ export {
   type CowStrategyName,
   type DiskFormat,
 } from './cow/types.js';
+export { createHostDisks, type HostDisks, type HostDisksOptions } from './disks.js';
 export { type FileIdentity, teardownFile } from './files.js';
 export { attachLoop, detachLoop, type LoopIdentity, planLoop } from './loop.js';
 export { createWorkDisk, growWorkDisk, MKFS_EXTRA_OPTIONS, planWorkDisk } from './work-disk.js';

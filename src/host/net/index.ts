@@ -22,6 +22,7 @@ export {
   planNat,
   teardownNat,
 } from './nat.js';
+export { createHostNetwork, type HostNetwork, type HostNetworkOptions } from './network.js';
 export { guestAddresses, inSubnet, intToIp, ipToInt, subnetOf } from './subnet.js';
 export {
   createTapPool,
