@@ -1,6 +1,6 @@
 import { lstatSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
-import { badRequest } from '../../model/errors.js';
+import { badRequest, operationFailed } from '../../model/errors.js';
 
 /** Linux IFNAMSIZ is 16 bytes including the NUL, so an interface name holds at most 15 bytes. */
 export const IFACE_NAME_MAX_BYTES = 15;
@@ -140,7 +140,12 @@ export function validatePathUnder(stateDir: string, path: string): string {
   if (!isAbsolute(path) || path.includes('\0')) {
     throw badRequest(`refusing path ${JSON.stringify(path)}: must be absolute`);
   }
-  const root = realpathSync(stateDir);
+  let root: string;
+  try {
+    root = realpathSync(stateDir);
+  } catch (err) {
+    throw operationFailed(`banger's state dir ${stateDir} does not exist`, { cause: err });
+  }
   const resolved = resolveExisting(normalize(path));
   const rel = relative(root, resolved);
   if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
