@@ -2,7 +2,7 @@ import { operationFailed } from '../../model/errors.js';
 import type { Runner } from '../runner.js';
 import type { DmSnapshotRequest } from './types.js';
 
-/** The snapshot chunk size of the original: 8 sectors (4 KiB). */
+/** Snapshot chunk size: 8 sectors (4 KiB), the page size, so a small guest write copies little. */
 export const DEFAULT_CHUNK_SECTORS = 8;
 /** `dmsetup remove` of a device still closing (VMM just killed) fails with EBUSY for a moment. */
 const REMOVE_ATTEMPTS = 5;

@@ -82,6 +82,6 @@ export interface DmSnapshotRequest {
   cow: string;
   /** Size of the origin in 512-byte sectors. */
   sectors: number;
-  /** Snapshot chunk size in sectors (the original uses 8 = 4 KiB). */
+  /** Snapshot chunk size in sectors, a power of two (default 8 = 4 KiB). */
   chunkSectors?: number;
 }

@@ -1,4 +1,4 @@
-import { link, open, rm, stat, symlink } from 'node:fs/promises';
+import { link, open, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TeardownIdentity } from '../../../model/identity.js';
 import { teardownAll } from '../../teardown.js';
@@ -27,9 +27,11 @@ export const dmSnapshotStrategy: CowStrategy = {
       TeardownIdentity,
       { kind: 'dm'; name: string },
     ];
+    // Leftovers of a crashed attempt (a loop over the old link, a stale dm device) would make a second
+    // loop or a name clash; the plan names all of them, so clear them first.
+    await teardownAll({ priv: deps.priv, stateDir: deps.stateDir }, planned.identities);
     const done: TeardownIdentity[] = [];
     try {
-      await rm(baseId.path, { force: true });
       await linkImage(input.imagePath, baseId.path);
       done.push(baseId);
       const fh = await open(cowId.path, 'w', 0o600);

@@ -83,6 +83,10 @@ describe('dm-snapshot strategy', () => {
     const base = join(vmDir, 'rootfs-base.ext4');
     const cow = join(vmDir, 'rootfs.cow');
     expect(host.runner.commands()).toEqual([
+      // First the plan is cleared of crash leftovers (none here).
+      'dmsetup info banger-vm1',
+      'losetup -J -l',
+      'losetup -J -l',
       `losetup --find --show --read-only ${base}`,
       `losetup --find --show ${cow}`,
       'dmsetup info banger-vm1',
@@ -122,6 +126,17 @@ describe('dm-snapshot strategy', () => {
     expect(host.dm.size).toBe(0);
     // Twice is fine: everything is already gone.
     await teardownAll({ priv, stateDir }, plan.identities);
+  });
+
+  it('clears what a crashed attempt left before creating again', async () => {
+    const host = fakeDmHost();
+    const priv = createInProcessPrivOps({ runner: host.runner, stateDir });
+    const deps = { runner: host.runner, priv, stateDir };
+    await dmSnapshotStrategy.create(deps, input);
+    const disk = await dmSnapshotStrategy.create(deps, input);
+    expect(host.loops.size).toBe(2);
+    expect([...host.dm]).toEqual(['banger-vm1']);
+    await teardownAll({ priv, stateDir }, disk.identities);
   });
 
   it('rolls back what it made when the snapshot cannot be created', async () => {
