@@ -98,6 +98,28 @@ describe('bridge', () => {
     await runner.run(['ip', '-n', hostNs, 'link', 'set', GUEST_TAP, 'master', bridge.bridge_name, 'up']);
   });
 
+  it('refuses to take over a device of another kind that has the bridge name', async () => {
+    const name = `br-fc-${token}x`;
+    await runner.run([
+      'ip',
+      '-n',
+      hostNs,
+      'link',
+      'add',
+      name,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      `vp-${token}`,
+    ]);
+    await expect(ensureBridge({ priv, runner }, { ...bridge, bridge_name: name }, hostNs)).rejects.toThrow(
+      /not a bridge/,
+    );
+    await expect(teardownBridge(priv, { kind: 'bridge', name, netns: hostNs })).rejects.toThrow(/refusing/);
+    await runner.run(['ip', '-n', hostNs, 'link', 'del', name]);
+  });
+
   it('refuses a bridge that is not banger-managed', async () => {
     await expect(
       ensureBridge({ priv, runner }, { ...bridge, bridge_name: 'docker0' }, hostNs),
@@ -128,6 +150,14 @@ describe('tap pool', () => {
     // Two idle taps is the pool's size: the third release deleted its tap.
     expect(await taps()).toEqual([`tap-fc-0001${on}`, `tap-fc-0003${on}`]);
     await pool.drain();
+    expect(await taps()).toEqual([]);
+  });
+
+  it('gives concurrent acquires distinct taps', async () => {
+    const pool = createTapPool({ priv, runner, bridge: bridge.bridge_name, size: 0, netns: hostNs });
+    const got = await Promise.all([1, 2, 3, 4].map(() => pool.acquire()));
+    expect(new Set(got.map((t) => t.name)).size).toBe(4);
+    await Promise.all(got.map((t) => pool.release(t)));
     expect(await taps()).toEqual([]);
   });
 
