@@ -1,2 +1,7 @@
+export * from './disk/index.js';
+export { defaultRouteDevice, type LinkState, listLinks, readLink } from './ip-state.js';
+export * from './net/index.js';
+export * from './priv/index.js';
 export * from './runner.js';
+export { describeIdentity, type TeardownDeps, teardownAll, teardownIdentity } from './teardown.js';
 export { findExecutable } from './which.js';

@@ -1,0 +1,34 @@
+export {
+  type BridgeConfig,
+  type BridgeDeps,
+  type BridgeIdentity,
+  ensureBridge,
+  teardownBridge,
+} from './bridge.js';
+export {
+  createIpAllocator,
+  type IpAllocator,
+  type IpAllocatorOptions,
+  type IpIdentity,
+} from './ip-allocator.js';
+export { createFileIpLeaseStore, type IpLeaseStore, type IpLeases } from './ip-lease-store.js';
+export {
+  DEFAULT_NAT_TABLE,
+  detectNatBackend,
+  type EnsureNatOptions,
+  ensureNat,
+  type NatDeps,
+  type NatIdentity,
+  planNat,
+  teardownNat,
+} from './nat.js';
+export { createHostNetwork, type HostNetwork, type HostNetworkOptions } from './network.js';
+export { guestAddresses, inSubnet, intToIp, ipToInt, subnetOf } from './subnet.js';
+export {
+  createTapPool,
+  type TapIdentity,
+  type TapPool,
+  type TapPoolOptions,
+  tapName,
+  teardownTap,
+} from './tap-pool.js';

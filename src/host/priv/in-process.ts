@@ -1,0 +1,144 @@
+import { Mutex } from 'async-mutex';
+import { badRequest } from '../../model/errors.js';
+import type { Runner } from '../runner.js';
+import { createDmSnapshotDevice, removeDmDevice } from './dm.js';
+import { createTapLink, deleteLink, ensureBridgeLink } from './links.js';
+import { attachLoopDevice, detachLoopDevice } from './loop.js';
+import { addIptablesNat, removeIptablesNat } from './nat-iptables.js';
+import { addNftNat, removeNftNat } from './nat-nft.js';
+import { signalPid } from './signal.js';
+import { setIpForward } from './sysctl.js';
+import type { NatBackend, PrivOps } from './types.js';
+import {
+  validateBridgeName,
+  validateDmName,
+  validateIfaceName,
+  validateIPv4,
+  validateLoopDevice,
+  validateNetns,
+  validatePathUnder,
+  validatePid,
+  validatePrefix,
+  validateSignal,
+  validateTableName,
+  validateTapName,
+} from './validate.js';
+
+export interface InProcessPrivOpsOptions {
+  runner: Runner;
+  /** banger's state dir: the only tree whose files privileged operations may touch. */
+  stateDir: string;
+}
+
+/**
+ * PrivOps run in the calling process (which must be root). Validation happens here, at the boundary a root
+ * helper would have, so moving to a separate helper changes where it runs, not what it accepts.
+ */
+export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOptions): PrivOps {
+  // Bridge and NAT changes read state then act (NAT deletes banger's table once it looks empty), so two
+  // of them interleaving could drop a rule just added; one lock keeps each read-then-act whole.
+  const net = new Mutex();
+  return {
+    async ensureBridge(req) {
+      const name = validateBridgeName(req.name);
+      const checked = {
+        name,
+        ip: validateIPv4(req.ip),
+        prefix: validatePrefix(req.prefix),
+        netns: validateNetns(req.netns),
+      };
+      await net.runExclusive(() => ensureBridgeLink(runner, checked));
+    },
+    async deleteBridge(req) {
+      const name = validateBridgeName(req.name);
+      const netns = validateNetns(req.netns);
+      await net.runExclusive(() => deleteLink(runner, name, 'bridge', netns));
+    },
+    async createTap(req) {
+      await createTapLink(runner, {
+        name: validateTapName(req.name),
+        bridge: validateBridgeName(req.bridge),
+        owner: req.owner === undefined ? undefined : validateUid(req.owner),
+        netns: validateNetns(req.netns),
+      });
+    },
+    async deleteTap(req) {
+      await deleteLink(runner, validateTapName(req.name), 'tun', validateNetns(req.netns));
+    },
+    async addNat(req) {
+      const checked = {
+        backend: validateBackend(req.backend),
+        table: validateTableName(req.table),
+        tap: validateTapName(req.tap),
+        guestIp: validateIPv4(req.guestIp),
+        uplink: validateIfaceName(req.uplink),
+        netns: validateNetns(req.netns),
+      };
+      await net.runExclusive(() =>
+        checked.backend === 'nft' ? addNftNat(runner, checked) : addIptablesNat(runner, checked),
+      );
+    },
+    async removeNat(req) {
+      const checked = {
+        backend: validateBackend(req.backend),
+        table: validateTableName(req.table),
+        tap: validateTapName(req.tap),
+        guestIp: validateIPv4(req.guestIp),
+        uplink: req.uplink === undefined ? undefined : validateIfaceName(req.uplink),
+        netns: validateNetns(req.netns),
+      };
+      await net.runExclusive(() =>
+        checked.backend === 'nft' ? removeNftNat(runner, checked) : removeIptablesNat(runner, checked),
+      );
+    },
+    async setIpForward(req) {
+      await setIpForward(runner, req.enabled === true, validateNetns(req.netns));
+    },
+    async attachLoop(req) {
+      const file = validatePathUnder(stateDir, req.file);
+      const device = await attachLoopDevice(runner, file, req.readOnly === true);
+      return { device, backingFile: file };
+    },
+    async detachLoop(req) {
+      const device = req.device === '' ? '' : validateLoopDevice(req.device);
+      await detachLoopDevice(runner, device, validatePathUnder(stateDir, req.backingFile));
+    },
+    async createDmSnapshot(req) {
+      const chunk = req.chunkSectors;
+      if (!Number.isInteger(req.sectors) || req.sectors <= 0) throw badRequestValue('sectors', req.sectors);
+      if (chunk !== undefined && (!Number.isInteger(chunk) || chunk <= 0 || (chunk & (chunk - 1)) !== 0)) {
+        throw badRequestValue('chunkSectors', chunk);
+      }
+      return createDmSnapshotDevice(runner, {
+        name: validateDmName(req.name),
+        origin: validateLoopDevice(req.origin),
+        cow: validateLoopDevice(req.cow),
+        sectors: req.sectors,
+        chunkSectors: chunk,
+      });
+    },
+    async removeDm(req) {
+      await removeDmDevice(runner, validateDmName(req.name));
+    },
+    async signalProcess(req) {
+      const signal = validateSignal(req.signal);
+      if (!Number.isInteger(req.startTime) || req.startTime < 0)
+        throw badRequestValue('startTime', req.startTime);
+      return signalPid(validatePid(req.pid), req.startTime, signal);
+    },
+  };
+}
+
+function validateBackend(backend: NatBackend): NatBackend {
+  if (backend !== 'nft' && backend !== 'iptables') throw badRequestValue('NAT backend', backend);
+  return backend;
+}
+
+function validateUid(uid: number): number {
+  if (!Number.isInteger(uid) || uid < 0 || uid > 0xfffffffe) throw badRequestValue('owner uid', uid);
+  return uid;
+}
+
+function badRequestValue(what: string, value: unknown) {
+  return badRequest(`invalid ${what} ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,22 @@
+export { DEFAULT_CHUNK_SECTORS, snapshotTable } from './dm.js';
+export { createInProcessPrivOps, type InProcessPrivOpsOptions } from './in-process.js';
+export { type LoopEntry, listLoops } from './loop.js';
+export { iptablesRules } from './nat-iptables.js';
+export { listNftRules, natComment, nftAddScript } from './nat-nft.js';
+export { processStartTime } from './signal.js';
+export type * from './types.js';
+export {
+  ALLOWED_SIGNALS,
+  type AllowedSignal,
+  IFACE_NAME_MAX_BYTES,
+  validateBridgeName,
+  validateDmName,
+  validateIfaceName,
+  validateIPv4,
+  validateLoopDevice,
+  validatePathUnder,
+  validatePrefix,
+  validateSignal,
+  validateTableName,
+  validateTapName,
+} from './validate.js';

@@ -1,0 +1,87 @@
+/**
+ * Every privileged operation banger performs, as one interface. The in-process implementation runs the
+ * commands itself (as root); a separate root helper can implement the same interface later without any
+ * caller changing. Every input is validated by the implementation, never trusted from the caller.
+ * Removal operations are idempotent: they succeed when the object is already gone.
+ */
+export interface PrivOps {
+  /** Creates the bridge if missing, adds `ip/prefix` if missing, and sets it up. */
+  ensureBridge(req: BridgeRequest): Promise<void>;
+  deleteBridge(req: { name: string; netns?: string }): Promise<void>;
+  /** Creates a persistent tap attached to `bridge` and up; `owner` lets an unprivileged VMM open it. */
+  createTap(req: TapRequest): Promise<void>;
+  deleteTap(req: { name: string; netns?: string }): Promise<void>;
+  /** Adds the MASQUERADE + FORWARD rules for one guest; a no-op when they are already there. */
+  addNat(req: NatRequest): Promise<void>;
+  /** Removes that guest's rules (and banger's nft table once it holds none). */
+  removeNat(req: NatRemoveRequest): Promise<void>;
+  setIpForward(req: { enabled: boolean; netns?: string }): Promise<void>;
+  /**
+   * Attaches a loop device over a file under the state dir; returns `/dev/loopN` and the resolved backing
+   * path, as the kernel reports it (what `detachLoop` matches on).
+   */
+  attachLoop(req: { file: string; readOnly: boolean }): Promise<{ device: string; backingFile: string }>;
+  /**
+   * Detaches `device` if it is still backed by `backingFile`; with `device: ''`, every loop device backed by
+   * `backingFile` (the path string banger attached) is detached.
+   */
+  detachLoop(req: { device: string; backingFile: string }): Promise<void>;
+  /** `dmsetup create NAME` with a persistent snapshot target over two loop devices; returns /dev/mapper/NAME. */
+  createDmSnapshot(req: DmSnapshotRequest): Promise<string>;
+  /** `dmsetup remove`, retried while the device is busy. */
+  removeDm(req: { name: string }): Promise<void>;
+  /**
+   * Sends an allow-listed signal to a process, only when its start time still matches (a recycled pid is
+   * someone else's process). Returns `gone` when the process no longer exists.
+   */
+  signalProcess(req: { pid: number; startTime: number; signal: string }): Promise<'signalled' | 'gone'>;
+}
+
+export interface BridgeRequest {
+  name: string;
+  ip: string;
+  prefix: number;
+  netns?: string;
+}
+
+export interface TapRequest {
+  name: string;
+  bridge: string;
+  owner?: number;
+  netns?: string;
+}
+
+/** `nft` keeps the rules in banger's own table; `iptables` is the fallback where nft is missing. */
+export type NatBackend = 'nft' | 'iptables';
+
+export interface NatRequest {
+  backend: NatBackend;
+  table: string;
+  tap: string;
+  guestIp: string;
+  /** The interface toward the outside world (the default route's device). */
+  uplink: string;
+  netns?: string;
+}
+
+export interface NatRemoveRequest {
+  backend: NatBackend;
+  table: string;
+  tap: string;
+  guestIp: string;
+  /** Needed by the iptables backend only, which deletes rules by their full spec. */
+  uplink?: string;
+  netns?: string;
+}
+
+export interface DmSnapshotRequest {
+  name: string;
+  /** Read-only loop device over the base image. */
+  origin: string;
+  /** Loop device over the per-VM sparse COW file. */
+  cow: string;
+  /** Size of the origin in 512-byte sectors. */
+  sectors: number;
+  /** Snapshot chunk size in sectors, a power of two (default 8 = 4 KiB). */
+  chunkSectors?: number;
+}

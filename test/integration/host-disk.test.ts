@@ -1,0 +1,150 @@
+import { mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  attachLoop,
+  COW_STRATEGIES,
+  type CowProbe,
+  cowStrategy,
+  createInProcessPrivOps,
+  createWorkDisk,
+  detachLoop,
+  growWorkDisk,
+  listLoops,
+  type PrivOps,
+  planLoop,
+  probeCowStrategies,
+  teardownAll,
+} from '../../src/host/index.js';
+import { createNetnsFixture } from '../fixtures/netns.js';
+
+const fx = createNetnsFixture();
+const runner = fx.runner;
+const MiB = 1024 * 1024;
+let stateDir: string;
+let imagePath: string;
+let priv: PrivOps;
+let probes: CowProbe[];
+
+/** Reads a file out of an ext4 image without mounting it. */
+async function readExt4(image: string, path: string): Promise<string> {
+  return (await runner.run(['debugfs', '-R', `cat ${path}`, image])).stdout;
+}
+
+async function fsckClean(image: string): Promise<boolean> {
+  return (await runner.run(['e2fsck', '-fn', image], { allowFailure: true })).exitCode === 0;
+}
+
+beforeAll(async () => {
+  stateDir = realpathSync(await fx.tempDir());
+  priv = createInProcessPrivOps({ runner, stateDir });
+  const content = join(stateDir, 'content');
+  mkdirSync(content);
+  writeFileSync(join(content, 'hello'), 'from the image\n');
+  mkdirSync(join(stateDir, 'images'));
+  imagePath = join(stateDir, 'images', 'rootfs.ext4');
+  writeFileSync(imagePath, '');
+  await runner.run(['truncate', '-s', '32M', imagePath]);
+  await runner.run(['mkfs.ext4', '-F', '-q', '-d', content, imagePath]);
+  probes = await probeCowStrategies({ runner, dir: stateDir });
+});
+
+afterAll(async () => {
+  await fx.cleanup();
+  await fx.assertNoLeftovers();
+});
+
+describe('probeCowStrategies', () => {
+  it('answers for every strategy, with a reason for each one that cannot work here', () => {
+    expect(probes.map((p) => p.strategy)).toEqual([...COW_STRATEGIES]);
+    for (const p of probes) expect(p.available || (p.reason ?? '').length > 0).toBe(true);
+    expect(probes.find((p) => p.strategy === 'copy')?.available).toBe(true);
+  });
+});
+
+describe.each(COW_STRATEGIES)('COW strategy %s', (name) => {
+  it('gives the VM its own writable disk, leaves the image untouched, and tears down to nothing', async (ctx) => {
+    const probe = probes.find((p) => p.strategy === name)!;
+    if (!probe.available) return ctx.skip(`${name} unavailable here: ${probe.reason}`);
+    const vmDir = join(stateDir, 'vms', name);
+    mkdirSync(vmDir, { recursive: true });
+    const input = { imagePath, vmDir, vmId: `t-${name}`, overlayBytes: 64 * MiB };
+    const strategy = cowStrategy(name);
+    const plan = strategy.plan(input);
+    const disk = await strategy.create({ runner, priv, stateDir }, input);
+    expect(disk.path).toBe(plan.path);
+
+    if (disk.format === 'qcow2') {
+      const info = JSON.parse((await runner.run(['qemu-img', 'info', '--output=json', disk.path])).stdout);
+      expect(info).toMatchObject({
+        format: 'qcow2',
+        'backing-filename': imagePath,
+        'backing-filename-format': 'raw',
+      });
+    } else {
+      // Write through the VM's disk and check the image did not see it.
+      await runner.run(['debugfs', '-w', '-R', 'rm hello', disk.path]);
+      expect(await readExt4(disk.path, 'hello')).toBe('');
+    }
+    expect(await readExt4(imagePath, 'hello')).toBe('from the image\n');
+    expect(await fsckClean(imagePath)).toBe(true);
+
+    await teardownAll({ priv, stateDir }, disk.identities);
+    await teardownAll({ priv, stateDir }, plan.identities);
+    expect(() => statSync(disk.path)).toThrow();
+  });
+});
+
+describe('loop devices', () => {
+  it('attach over a state-dir file and detach by identity, idempotently', async () => {
+    const file = join(stateDir, 'vms', 'loop-a.img');
+    mkdirSync(join(stateDir, 'vms'), { recursive: true });
+    writeFileSync(file, Buffer.alloc(4 * MiB));
+    const id = await attachLoop(priv, file, true);
+    expect(id.device).toMatch(/^\/dev\/loop\d+$/);
+    expect(await listLoops(runner)).toContainEqual({ device: id.device, backingFile: file });
+    await detachLoop(priv, id);
+    await detachLoop(priv, id);
+    expect((await listLoops(runner)).some((l) => l.backingFile === file)).toBe(false);
+  });
+
+  it('are found by backing file after a crash that lost the device number', async () => {
+    const file = join(stateDir, 'vms', 'loop-b.img');
+    writeFileSync(file, Buffer.alloc(4 * MiB));
+    const recorded = planLoop(file);
+    await attachLoop(priv, file, false);
+    await teardownAll({ priv, stateDir }, [recorded, { kind: 'file', path: file }]);
+    expect((await listLoops(runner)).some((l) => l.backingFile === file)).toBe(false);
+    expect(() => statSync(file)).toThrow();
+  });
+
+  it('refuse files outside the state dir', async () => {
+    await expect(attachLoop(priv, '/etc/hostname', true)).rejects.toMatchObject({ code: 'bad_request' });
+  });
+});
+
+describe('work disk', () => {
+  it('is a sparse root-owned ext4 that grows offline and refuses to shrink', async () => {
+    const path = join(stateDir, 'vms', 'work.ext4');
+    mkdirSync(join(stateDir, 'vms'), { recursive: true });
+    const id = await createWorkDisk(runner, { path, sizeBytes: 64 * MiB });
+    expect(id).toEqual({ kind: 'file', path });
+    const st = statSync(path);
+    expect(st.size).toBe(64 * MiB);
+    expect(st.blocks * 512).toBeLessThan(16 * MiB);
+    const root = (await runner.run(['debugfs', '-R', 'stat /', path])).stdout;
+    expect(root).toMatch(/User:\s+0\s+Group:\s+0/);
+
+    await growWorkDisk(runner, { path, sizeBytes: 128 * MiB });
+    const header = (await runner.run(['dumpe2fs', '-h', path])).stdout;
+    const blocks = Number(/Block count:\s+(\d+)/.exec(header)?.[1]);
+    const blockSize = Number(/Block size:\s+(\d+)/.exec(header)?.[1]);
+    expect(blocks * blockSize).toBe(128 * MiB);
+    expect(await fsckClean(path)).toBe(true);
+    await growWorkDisk(runner, { path, sizeBytes: 128 * MiB });
+    await expect(growWorkDisk(runner, { path, sizeBytes: 64 * MiB })).rejects.toMatchObject({
+      code: 'bad_request',
+    });
+    await teardownAll({ priv, stateDir }, [id]);
+  });
+});

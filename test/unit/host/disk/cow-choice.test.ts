@@ -1,0 +1,85 @@
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  type CowProbe,
+  chooseCowStrategy,
+  copyStrategy,
+  createInProcessPrivOps,
+  qcow2Strategy,
+  reflinkStrategy,
+  teardownAll,
+} from '../../../../src/host/index.js';
+import { createRecordingRunner } from '../../../fixtures/recording-runner.js';
+
+const probes = (available: Record<string, boolean>): CowProbe[] =>
+  Object.entries(available).map(([strategy, ok]) => ({
+    strategy: strategy as CowProbe['strategy'],
+    available: ok,
+    ...(ok ? {} : { reason: `${strategy} missing` }),
+  }));
+
+describe('chooseCowStrategy', () => {
+  const none = probes({ 'dm-snapshot': false, reflink: false, qcow2: true, copy: true });
+
+  it('auto picks the first usable strategy, skipping qcow2 for Firecracker', () => {
+    expect(chooseCowStrategy('auto', none, 'qemu').name).toBe('qcow2');
+    expect(chooseCowStrategy('auto', none, 'firecracker').name).toBe('copy');
+    const all = probes({ 'dm-snapshot': true, reflink: true, qcow2: true, copy: true });
+    expect(chooseCowStrategy('auto', all, 'qemu').name).toBe('dm-snapshot');
+  });
+
+  it('refuses a configured strategy the host cannot do, with the probe reason', () => {
+    expect(() => chooseCowStrategy('reflink', none, 'qemu')).toThrow(/reflink missing/);
+    expect(() => chooseCowStrategy('qcow2', none, 'firecracker')).toThrow(/firecracker cannot read qcow2/);
+    expect(chooseCowStrategy('copy', none, 'firecracker').name).toBe('copy');
+  });
+});
+
+describe('single-file strategies', () => {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'bgr-h-unit-')));
+  const vmDir = join(root, 'vms', 'vm1');
+  mkdirSync(vmDir, { recursive: true });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const input = { imagePath: '/img/rootfs.ext4', vmDir, vmId: 'vm1', overlayBytes: 0 };
+
+  it('generate the reflink, qcow2 and sparse-copy commands and report format and teardown', async () => {
+    const runner = createRecordingRunner();
+    const priv = createInProcessPrivOps({ runner, stateDir: root });
+    const deps = { runner, priv, stateDir: root };
+    const disks = [
+      await reflinkStrategy.create(deps, input),
+      await qcow2Strategy.create(deps, input),
+      await copyStrategy.create(deps, input),
+    ];
+    expect(runner.commands()).toEqual([
+      `cp --reflink=always -- /img/rootfs.ext4 ${vmDir}/rootfs.ext4`,
+      `qemu-img create -q -f qcow2 -F raw -b /img/rootfs.ext4 ${vmDir}/rootfs.qcow2`,
+      `cp --sparse=always -- /img/rootfs.ext4 ${vmDir}/rootfs.ext4`,
+    ]);
+    expect(disks.map((d) => [d.format, d.identities])).toEqual([
+      ['raw', [{ kind: 'file', path: `${vmDir}/rootfs.ext4` }]],
+      ['qcow2', [{ kind: 'file', path: `${vmDir}/rootfs.qcow2` }]],
+      ['raw', [{ kind: 'file', path: `${vmDir}/rootfs.ext4` }]],
+    ]);
+  });
+
+  it('leave no partial file when the tool fails', async () => {
+    const runner = createRecordingRunner([
+      [
+        /^cp /,
+        (argv) => {
+          writeFileSync(argv[argv.length - 1]!, 'partial');
+          return { exitCode: 1, stderr: 'EOPNOTSUPP' };
+        },
+      ],
+    ]);
+    const priv = createInProcessPrivOps({ runner, stateDir: root });
+    await expect(reflinkStrategy.create({ runner, priv, stateDir: root }, input)).rejects.toThrow(
+      /EOPNOTSUPP/,
+    );
+    expect(existsSync(`${vmDir}/rootfs.ext4`)).toBe(false);
+    await teardownAll({ priv, stateDir: root }, reflinkStrategy.plan(input).identities);
+  });
+});
