@@ -20,10 +20,17 @@ const APT_HINT =
  * resolves to the versioned linux-image-<release> it depends on now (never pinned: the security archive
  * replaces it), a versioned name resolves to itself.
  */
-export async function resolveDebianKernelPackage(runner: Runner, name: string): Promise<DebianKernelPackage> {
+export async function resolveDebianKernelPackage(
+  runner: Runner,
+  name: string,
+  signal?: AbortSignal,
+): Promise<DebianKernelPackage> {
   if (!/^[a-z0-9][a-z0-9.+-]+$/.test(name))
     throw badRequest(`invalid Debian package name ${JSON.stringify(name)}`);
-  const show = await runner.run(['apt-cache', 'show', '--no-all-versions', name], { allowFailure: true });
+  const show = await runner.run(['apt-cache', 'show', '--no-all-versions', name], {
+    allowFailure: true,
+    signal,
+  });
   if (show.exitCode !== 0 || !/^Package:/m.test(show.stdout)) {
     throw notFound(`Debian package ${name} is not known to apt on this host`, { hint: APT_HINT });
   }
@@ -36,7 +43,7 @@ export async function resolveDebianKernelPackage(runner: Runner, name: string): 
     const version = /^Version:\s*(\S+)/m.exec(show.stdout)?.[1] ?? 'unknown';
     return { package: name, version };
   }
-  return resolveDebianKernelPackage(runner, image);
+  return resolveDebianKernelPackage(runner, image, signal);
 }
 
 /**
@@ -47,11 +54,13 @@ export async function downloadDebianPackage(
   runner: Runner,
   pkg: DebianKernelPackage,
   dir: string,
+  signal?: AbortSignal,
 ): Promise<string> {
   try {
     await runner.run(['apt-get', 'download', '-q', `${pkg.package}=${pkg.version}`], {
       cwd: dir,
       timeoutMs: 600_000,
+      signal,
     });
   } catch (err) {
     throw operationFailed(`apt-get download ${pkg.package} failed`, {

@@ -130,14 +130,14 @@ export function createKernelManager(options: KernelManagerOptions): KernelManage
     const progress = o.progress ?? silentProgress;
     if (entry.kind === 'debian-package') {
       progress({ kind: 'stage', stage: 'resolve', message: `resolving ${entry.package} with apt` });
-      const pkg = await resolveDebianKernelPackage(runner, entry.package);
+      const pkg = await resolveDebianKernelPackage(runner, entry.package, o.signal);
       const source = `debian-package:${pkg.package}=${pkg.version}`;
       return store.install(name, o, async (staging) => {
         const dl = join(staging, '.download');
         await mkdir(dl);
         try {
           progress({ kind: 'stage', stage: 'download', message: `apt-get download ${pkg.package}` });
-          const deb = await downloadDebianPackage(runner, pkg, dl);
+          const deb = await downloadDebianPackage(runner, pkg, dl, o.signal);
           return await fillFromDeb(
             staging,
             deb,

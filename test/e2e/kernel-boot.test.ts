@@ -86,6 +86,8 @@ describe.skipIf(skipReason !== undefined)('Debian cloud kernel + banger initramf
       '/bin/busybox ip addr show dev eth0',
       '/bin/busybox ip route',
       'echo "ROOTMOUNT $(/bin/busybox grep " / " /proc/mounts)"',
+      'echo "PORTS $(/bin/busybox cat /sys/class/virtio-ports/*/name 2>/dev/null)"',
+      'echo "RNG $(/bin/busybox cat /sys/class/misc/hw_random/rng_current 2>/dev/null)"',
       '/bin/busybox poweroff -f',
       '',
     ].join('\n');
@@ -99,51 +101,65 @@ describe.skipIf(skipReason !== undefined)('Debian cloud kernel + banger initramf
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  const cmdline = (extra: string[]) =>
+  const cmdline = (root: string[], extra: string[] = []) =>
     [
       'console=ttyS0',
-      'root=/dev/vda',
-      'rw',
+      ...root,
       'panic=-1',
       'init=/banger-test-init',
       'banger.ip=172.31.7.2/24,172.31.7.1,eth0',
       ...extra,
     ].join(' ');
 
-  function expectBooted(output: string): void {
+  function expectBooted(output: string, mode: 'ro' | 'rw'): void {
     expect(output).toContain(MARKER);
     expect(output).toMatch(/inet 172\.31\.7\.2\/24 .*eth0/);
     expect(output).toContain('default via 172.31.7.1 dev eth0');
-    expect(output).toMatch(/ROOTMOUNT \S+ \/ ext4 rw/);
+    expect(output).toMatch(new RegExp(`ROOTMOUNT \\S+ / ext4 ${mode},`));
     expect(output).not.toContain('Unknown symbol');
   }
 
-  it('boots on q35 with virtio-pci devices', async () => {
+  it('boots on q35 with virtio-pci devices, root=/dev/vda read-write', async () => {
     const { output, child } = await boot([
       'qemu-system-x86_64',
       ...['-M', 'q35,accel=tcg', '-cpu', 'max', '-smp', '1', '-m', '512'],
       ...['-display', 'none', '-no-reboot', '-nodefaults', '-no-user-config', '-serial', 'stdio'],
-      ...['-kernel', kernel.kernelPath, '-initrd', kernel.initrdPath, '-append', cmdline([])],
+      ...[
+        '-kernel',
+        kernel.kernelPath,
+        '-initrd',
+        kernel.initrdPath,
+        '-append',
+        cmdline(['root=/dev/vda', 'rw']),
+      ],
       ...['-drive', `file=${rootImg},if=none,id=root,format=raw`, '-device', 'virtio-blk-pci,drive=root'],
       ...['-netdev', 'hubport,id=n0,hubid=0', '-device', 'virtio-net-pci,netdev=n0'],
+      ...['-device', 'virtio-serial-pci', '-chardev', 'null,id=agent0'],
+      ...['-device', 'virtserialport,chardev=agent0,name=org.banger.agent', '-device', 'virtio-rng-pci'],
     ]);
     children.push(child);
-    expectBooted(output);
+    expectBooted(output, 'rw');
+    // virtio_console and virtio-rng came up: the agent's virtio-serial port is visible by name.
+    expect(output).toContain('PORTS org.banger.agent');
+    expect(output).toMatch(/RNG virtio_rng/);
     expect(isAlive(child.pid)).toBe(false);
   });
 
-  it('boots on microvm with virtio-mmio devices (ACPI discovery, tsc_early_khz)', async () => {
+  it('boots on microvm with virtio-mmio devices, root by LABEL, read-only', async () => {
     const { output, child } = await boot([
       'qemu-system-x86_64',
       ...['-M', 'microvm,accel=tcg,acpi=on,rtc=on,isa-serial=on', '-cpu', 'max', '-smp', '1', '-m', '512'],
       ...['-display', 'none', '-no-reboot', '-nodefaults', '-no-user-config', '-serial', 'stdio'],
       ...['-kernel', kernel.kernelPath, '-initrd', kernel.initrdPath],
-      ...['-append', cmdline([`tsc_early_khz=${await hostTscKhz()}`])],
+      ...[
+        '-append',
+        cmdline(['root=LABEL=bangertest', 'rootfstype=ext4', 'ro'], [`tsc_early_khz=${await hostTscKhz()}`]),
+      ],
       ...['-drive', `file=${rootImg},if=none,id=root,format=raw`, '-device', 'virtio-blk-device,drive=root'],
       ...['-netdev', 'hubport,id=n0,hubid=0', '-device', 'virtio-net-device,netdev=n0'],
     ]);
     children.push(child);
-    expectBooted(output);
+    expectBooted(output, 'ro');
     expect(isAlive(child.pid)).toBe(false);
   });
 });

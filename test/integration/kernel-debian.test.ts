@@ -2,13 +2,19 @@
  * The default catalog entry against the real Debian archive: `pull debian-cloud-amd64` resolves the host
  * release's linux-image-cloud-amd64 to the current versioned package, downloads it through apt, builds the
  * initramfs and records the capabilities `kernel show` reports. Also: import of a .deb and of a directory,
- * and a .deb without a kernel refused with nothing left behind.
+ * a tarball bundle of a modular kernel (depmod + initramfs), and a .deb without a kernel refused with nothing
+ * left behind.
  */
+import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import tarStream from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compress } from 'zstd-napi';
 import { createRunner } from '../../src/host/index.js';
 import { createKernelManager, isElf, type KernelManager } from '../../src/kernel/index.js';
 import { ensureTestKernel, testCacheDir } from '../fixtures/kernel.js';
@@ -134,6 +140,77 @@ describe.skipIf(skipReason !== undefined)('Debian kernels', () => {
     expect(d.manifest.files['initrd.img']).toEqual(k.manifest.files['initrd.img']);
     await m.remove('from-deb');
     await m.remove('from-dir');
+  });
+
+  it('builds the initramfs for a modular kernel pulled as a tarball bundle (modules without modules.dep)', async () => {
+    const fixture = await ensureTestKernel();
+    const pack = tarStream.pack();
+    const chunks: Buffer[] = [];
+    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
+    const ended = new Promise<void>((resolve) => pack.on('end', () => resolve()));
+    pack.entry({ name: 'vmlinuz' }, await readFile(fixture.kernelPath));
+    pack.entry({ name: 'config' }, await readFile(join(dirname(fixture.kernelPath), 'config')));
+    const dep = await readFile(join(fixture.modulesDir, 'modules.dep'), 'utf8');
+    const wanted = ['virtio_blk.ko', 'virtio_net.ko', 'virtio_pci.ko', 'virtio_mmio.ko', 'virtio_console.ko'];
+    const paths = new Set<string>();
+    for (const line of dep.split('\n')) {
+      const [path, deps = ''] = line.split(':');
+      if (path && wanted.some((w) => path.endsWith(`/${w}`))) {
+        paths.add(path);
+        for (const d of deps.trim().split(/\s+/).filter(Boolean)) paths.add(d);
+      }
+    }
+    for (const p of paths) pack.entry({ name: `modules/${p}` }, await readFile(join(fixture.modulesDir, p)));
+    pack.finalize();
+    await ended;
+    const body = compress(Buffer.concat(chunks));
+
+    const server = createServer((_req, res) =>
+      res.writeHead(200, { 'content-length': body.length }).end(body),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/modular.tar.zst`;
+      const catalog = join(work, 'modular-catalog.json');
+      const entry = {
+        name: 'modular',
+        kind: 'tarball',
+        distro: 'debian',
+        arch: 'x86_64',
+        kernelVersion: fixture.version,
+      };
+      await writeFile(
+        catalog,
+        JSON.stringify({
+          version: 1,
+          entries: [
+            {
+              ...entry,
+              url,
+              sha256: createHash('sha256').update(body).digest('hex'),
+              sizeBytes: body.length,
+            },
+          ],
+        }),
+      );
+      const mm = createKernelManager({ kernelsDir: join(work, 'modular'), runner, catalogOverride: catalog });
+      const k = await mm.pull('modular');
+      expect(k.manifest.capabilities.needsInitramfs).toBe(true);
+      expect(k.manifest.initrd?.builtBy).toBe('banger');
+      expect(k.manifest.initrd?.modules).toEqual(
+        expect.arrayContaining([
+          'virtio_ring.ko',
+          'virtio.ko',
+          'virtio_blk.ko',
+          'virtio_net.ko',
+          'virtio_console.ko',
+        ]),
+      );
+      expect(k.manifest.modules?.count).toBeGreaterThan(paths.size); // the .ko files plus depmod's indexes
+      await mm.remove('modular');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('refuses a .deb without a kernel and leaves nothing in the store', async () => {
