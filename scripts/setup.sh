@@ -9,7 +9,7 @@ root=$PWD
 # Debian packages banger and its test tiers need (see docs/testing.md for which tier uses what).
 packages=(
   qemu-system-x86 qemu-utils e2fsprogs iproute2 nftables iptables openssh-client kmod busybox-static
-  docker-registry skopeo umoci debootstrap zstd xz-utils socat apache2-utils cpio musl-tools make gcc
+  docker-registry skopeo umoci debootstrap zstd xz-utils lz4 socat apache2-utils cpio musl-tools make gcc
   dpkg-dev ca-certificates openssl procps mount dmsetup
 )
 

@@ -37,6 +37,7 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
     runner,
     catalogOverride: config.kernel_catalog,
   });
+  await kernels.store.sweep(); // staging dirs left by a crash mid-install
   const startedAt = Date.now();
   let server: RpcServer | undefined;
   let resolveStopped!: () => void;
