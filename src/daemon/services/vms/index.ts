@@ -1,0 +1,9 @@
+/** The VM service (issue 9): lifecycle over store + host + vmm + guest + kernel + images, and reconcile. */
+export { type GuestBootConfig, guestCmdline } from './cmdline.js';
+export { generateVmName, macFor, newVmId } from './names.js';
+export type * from './ports.js';
+export type { ReconcileReport } from './reconcile.js';
+export { resolveVm } from './resolve.js';
+export { readHandles, type VmHandlesFile, vmPaths } from './run-dir.js';
+export { createVmService, type VmService } from './service.js';
+export type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';

@@ -1,0 +1,20 @@
+import type { TeardownIdentity } from '../../../model/identity.js';
+import type { IdentityLedger } from './ledger.js';
+import type { AgentClient, VmmInstance } from './ports.js';
+
+/** A VM whose VMM this daemon started or adopted. */
+export interface LiveVm {
+  instance: VmmInstance;
+  ledger: IdentityLedger;
+  agent?: AgentClient;
+  /** Set while banger itself stops the VM, so the exit watcher leaves the teardown to the stopper. */
+  stopping?: boolean;
+}
+
+/**
+ * Identities that last as long as the VM exists (its disks, its IP lease) versus those that last while it
+ * runs (process, tap, NAT, loops, device-mapper). Stop undoes the second group; delete undoes both.
+ */
+export function isRuntimeIdentity(id: TeardownIdentity): boolean {
+  return id.kind !== 'file' && id.kind !== 'ip';
+}

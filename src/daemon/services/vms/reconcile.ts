@@ -1,0 +1,123 @@
+import { existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { toBangerError } from '../../../model/errors.js';
+import type { VM } from '../../../model/vm.js';
+import { IdentityLedger } from './ledger.js';
+import { isRuntimeIdentity, type LiveVm } from './live.js';
+import type { VmmInstance } from './ports.js';
+import { readHandles, vmPaths } from './run-dir.js';
+import { destroyVm, killStrays, ledgerFor, releaseLeases, releaseRuntime } from './stop.js';
+import { undo } from './teardown.js';
+import type { VmServiceDeps } from './types.js';
+
+export interface ReconcileReport {
+  adopted: string[];
+  /** VMs whose runtime leftovers were torn down. */
+  cleaned: string[];
+  /** Deletes interrupted by a crash, finished now. */
+  finishedDeletes: string[];
+  releasedLeases: string[];
+  errors: { vm: string; message: string }[];
+}
+
+/**
+ * Runs once at daemon start, before any request: makes the host and the store agree again. A VM the
+ * store thinks is running is adopted when its VMM is alive and ours (same pid and start time); anything
+ * else a VM still holds at runtime is torn down from handles.json, or from the store mirror when the
+ * file is missing or corrupt. Half-finished deletes are finished, orphaned IP leases released.
+ */
+export async function reconcileVms(
+  deps: VmServiceDeps,
+  adopt: (vm: VM, instance: VmmInstance, ledger: IdentityLedger) => LiveVm,
+): Promise<ReconcileReport> {
+  const report: ReconcileReport = {
+    adopted: [],
+    cleaned: [],
+    finishedDeletes: [],
+    releasedLeases: [],
+    errors: [],
+  };
+  const vms = deps.store.vms.list();
+  for (const vm of vms) {
+    try {
+      await reconcileOne(deps, vm, adopt, report);
+    } catch (err) {
+      report.errors.push({ vm: vm.name, message: toBangerError(err).message });
+    }
+  }
+  await finishOrphanDirs(deps, new Set(vms.map((v) => v.id)), report);
+  report.releasedLeases = await releaseLeases(deps, (owner) => !deps.store.vms.findById(owner));
+  await deps.network.taps.fill().catch((err) => {
+    report.errors.push({ vm: '-', message: `tap pool: ${toBangerError(err).message}` });
+  });
+  return report;
+}
+
+async function reconcileOne(
+  deps: VmServiceDeps,
+  vm: VM,
+  adopt: (vm: VM, instance: VmmInstance, ledger: IdentityLedger) => LiveVm,
+  report: ReconcileReport,
+): Promise<void> {
+  const paths = vmPaths(deps.vmsDir, vm.id);
+  if (!existsSync(paths.dir) && vm.state !== 'running') {
+    // A create that never made its directory, or a delete cut short after removing it.
+    await undo(deps, vm.runtime.identities as never);
+    deps.store.vms.delete(vm.id);
+    report.finishedDeletes.push(vm.name);
+    return;
+  }
+  if (existsSync(paths.deleting)) {
+    await destroyVm(deps, vm);
+    report.finishedDeletes.push(vm.name);
+    return;
+  }
+  const handles = await readHandles(paths.handles);
+  if (vm.state === 'running' && handles?.vmm) {
+    const vmm = await deps.vmm();
+    const instance = await vmm.adopt(handles.vmm).catch(() => null);
+    if (instance) {
+      const ledger = new IdentityLedger(deps.store.vms, paths.handles, handles);
+      adopt(vm, instance, ledger);
+      report.adopted.push(vm.name);
+      return;
+    }
+  }
+  const ledger = await ledgerFor(deps, vm);
+  const leftovers = ledger.identities.filter(isRuntimeIdentity);
+  await killStrays(deps, paths.run);
+  if (leftovers.length === 0 && vm.state !== 'running' && !handles?.vmm) return;
+  const wasRunning = vm.state === 'running';
+  await releaseRuntime(
+    deps,
+    vm,
+    ledger,
+    vm.state === 'error' ? 'error' : 'stopped',
+    wasRunning ? 'the VM was not running when the daemon started' : vm.runtime.lastError,
+  );
+  report.cleaned.push(vm.name);
+}
+
+/** VM directories with no store row: tear down what their handles name, then remove them. */
+async function finishOrphanDirs(deps: VmServiceDeps, known: Set<string>, report: ReconcileReport) {
+  let entries: string[];
+  try {
+    entries = await readdir(deps.vmsDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    if (known.has(entry) || !/^[0-9a-f]{16}$/.test(entry)) continue;
+    const paths = vmPaths(deps.vmsDir, entry);
+    try {
+      await killStrays(deps, paths.run);
+      const handles = await readHandles(paths.handles);
+      if (handles) await undo(deps, handles.identities);
+      await rm(join(deps.vmsDir, entry), { recursive: true, force: true });
+      report.finishedDeletes.push(entry);
+    } catch (err) {
+      report.errors.push({ vm: entry, message: toBangerError(err).message });
+    }
+  }
+}

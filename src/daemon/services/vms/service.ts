@@ -1,0 +1,229 @@
+import { mkdir } from 'node:fs/promises';
+import { Mutex } from 'async-mutex';
+import { BangerError, badRequest, toBangerError } from '../../../model/errors.js';
+import { validateVmName } from '../../../model/names.js';
+import { parseSize } from '../../../model/sizes.js';
+import type { VM } from '../../../model/vm.js';
+import type { IdentityLedger } from './ledger.js';
+import type { LiveVm } from './live.js';
+import { generateVmName, newVmId } from './names.js';
+import type { ExecIo, ExecRequest, VmmInstance } from './ports.js';
+import { type ReconcileReport, reconcileVms } from './reconcile.js';
+import { resolveVm } from './resolve.js';
+import { vmPaths } from './run-dir.js';
+import { startVm } from './start.js';
+import { destroyVm, ledgerFor, releaseRuntime, stopLive } from './stop.js';
+import type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';
+
+/** The VM service: lifecycle, exec through the agent, and reconcile at daemon start. */
+export interface VmService {
+  list(): VM[];
+  get(ref: string): VM;
+  create(req: CreateVmRequest, opts?: OpOptions): Promise<VM>;
+  start(ref: string, opts?: OpOptions): Promise<VM>;
+  stop(ref: string, opts?: { force?: boolean }): Promise<VM>;
+  restart(ref: string, opts?: OpOptions): Promise<VM>;
+  delete(ref: string): Promise<void>;
+  /** Runs a command in the guest through its agent and returns how it ended. */
+  exec(
+    ref: string,
+    req: ExecRequest,
+    io: ExecIo,
+    opts?: OpOptions,
+  ): Promise<{ exitCode: number | null; signal: string | null }>;
+  /** The guest's console log. */
+  logPath(ref: string): string;
+  reconcile(): Promise<ReconcileReport>;
+  /** Drops agent connections; VMs keep running for the next daemon to adopt. */
+  close(): Promise<void>;
+}
+
+const AGENT_RECONNECT_MS = 15_000;
+
+export function createVmService(deps: VmServiceDeps): VmService {
+  const { store, config } = deps;
+  const live = new Map<string, LiveVm>();
+  const locks = new Map<string, Mutex>();
+  const locked = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    let lock = locks.get(id);
+    if (!lock) locks.set(id, (lock = new Mutex()));
+    return lock.runExclusive(fn);
+  };
+  const fresh = (id: string): VM => {
+    const vm = store.vms.findById(id);
+    if (!vm) throw new BangerError('not_found', `VM ${id} was deleted`);
+    return vm;
+  };
+
+  /** A VM whose VMM exits on its own (poweroff inside, crash) is torn down and marked accordingly. */
+  const watch = (vm: VM, instance: VmmInstance, ledger: IdentityLedger): LiveVm => {
+    const entry: LiveVm = { instance, ledger };
+    live.set(vm.id, entry);
+    void instance.exited.then(async (exit) => {
+      if (entry.stopping || live.get(vm.id) !== entry) return;
+      live.delete(vm.id);
+      await Promise.resolve(entry.agent?.close()).catch(() => {});
+      const clean = exit.code === 0;
+      await locked(vm.id, async () => {
+        const current = store.vms.findById(vm.id);
+        if (!current) return;
+        await releaseRuntime(
+          deps,
+          current,
+          ledger,
+          clean ? 'stopped' : 'error',
+          clean ? undefined : `VMM exited (${exit.signal ?? `code ${exit.code}`})`,
+        );
+      }).catch((err) =>
+        deps.log.error({ vm: vm.id, err: toBangerError(err).message }, 'cleanup after exit failed'),
+      );
+    });
+    return entry;
+  };
+
+  const doStart = async (vm: VM, opts: OpOptions): Promise<VM> => {
+    if (live.has(vm.id)) throw badRequest(`VM ${vm.name} is already running`);
+    const entry = await startVm(deps, vm, opts);
+    const watched = watch(vm, entry.instance, entry.ledger);
+    watched.agent = entry.agent;
+    return fresh(vm.id);
+  };
+
+  const agentOf = async (vm: VM, signal?: AbortSignal) => {
+    const entry = live.get(vm.id);
+    if (!entry || vm.state !== 'running') {
+      throw new BangerError('not_running', `VM ${vm.name} is not running`, {
+        hint: `banger vm start ${vm.name}`,
+      });
+    }
+    entry.agent ??= await deps.guest.waitForAgent(entry.instance.agentEndpoint, {
+      timeoutMs: AGENT_RECONNECT_MS,
+      signal,
+    });
+    return entry.agent;
+  };
+
+  return {
+    list: () => store.vms.list(),
+    get: (ref) => resolveVm(store.vms, ref),
+
+    async create(req, opts = {}) {
+      const name = req.name
+        ? validateVmName(req.name)
+        : generateVmName((n) => store.vms.findByName(n) !== undefined);
+      if (store.vms.findByName(name))
+        throw new BangerError('already_exists', `VM ${JSON.stringify(name)} already exists`);
+      opts.progress?.({ kind: 'stage', stage: 'image' });
+      const image = await deps.images.ensure(req.image ?? config.default_image_name, opts);
+      const defaults = config.vm_defaults;
+      const now = new Date().toISOString();
+      const id = newVmId();
+      const vm: VM = {
+        id,
+        name,
+        imageId: image.id,
+        state: 'created',
+        spec: {
+          vcpu: req.vcpu ?? defaults.vcpu,
+          memoryMib: req.memoryMib ?? defaults.memory_mib,
+          diskSizeBytes: req.diskSizeBytes ?? parseSize(defaults.disk_size),
+          systemOverlaySizeBytes: req.systemOverlaySizeBytes ?? parseSize(defaults.system_overlay_size),
+          nat: req.nat ?? false,
+        },
+        runtime: { identities: [], vmDir: vmPaths(deps.vmsDir, id).dir },
+        createdAt: now,
+        updatedAt: now,
+        lastTouchedAt: now,
+      };
+      store.vms.insert(vm);
+      await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
+      if (req.noStart) return vm;
+      return locked(id, () => doStart(fresh(id), opts));
+    },
+
+    async start(ref, opts = {}) {
+      const vm = resolveVm(store.vms, ref);
+      return locked(vm.id, async () => {
+        const current = fresh(vm.id);
+        if (current.state === 'running' && live.has(vm.id)) return current;
+        return doStart(current, opts);
+      });
+    },
+
+    async stop(ref, opts = {}) {
+      const vm = resolveVm(store.vms, ref);
+      return locked(vm.id, async () => {
+        const current = fresh(vm.id);
+        const entry = live.get(vm.id);
+        if (entry) {
+          await stopLive(deps, current, entry, opts.force ?? false);
+          live.delete(vm.id);
+        } else if (current.runtime.identities.some((i) => i.kind !== 'file' && i.kind !== 'ip')) {
+          // Recorded but not live here (a start that failed half-way): undo from the record.
+          await releaseRuntime(deps, current, await ledgerFor(deps, current));
+        } else if (current.state === 'running') {
+          store.vms.update(vm.id, 'stopped', { ...current.runtime, lastError: undefined });
+        }
+        return fresh(vm.id);
+      });
+    },
+
+    async restart(ref, opts = {}) {
+      const vm = await this.stop(ref);
+      return this.start(vm.id, opts);
+    },
+
+    async delete(ref) {
+      const vm = resolveVm(store.vms, ref);
+      await locked(vm.id, async () => {
+        const entry = live.get(vm.id);
+        if (entry) {
+          await stopLive(deps, fresh(vm.id), entry, true);
+          live.delete(vm.id);
+        }
+        await destroyVm(deps, fresh(vm.id));
+      });
+      locks.delete(vm.id);
+    },
+
+    async exec(ref, req, io, opts = {}) {
+      const vm = resolveVm(store.vms, ref);
+      const agent = await agentOf(vm, opts.signal);
+      const image = store.images.findById(vm.imageId);
+      const env = [...(image?.config.env ?? []), ...envList(req.env)];
+      const handle = await agent.exec(
+        { ...req, env, cwd: req.cwd ?? image?.config.workingDir, user: req.user ?? image?.config.user },
+        io,
+      );
+      const onAbort = () => handle.signal('KILL');
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        return await handle.wait();
+      } finally {
+        opts.signal?.removeEventListener('abort', onAbort);
+      }
+    },
+
+    logPath(ref) {
+      const vm = resolveVm(store.vms, ref);
+      if (!vm.runtime.logPath)
+        throw badRequest(`VM ${vm.name} has no console log yet`, { hint: `banger vm start ${vm.name}` });
+      return vm.runtime.logPath;
+    },
+
+    reconcile: () => reconcileVms(deps, watch),
+
+    async close() {
+      for (const entry of live.values()) {
+        entry.stopping = true; // the exit watcher must not tear down VMs we leave running
+        await Promise.resolve(entry.agent?.close()).catch(() => {});
+      }
+      live.clear();
+    },
+  };
+}
+
+function envList(env: ExecRequest['env']): string[] {
+  if (!env) return [];
+  return Array.isArray(env) ? env : Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}

@@ -1,0 +1,162 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createWorkDisk, planWorkDisk } from '../../../host/index.js';
+import { notFound, operationFailed, toBangerError } from '../../../model/errors.js';
+import type { TeardownIdentity } from '../../../model/identity.js';
+import type { VM } from '../../../model/vm.js';
+import { guestCmdline } from './cmdline.js';
+import { IdentityLedger } from './ledger.js';
+import { isRuntimeIdentity, type LiveVm } from './live.js';
+import { macFor } from './names.js';
+import { readHandles, vmPaths } from './run-dir.js';
+import { undo } from './teardown.js';
+import type { OpOptions, VmServiceDeps } from './types.js';
+
+const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
+
+/**
+ * Boots a created or stopped VM. Every host side effect is recorded in the ledger (handles.json + the
+ * store's runtime mirror) before it is made; on any failure what was made is torn down again and the VM
+ * is left in `error` with the reason.
+ */
+export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {}): Promise<LiveVm> {
+  const { store, network, disks, config } = deps;
+  const progress = opts.progress ?? (() => {});
+  const stage = (name: string, message?: string) => progress({ kind: 'stage', stage: name, message });
+  const checkpoint = (name: string) => deps.checkpoint?.(name, vm.id) ?? Promise.resolve();
+  const paths = vmPaths(deps.vmsDir, vm.id);
+  await mkdir(paths.run, { recursive: true, mode: 0o700 });
+  const previous = (await readHandles(paths.handles))?.identities ?? vm.runtime.identities;
+  const ledger = new IdentityLedger(store.vms, paths.handles, {
+    vmId: vm.id,
+    identities: previous as TeardownIdentity[],
+  });
+  store.vms.update(vm.id, vm.state, { ...vm.runtime, vmDir: paths.dir, lastError: undefined });
+
+  try {
+    const image = store.images.findById(vm.imageId);
+    if (!image) throw notFound(`image ${vm.imageId} of VM ${vm.name} no longer exists`);
+    const vmm = await deps.vmm();
+
+    stage('kernel');
+    const kernel = image.artifacts.kernelPath
+      ? { kernelPath: image.artifacts.kernelPath, initrdPath: image.artifacts.initrdPath }
+      : await deps.kernels.ensure(image.artifacts.kernelRef ?? config.default_kernel_name, opts);
+
+    stage('network');
+    await network.ensureBridge();
+    const ip = await network.ips.allocate(vm.id);
+    await ledger.record([ip.identity]);
+    await checkpoint('ip');
+    const tap = await network.taps.acquire();
+    await ledger.record([tap]);
+    await checkpoint('tap');
+    if (vm.spec.nat) {
+      const nat = await network.planNat(tap.name, ip.address);
+      await ledger.record([nat]);
+      await network.ensureNat(nat);
+      await checkpoint('nat');
+    }
+
+    stage('disks');
+    const cowInput = {
+      imagePath: image.artifacts.rootfsPath,
+      vmDir: paths.dir,
+      vmId: vm.id,
+      overlayBytes: vm.spec.systemOverlaySizeBytes,
+    };
+    const planned = await disks.planRootDisk(vmm.kind, cowInput);
+    let root = planned;
+    // A file-backed root disk from an earlier start holds the guest's changes: keep it.
+    const reuse = planned.strategy !== 'dm-snapshot' && existsSync(planned.path);
+    if (!reuse) {
+      await ledger.record(planned.identities);
+      root = await disks.createRootDisk(vmm.kind, cowInput);
+      await ledger.replace(planned.identities, root.identities);
+    }
+    await checkpoint('root-disk');
+    if (!existsSync(paths.workDisk)) {
+      await ledger.record([planWorkDisk(paths.workDisk)]);
+      await createWorkDisk(deps.runner, { path: paths.workDisk, sizeBytes: vm.spec.diskSizeBytes });
+    }
+    await checkpoint('work-disk');
+
+    stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
+    const prefix = config.cidr;
+    const instance = await vmm.start(
+      {
+        name: vm.name,
+        runDir: paths.run,
+        kernelPath: kernel.kernelPath,
+        initrdPath: kernel.initrdPath,
+        cmdline: guestCmdline({
+          hostname: vm.name,
+          address: `${ip.address}/${prefix}`,
+          gateway: config.bridge_ip,
+          dns: config.default_dns,
+        }),
+        rootDisk: { path: root.path, format: root.format },
+        extraDisks: [{ path: paths.workDisk, format: 'raw' }],
+        vcpus: vm.spec.vcpu,
+        memoryMiB: vm.spec.memoryMib,
+        net: { tap: tap.name, mac: macFor(vm.id) },
+        agent: vmm.agentTransport ?? 'virtio-serial',
+        accel: vmm.accel ?? 'tcg',
+      },
+      { signal: opts.signal },
+    );
+    const processId: TeardownIdentity = { kind: 'process', pid: instance.pid, startTime: instance.startTime };
+    await ledger.record([processId, ...instance.identities]);
+    await ledger.setVmm(instance.handles, {
+      agentEndpoint: instance.agentEndpoint,
+      consoleLogPath: instance.consoleLogPath,
+    });
+    const current = store.vms.findById(vm.id) ?? vm;
+    store.vms.update(vm.id, 'running', {
+      ...current.runtime,
+      guestIp: ip.address,
+      vmDir: paths.dir,
+      logPath: instance.consoleLogPath,
+      lastError: undefined,
+    });
+    await checkpoint('vmm');
+
+    stage('agent', 'waiting for the guest agent');
+    const live: LiveVm = { instance, ledger };
+    try {
+      live.agent = await deps.guest.waitForAgent(instance.agentEndpoint, {
+        timeoutMs: deps.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
+        signal: opts.signal,
+      });
+    } catch (err) {
+      throw operationFailed(
+        `VM ${vm.name} booted but its agent did not answer: ${toBangerError(err).message}`,
+        {
+          cause: err,
+          hint: `banger vm logs ${vm.name}`,
+        },
+      );
+    }
+    await checkpoint('ready');
+    return live;
+  } catch (err) {
+    await failStart(deps, vm, ledger, err);
+    throw err;
+  }
+}
+
+/** Undoes what this start made (runtime identities only: the disks stay for `vm logs` and a retry). */
+async function failStart(deps: VmServiceDeps, vm: VM, ledger: IdentityLedger, err: unknown): Promise<void> {
+  const runtime = ledger.identities.filter(isRuntimeIdentity);
+  let message = toBangerError(err).message;
+  try {
+    await undo(deps, runtime);
+    await ledger.forget(runtime);
+    await ledger.clearVmm();
+  } catch (teardownErr) {
+    message += `; cleanup: ${toBangerError(teardownErr).message}`;
+    deps.log.error({ vm: vm.id, err: message }, 'start cleanup failed');
+  }
+  const current = deps.store.vms.findById(vm.id);
+  if (current) deps.store.vms.update(vm.id, 'error', { ...current.runtime, lastError: message });
+}

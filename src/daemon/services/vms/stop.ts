@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { toBangerError } from '../../../model/errors.js';
+import type { VM } from '../../../model/vm.js';
+import { IdentityLedger } from './ledger.js';
+import { isRuntimeIdentity, type LiveVm } from './live.js';
+import { processesUsing } from './proc-scan.js';
+import { readHandles, vmPaths } from './run-dir.js';
+import { undo } from './teardown.js';
+import type { VmServiceDeps } from './types.js';
+
+const DEFAULT_STOP_TIMEOUT_MS = 30_000;
+
+/**
+ * Stops a running VM: the agent powers the guest off (it syncs first), the VMM is killed when the guest
+ * does not go within the timeout, then every runtime identity is undone and forgotten.
+ */
+export async function stopLive(deps: VmServiceDeps, vm: VM, live: LiveVm, force: boolean): Promise<void> {
+  live.stopping = true;
+  const timeoutMs = deps.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+  try {
+    if (force) live.instance.kill();
+    else {
+      await live.agent?.shutdown().catch(() => {}); // the guest may already be going down
+      await live.instance.stop({ timeoutMs });
+    }
+  } catch (err) {
+    deps.log.warn({ vm: vm.id, err: toBangerError(err).message }, 'graceful stop failed; killing');
+    live.instance.kill();
+  }
+  await Promise.resolve(live.agent?.close()).catch(() => {});
+  await deps.checkpoint?.('stopped-vmm', vm.id);
+  await releaseRuntime(deps, vm, live.ledger);
+}
+
+/** Undoes the runtime identities in the ledger, marks the VM stopped and clears its recovery state. */
+export async function releaseRuntime(
+  deps: VmServiceDeps,
+  vm: VM,
+  ledger: IdentityLedger,
+  state: 'stopped' | 'error' = 'stopped',
+  lastError?: string,
+): Promise<void> {
+  const runtime = ledger.identities.filter(isRuntimeIdentity);
+  await undo(deps, runtime);
+  await ledger.forget(runtime);
+  await ledger.clearVmm();
+  const current = deps.store.vms.findById(vm.id);
+  if (current) {
+    deps.store.vms.update(vm.id, state, { ...current.runtime, lastError });
+  }
+}
+
+/**
+ * Everything a VM owns, from its record alone: the handles file, else the store mirror, plus any process
+ * still holding its run dir (a VMM spawned just before a crash, whose pid was never written). Then the
+ * directory and the row. Safe to repeat.
+ */
+export async function destroyVm(deps: VmServiceDeps, vm: VM): Promise<void> {
+  const paths = vmPaths(deps.vmsDir, vm.id);
+  // The intent, durably: a crash from here on makes reconcile finish the delete rather than keep half a VM.
+  if (existsSync(paths.dir)) await writeFile(paths.deleting, `${new Date().toISOString()}\n`);
+  const ledger = await ledgerFor(deps, vm);
+  await killStrays(deps, paths.run);
+  await undo(deps, ledger.identities);
+  await ledger.forget(ledger.identities);
+  await deps.checkpoint?.('destroyed-identities', vm.id);
+  // Leases are owned by VM id: release them even when the identity was never recorded (crash window).
+  await releaseLeases(deps, (owner) => owner === vm.id);
+  await rm(paths.dir, { recursive: true, force: true });
+  deps.store.vms.delete(vm.id);
+}
+
+export async function ledgerFor(deps: VmServiceDeps, vm: VM): Promise<IdentityLedger> {
+  const paths = vmPaths(deps.vmsDir, vm.id);
+  const handles = await readHandles(paths.handles);
+  return new IdentityLedger(
+    deps.store.vms,
+    paths.handles,
+    handles ?? { vmId: vm.id, identities: vm.runtime.identities as never },
+  );
+}
+
+/** Kills processes whose argv names the VM's run dir (pid + start time, through PrivOps). */
+export async function killStrays(deps: VmServiceDeps, runDir: string): Promise<void> {
+  const strays = await processesUsing(runDir);
+  if (strays.length === 0) return;
+  await undo(
+    deps,
+    strays.map((p) => ({ kind: 'process' as const, ...p })),
+  );
+}
+
+/** Releases every lease whose owner matches. */
+export async function releaseLeases(
+  deps: VmServiceDeps,
+  match: (owner: string) => boolean,
+): Promise<string[]> {
+  const freed: string[] = [];
+  for (const [address, owner] of Object.entries(await deps.network.ips.leases())) {
+    if (!match(owner)) continue;
+    await deps.network.ips.release({ kind: 'ip', address });
+    freed.push(address);
+  }
+  return freed;
+}

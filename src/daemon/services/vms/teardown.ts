@@ -1,0 +1,28 @@
+import { teardownAll } from '../../../host/index.js';
+import type { TeardownIdentity } from '../../../model/identity.js';
+import type { VmServiceDeps } from './types.js';
+
+type TapId = Extract<TeardownIdentity, { kind: 'tap' }>;
+
+/**
+ * Undoes identities (reverse creation order, past failures). Taps go back to the pool rather than being
+ * deleted, so the pool's idea of which taps are leased stays true; everything else is plain teardown.
+ */
+export async function undo(deps: VmServiceDeps, ids: readonly TeardownIdentity[]): Promise<void> {
+  const taps = ids.filter((id): id is TapId => id.kind === 'tap');
+  const rest = ids.filter((id) => id.kind !== 'tap');
+  const errors: unknown[] = [];
+  try {
+    await teardownAll({ priv: deps.priv, stateDir: deps.stateDir, ips: deps.network.ips }, rest);
+  } catch (err) {
+    errors.push(err);
+  }
+  for (const tap of taps) {
+    try {
+      await deps.network.taps.release(tap);
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
+}

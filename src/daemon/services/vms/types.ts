@@ -1,0 +1,50 @@
+import type { Logger } from 'pino';
+import type { Config } from '../../../config/index.js';
+import type { HostDisks, HostNetwork, PrivOps, Runner } from '../../../host/index.js';
+import type { ProgressSink } from '../../../model/progress.js';
+import type { Store } from '../../../store/index.js';
+import type { Guest, ImageSource, KernelSource, Vmm } from './ports.js';
+
+/** Everything the VM service needs, handed in by the composition root. */
+export interface VmServiceDeps {
+  store: Store;
+  config: Config;
+  /** `<stateDir>/vms`: one directory per VM. */
+  vmsDir: string;
+  stateDir: string;
+  runner: Runner;
+  priv: PrivOps;
+  network: HostNetwork;
+  disks: HostDisks;
+  /** Resolved lazily: choosing a VMM probes the host, which a daemon that only lists VMs never needs. */
+  vmm: () => Promise<Vmm>;
+  guest: Guest;
+  images: ImageSource;
+  kernels: KernelSource;
+  log: Logger;
+  /** How long a booting guest may take to answer on its agent channel. */
+  agentTimeoutMs?: number;
+  /** How long `vm stop` waits for a clean poweroff before killing the VMM. */
+  stopTimeoutMs?: number;
+  /**
+   * Called at named points of start, stop and delete (after each side effect is recorded and made). Tests
+   * pause here and SIGKILL the daemon to prove reconcile leaves nothing behind; production passes nothing.
+   */
+  checkpoint?: (stage: string, vmId: string) => Promise<void>;
+}
+
+export interface CreateVmRequest {
+  name?: string;
+  image?: string;
+  vcpu?: number;
+  memoryMib?: number;
+  diskSizeBytes?: number;
+  systemOverlaySizeBytes?: number;
+  nat?: boolean;
+  noStart?: boolean;
+}
+
+export interface OpOptions {
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
