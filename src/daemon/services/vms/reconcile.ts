@@ -48,7 +48,10 @@ export async function reconcileVms(
   }
   await finishOrphanDirs(deps, new Set(vms.map((v) => v.id)), report);
   report.releasedLeases = await releaseLeases(deps, (owner) => !deps.store.vms.findById(owner));
-  await deps.network.taps.fill().catch((err) => {
+  await (async () => {
+    await deps.network.ensureBridge(); // pool taps are made on the bridge
+    await deps.network.taps.fill();
+  })().catch((err) => {
     report.errors.push({ vm: '-', message: `tap pool: ${toBangerError(err).message}` });
   });
   return report;

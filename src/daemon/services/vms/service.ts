@@ -12,7 +12,7 @@ import { type ReconcileReport, reconcileVms } from './reconcile.js';
 import { resolveVm } from './resolve.js';
 import { vmPaths } from './run-dir.js';
 import { startVm } from './start.js';
-import { destroyVm, ledgerFor, releaseRuntime, stopLive } from './stop.js';
+import { destroyVm, ledgerFor, markDeleting, releaseRuntime, stopLive } from './stop.js';
 import type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';
 
 /** The VM service: lifecycle, exec through the agent, and reconcile at daemon start. */
@@ -46,7 +46,10 @@ export function createVmService(deps: VmServiceDeps): VmService {
   const locks = new Map<string, Mutex>();
   const locked = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
     let lock = locks.get(id);
-    if (!lock) locks.set(id, (lock = new Mutex()));
+    if (!lock) {
+      lock = new Mutex();
+      locks.set(id, lock);
+    }
     return lock.runExclusive(fn);
   };
   const fresh = (id: string): VM => {
@@ -176,6 +179,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     async delete(ref) {
       const vm = resolveVm(store.vms, ref);
       await locked(vm.id, async () => {
+        await markDeleting(deps, vm);
         const entry = live.get(vm.id);
         if (entry) {
           await stopLive(deps, fresh(vm.id), entry, true);

@@ -58,8 +58,7 @@ export async function releaseRuntime(
  */
 export async function destroyVm(deps: VmServiceDeps, vm: VM): Promise<void> {
   const paths = vmPaths(deps.vmsDir, vm.id);
-  // The intent, durably: a crash from here on makes reconcile finish the delete rather than keep half a VM.
-  if (existsSync(paths.dir)) await writeFile(paths.deleting, `${new Date().toISOString()}\n`);
+  await markDeleting(deps, vm);
   const ledger = await ledgerFor(deps, vm);
   await killStrays(deps, paths.run);
   await undo(deps, ledger.identities);
@@ -69,6 +68,12 @@ export async function destroyVm(deps: VmServiceDeps, vm: VM): Promise<void> {
   await releaseLeases(deps, (owner) => owner === vm.id);
   await rm(paths.dir, { recursive: true, force: true });
   deps.store.vms.delete(vm.id);
+}
+
+/** The intent, durably: after a crash from here on, reconcile finishes the delete rather than keep half a VM. */
+export async function markDeleting(deps: VmServiceDeps, vm: VM): Promise<void> {
+  const paths = vmPaths(deps.vmsDir, vm.id);
+  if (existsSync(paths.dir)) await writeFile(paths.deleting, `${new Date().toISOString()}\n`);
 }
 
 export async function ledgerFor(deps: VmServiceDeps, vm: VM): Promise<IdentityLedger> {

@@ -1,0 +1,310 @@
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { vmPaths } from '../../src/daemon/services/vms/index.js';
+import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
+import { listLinks } from '../../src/host/index.js';
+import type { VM } from '../../src/model/vm.js';
+import { REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
+import { createNetnsFixture } from '../fixtures/netns.js';
+import { addImage, buildVmHarness, type VmHarness } from '../fixtures/vm-harness.js';
+
+// The VM service over real parts: a SQLite store, bridge/taps/NAT in a namespace this file creates,
+// copy-on-write files, and a stand-in VMM that is a real detached process (test/fixtures/standin-vmm.ts)
+// until src/vmm lands. Crash tests SIGKILL a service process at each checkpoint and reconcile after it.
+const fx = createNetnsFixture();
+const runner = fx.runner;
+const token = fx.id.slice(6);
+const bridge = `br-fc-${token}`;
+const bridgeIp = '172.29.0.1';
+let ns: string;
+let root: string;
+let imagePath: string;
+let n = 0;
+
+beforeAll(async () => {
+  ns = await fx.createNetns('vms');
+  // NAT masquerades through the default route's device: a veth pair with both ends inside the namespace
+  // gives it one, and nothing it sends leaves the namespace.
+  for (const argv of [
+    ['ip', 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1'],
+    ['ip', 'link', 'set', 'up1', 'up'],
+    ['ip', 'addr', 'add', '10.98.0.1/24', 'dev', 'up0'],
+    ['ip', 'link', 'set', 'up0', 'up'],
+    ['ip', 'route', 'add', 'default', 'via', '10.98.0.2'],
+  ])
+    await fx.exec(ns, argv);
+  root = await fx.tempDir();
+  imagePath = join(root, 'tiny.ext4');
+  await runner.run(['truncate', '-s', '24M', imagePath]);
+  await runner.run(['mkfs.ext4', '-F', '-q', imagePath]);
+});
+
+// Whatever a test left (it failed half-way), the next one starts clean: the namespace is shared.
+afterEach(async () => {
+  for (const dir of stateDirs.splice(0)) {
+    const h = open(dir);
+    await h.service.reconcile().catch(() => {});
+    for (const vm of h.store.vms.list()) await h.service.delete(vm.id).catch(() => {});
+    await h.deps.network.taps.drain().catch(() => {});
+    await h.close();
+  }
+});
+
+afterAll(async () => {
+  await fx.cleanup();
+  await fx.assertNoLeftovers();
+});
+
+const stateDirs: string[] = [];
+
+/** A fresh state dir with the tiny image registered. */
+function freshState(): string {
+  const dir = join(root, `s${n++}`);
+  stateDirs.push(dir);
+  const h = buildVmHarness({ stateDir: dir, netns: ns, bridge, bridgeIp });
+  addImage(h.store, 'tiny', imagePath);
+  h.store.db.close();
+  return dir;
+}
+
+const open = (stateDir: string) => buildVmHarness({ stateDir, netns: ns, bridge, bridgeIp });
+
+async function taps(): Promise<{ name: string; master?: string }[]> {
+  return (await listLinks(runner, ns)).filter((l) => l.name.startsWith('tap-fc-'));
+}
+
+async function natRules(): Promise<string> {
+  const res = await runner.run(['nft', 'list', 'ruleset'], { netns: ns, allowFailure: true });
+  return res.stdout
+    .split('\n')
+    .filter((l) => l.includes('banger:'))
+    .join('\n');
+}
+
+/**
+ * The host and the store agree: every VM the store calls running has a live process and its tap; every
+ * other VM holds nothing but its files and IP lease; no process runs from any VM dir of a VM that is not
+ * running; no directory without a row; no lease without a VM; no NAT rule but those of running VMs.
+ */
+async function assertConsistent(h: VmHarness): Promise<void> {
+  const vms = h.store.vms.list();
+  const vmsDir = h.deps.vmsDir;
+  for (const vm of vms) {
+    const runtimeKinds = vm.runtime.identities.map((i) => i.kind).filter((k) => k !== 'file' && k !== 'ip');
+    const procs = await processesUsing(vmPaths(vmsDir, vm.id).run);
+    if (vm.state === 'running') {
+      expect(procs.length, `${vm.name} running but no process`).toBe(1);
+    } else {
+      expect(runtimeKinds, `${vm.name} (${vm.state}) still holds runtime identities`).toEqual([]);
+      expect(procs, `${vm.name} (${vm.state}) still has a process`).toEqual([]);
+    }
+  }
+  const ids = new Set(vms.map((v) => v.id));
+  expect(readdirSync(vmsDir).filter((d) => !ids.has(d))).toEqual([]);
+  expect(await processesUsing(vmsDir)).toHaveLength(vms.filter((v) => v.state === 'running').length);
+  const leases = await h.deps.network.ips.leases();
+  for (const owner of Object.values(leases)) expect(ids.has(owner), `lease of ${owner}`).toBe(true);
+  const running = vms.filter((v) => v.state === 'running');
+  const leasedTaps = running.flatMap((v) => v.runtime.identities.filter((i) => i.kind === 'tap'));
+  const idle = (await taps()).filter((t) => !leasedTaps.some((l) => l.name === t.name));
+  expect(
+    idle.length,
+    `idle taps beyond the pool size: ${JSON.stringify(await taps())} leased ${JSON.stringify(leasedTaps)}`,
+  ).toBeLessThanOrEqual(1);
+  const rules = await natRules();
+  const natVms = running.filter((v) => v.spec.nat);
+  if (natVms.length === 0) expect(rules).toBe('');
+}
+
+/** The process has exited (reaped, or a zombie). */
+function gone(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
+  } catch {
+    return true;
+  }
+}
+
+async function wipe(h: VmHarness): Promise<void> {
+  for (const vm of h.store.vms.list()) await h.service.delete(vm.id);
+  await assertConsistent(h);
+  await h.deps.network.taps.drain();
+  await h.close();
+}
+
+describe('VM lifecycle', () => {
+  it('create with NAT, stop, start again, delete: state and host agree at every step', async () => {
+    const h = open(freshState());
+    const vm = await h.service.create({ name: 'life', image: 'tiny', nat: true });
+    expect(vm.state).toBe('running');
+    expect(vm.runtime.guestIp).toMatch(/^172\.29\.0\.\d+$/);
+    const tap = vm.runtime.identities.find((i) => i.kind === 'tap');
+    expect((await taps()).map((t) => t.name)).toContain(tap?.name);
+    expect(await natRules()).toContain(`banger:${tap?.name}:${vm.runtime.guestIp}`);
+    const handles = JSON.parse(readFileSync(vmPaths(h.deps.vmsDir, vm.id).handles, 'utf8'));
+    expect(handles.identities).toEqual(vm.runtime.identities);
+    await assertConsistent(h);
+
+    const stopped = await h.service.stop('life');
+    expect(stopped.state).toBe('stopped');
+    expect(stopped.runtime.identities.map((i) => i.kind).sort()).toEqual(['file', 'file', 'ip']);
+    expect(await natRules()).toBe('');
+    await assertConsistent(h);
+
+    const again = await h.service.start('lif'); // unique prefix
+    expect(again.state).toBe('running');
+    expect(again.runtime.guestIp).toBe(vm.runtime.guestIp); // the lease outlives a stop
+    await h.service.delete('life');
+    expect(h.store.vms.list()).toEqual([]);
+    expect(existsSync(vmPaths(h.deps.vmsDir, vm.id).dir)).toBe(false);
+    await wipe(h);
+  });
+
+  it('generates DNS-label names and refuses a taken one', async () => {
+    const h = open(freshState());
+    const a = await h.service.create({ image: 'tiny', noStart: true });
+    expect(a.name).toMatch(/^[a-z]+-[a-z]+(-\d+)?$/);
+    expect(a.state).toBe('created');
+    await expect(h.service.create({ name: a.name, image: 'tiny' })).rejects.toMatchObject({
+      code: 'already_exists',
+    });
+    await expect(h.service.create({ name: 'Bad_Name', image: 'tiny' })).rejects.toMatchObject({
+      code: 'bad_request',
+    });
+    await expect(h.service.stop('nope')).rejects.toMatchObject({ code: 'not_found' });
+    await wipe(h);
+  });
+
+  it('four VMs started concurrently get distinct names, IPs and taps, and all clean up', async () => {
+    const h = open(freshState());
+    const vms = await Promise.all([0, 1, 2, 3].map(() => h.service.create({ image: 'tiny' })));
+    const distinct = (f: (v: VM) => unknown) => new Set(vms.map(f)).size;
+    expect(distinct((v) => v.name)).toBe(4);
+    expect(distinct((v) => v.runtime.guestIp)).toBe(4);
+    expect(distinct((v) => JSON.stringify(v.runtime.identities.find((i) => i.kind === 'tap')))).toBe(4);
+    expect(vms.every((v) => v.state === 'running')).toBe(true);
+    await assertConsistent(h);
+    await wipe(h);
+  });
+
+  it('a VMM that dies on its own is torn down and the VM marked', async () => {
+    const h = open(freshState());
+    const vm = await h.service.create({ name: 'dies', image: 'tiny' });
+    const proc = vm.runtime.identities.find((i) => i.kind === 'process') as unknown as { pid: number };
+    process.kill(proc.pid, 'SIGKILL');
+    await waitUntil(() => h.store.vms.findById(vm.id)?.state !== 'running');
+    await waitUntil(() => (h.store.vms.findById(vm.id)?.runtime.identities.length ?? 0) <= 3);
+    await assertConsistent(h);
+    await wipe(h);
+  });
+
+  it('a restarted service adopts a live VM and cleans one whose VMM is gone', async () => {
+    const dir = freshState();
+    const first = open(dir);
+    const live = await first.service.create({ name: 'stays', image: 'tiny', nat: true });
+    const dead = await first.service.create({ name: 'gone', image: 'tiny' });
+    await first.close(); // like a daemon exit: VMs keep running
+    const deadPid = (dead.runtime.identities.find((i) => i.kind === 'process') as unknown as { pid: number })
+      .pid;
+    process.kill(deadPid, 'SIGKILL');
+    await waitUntil(() => gone(deadPid));
+
+    const second = open(dir);
+    const report = await second.service.reconcile();
+    expect(report.adopted).toEqual(['stays']);
+    expect(report.cleaned).toEqual(['gone']);
+    expect(second.store.vms.findById(live.id)?.state).toBe('running');
+    expect(second.store.vms.findById(dead.id)?.state).toBe('stopped');
+    await assertConsistent(second);
+    // The adopted VM is fully manageable.
+    expect((await second.service.stop('stays')).state).toBe('stopped');
+    await wipe(second);
+  });
+});
+
+/** Runs the service in a child process and SIGKILLs it when it reaches `pauseAt`. */
+async function crashAt(
+  stateDir: string,
+  action: 'create' | 'stop' | 'delete',
+  pauseAt: string | undefined,
+  nat = true,
+): Promise<void> {
+  rmSync(join(stateDir, 'paused'), { force: true });
+  const args = { stateDir, netns: ns, bridge, bridgeIp, action, name: 'crashy', nat, pauseAt };
+  const child = execa(
+    process.execPath,
+    ['--import', 'tsx', join(REPO_ROOT, 'test/fixtures/vm-service-worker.ts'), JSON.stringify(args)],
+    {
+      cwd: REPO_ROOT,
+      reject: false,
+    },
+  );
+  if (!pauseAt) {
+    const res = await child;
+    expect(res.stdout, res.stderr).toContain('done');
+    return;
+  }
+  let exited = false;
+  void child.then(() => {
+    exited = true;
+  });
+  await waitUntil(() => existsSync(join(stateDir, 'paused')) || exited, 60_000);
+  if (exited) throw new Error(`worker ended before ${pauseAt}: ${(await child).stderr}`);
+  child.kill('SIGKILL');
+  await child;
+}
+
+const CREATE_STAGES = ['ip', 'tap', 'nat', 'root-disk', 'work-disk', 'vmm', 'ready'];
+
+describe('crash safety: SIGKILL at each checkpoint, then reconcile', () => {
+  for (const variant of ['intact', 'handles deleted', 'handles corrupt'] as const) {
+    const damage = (h: VmHarness) => {
+      for (const vm of h.store.vms.list()) {
+        const p = vmPaths(h.deps.vmsDir, vm.id).handles;
+        if (variant === 'handles deleted') rmSync(p, { force: true });
+        if (variant === 'handles corrupt' && existsSync(p)) writeFileSync(p, '{"vmId": "x", "identi');
+      }
+    };
+    const stages = variant === 'intact' ? CREATE_STAGES : ['nat', 'vmm'];
+    for (const stage of stages) {
+      it(`create killed after ${stage} (${variant})`, async () => {
+        const dir = freshState();
+        await crashAt(dir, 'create', stage);
+        const h = open(dir);
+        damage(h);
+        await h.service.reconcile();
+        await assertConsistent(h);
+        const vm = h.store.vms.findByName('crashy');
+        // Once the VMM runs and its handles are written, reconcile adopts it; without handles it cannot.
+        const adoptable = (stage === 'vmm' || stage === 'ready') && variant === 'intact';
+        if (adoptable) expect(vm?.state).toBe('running');
+        else expect(vm?.state).not.toBe('running');
+        await wipe(h);
+      });
+    }
+  }
+
+  for (const [action, stage] of [
+    ['stop', 'stopped-vmm'],
+    ['delete', 'stopped-vmm'],
+    ['delete', 'destroyed-identities'],
+  ] as const) {
+    it(`${action} killed after ${stage}`, async () => {
+      const dir = freshState();
+      await crashAt(dir, 'create', undefined);
+      await crashAt(dir, action, stage);
+      const h = open(dir);
+      const report = await h.service.reconcile();
+      await assertConsistent(h);
+      if (action === 'delete') {
+        expect(h.store.vms.list()).toEqual([]);
+        expect(report.finishedDeletes).toContain('crashy');
+      } else {
+        expect(h.store.vms.findByName('crashy')?.state).toBe('stopped');
+      }
+      await wipe(h);
+    });
+  }
+});
