@@ -180,10 +180,11 @@ export function createBlobCache(root: string): BlobCache {
         digest: blob.digest,
         size: blob.size,
         what: `cached blob ${blob.digest}`,
+        // Corrupt on disk (bit rot, a meddling hand): remove it so the next pull fetches it again.
+        onMismatch: () => rm(file, { force: true }),
       });
-      pipeline(createReadStream(file), verify).catch(async (err: unknown) => {
-        if (err instanceof BangerError) await rm(file, { force: true }); // corrupt on disk: never serve it again
-      });
+      // Errors reach the reader through `verify`, which pipeline destroys with them.
+      pipeline(createReadStream(file), verify).catch(() => {});
       return verify;
     },
 

@@ -11,14 +11,24 @@ export function verifyingStream(opts: {
   size: number;
   what: string;
   onBytes?: (done: number) => void;
+  /** Runs before the error is raised (the cache removes a corrupt file first, so no reader sees it). */
+  onMismatch?: () => Promise<void>;
 }): Transform {
+  const fail = (cb: TransformCallback, message: string) => {
+    const err = operationFailed(message);
+    if (!opts.onMismatch) return cb(err);
+    opts.onMismatch().then(
+      () => cb(err),
+      () => cb(err),
+    );
+  };
   const hash = createHash('sha256');
   let done = 0;
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
       done += chunk.length;
       if (done > opts.size) {
-        cb(operationFailed(`${opts.what} is larger than the ${opts.size} bytes its manifest declares`));
+        fail(cb, `${opts.what} is larger than the ${opts.size} bytes its manifest declares`);
         return;
       }
       hash.update(chunk);
@@ -27,12 +37,12 @@ export function verifyingStream(opts: {
     },
     flush(cb: TransformCallback) {
       if (done !== opts.size) {
-        cb(operationFailed(`${opts.what} is truncated: got ${done} of ${opts.size} bytes`));
+        fail(cb, `${opts.what} is truncated: got ${done} of ${opts.size} bytes`);
         return;
       }
       const actual = `sha256:${hash.digest('hex')}`;
       if (actual !== opts.digest) {
-        cb(operationFailed(`${opts.what} has digest ${actual}, expected ${opts.digest}`));
+        fail(cb, `${opts.what} has digest ${actual}, expected ${opts.digest}`);
         return;
       }
       cb();
