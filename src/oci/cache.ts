@@ -169,7 +169,11 @@ export function createBlobCache(root: string): BlobCache {
         if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
         if (listener) shared.listeners.delete(listener);
         shared.waiters--;
-        if (shared.waiters === 0 && opts.signal?.aborted) shared.controller.abort(opts.signal.reason);
+        if (shared.waiters === 0 && opts.signal?.aborted) {
+          // The last waiter left: stop the download and return only once its temp file is gone.
+          shared.controller.abort(opts.signal.reason);
+          await shared.promise.catch(() => {});
+        }
         aborted.catch(() => {});
       }
     },

@@ -169,25 +169,40 @@ export function createOciPuller(deps: OciPullerDeps): OciPuller {
       const total = manifest.layers.reduce((n, l) => n + l.size, 0);
       const doneBy = new Map<string, number>();
       const limit = pLimit(LAYER_CONCURRENCY);
-      await Promise.all(
+      // One failing layer stops the others; every layer settles (temp files gone) before we return.
+      const layersDone = new AbortController();
+      const stopAll = () => layersDone.abort(signal?.reason);
+      signal?.addEventListener('abort', stopAll, { once: true });
+      const results = await Promise.allSettled(
         manifest.layers.map((layer) =>
           limit(async () => {
             let last = -1;
-            await cache.ensure(layer, fetchBlob(layer), {
-              signal,
-              onBytes: (done) => {
-                if (done - last < PROGRESS_STEP && done !== layer.size) return;
-                last = done;
-                doneBy.set(layer.digest, done);
-                progress({ kind: 'bytes', stage: 'download', item: layer.digest, done, total: layer.size });
-                let all = 0;
-                for (const n of doneBy.values()) all += n;
-                progress({ kind: 'bytes', stage: 'download', done: all, total });
-              },
-            });
+            await cache
+              .ensure(layer, fetchBlob(layer), {
+                signal: layersDone.signal,
+                onBytes: (done) => {
+                  if (done - last < PROGRESS_STEP && done !== layer.size) return;
+                  last = done;
+                  doneBy.set(layer.digest, done);
+                  progress({ kind: 'bytes', stage: 'download', item: layer.digest, done, total: layer.size });
+                  let all = 0;
+                  for (const n of doneBy.values()) all += n;
+                  progress({ kind: 'bytes', stage: 'download', done: all, total });
+                },
+              })
+              .catch((err: unknown) => {
+                layersDone.abort(err);
+                throw err;
+              });
           }),
         ),
       );
+      signal?.removeEventListener('abort', stopAll);
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      // The first real failure, not the cancellations it caused in its siblings.
+      const cause =
+        failures.find((e) => !(e instanceof BangerError && e.code === 'cancelled')) ?? failures[0];
+      if (cause !== undefined) throw cause;
       const platform = formatPlatform({
         os: cfg.os ?? want.os,
         architecture: cfg.architecture ?? want.architecture,
