@@ -31,7 +31,7 @@ export function estimateBytes(fileSizes: Iterable<number>, otherInodes: number):
 /** The image size: the requested one if the content fits, else content × 1.5 (at least 1 GiB). */
 export function chooseSize(estimate: ContentEstimate, requested: number | undefined): number {
   // ext4's own metadata (journal, group descriptors, bitmaps) takes a few percent plus the journal.
-  const needed = Math.ceil(estimate.bytes * 1.1) + 64 * 1024 * 1024;
+  const needed = Math.ceil(estimate.bytes * 1.1) + 8 * 1024 * 1024;
   if (requested !== undefined) {
     if (requested < needed) {
       throw badRequest(
@@ -107,7 +107,7 @@ export async function probePaths(
   const found = new Map<string, string>();
   // stdout echoes each command as `debugfs: stat "<path>"`; the stat body follows only when it exists.
   let current: string | undefined;
-  for (const line of result.stdout.split('\n')) {
+  for (const line of splitEchoes(result.stdout)) {
     if (line.startsWith('debugfs: stat ')) {
       const idx = echoIndex(line, paths);
       current = idx === undefined ? undefined : paths[idx];
@@ -126,4 +126,9 @@ function echoIndex(line: string, paths: readonly string[]): number | undefined {
   const arg = line.slice('debugfs: stat '.length);
   for (const [i, p] of paths.entries()) if (debugfsQuote(p) === arg) return i;
   return undefined;
+}
+
+/** debugfs ends some outputs (a device's numbers) without a newline, so an echo can follow mid-line. */
+export function splitEchoes(stdout: string): string[] {
+  return stdout.replaceAll('debugfs: ', '\ndebugfs: ').split('\n');
 }

@@ -57,7 +57,7 @@ export class FlatTree {
       name: '',
       parent: null,
       parts: [],
-      meta: { kind: 'dir', uid: 0, gid: 0, mode: 0o755, mtime: 0, xattrs: new Map() },
+      meta: dirMeta(Math.floor(Date.now() / 1000)),
       layer: -1,
       children: new Map(),
     };
