@@ -76,6 +76,7 @@ struct session {
   pid_t pid;
   int in_fd, out_fd, err_fd; /* -1 when closed; with a PTY out_fd is the master and in_fd a dup of it */
   int pty;
+  int pty_eof; /* master read EIO: output done, but keep it open until the child is reaped */
   buf_t stdin_q;
   int stdin_eof;
   int exited, status;

@@ -358,7 +358,7 @@ void exec_reaped(session_t *s, int status) {
 }
 
 void exec_finish_if_done(session_t *s) {
-  if (!s->exited || s->out_fd >= 0 || s->err_fd >= 0) return;
+  if (!s->exited || (s->out_fd >= 0 && !s->pty_eof) || s->err_fd >= 0) return;
   buf_t b = {0};
   if (WIFSIGNALED(s->status)) buf_addf(&b, "{\"exitCode\":null,\"signal\":\"%s\"}", signal_name(WTERMSIG(s->status)));
   else buf_addf(&b, "{\"exitCode\":%d,\"signal\":null}", WEXITSTATUS(s->status));

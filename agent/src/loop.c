@@ -184,6 +184,11 @@ static void session_read(session_t *s, int which) {
   }
   /* EOF, or EIO from a PTY master whose slave side is closed. */
   if (n < 0 && !(s->pty && errno == EIO)) logmsg("read stream %u: %s", s->id, strerror(errno));
+  if (s->pty && !s->exited) {
+    /* Closing the master now would hang up a command that is still exiting (SIGHUP). */
+    s->pty_eof = 1;
+    return;
+  }
   if (s->type == S_READ) {
     send_frame(s->conn, F_EOF, s->id, NULL, 0);
     session_free(s);
@@ -310,13 +315,13 @@ int run_loop(void) {
         c->retry_at_ms = 0;
       }
       short ev = 0;
-      if (!conn_input_throttled(c)) ev |= POLLIN;
+      if (!c->closing && !conn_input_throttled(c)) ev |= POLLIN;
       if (buf_pending(&c->out)) ev |= POLLOUT;
       ADD(c->fd, ev, P_CONN, c);
     }
     for (session_t *s = g_sessions; s; s = s->next) {
       int room = s->conn && buf_pending(&s->conn->out) < OUT_HIGH_WATER;
-      if (room && s->out_fd >= 0 && s->type != S_WRITE) ADD(s->out_fd, POLLIN, P_OUT, s);
+      if (room && s->out_fd >= 0 && !s->pty_eof && s->type != S_WRITE) ADD(s->out_fd, POLLIN, P_OUT, s);
       if (room && s->err_fd >= 0) ADD(s->err_fd, POLLIN, P_ERR, s);
       if (s->type == S_EXEC && s->in_fd >= 0 && (buf_pending(&s->stdin_q) || (s->stdin_eof && !s->pty)))
         ADD(s->in_fd, POLLOUT, P_IN, s);
@@ -362,8 +367,13 @@ int run_loop(void) {
     /* Try to flush replies right away: most are small and fit the socket buffer. */
     for (conn_t *c = g_conns, *next; c; c = next) {
       next = c->next;
-      if (buf_pending(&c->out) && !(c->kind == CONN_SERIAL && c->retry_at_ms)) conn_write(c);
-      else if (c->closing && !buf_pending(&c->out)) conn_close(c);
+      if (buf_pending(&c->out) && !(c->kind == CONN_SERIAL && c->retry_at_ms)) {
+        conn_write(c);
+        int alive = 0;
+        for (conn_t *k = g_conns; k; k = k->next) alive |= k == c;
+        if (!alive) continue;
+      }
+      if (c->closing && !buf_pending(&c->out)) conn_close(c);
     }
   }
 }
