@@ -140,7 +140,7 @@ describe.skipIf(skipReason !== undefined)('banger-agent on the host over a unix 
     expect(env.stdout).toBe('hi there:/root\n');
     expect(cwd.stdout).toBe(`${work}\n`);
     expect(user.stdout.trim()).toBe('65534');
-    parallel.forEach((r, i) => expect(r).toMatchObject({ exitCode: 0, stdout: `${i}\n` }));
+    expect(parallel.map((r) => [r.exitCode, r.stdout])).toEqual(parallel.map((_, i) => [0, `${i}\n`]));
   });
 
   it('forwards signals and stdin end-of-file', async () => {
