@@ -1,14 +1,23 @@
 import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, Layout } from '../config/index.js';
 import { ensureLayoutDirs } from '../config/index.js';
-import { createRunner } from '../host/index.js';
+import {
+  createFileIpLeaseStore,
+  createHostDisks,
+  createHostNetwork,
+  createInProcessPrivOps,
+  createRunner,
+} from '../host/index.js';
 import { createKernelManager } from '../kernel/index.js';
 import { type Handlers, Operations, type RpcServer, startRpcServer } from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
+import { createVmService, type VmService } from './services/vms/index.js';
+import { buildVmParts } from './vm-parts.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -38,6 +47,37 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
     catalogOverride: config.kernel_catalog,
   });
   await kernels.store.sweep(); // staging dirs left by a crash mid-install
+  const priv = createInProcessPrivOps({ runner, stateDir: layout.stateDir });
+  // Taps of VMs the store thinks are running stay leased until reconcile has looked at them.
+  const leasedTaps = store.vms
+    .list()
+    .flatMap((vm) => vm.runtime.identities.flatMap((i) => (i.kind === 'tap' ? [String(i.name)] : [])));
+  const network = createHostNetwork({
+    runner,
+    priv,
+    config,
+    leaseStore: createFileIpLeaseStore(join(layout.stateDir, 'ip-leases.json')),
+    leasedTaps,
+  });
+  const disks = createHostDisks({ runner, priv, stateDir: layout.stateDir, vmsDir: layout.vmsDir, config });
+  const vms: VmService = createVmService({
+    store,
+    config,
+    vmsDir: layout.vmsDir,
+    stateDir: layout.stateDir,
+    runner,
+    priv,
+    network,
+    disks,
+    log: log.child({ svc: 'vms' }),
+    ssh: {
+      keyPath: config.ssh_key_path ?? join(layout.sshDir, 'id_ed25519'),
+      knownHostsPath: join(layout.sshDir, 'known_hosts'),
+    },
+    ...buildVmParts({ config, layout, runner, store, kernels, log }),
+  });
+  const report = await vms.reconcile();
+  log.info(report, 'reconciled VMs');
   const startedAt = Date.now();
   let server: RpcServer | undefined;
   let resolveStopped!: () => void;
@@ -51,6 +91,7 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
       log.info({ reason, inflight: operations.size }, 'stopping');
       operations.abortAll(`daemon stopping: ${reason}`);
       await server?.close();
+      await vms.close(); // VMs keep running; the next daemon adopts them
       store.db.close();
       rmSync(layout.pidPath, { force: true });
       log.info('stopped');
@@ -69,7 +110,7 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
     'daemon.operations.list': async () => ({ operations: operations.list() }),
     ...imageHandlers({ store }),
     ...kernelHandlers({ kernels }),
-    ...vmHandlers({ store }),
+    ...vmHandlers({ vms }),
   };
 
   try {

@@ -36,6 +36,8 @@ export interface SpawnOptions {
   detached?: boolean;
   /** Keep stdio as pipes for the caller to read and write. */
   pipe?: boolean;
+  /** Share the caller's terminal (interactive programs such as ssh run by the CLI). */
+  inherit?: boolean;
 }
 
 export interface Runner {
@@ -112,9 +114,11 @@ export function createRunner(): Runner {
       let logFd: number | undefined;
       if (options.logPath) logFd = openSync(options.logPath, 'a', 0o600);
       try {
-        const stdio = options.pipe
-          ? (['pipe', 'pipe', 'pipe'] as const)
-          : (['ignore', logFd ?? 'ignore', logFd ?? 'ignore'] as const);
+        const stdio = options.inherit
+          ? (['inherit', 'inherit', 'inherit'] as const)
+          : options.pipe
+            ? (['pipe', 'pipe', 'pipe'] as const)
+            : (['ignore', logFd ?? 'ignore', logFd ?? 'ignore'] as const);
         const child = spawnChild(file, args, {
           cwd: options.cwd,
           env: options.env ? { ...process.env, ...options.env } : process.env,

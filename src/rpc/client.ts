@@ -6,6 +6,10 @@ import { lineSplitter, responseSchema } from './wire.js';
 
 export interface CallOptions {
   onProgress?: (event: ProgressEvent) => void;
+  /** A command's output, for methods that run one (`vm.exec`, `vm.run`). */
+  onOutput?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
+  /** Forwarded to the call's stdin, chunk by chunk, then its end. */
+  stdin?: NodeJS.ReadableStream;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -61,6 +65,15 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
         socket.on('connect', () => {
           connected = true;
           socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params, meta: { version } })}\n`);
+          const input = (params: { data?: string; eof?: boolean }) =>
+            !settled &&
+            socket.write(
+              `${JSON.stringify({ jsonrpc: '2.0', method: 'input', params: { id: 1, ...params } })}\n`,
+            );
+          options.stdin?.on('data', (chunk: Buffer | string) =>
+            input({ data: Buffer.from(chunk).toString('base64') }),
+          );
+          options.stdin?.on('end', () => input({ eof: true }));
         });
         socket.on('error', (err) => {
           finish(() =>
@@ -83,7 +96,9 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
               const message = responseSchema.safeParse(JSON.parse(line));
               if (!message.success) return;
               const m = message.data;
-              if ('method' in m) {
+              if ('method' in m && m.method === 'output') {
+                options.onOutput?.(m.params.stream, Buffer.from(m.params.data, 'base64'));
+              } else if ('method' in m) {
                 options.onProgress?.(m.params.event as ProgressEvent);
               } else if ('error' in m) {
                 const { data, message: text } = m.error;

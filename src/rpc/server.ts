@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { BangerError, toBangerError } from '../model/errors.js';
@@ -14,14 +15,19 @@ import {
   type Result,
   VERSION_EXEMPT,
 } from './protocol.js';
-import { jsonRpcCode, lineSplitter, requestSchema, type WireRequest } from './wire.js';
+import { inputSchema, jsonRpcCode, lineSplitter, requestSchema, type WireRequest } from './wire.js';
 
-/** What a handler gets besides its params: its op id, a cancel signal, a progress sink and a logger. */
+/**
+ * What a handler gets besides its params: its op id, a cancel signal, a progress sink, a logger, and the
+ * call's byte streams (a command's output to the client, the client's stdin) for methods that run one.
+ */
 export interface CallContext {
   opId: string;
   signal: AbortSignal;
   progress: ProgressSink;
   log: Logger;
+  output: (stream: 'stdout' | 'stderr', data: Buffer) => void;
+  stdin: Readable;
 }
 
 export type Handler<M extends MethodName> = (
@@ -108,6 +114,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
   const server = createServer((socket) => {
     connections.add(socket);
     const controllers = new Set<AbortController>();
+    const stdins = new Map<string | number, PassThrough>();
     const send = (message: unknown) => {
       if (!socket.destroyed) socket.write(`${JSON.stringify(message)}\n`);
     };
@@ -122,7 +129,15 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     async function handleLine(line: string): Promise<void> {
       let request: WireRequest;
       try {
-        request = requestSchema.parse(JSON.parse(line));
+        const message: unknown = JSON.parse(line);
+        const input = inputSchema.safeParse(message);
+        if (input.success) {
+          const stdin = stdins.get(input.data.params.id);
+          if (input.data.params.data) stdin?.write(Buffer.from(input.data.params.data, 'base64'));
+          if (input.data.params.eof) stdin?.end();
+          return;
+        }
+        request = requestSchema.parse(message);
       } catch {
         send(errorMessage(null, new BangerError('bad_request', 'malformed JSON-RPC request')));
         return;
@@ -131,9 +146,11 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
       const opLog = log.child({ op_id: opId, method: request.method });
       const controller = new AbortController();
       controllers.add(controller);
+      const stdin = new PassThrough();
+      stdins.set(request.id, stdin);
       operations.begin(opId, request.method, controller);
       try {
-        const result = await dispatch(request, opId, controller.signal, opLog);
+        const result = await dispatch(request, opId, controller.signal, opLog, stdin);
         send({ jsonrpc: '2.0', id: request.id, result });
       } catch (err) {
         const error = toBangerError(err);
@@ -142,11 +159,19 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
         send(errorMessage(request.id, error));
       } finally {
         controllers.delete(controller);
+        stdins.delete(request.id);
+        stdin.end();
         operations.end(opId);
       }
     }
 
-    async function dispatch(request: WireRequest, opId: string, signal: AbortSignal, opLog: Logger) {
+    async function dispatch(
+      request: WireRequest,
+      opId: string,
+      signal: AbortSignal,
+      opLog: Logger,
+      stdin: Readable,
+    ) {
       if (!isMethodName(request.method)) {
         throw new BangerError('unknown_method', `unknown method ${JSON.stringify(request.method)}`);
       }
@@ -166,7 +191,13 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
       };
       opLog.debug('call');
       const handler = handlers[request.method] as Handler<MethodName>;
-      return handler(parsed.data as never, { opId, signal, progress, log: opLog });
+      const output = (stream: 'stdout' | 'stderr', data: Buffer) =>
+        send({
+          jsonrpc: '2.0',
+          method: 'output',
+          params: { id: request.id, stream, data: data.toString('base64') },
+        });
+      return handler(parsed.data as never, { opId, signal, progress, log: opLog, output, stdin });
     }
 
     socket.on('data', feed);

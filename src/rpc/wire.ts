@@ -34,7 +34,30 @@ export const responseSchema = z.union([
     method: z.literal('progress'),
     params: z.object({ id: z.union([z.number(), z.string()]), event: z.unknown() }),
   }),
+  z.object({
+    jsonrpc: z.literal('2.0'),
+    method: z.literal('output'),
+    params: z.object({
+      id: z.union([z.number(), z.string()]),
+      stream: z.enum(['stdout', 'stderr']),
+      data: z.string(),
+    }),
+  }),
 ]);
+
+/**
+ * Client -> daemon during a call: bytes for the call's stdin (base64), or its end. A notification (no
+ * top-level id), so it never starts a call of its own.
+ */
+export const inputSchema = z.object({
+  jsonrpc: z.literal('2.0'),
+  method: z.literal('input'),
+  params: z.object({
+    id: z.union([z.number(), z.string()]),
+    data: z.string().optional(),
+    eof: z.boolean().optional(),
+  }),
+});
 
 export type WireRequest = z.infer<typeof requestSchema>;
 

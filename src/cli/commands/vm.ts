@@ -1,10 +1,108 @@
+import { createReadStream, existsSync, watch } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Command } from '@commander-js/extra-typings';
+import { badRequest } from '../../model/errors.js';
+import { formatSize } from '../../model/sizes.js';
+import type { VM } from '../../model/vm.js';
+import type { Params, Result } from '../../rpc/index.js';
+import { callWithProgress } from '../call.js';
 import { type CliContext, examples } from '../context.js';
 import { ago, renderJson, renderTable } from '../render/table.js';
 
-/** `banger vm …`. The lifecycle verbs land with the VM issue; listing works on the store today. */
+type ExitResult = Result<'vm.exec'>;
+
+function renderVm(v: VM): string {
+  const lines = [
+    `id:       ${v.id}`,
+    `name:     ${v.name}`,
+    `state:    ${v.state}`,
+    `image:    ${v.imageId}`,
+    `spec:     ${specLine(v)}`,
+    `ip:       ${v.runtime.guestIp ?? '-'}`,
+    `dir:      ${v.runtime.vmDir ?? '-'}`,
+    `created:  ${v.createdAt} (${ago(v.createdAt)})`,
+  ];
+  if (v.runtime.lastError) lines.push(`error:    ${v.runtime.lastError}`);
+  return `${lines.join('\n')}\n`;
+}
+
+const specLine = (v: VM) =>
+  `vcpu=${v.spec.vcpu} memory=${v.spec.memoryMib}MiB disk=${formatSize(v.spec.diskSizeBytes)} ` +
+  `overlay=${formatSize(v.spec.systemOverlaySizeBytes)} nat=${v.spec.nat ? 'on' : 'off'}`;
+
+/** The exit status a shell would show: the code, or 128 + signal number. */
+function exitStatus(r: ExitResult): number {
+  if (r.exitCode !== null) return r.exitCode;
+  const signals: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+  return 128 + (signals[r.signal ?? ''] ?? 1);
+}
+
+interface CreateFlags {
+  name?: string;
+  image?: string;
+  vcpu?: string;
+  memory?: string;
+  diskSize?: string;
+  systemOverlaySize?: string;
+  nat?: boolean;
+}
+
+function createParams(o: CreateFlags, noStart = false): Params<'vm.create'> {
+  const int = (flag: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0)
+      throw badRequest(`${flag} must be a positive integer, not ${JSON.stringify(v)}`);
+    return n;
+  };
+  return {
+    name: o.name,
+    image: o.image,
+    vcpu: int('--vcpu', o.vcpu),
+    memoryMib: int('--memory', o.memory),
+    diskSize: o.diskSize,
+    systemOverlaySize: o.systemOverlaySize,
+    nat: Boolean(o.nat),
+    noStart,
+  };
+}
+
+// biome-ignore lint/complexity/noBannedTypes: commander's typing of a command with no options yet
+function withCreateOptions(cmd: Command<[], {}, {}>) {
+  return cmd
+    .option('--name <name>', 'VM name, a DNS label (default: generated, like calm-otter)')
+    .option('--image <image>', 'image name or OCI reference (default: config default_image_name)')
+    .option('--vcpu <n>', 'virtual CPUs')
+    .option('--memory <MiB>', 'guest memory in MiB')
+    .option('--disk-size <size>', 'work disk size, e.g. 8G')
+    .option('--system-overlay-size <size>', 'copy-on-write overlay size, e.g. 8G')
+    .option('--nat', 'give the guest outbound network access through the host');
+}
+
+/** Streams a command's output to our stdout/stderr; forwards piped stdin (never a terminal's). */
+function streamOptions(ctx: CliContext) {
+  const piped = !process.stdin.isTTY;
+  return {
+    stdin: piped ? process.stdin : undefined,
+    forward: piped,
+    onOutput: (stream: 'stdout' | 'stderr', data: Buffer) =>
+      (stream === 'stdout' ? ctx.out : ctx.err).write(data),
+  };
+}
+
+/** Splits `[image] -- cmd…`: operands after a literal `--` are the command, even when no image is given. */
+function splitRun(image: string | undefined, rest: string[]): { image?: string; argv: string[] } {
+  const dd = process.argv.indexOf('--');
+  if (image !== undefined && dd !== -1 && !process.argv.slice(0, dd).includes(image)) {
+    return { argv: [image, ...rest] };
+  }
+  return { image, argv: rest };
+}
+
+/** `banger vm …`: create, run and manage microVMs. */
 export function vmCommands(ctx: CliContext) {
   const vm = new Command('vm').description('create, run and manage microVMs');
+  const client = () => ctx.client();
 
   vm.command('list')
     .alias('ls')
@@ -12,7 +110,7 @@ export function vmCommands(ctx: CliContext) {
     .option('--json', 'print JSON')
     .addHelpText('after', examples('banger vm list', "banger vm list --json | jq -r '.[].name'"))
     .action(async (opts) => {
-      const { vms } = await (await ctx.client()).call('vm.list', {});
+      const { vms } = await (await client()).call('vm.list', {});
       if (opts.json) {
         ctx.out.write(renderJson(vms));
         return;
@@ -27,5 +125,191 @@ export function vmCommands(ctx: CliContext) {
       ctx.out.write(renderTable(['ID', 'NAME', 'STATE', 'IP', 'CREATED'], rows));
     });
 
+  vm.command('show')
+    .description('show one VM')
+    .argument('<vm>', 'id, name or unique prefix')
+    .option('--json', 'print JSON')
+    .action(async (ref, opts) => {
+      const { vm: v } = await (await client()).call('vm.show', { ref });
+      ctx.out.write(opts.json ? renderJson(v) : renderVm(v));
+    });
+
+  withCreateOptions(vm.command('create'))
+    .description('create a VM and start it')
+    .option('--no-start', 'create only')
+    .addHelpText(
+      'after',
+      examples('banger vm create --name dev --nat', 'banger vm create --image alpine --no-start'),
+    )
+    .action(async (opts) => {
+      const started = Date.now();
+      const { vm: v } = await callWithProgress(ctx, 'vm.create', createParams(opts, opts.start === false));
+      ctx.err.write(`spec: ${specLine(v)}\n`);
+      ctx.out.write(`${v.name}\n`);
+      if (v.state === 'running') ctx.err.write(`ready in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    });
+
+  const each = (verb: string, fn: (ref: string) => Promise<string>) => async (refs: string[]) => {
+    // Concurrently, results in the order given; one failure does not stop the others.
+    const results = await Promise.allSettled(refs.map(fn));
+    let failed = 0;
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') ctx.out.write(`${r.value}\n`);
+      else {
+        failed++;
+        ctx.err.write(`banger: ${verb} ${refs[i]}: ${(r.reason as Error).message}\n`);
+      }
+    });
+    if (failed) process.exitCode = 1;
+  };
+
+  vm.command('start')
+    .description('boot stopped VMs')
+    .argument('<vm...>', 'VMs')
+    .action(async (refs) =>
+      each('start', async (ref) => (await callWithProgress(ctx, 'vm.start', { ref })).vm.name)(refs),
+    );
+  vm.command('stop')
+    .description('power VMs off (killed after a timeout)')
+    .argument('<vm...>', 'VMs')
+    .option('-f, --force', 'kill at once')
+    .action(async (refs, opts) =>
+      each(
+        'stop',
+        async (ref) => (await (await client()).call('vm.stop', { ref, force: Boolean(opts.force) })).vm.name,
+      )(refs),
+    );
+  vm.command('kill')
+    .description('kill VMs at once (no clean poweroff)')
+    .argument('<vm...>', 'VMs')
+    .action(async (refs) =>
+      each(
+        'kill',
+        async (ref) => (await (await client()).call('vm.stop', { ref, force: true })).vm.name,
+      )(refs),
+    );
+  vm.command('restart')
+    .description('stop then start VMs')
+    .argument('<vm...>', 'VMs')
+    .action(async (refs) =>
+      each('restart', async (ref) => (await callWithProgress(ctx, 'vm.restart', { ref })).vm.name)(refs),
+    );
+  vm.command('delete')
+    .alias('rm')
+    .description('delete VMs and everything they own (disks, IP, files)')
+    .argument('<vm...>', 'VMs')
+    .action(async (refs) =>
+      each('delete', async (ref) => (await (await client()).call('vm.delete', { ref })).name)(refs),
+    );
+
+  vm.command('logs')
+    .description("print a VM's console log")
+    .argument('<vm>', 'VM')
+    .option('-f, --follow', 'keep printing as the log grows')
+    .action(async (ref, opts) => {
+      const { path } = await (await client()).call('vm.logs', { ref });
+      if (!existsSync(path)) return;
+      let offset = 0;
+      const pump = async () => {
+        const size = (await stat(path)).size;
+        if (size <= offset) return;
+        await new Promise<void>((resolve, reject) => {
+          const s = createReadStream(path, { start: offset, end: size - 1 });
+          s.on('data', (d) => ctx.out.write(d));
+          s.on('end', resolve);
+          s.on('error', reject);
+        });
+        offset = size;
+      };
+      await pump();
+      if (!opts.follow) return;
+      const watcher = watch(path, () => void pump());
+      await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+      watcher.close();
+    });
+
+  vm.command('ssh')
+    .description('open ssh to a running VM (banger key, host key pinned on first use)')
+    .argument('<vm>', 'VM')
+    .argument('[cmd...]', 'command to run instead of a shell (after --)')
+    .action(async (ref, cmd) => {
+      const { argv, netns } = await (await client()).call('vm.ssh', { ref });
+      process.exitCode = await runInteractive(ctx, [...argv, ...cmd], netns);
+    });
+
+  vm.command('exec')
+    .description('run a command in a VM through its agent; exits with its code')
+    .argument('<vm>', 'VM')
+    .argument('<cmd...>', 'command (after --)')
+    .option('-e, --env <KEY=VALUE...>', 'environment for the command')
+    .option('-w, --workdir <dir>', 'working directory in the guest')
+    .addHelpText('after', examples('banger vm exec dev -- uname -a', 'echo hi | banger vm exec dev -- cat'))
+    .action(async (ref, argv, opts) => {
+      const io = streamOptions(ctx);
+      const r = await (await client()).call(
+        'vm.exec',
+        { ref, argv, env: opts.env ?? [], cwd: opts.workdir, stdin: io.forward },
+        { onOutput: io.onOutput, stdin: io.stdin },
+      );
+      process.exitCode = exitStatus(r);
+    });
+
+  withCreateOptions(vm.command('run'))
+    .description('create a VM, start it and run a command (or open a shell)')
+    .argument('[image]', 'image (same as --image)')
+    .argument('[cmd...]', 'command to run through the agent (after --)')
+    .option('--rm', 'delete the VM when the command ends')
+    .option('-d, --detach', 'start and print the name; do not attach')
+    .addHelpText(
+      'after',
+      examples(
+        'banger vm run -- uname -a',
+        "banger vm run --rm alpine -- sh -c 'echo hi; exit 3'",
+        'banger vm run -d --name dev --nat',
+      ),
+    )
+    .action(async (imageArg, rest, opts) => {
+      const { image, argv } = splitRun(imageArg, rest);
+      if (opts.detach && (opts.rm || argv.length > 0))
+        throw badRequest('-d cannot be combined with --rm or a command');
+      const params = createParams({ ...opts, image: opts.image ?? image });
+      if (argv.length === 0) {
+        const { vm: v } = await callWithProgress(ctx, 'vm.create', params);
+        ctx.err.write(`spec: ${specLine(v)}\n`);
+        if (opts.detach) {
+          ctx.out.write(`${v.name}\n`);
+          return;
+        }
+        const { argv: ssh, netns } = await (await client()).call('vm.ssh', { ref: v.id });
+        process.exitCode = await runInteractive(ctx, ssh, netns);
+        if (opts.rm) await (await client()).call('vm.delete', { ref: v.id });
+        return;
+      }
+      const io = streamOptions(ctx);
+      const r = await (await client()).call(
+        'vm.run',
+        { create: params, argv, env: [], stdin: io.forward, rm: Boolean(opts.rm) },
+        { onOutput: io.onOutput, stdin: io.stdin, onProgress: progressToStderr(ctx) },
+      );
+      process.exitCode = exitStatus(r);
+    });
+
   return vm;
+}
+
+/** Stage lines on stderr, so a command's stdout stays clean for pipes. */
+function progressToStderr(ctx: CliContext) {
+  return (e: { kind: string; stage?: string; message?: string }) => {
+    if (e.kind === 'stage' && process.stderr.isTTY)
+      ctx.err.write(`${e.stage}${e.message ? `: ${e.message}` : ''}\n`);
+  };
+}
+
+/** Runs ssh on our terminal and returns its exit code. */
+function runInteractive(ctx: CliContext, argv: string[], netns?: string): Promise<number> {
+  const child = ctx.runner.spawn(argv, { inherit: true, netns });
+  return new Promise((resolve) => {
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
+    child.on('error', () => resolve(255));
+  });
 }

@@ -1,9 +1,68 @@
-import type { Store } from '../../store/index.js';
+import { Writable } from 'node:stream';
+import type { z } from 'zod';
+import { parseSize } from '../../model/sizes.js';
+import type { CallContext } from '../../rpc/index.js';
+import type { vmCreateParamsSchema } from '../../rpc/methods/vm.js';
+import type { CreateVmRequest, VmService } from '../services/vms/index.js';
 import type { HandlerGroup } from './types.js';
 
-/** `vm.*` handlers: thin, each calls one service function. */
-export function vmHandlers(deps: { store: Store }): HandlerGroup<'vm'> {
+type CreateParams = z.output<typeof vmCreateParamsSchema>;
+
+function toCreateRequest(p: CreateParams): CreateVmRequest {
   return {
-    'vm.list': async () => ({ vms: deps.store.vms.list() }),
+    name: p.name,
+    image: p.image,
+    vcpu: p.vcpu,
+    memoryMib: p.memoryMib,
+    diskSizeBytes: p.diskSize === undefined ? undefined : parseSize(p.diskSize),
+    systemOverlaySizeBytes: p.systemOverlaySize === undefined ? undefined : parseSize(p.systemOverlaySize),
+    nat: p.nat,
+    noStart: p.noStart,
+  };
+}
+
+/** The command's stdio as the call's output notifications and stdin. */
+function callIo(ctx: CallContext, withStdin: boolean) {
+  const sink = (stream: 'stdout' | 'stderr') =>
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        ctx.output(stream, chunk);
+        done();
+      },
+    });
+  return { stdin: withStdin ? ctx.stdin : undefined, stdout: sink('stdout'), stderr: sink('stderr') };
+}
+
+/** `vm.*` handlers: thin, each calls one service function. */
+export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
+  const { vms } = deps;
+  const op = (ctx: CallContext) => ({ progress: ctx.progress, signal: ctx.signal });
+  return {
+    'vm.list': async () => ({ vms: vms.list() }),
+    'vm.show': async ({ ref }) => ({ vm: vms.get(ref) }),
+    'vm.create': async (p, ctx) => ({ vm: await vms.create(toCreateRequest(p), op(ctx)) }),
+    'vm.start': async ({ ref }, ctx) => ({ vm: await vms.start(ref, op(ctx)) }),
+    'vm.stop': async ({ ref, force }) => ({ vm: await vms.stop(ref, { force }) }),
+    'vm.restart': async ({ ref }, ctx) => ({ vm: await vms.restart(ref, op(ctx)) }),
+    'vm.delete': async ({ ref }) => {
+      const vm = vms.get(ref);
+      await vms.delete(vm.id);
+      return { id: vm.id, name: vm.name };
+    },
+    'vm.ssh': async ({ ref }) => vms.sshCommand(ref),
+    'vm.logs': async ({ ref }) => ({ path: vms.logPath(ref) }),
+    'vm.exec': async ({ ref, argv, env, cwd, stdin }, ctx) =>
+      vms.exec(ref, { argv, env, cwd }, callIo(ctx, stdin), op(ctx)),
+    'vm.run': async ({ create, argv, env, cwd, stdin, rm }, ctx) => {
+      const vm = await vms.create({ ...toCreateRequest(create), noStart: false }, op(ctx));
+      let result: { exitCode: number | null; signal: string | null };
+      try {
+        result = await vms.exec(vm.id, { argv, env, cwd }, callIo(ctx, stdin), op(ctx));
+      } finally {
+        // --rm also when the command failed or the client went away; a boot failure never gets here.
+        if (rm) await vms.delete(vm.id);
+      }
+      return { ...result, name: vm.name, id: vm.id, deleted: rm };
+    },
   };
 }

@@ -2,11 +2,91 @@ import { z } from 'zod';
 import { vmSchema } from '../../model/vm.js';
 import { method, noParams } from './define.js';
 
+const ref = z.string().min(1);
+const size = z.string().regex(/^\d+(\.\d+)?\s*[a-zA-Z]*$/, 'a size such as "512MiB" or "8G"');
+
+/** What `vm create` and `vm run` take; sizes as text, parsed by the daemon. */
+export const vmCreateParamsSchema = z.strictObject({
+  name: z.string().optional(),
+  image: z.string().optional(),
+  vcpu: z.number().int().min(1).max(64).optional(),
+  memoryMib: z.number().int().min(128).optional(),
+  diskSize: size.optional(),
+  systemOverlaySize: size.optional(),
+  nat: z.boolean().default(false),
+  noStart: z.boolean().default(false),
+});
+
+const execSchema = {
+  argv: z.array(z.string()).min(1),
+  env: z.array(z.string().regex(/^[^=]+=/, 'KEY=VALUE')).default([]),
+  cwd: z.string().optional(),
+  /** Forward the client's stdin (input notifications) to the command. */
+  stdin: z.boolean().default(false),
+};
+
+const exitSchema = z.object({ exitCode: z.number().nullable(), signal: z.string().nullable() });
+
 /** `vm.*` methods. */
 export const vmMethods = {
   'vm.list': method({
     params: noParams,
     result: z.object({ vms: z.array(vmSchema) }),
     summary: 'Every VM in the store, any state.',
+  }),
+  'vm.show': method({
+    params: z.strictObject({ ref }),
+    result: z.object({ vm: vmSchema }),
+    summary: 'One VM by id, name or unique prefix.',
+  }),
+  'vm.create': method({
+    params: vmCreateParamsSchema,
+    result: z.object({ vm: vmSchema }),
+    summary: 'Create a VM (pulling its image when missing) and start it unless noStart (progress events).',
+  }),
+  'vm.start': method({
+    params: z.strictObject({ ref }),
+    result: z.object({ vm: vmSchema }),
+    summary: 'Boot a created or stopped VM and wait for its agent.',
+  }),
+  'vm.stop': method({
+    params: z.strictObject({ ref, force: z.boolean().default(false) }),
+    result: z.object({ vm: vmSchema }),
+    summary:
+      'Power the guest off (kill after a timeout; at once with force) and release its runtime resources.',
+  }),
+  'vm.restart': method({
+    params: z.strictObject({ ref }),
+    result: z.object({ vm: vmSchema }),
+    summary: 'Stop, then start.',
+  }),
+  'vm.delete': method({
+    params: z.strictObject({ ref }),
+    result: z.object({ id: z.string(), name: z.string() }),
+    summary: 'Stop a VM if running and remove everything it owns: disks, IP lease, directory, row.',
+  }),
+  'vm.ssh': method({
+    params: z.strictObject({ ref }),
+    result: z.object({ argv: z.array(z.string()), netns: z.string().optional() }),
+    summary: "The ssh command line for a running VM (banger's key, TOFU known_hosts); the CLI runs it.",
+  }),
+  'vm.logs': method({
+    params: z.strictObject({ ref }),
+    result: z.object({ path: z.string() }),
+    summary: "The guest console log's path (same host as the CLI).",
+  }),
+  'vm.exec': method({
+    params: z.strictObject({ ref, ...execSchema }),
+    result: exitSchema,
+    summary: 'Run a command through the guest agent; output arrives as output notifications.',
+  }),
+  'vm.run': method({
+    params: z.strictObject({
+      create: vmCreateParamsSchema,
+      ...execSchema,
+      rm: z.boolean().default(false),
+    }),
+    result: exitSchema.extend({ name: z.string(), id: z.string(), deleted: z.boolean() }),
+    summary: 'Create + start + run one command through the agent; rm deletes the VM afterwards.',
   }),
 } as const;

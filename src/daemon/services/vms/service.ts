@@ -4,6 +4,7 @@ import { BangerError, badRequest, toBangerError } from '../../../model/errors.js
 import { validateVmName } from '../../../model/names.js';
 import { parseSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
+import { ensureSshKey, forgetHost, sshOptions } from '../../../ssh/index.js';
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
@@ -31,6 +32,8 @@ export interface VmService {
     io: ExecIo,
     opts?: OpOptions,
   ): Promise<{ exitCode: number | null; signal: string | null }>;
+  /** How to reach the guest with ssh: argv (ssh and its options, then the target) and its netns. */
+  sshCommand(ref: string): Promise<{ argv: string[]; netns?: string }>;
   /** The guest's console log. */
   logPath(ref: string): string;
   reconcile(): Promise<ReconcileReport>;
@@ -185,7 +188,9 @@ export function createVmService(deps: VmServiceDeps): VmService {
           await stopLive(deps, fresh(vm.id), entry, true);
           live.delete(vm.id);
         }
+        const ip = fresh(vm.id).runtime.guestIp;
         await destroyVm(deps, fresh(vm.id));
+        if (ip && deps.ssh) await forgetHost(deps.runner, deps.ssh.knownHostsPath, ip);
       });
       locks.delete(vm.id);
     },
@@ -206,6 +211,21 @@ export function createVmService(deps: VmServiceDeps): VmService {
       } finally {
         opts.signal?.removeEventListener('abort', onAbort);
       }
+    },
+
+    async sshCommand(ref) {
+      const vm = resolveVm(store.vms, ref);
+      if (vm.state !== 'running' || !vm.runtime.guestIp) {
+        throw new BangerError('not_running', `VM ${vm.name} is not running`, {
+          hint: `banger vm start ${vm.name}`,
+        });
+      }
+      if (!deps.ssh) throw badRequest('ssh is not configured in this daemon');
+      await ensureSshKey(deps.runner, deps.ssh.keyPath);
+      return {
+        argv: ['ssh', ...sshOptions(deps.ssh.keyPath, deps.ssh.knownHostsPath), `root@${vm.runtime.guestIp}`],
+        netns: deps.network.netns,
+      };
     },
 
     logPath(ref) {

@@ -4,6 +4,7 @@ import { createWorkDisk, planWorkDisk } from '../../../host/index.js';
 import { notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { TeardownIdentity } from '../../../model/identity.js';
 import type { VM } from '../../../model/vm.js';
+import { ensureSshKey } from '../../../ssh/index.js';
 import { guestCmdline } from './cmdline.js';
 import { IdentityLedger } from './ledger.js';
 import { isRuntimeIdentity, type LiveVm } from './live.js';
@@ -137,6 +138,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         },
       );
     }
+    if (deps.ssh) await authorize(deps, vm, live);
     await checkpoint('ready');
     return live;
   } catch (err) {
@@ -159,4 +161,22 @@ async function failStart(deps: VmServiceDeps, vm: VM, ledger: IdentityLedger, er
   }
   const current = deps.store.vms.findById(vm.id);
   if (current) deps.store.vms.update(vm.id, 'error', { ...current.runtime, lastError: message });
+}
+
+/**
+ * Puts banger's public key into the guest's root authorized_keys through the agent, so `vm ssh` works
+ * where the image has sshd. Best effort: images without sshd do not need it, and exec does not use it.
+ */
+async function authorize(deps: VmServiceDeps, vm: VM, live: LiveVm): Promise<void> {
+  if (!deps.ssh || !live.agent) return;
+  try {
+    const pub = await ensureSshKey(deps.runner, deps.ssh.keyPath);
+    await live.agent.writeFile('/root/.ssh/authorized_keys', Buffer.from(`${pub}\n`), {
+      mode: 0o600,
+      uid: 0,
+      gid: 0,
+    });
+  } catch (err) {
+    deps.log.warn({ vm: vm.id, err: toBangerError(err).message }, 'could not install the ssh key');
+  }
 }

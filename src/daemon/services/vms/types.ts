@@ -22,6 +22,8 @@ export interface VmServiceDeps {
   images: ImageSource;
   kernels: KernelSource;
   log: Logger;
+  /** banger's ssh key (made on first use) and its TOFU known_hosts. */
+  ssh?: { keyPath: string; knownHostsPath: string };
   /** How long a booting guest may take to answer on its agent channel. */
   agentTimeoutMs?: number;
   /** How long `vm stop` waits for a clean poweroff before killing the VMM. */

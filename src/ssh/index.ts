@@ -1,0 +1,3 @@
+/** ssh: banger's key and its TOFU known_hosts. */
+export { ensureSshKey } from './keys.js';
+export { forgetHost, sshOptions } from './known-hosts.js';
