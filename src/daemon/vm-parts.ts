@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, Layout } from '../config/index.js';
+import { waitForAgent } from '../guest/index.js';
 import type { Runner } from '../host/index.js';
 import type { KernelManager } from '../kernel/index.js';
 import { BangerError, notFound, operationFailed } from '../model/errors.js';
@@ -32,11 +33,7 @@ export function buildVmParts(
     vmm: async () => {
       throw missing('VMM driver (src/vmm)');
     },
-    guest: {
-      waitForAgent: async () => {
-        throw missing('guest agent client (src/guest)');
-      },
-    },
+    guest: { waitForAgent },
     images: {
       async ensure(nameOrRef) {
         const image = store.images.findByName(nameOrRef) ?? store.images.findById(nameOrRef);

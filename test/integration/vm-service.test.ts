@@ -1,13 +1,16 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vmPaths } from '../../src/daemon/services/vms/index.js';
 import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
+import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
 import type { VM } from '../../src/model/vm.js';
 import { REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
+import { createStandinVmm, hostAgentGuest } from '../fixtures/standin-vmm.js';
 import { addImage, buildVmHarness, type VmHarness } from '../fixtures/vm-harness.js';
 
 // The VM service over real parts: a SQLite store, bridge/taps/NAT in a namespace this file creates,
@@ -222,6 +225,57 @@ describe('VM lifecycle', () => {
     expect((await second.service.stop('stays')).state).toBe('stopped');
     await wipe(second);
   });
+});
+
+describe('exec through the real agent (run on the host as the stand-in guest)', () => {
+  const agent = agentBinaryPath();
+  const skip = !existsSync(agent) ? `agent not built (${agent}); npm run build` : undefined;
+  it.skipIf(skip)(
+    'streams stdout and stderr, returns the exit code, applies the image Env and WorkingDir',
+    async () => {
+      const dir = freshState();
+      const h = buildVmHarness({
+        stateDir: dir,
+        netns: ns,
+        bridge,
+        bridgeIp,
+        vmm: createStandinVmm(runner, ns, { agentBinary: agent }),
+        guest: hostAgentGuest(),
+      });
+      const vm = await h.service.create({ name: 'execy', image: 'tiny' });
+      const collect = () => {
+        const chunks: Buffer[] = [];
+        const stream = new PassThrough();
+        stream.on('data', (d: Buffer) => chunks.push(d));
+        return { stream, text: () => Buffer.concat(chunks).toString() };
+      };
+      const out = collect();
+      const err = collect();
+      const r = await h.service.exec(
+        'execy',
+        {
+          argv: ['sh', '-c', 'echo hi; echo "$FOO $BAR $(pwd)"; echo oops >&2; exit 3'],
+          env: { BAR: 'mine' },
+        },
+        { stdout: out.stream, stderr: err.stream },
+      );
+      expect(r).toEqual({ exitCode: 3, signal: null });
+      expect(out.text()).toBe('hi\nfrom-image mine /tmp\n');
+      expect(err.text()).toBe('oops\n');
+      await expect(
+        h.service
+          .exec(vm.id, { argv: ['true'] }, { stdout: out.stream, stderr: err.stream })
+          .then(() =>
+            h.service
+              .stop(vm.id)
+              .then(() =>
+                h.service.exec(vm.id, { argv: ['true'] }, { stdout: out.stream, stderr: err.stream }),
+              ),
+          ),
+      ).rejects.toMatchObject({ code: 'not_running' });
+      await wipe(h);
+    },
+  );
 });
 
 /** Runs the service in a child process and SIGKILLs it when it reaches `pauseAt`. */

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { parseSize } from '../../model/sizes.js';
 import type { CallContext } from '../../rpc/index.js';
 import type { vmCreateParamsSchema } from '../../rpc/methods/vm.js';
-import type { CreateVmRequest, VmService } from '../services/vms/index.js';
+import { type CreateVmRequest, envRecord, type VmService } from '../services/vms/index.js';
 import type { HandlerGroup } from './types.js';
 
 type CreateParams = z.output<typeof vmCreateParamsSchema>;
@@ -52,12 +52,12 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
     'vm.ssh': async ({ ref }) => vms.sshCommand(ref),
     'vm.logs': async ({ ref }) => ({ path: vms.logPath(ref) }),
     'vm.exec': async ({ ref, argv, env, cwd, stdin }, ctx) =>
-      vms.exec(ref, { argv, env, cwd }, callIo(ctx, stdin), op(ctx)),
+      vms.exec(ref, { argv, env: envRecord(env), cwd }, callIo(ctx, stdin), op(ctx)),
     'vm.run': async ({ create, argv, env, cwd, stdin, rm }, ctx) => {
       const vm = await vms.create({ ...toCreateRequest(create), noStart: false }, op(ctx));
       let result: { exitCode: number | null; signal: string | null };
       try {
-        result = await vms.exec(vm.id, { argv, env, cwd }, callIo(ctx, stdin), op(ctx));
+        result = await vms.exec(vm.id, { argv, env: envRecord(env), cwd }, callIo(ctx, stdin), op(ctx));
       } finally {
         // --rm also when the command failed or the client went away; a boot failure never gets here.
         if (rm) await vms.delete(vm.id);

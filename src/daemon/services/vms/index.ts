@@ -5,5 +5,5 @@ export type * from './ports.js';
 export type { ReconcileReport } from './reconcile.js';
 export { resolveVm } from './resolve.js';
 export { readHandles, type VmHandlesFile, vmPaths } from './run-dir.js';
-export { createVmService, type VmService } from './service.js';
+export { createVmService, envRecord, type VmService } from './service.js';
 export type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';

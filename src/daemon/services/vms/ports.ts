@@ -31,6 +31,8 @@ export interface VmmLaunchSpec {
   agent: 'vsock' | 'virtio-serial';
   cid?: number;
   accel: 'kvm' | 'tcg';
+  /** Network namespace the VMM runs in (the tap lives there). */
+  netns?: string;
 }
 
 /** JSON-serialisable: enough to find the VMM again after a daemon restart. */
@@ -43,16 +45,18 @@ export interface VmmInstance {
   identities: TeardownIdentity[];
   agentEndpoint: AgentEndpoint;
   consoleLogPath: string;
-  /** Graceful (ACPI) then kill. */
-  stop(opts: { timeoutMs: number }): Promise<void>;
-  kill(): void;
+  /** Graceful (the guest's own shutdown first, then ACPI), then quit, then SIGKILL. */
+  stop(opts: { timeoutMs: number; guestShutdown?: () => Promise<void> }): Promise<void>;
+  /** Kills the VMM now and waits until it has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
   exited: Promise<{ code: number | null; signal: string | null }>;
 }
 
 export interface Vmm {
   kind: 'qemu' | 'firecracker';
-  /** The agent transport this VMM offers on this host. */
+  /** The agent transport to ask for on this host (the composition root decides from the driver's capabilities). */
   agentTransport?: 'vsock' | 'virtio-serial';
+  /** The acceleration chosen for this host (chooseVmm). */
   accel?: 'kvm' | 'tcg';
   start(spec: VmmLaunchSpec, opts?: { signal?: AbortSignal }): Promise<VmmInstance>;
   /** Reattach after a daemon restart; null when the process is gone or is not ours. */
@@ -61,7 +65,7 @@ export interface Vmm {
 
 export interface ExecRequest {
   argv: string[];
-  env?: string[] | Record<string, string>;
+  env?: Record<string, string>;
   cwd?: string;
   user?: string;
   tty?: { rows: number; cols: number };

@@ -9,6 +9,7 @@ import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
 import type { ExecIo, ExecRequest, VmmInstance } from './ports.js';
+
 import { type ReconcileReport, reconcileVms } from './reconcile.js';
 import { resolveVm } from './resolve.js';
 import { vmPaths } from './run-dir.js';
@@ -199,7 +200,8 @@ export function createVmService(deps: VmServiceDeps): VmService {
       const vm = resolveVm(store.vms, ref);
       const agent = await agentOf(vm, opts.signal);
       const image = store.images.findById(vm.imageId);
-      const env = [...(image?.config.env ?? []), ...envList(req.env)];
+      // The image's Env first, the caller's on top (later keys win).
+      const env = { ...envRecord(image?.config.env ?? []), ...(req.env ?? {}) };
       const handle = await agent.exec(
         { ...req, env, cwd: req.cwd ?? image?.config.workingDir, user: req.user ?? image?.config.user },
         io,
@@ -247,7 +249,11 @@ export function createVmService(deps: VmServiceDeps): VmService {
   };
 }
 
-function envList(env: ExecRequest['env']): string[] {
-  if (!env) return [];
-  return Array.isArray(env) ? env : Object.entries(env).map(([k, v]) => `${k}=${v}`);
+export function envRecord(list: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of list) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
 }

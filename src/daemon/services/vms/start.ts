@@ -103,6 +103,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         net: { tap: tap.name, mac: macFor(vm.id) },
         agent: vmm.agentTransport ?? 'virtio-serial',
         accel: vmm.accel ?? 'tcg',
+        netns: network.netns,
       },
       { signal: opts.signal },
     );

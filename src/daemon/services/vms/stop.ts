@@ -19,14 +19,18 @@ export async function stopLive(deps: VmServiceDeps, vm: VM, live: LiveVm, force:
   live.stopping = true;
   const timeoutMs = deps.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   try {
-    if (force) live.instance.kill();
+    if (force) await live.instance.kill();
     else {
-      await live.agent?.shutdown().catch(() => {}); // the guest may already be going down
-      await live.instance.stop({ timeoutMs });
+      const agent = live.agent;
+      await live.instance.stop({
+        timeoutMs,
+        // The guest syncs and powers off; it may already be going down, which is fine.
+        guestShutdown: agent ? () => agent.shutdown().catch(() => {}) : undefined,
+      });
     }
   } catch (err) {
     deps.log.warn({ vm: vm.id, err: toBangerError(err).message }, 'graceful stop failed; killing');
-    live.instance.kill();
+    await live.instance.kill();
   }
   await Promise.resolve(live.agent?.close()).catch(() => {});
   await deps.checkpoint?.('stopped-vmm', vm.id);
