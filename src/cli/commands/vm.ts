@@ -85,6 +85,10 @@ function streamOptions(ctx: CliContext) {
   return {
     stdin: piped ? process.stdin : undefined,
     forward: piped,
+    /** Stop reading our stdin once the call is over, or it keeps the process alive. */
+    done: () => {
+      if (piped) process.stdin.destroy();
+    },
     onOutput: (stream: 'stdout' | 'stderr', data: Buffer) =>
       (stream === 'stdout' ? ctx.out : ctx.err).write(data),
   };
@@ -246,12 +250,16 @@ export function vmCommands(ctx: CliContext) {
     .addHelpText('after', examples('banger vm exec dev -- uname -a', 'echo hi | banger vm exec dev -- cat'))
     .action(async (ref, argv, opts) => {
       const io = streamOptions(ctx);
-      const r = await (await client()).call(
-        'vm.exec',
-        { ref, argv, env: opts.env ?? [], cwd: opts.workdir, stdin: io.forward },
-        { onOutput: io.onOutput, stdin: io.stdin },
-      );
-      process.exitCode = exitStatus(r);
+      try {
+        const r = await (await client()).call(
+          'vm.exec',
+          { ref, argv, env: opts.env ?? [], cwd: opts.workdir, stdin: io.forward },
+          { onOutput: io.onOutput, stdin: io.stdin },
+        );
+        process.exitCode = exitStatus(r);
+      } finally {
+        io.done();
+      }
     });
 
   withCreateOptions(vm.command('run'))
@@ -286,12 +294,16 @@ export function vmCommands(ctx: CliContext) {
         return;
       }
       const io = streamOptions(ctx);
-      const r = await (await client()).call(
-        'vm.run',
-        { create: params, argv, env: [], stdin: io.forward, rm: Boolean(opts.rm) },
-        { onOutput: io.onOutput, stdin: io.stdin, onProgress: progressToStderr(ctx) },
-      );
-      process.exitCode = exitStatus(r);
+      try {
+        const r = await (await client()).call(
+          'vm.run',
+          { create: params, argv, env: [], stdin: io.forward, rm: Boolean(opts.rm) },
+          { onOutput: io.onOutput, stdin: io.stdin, onProgress: progressToStderr(ctx) },
+        );
+        process.exitCode = exitStatus(r);
+      } finally {
+        io.done();
+      }
     });
 
   return vm;

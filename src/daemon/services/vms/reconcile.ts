@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readLink } from '../../../host/index.js';
 import { toBangerError } from '../../../model/errors.js';
 import type { VM } from '../../../model/vm.js';
 import { IdentityLedger } from './ledger.js';
@@ -49,7 +50,10 @@ export async function reconcileVms(
   await finishOrphanDirs(deps, new Set(vms.map((v) => v.id)), report);
   report.releasedLeases = await releaseLeases(deps, (owner) => !deps.store.vms.findById(owner));
   await (async () => {
-    await deps.network.ensureBridge(); // pool taps are made on the bridge
+    // Refill the pool only where banger already has its bridge: a daemon that never ran a VM (or only
+    // answers `vm list`) leaves the host's network alone. The first start makes the bridge.
+    if (!(await readLink(deps.runner, deps.config.bridge_name, deps.network.netns))) return;
+    await deps.network.ensureBridge();
     await deps.network.taps.fill();
   })().catch((err) => {
     report.errors.push({ vm: '-', message: `tap pool: ${toBangerError(err).message}` });

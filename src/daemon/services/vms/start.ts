@@ -46,6 +46,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
 
     stage('network');
     await network.ensureBridge();
+    await network.taps.fill();
     const ip = await network.ips.allocate(vm.id);
     await ledger.record([ip.identity]);
     await checkpoint('ip');
