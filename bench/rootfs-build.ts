@@ -102,11 +102,11 @@ try {
   const cases = [await prepare('alpine-3.20-amd64', ALPINE), await prepare('debian-host-tree', hostGz)];
   const rows: string[] = [];
   for (const c of cases) {
-    const times: Record<string, number[]> = {};
+    const times: Record<string, number[]> = Object.fromEntries(Object.keys(methods).map((m) => [m, []]));
     for (let i = 0; i < RUNS; i++) {
       for (const [name, fn] of Object.entries(methods)) {
         const out = join(root, 'out.ext4');
-        (times[name] ??= []).push(await timed(() => fn(c, out)));
+        times[name]!.push(await timed(() => fn(c, out)));
         await rm(out, { force: true });
       }
     }
