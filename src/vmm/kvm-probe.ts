@@ -116,12 +116,14 @@ async function bootUnderKvm(opts: KvmProbeOptions, qemuBin: string, runner: Runn
     child.once('exit', () => {
       // stdout may still hold the banner; give the stream its last chunk before judging.
       setImmediate(() => {
-        const last = output.trim().split('\n').slice(-2).join(' ').trim();
+        const lines = output.trim().split('\n');
+        // QEMU's own complaint (e.g. `failed to set MSR`) is the reason a user can act on.
+        const last = (lines.find((l) => /error/i.test(l)) ?? lines.at(-1) ?? '').trim().slice(0, 200);
         finish({
           usable: output.includes(KERNEL_BANNER),
           reason: output.includes(KERNEL_BANNER)
             ? 'a test guest booted under KVM'
-            : `QEMU with KVM exited before the guest kernel ran${last ? `: ${last}` : ''}`,
+            : `/dev/kvm is present but QEMU with KVM failed before the guest kernel ran${last ? ` (${last})` : ''}`,
         });
       });
     });
