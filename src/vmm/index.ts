@@ -19,8 +19,10 @@ export {
   type KvmProbeCache,
   type KvmProbeOptions,
   type KvmVerdict,
+  kvmProbeCachePath,
   kvmProbeKey,
   probeKvm,
+  readOnlyKvmProbeCache,
 } from './kvm-probe.js';
 export { processAlive } from './process.js';
 export { buildQemuCommand, qemuRunFiles } from './qemu/args.js';

@@ -155,3 +155,13 @@ export async function probeKvm(opts: KvmProbeOptions): Promise<KvmVerdict> {
   if (key && opts.cache) await opts.cache.set(key, verdict);
   return verdict;
 }
+
+/** The daemon keeps its verdicts in `<stateDir>/kvm-probe.json`; doctor reads the same file. */
+export function kvmProbeCachePath(stateDir: string): string {
+  return `${stateDir}/kvm-probe.json`;
+}
+
+/** A view of a cache that never writes (doctor is read-only). */
+export function readOnlyKvmProbeCache(cache: KvmProbeCache): KvmProbeCache {
+  return { get: (key) => cache.get(key), set: async () => {} };
+}
