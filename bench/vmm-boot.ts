@@ -2,7 +2,7 @@
 // through the QEMU driver (start() + console log) against a plain qemu-system-x86_64 command line with
 // the same machine, devices and kernel reading the serial port from a pipe, alternating in one run.
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner } from '../src/host/index.js';
 import { createQemuVmm, probeHost } from '../src/vmm/index.js';
@@ -136,3 +136,6 @@ for (const [name, xs] of [
   console.log(
     `| ${name} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} | ${(median(xs) / base0).toFixed(2)}× |`,
   );
+console.log(
+  `\nstart() itself resolves (QEMU up, QMP handshake done) after ${median(startReturnMs).toFixed(0)} ms (median); host load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores.`,
+);
