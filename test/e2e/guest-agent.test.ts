@@ -7,6 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -15,6 +16,9 @@ import {
   type AgentClient,
   agentBinaryPath,
   type ExecRequest,
+  type Frame,
+  FrameDecoder,
+  FrameType,
   GUEST_AGENT_PATH,
   GUEST_INIT_SHIM_PATH,
   waitForAgent,
@@ -240,7 +244,23 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
     const stat = await run(client, { argv: ['stat', '-c', '%a %u %g', '/root/hello.txt'] });
     expect(stat.stdout.trim()).toBe('600 65534 65534');
 
-    await client.shutdown();
+    // A malformed frame on the shared port: a stream-0 error, and the agent serves the next connection.
+    client.close();
+    const raw = createConnection({ path: vm.socketPath });
+    const decoder = new FrameDecoder();
+    const first = new Promise<Frame>((resolve) => {
+      raw.on('data', (d: Buffer) => {
+        const [f] = decoder.push(d);
+        if (f) resolve(f);
+      });
+    });
+    raw.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5]));
+    expect(await first).toMatchObject({ type: FrameType.reply, stream: 0 });
+    raw.destroy();
+    const fresh = await connect(vm);
+    expect((await run(fresh, { argv: ['echo', 'still here'] })).stdout).toBe('still here\n');
+
+    await fresh.shutdown();
     await vm.exited;
     expect(vm.child.exitCode).toBe(0);
   });

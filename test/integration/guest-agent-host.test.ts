@@ -318,6 +318,56 @@ describe.skipIf(skipReason !== undefined)('banger-agent on the host over a unix 
     expect(agent.exitCode).toBeNull();
   });
 
+  it('speaks through a Firecracker-style hybrid vsock socket (CONNECT handshake) and reports refusals', async () => {
+    // A stand-in for Firecracker's vsock UDS: it checks the CONNECT line, answers OK and then splices the
+    // connection to the agent.
+    const udsPath = join(work, 'fc-vsock.sock');
+    const seen: string[] = [];
+    const fc = createServer((conn) => {
+      let line = '';
+      const onData = (d: Buffer) => {
+        line += d.toString('latin1');
+        const nl = line.indexOf('\n');
+        if (nl < 0) return;
+        conn.off('data', onData);
+        seen.push(line.slice(0, nl));
+        if (line.slice(0, nl) !== 'CONNECT 1024') {
+          conn.end('FAILURE\n');
+          return;
+        }
+        const up = createConnection({ path: socketPath });
+        up.once('connect', () => {
+          conn.write('OK 1073741824\n');
+          up.pipe(conn);
+          conn.pipe(up);
+        });
+        up.on('error', () => conn.destroy());
+        conn.on('close', () => up.destroy());
+      };
+      conn.on('data', onData);
+    });
+    await new Promise<void>((r) => fc.listen(udsPath, () => r()));
+    try {
+      const c = await connectAgent({ kind: 'firecracker-vsock', udsPath, port: 1024 });
+      expect((await c.health()).pid).toBe(agent.pid);
+      expect(await run(c, { argv: ['echo', 'through vsock'] })).toMatchObject({
+        exitCode: 0,
+        stdout: 'through vsock\n',
+      });
+      c.close();
+      expect(seen).toContain('CONNECT 1024');
+
+      await expect(connectAgent({ kind: 'firecracker-vsock', udsPath, port: 9 })).rejects.toThrow(
+        /refused CONNECT 9: FAILURE/,
+      );
+      await expect(
+        connectAgent({ kind: 'firecracker-vsock', udsPath: join(work, 'absent.sock'), port: 1024 }),
+      ).rejects.toMatchObject({ code: 'operation_failed' });
+    } finally {
+      await new Promise((r) => fc.close(r));
+    }
+  });
+
   it('applies banger.hostname and banger.dns to a root tree', async () => {
     const root = join(work, 'root');
     await mkdir(join(root, 'etc'), { recursive: true });
