@@ -5,9 +5,18 @@ import type { Config, Layout } from '../config/index.js';
 import { waitForAgent } from '../guest/index.js';
 import type { Runner } from '../host/index.js';
 import type { KernelManager } from '../kernel/index.js';
-import { BangerError, notFound, operationFailed } from '../model/errors.js';
+import { BangerError, notFound } from '../model/errors.js';
 import type { Store } from '../store/index.js';
-import type { VmServiceDeps } from './services/vms/index.js';
+import {
+  buildVmm,
+  chooseVmm,
+  createKvmProbeCache,
+  kvmProbeCachePath,
+  probeHost,
+  probeKvm,
+  vmmHandlesSchema,
+} from '../vmm/index.js';
+import type { Vmm, VmServiceDeps } from './services/vms/index.js';
 
 interface PartsInput {
   config: Config;
@@ -27,12 +36,8 @@ export function buildVmParts(
   input: PartsInput,
 ): Pick<VmServiceDeps, 'vmm' | 'guest' | 'images' | 'kernels' | 'checkpoint'> {
   const { store, kernels, layout } = input;
-  const missing = (part: string) =>
-    operationFailed(`this build of banger has no ${part} yet`, { hint: 'see docs/vms.md' });
   return {
-    vmm: async () => {
-      throw missing('VMM driver (src/vmm)');
-    },
+    vmm: chooseOnce(input),
     guest: { waitForAgent },
     images: {
       async ensure(nameOrRef) {
@@ -52,6 +57,57 @@ export function buildVmParts(
       },
     },
     checkpoint: testCheckpoint(layout),
+  };
+}
+
+/**
+ * Probes the host once (QEMU/Firecracker binaries, /dev/kvm, and whether KVM really boots a kernel) on the
+ * first VM start, picks the driver and remembers it; a failed probe is retried on the next start.
+ */
+function chooseOnce({ config, layout, runner, kernels, log }: PartsInput): () => Promise<Vmm> {
+  let chosen: Promise<Vmm> | undefined;
+  const choose = async (): Promise<Vmm> => {
+    const host = await probeHost({ config, runner });
+    let kvm: Awaited<ReturnType<typeof probeKvm>> | undefined;
+    if (config.accel !== 'tcg') {
+      const kernel = await kernels.show(config.default_kernel_name).catch(() => undefined);
+      if (kernel || host.kvmDevice !== 'present') {
+        kvm = await probeKvm({
+          kernel: kernel?.kernelPath ?? '',
+          initrd: kernel?.initrdPath,
+          host,
+          runner,
+          cache: createKvmProbeCache(kvmProbeCachePath(layout.stateDir)),
+        });
+      }
+    }
+    const choice = chooseVmm(config, host, kvm);
+    log.info({ vmm: choice.kind, accel: choice.accel, reasons: choice.reasons }, 'VMM chosen');
+    const driver = buildVmm(choice.kind, {
+      config,
+      runner,
+      host,
+      jailerChrootBase: config.jailer_chroot_base ?? join(layout.stateDir, 'jail'),
+      shortSocketDir: layout.runtimeDir,
+    });
+    return {
+      kind: choice.kind,
+      accel: choice.accel,
+      agentTransport: driver.capabilities.agentTransports.includes('vsock') ? 'vsock' : 'virtio-serial',
+      start: (spec, opts) => driver.start(spec, opts),
+      adopt: async (handles) => {
+        // handles.json is validated loosely on read; the driver gets only what its schema accepts.
+        const parsed = vmmHandlesSchema.safeParse(handles);
+        return parsed.success ? driver.adopt(parsed.data) : null;
+      },
+    };
+  };
+  return () => {
+    chosen ??= choose().catch((err: unknown) => {
+      chosen = undefined;
+      throw err;
+    });
+    return chosen;
   };
 }
 

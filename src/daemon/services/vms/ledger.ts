@@ -1,5 +1,7 @@
+import { dirname } from 'node:path';
 import type { TeardownIdentity } from '../../../model/identity.js';
 import type { VmRepository } from '../../../store/index.js';
+import { isRuntimeIdentity } from './live.js';
 import { type VmHandlesFile, writeHandles } from './run-dir.js';
 
 const key = (id: TeardownIdentity) => JSON.stringify(id);
@@ -22,6 +24,12 @@ export class IdentityLedger {
 
   get identities(): readonly TeardownIdentity[] {
     return this.state.identities;
+  }
+
+  /** What stop undoes (see isRuntimeIdentity). */
+  runtimeIdentities(): TeardownIdentity[] {
+    const vmDir = dirname(this.handlesPath);
+    return this.state.identities.filter((id) => isRuntimeIdentity(id, vmDir));
   }
 
   get handles(): VmHandlesFile {

@@ -5,7 +5,7 @@ import { readLink } from '../../../host/index.js';
 import { toBangerError } from '../../../model/errors.js';
 import type { VM } from '../../../model/vm.js';
 import { IdentityLedger } from './ledger.js';
-import { isRuntimeIdentity, type LiveVm } from './live.js';
+import type { LiveVm } from './live.js';
 import type { VmmInstance } from './ports.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { destroyVm, killStrays, ledgerFor, releaseLeases, releaseRuntime } from './stop.js';
@@ -92,7 +92,7 @@ async function reconcileOne(
     }
   }
   const ledger = await ledgerFor(deps, vm);
-  const leftovers = ledger.identities.filter(isRuntimeIdentity);
+  const leftovers = ledger.runtimeIdentities();
   await killStrays(deps, paths.run);
   if (leftovers.length === 0 && vm.state !== 'running' && !handles?.vmm) return;
   const wasRunning = vm.state === 'running';

@@ -165,7 +165,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
         if (entry) {
           await stopLive(deps, current, entry, opts.force ?? false);
           live.delete(vm.id);
-        } else if (current.runtime.identities.some((i) => i.kind !== 'file' && i.kind !== 'ip')) {
+        } else if ((await ledgerFor(deps, current)).runtimeIdentities().length > 0) {
           // Recorded but not live here (a start that failed half-way): undo from the record.
           await releaseRuntime(deps, current, await ledgerFor(deps, current));
         } else if (current.state === 'running') {

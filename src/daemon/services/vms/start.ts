@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
 import { createWorkDisk, planWorkDisk } from '../../../host/index.js';
 import { notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { TeardownIdentity } from '../../../model/identity.js';
@@ -7,7 +8,7 @@ import type { VM } from '../../../model/vm.js';
 import { ensureSshKey } from '../../../ssh/index.js';
 import { guestCmdline } from './cmdline.js';
 import { IdentityLedger } from './ledger.js';
-import { isRuntimeIdentity, type LiveVm } from './live.js';
+import type { LiveVm } from './live.js';
 import { macFor } from './names.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
@@ -96,6 +97,9 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
           address: `${ip.address}/${prefix}`,
           gateway: config.bridge_ip,
           dns: config.default_dns,
+          // The agent's init shim starts the agent, then hands over to the image's own init (or stays
+          // PID 1 when there is none): one way to boot systemd, OpenRC, busybox and init-less images.
+          init: GUEST_INIT_SHIM_PATH,
         }),
         rootDisk: { path: root.path, format: root.format },
         extraDisks: [{ path: paths.workDisk, format: 'raw' }],
@@ -151,7 +155,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
 
 /** Undoes what this start made (runtime identities only: the disks stay for `vm logs` and a retry). */
 async function failStart(deps: VmServiceDeps, vm: VM, ledger: IdentityLedger, err: unknown): Promise<void> {
-  const runtime = ledger.identities.filter(isRuntimeIdentity);
+  const runtime = ledger.runtimeIdentities();
   let message = toBangerError(err).message;
   try {
     await undo(deps, runtime);

@@ -3,7 +3,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { toBangerError } from '../../../model/errors.js';
 import type { VM } from '../../../model/vm.js';
 import { IdentityLedger } from './ledger.js';
-import { isRuntimeIdentity, type LiveVm } from './live.js';
+import type { LiveVm } from './live.js';
 import { processesUsing } from './proc-scan.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
@@ -45,7 +45,7 @@ export async function releaseRuntime(
   state: 'stopped' | 'error' = 'stopped',
   lastError?: string,
 ): Promise<void> {
-  const runtime = ledger.identities.filter(isRuntimeIdentity);
+  const runtime = ledger.runtimeIdentities();
   await undo(deps, runtime);
   await ledger.forget(runtime);
   await ledger.clearVmm();

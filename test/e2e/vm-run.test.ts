@@ -1,0 +1,180 @@
+/**
+ * `banger vm …` end to end: the CLI, a real daemon, QEMU TCG booting the Debian cloud kernel + banger's
+ * initramfs, an Alpine root (minirootfs + the agent and its init shim) registered as an image, the bridge,
+ * taps and guest IPs inside a namespace this file creates (config `netns`), the agent over virtio-serial.
+ * Faults: the daemon SIGKILLed with a VM running (adopted on restart), and with the VMM gone too (cleaned).
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { copyFile, mkdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
+import { agentBinaryPath, GUEST_AGENT_PATH, GUEST_INIT_SHIM_PATH } from '../../src/guest/index.js';
+import { listLinks } from '../../src/host/index.js';
+import type { Image } from '../../src/model/image.js';
+import { createStore, openStore } from '../../src/store/index.js';
+import { type BangerInstance, createInstance, processAlive, waitUntil } from '../fixtures/banger-instance.js';
+import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
+import { createNetnsFixture } from '../fixtures/netns.js';
+
+const fx = createNetnsFixture();
+const runner = fx.runner;
+const ALPINE = '/work/shared/testdata/alpine-minirootfs-3.20.3-x86_64.tar.gz';
+
+async function probe(): Promise<string | undefined> {
+  for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod', 'tar', 'nft']) {
+    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
+    if (r.exitCode !== 0) return `${tool} is not installed`;
+  }
+  if (!existsSync(ALPINE)) return `the Alpine minirootfs tarball is missing (${ALPINE})`;
+  if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
+  if (process.getuid?.() !== 0) return 'not root (taps and NAT need it)';
+  return undefined;
+}
+const skipReason = await probe();
+if (skipReason) console.warn(`vm e2e skipped: ${skipReason}`);
+
+describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
+  let inst: BangerInstance;
+  let kernel: TestKernel;
+  let ns: string;
+
+  const cli = async (args: string[]) => {
+    const r = await inst.cli(args);
+    return r;
+  };
+  const vmsDir = () => join(inst.home, 'state', 'vms');
+  const qemus = () => processesUsing(vmsDir());
+
+  beforeAll(async () => {
+    kernel = await ensureTestKernel();
+    ns = await fx.createNetns('e2e');
+    const work = await fx.tempDir();
+    const tree = join(work, 'rootfs');
+    await mkdir(join(tree, 'usr', 'local', 'bin'), { recursive: true });
+    await runner.run(['tar', '-xzf', ALPINE, '-C', tree, '--numeric-owner']);
+    await copyFile(agentBinaryPath(), join(tree, GUEST_AGENT_PATH));
+    await symlink(GUEST_AGENT_PATH, join(tree, GUEST_INIT_SHIM_PATH));
+    const rootfs = join(work, 'alpine.ext4');
+    await runner.run(['mkfs.ext4', '-q', '-F', '-d', tree, rootfs, '96M']);
+
+    inst = createInstance();
+    await mkdir(join(inst.home, 'config'), { recursive: true });
+    writeFileSync(
+      join(inst.home, 'config', 'config.toml'),
+      [
+        `netns = "${ns}"`,
+        `bridge_name = "br-fc-${fx.id.slice(6)}"`,
+        'bridge_ip = "172.28.0.1"',
+        'tap_pool_size = 1',
+        'cow_strategy = "qcow2"',
+        'vmm = "qemu"',
+        'accel = "tcg"',
+        'default_image_name = "alpine"',
+        '[vm_defaults]',
+        'vcpu = 1',
+        'memory_mib = 256',
+        'disk_size = "64MiB"',
+        'system_overlay_size = "64MiB"',
+        '',
+      ].join('\n'),
+    );
+    // Registered directly in the store until the images service can register it.
+    await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
+    const store = createStore(openStore(join(inst.home, 'state', 'banger.db')));
+    const now = new Date().toISOString();
+    const image: Image = {
+      id: 'alpine-e2e',
+      name: 'alpine',
+      managed: false,
+      source: { kind: 'registered' },
+      artifacts: { rootfsPath: rootfs, kernelPath: kernel.kernelPath, initrdPath: kernel.initrdPath },
+      config: { env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=from-image'], workingDir: '/root' },
+      sizeBytes: 0,
+      createdAt: now,
+      updatedAt: now,
+    };
+    store.images.insert(image);
+    store.db.close();
+  });
+
+  afterAll(async () => {
+    if (inst) {
+      const list = await inst.cli(['vm', 'list', '--json']);
+      for (const vm of JSON.parse(list.stdout || '[]') as { id: string }[])
+        await inst.cli(['vm', 'delete', vm.id]);
+      for (const p of await processesUsing(vmsDir())) process.kill(p.pid, 'SIGKILL');
+      await inst.cleanup();
+    }
+    await fx.cleanup();
+    await fx.assertNoLeftovers();
+  });
+
+  it('vm run -- cmd prints its output and exits with its code; --rm leaves nothing', async () => {
+    const r = await cli([
+      'vm',
+      'run',
+      '--rm',
+      '--',
+      'sh',
+      '-c',
+      'echo hi; echo "$GREETING $(pwd) $(hostname -s)" >&2; exit 3',
+    ]);
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stdout).toBe('hi'); // the fixture strips the final newline
+    expect(r.stderr).toMatch(/from-image \/root [a-z]+-[a-z]+/);
+    expect(JSON.parse((await cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+    expect(await qemus()).toEqual([]);
+  });
+
+  it('a named VM: run, exec with stdin, stop, start, delete', async () => {
+    const r = await cli(['vm', 'run', '--name', 'keep', 'alpine', '--', 'cat', '/etc/alpine-release']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('3.20.3');
+    const show = JSON.parse((await cli(['vm', 'show', 'keep', '--json'])).stdout);
+    expect(show.state).toBe('running');
+    expect(show.runtime.guestIp).toMatch(/^172\.28\.0\.\d+$/);
+    const ip = await cli(['vm', 'exec', 'keep', '--', 'sh', '-c', 'ip -4 -o addr show eth0; hostname']);
+    expect(ip.stdout).toContain(show.runtime.guestIp);
+    expect(ip.stdout).toContain('keep');
+    expect((await cli(['vm', 'stop', 'keep'])).exitCode).toBe(0);
+    expect(await qemus()).toEqual([]);
+    expect((await cli(['vm', 'exec', 'keep', '--', 'true'])).stderr).toContain('not running');
+    expect((await cli(['vm', 'start', 'keep'])).exitCode).toBe(0);
+    expect((await cli(['vm', 'exec', 'keep', '--', 'cat', '/etc/alpine-release'])).stdout.trim()).toBe(
+      '3.20.3',
+    );
+    const logs = await cli(['vm', 'logs', 'keep']);
+    expect(logs.stdout.length).toBeGreaterThan(0);
+    expect((await cli(['vm', 'delete', 'keep'])).exitCode).toBe(0);
+    expect(await qemus()).toEqual([]);
+  });
+
+  it('daemon SIGKILLed with a VM running: the VM is adopted; with its VMM gone too: cleaned', async () => {
+    const d = await cli(['vm', 'run', '-d', '--name', 'survivor']);
+    expect(d.exitCode, d.stderr).toBe(0);
+    const [vmm] = await qemus();
+    expect(vmm).toBeDefined();
+    const pid = inst.daemonPid() as number;
+    process.kill(pid, 'SIGKILL');
+    await waitUntil(() => !processAlive(pid));
+    // The next command starts a new daemon, which adopts the VM.
+    const again = await cli(['vm', 'exec', 'survivor', '--', 'echo', 'still here']);
+    expect(again.stdout, again.stderr).toBe('still here');
+    expect((await qemus()).map((p) => p.pid)).toEqual([vmm?.pid]);
+
+    const pid2 = inst.daemonPid() as number;
+    process.kill(pid2, 'SIGKILL');
+    process.kill(vmm?.pid as number, 'SIGKILL');
+    await waitUntil(() => !processAlive(pid2) && !processAlive(vmm?.pid as number));
+    const show = JSON.parse((await cli(['vm', 'show', 'survivor', '--json'])).stdout);
+    expect(show.state).toBe('stopped');
+    // Only what outlives a stop: the two disks in the VM dir and the IP lease.
+    const kept = show.runtime.identities as { kind: string; path?: string }[];
+    expect(kept.map((i) => i.kind).sort()).toEqual(['file', 'file', 'ip']);
+    expect(kept.every((i) => i.kind === 'ip' || !i.path?.includes('/run/'))).toBe(true);
+    const taps = (await listLinks(runner, ns)).filter((l) => l.name.startsWith('tap-fc-'));
+    expect(taps.length).toBeLessThanOrEqual(1); // the pool's one idle tap
+    expect((await cli(['vm', 'delete', 'survivor'])).exitCode).toBe(0);
+  });
+});
