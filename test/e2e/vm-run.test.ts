@@ -4,29 +4,32 @@
  * taps and guest IPs inside a namespace this file creates (config `netns`), the agent over virtio-serial.
  * Faults: the daemon SIGKILLed with a VM running (adopted on restart), and with the VMM gone too (cleaned).
  */
-import { existsSync, writeFileSync } from 'node:fs';
-import { copyFile, mkdir, symlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
-import { agentBinaryPath, GUEST_AGENT_PATH, GUEST_INIT_SHIM_PATH } from '../../src/guest/index.js';
+import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
-import type { Image } from '../../src/model/image.js';
-import { createStore, openStore } from '../../src/store/index.js';
+import {
+  ALPINE_TARBALL,
+  buildAlpineRoot,
+  registerImage,
+  writeInstanceConfig,
+} from '../fixtures/alpine-guest.js';
 import { type BangerInstance, createInstance, processAlive, waitUntil } from '../fixtures/banger-instance.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 
 const fx = createNetnsFixture();
 const runner = fx.runner;
-const ALPINE = '/work/shared/testdata/alpine-minirootfs-3.20.3-x86_64.tar.gz';
 
 async function probe(): Promise<string | undefined> {
   for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod', 'tar', 'nft']) {
     const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
     if (r.exitCode !== 0) return `${tool} is not installed`;
   }
-  if (!existsSync(ALPINE)) return `the Alpine minirootfs tarball is missing (${ALPINE})`;
+  if (!existsSync(ALPINE_TARBALL)) return `the Alpine minirootfs tarball is missing (${ALPINE_TARBALL})`;
   if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
   if (process.getuid?.() !== 0) return 'not root (taps and NAT need it)';
   return undefined;
@@ -50,52 +53,20 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     kernel = await ensureTestKernel();
     ns = await fx.createNetns('e2e');
     const work = await fx.tempDir();
-    const tree = join(work, 'rootfs');
-    await mkdir(join(tree, 'usr', 'local', 'bin'), { recursive: true });
-    await runner.run(['tar', '-xzf', ALPINE, '-C', tree, '--numeric-owner']);
-    await copyFile(agentBinaryPath(), join(tree, GUEST_AGENT_PATH));
-    await symlink(GUEST_AGENT_PATH, join(tree, GUEST_INIT_SHIM_PATH));
-    const rootfs = join(work, 'alpine.ext4');
-    await runner.run(['mkfs.ext4', '-q', '-F', '-d', tree, rootfs, '96M']);
-
+    const rootfs = await buildAlpineRoot(runner, work);
     inst = createInstance();
     await mkdir(join(inst.home, 'config'), { recursive: true });
-    writeFileSync(
-      join(inst.home, 'config', 'config.toml'),
-      [
-        `netns = "${ns}"`,
-        `bridge_name = "br-fc-${fx.id.slice(6)}"`,
-        'bridge_ip = "172.28.0.1"',
-        'tap_pool_size = 1',
-        'cow_strategy = "qcow2"',
-        'vmm = "qemu"',
-        'accel = "tcg"',
-        'default_image_name = "alpine"',
-        '[vm_defaults]',
-        'vcpu = 1',
-        'memory_mib = 256',
-        'disk_size = "64MiB"',
-        'system_overlay_size = "64MiB"',
-        '',
-      ].join('\n'),
-    );
-    // Registered directly in the store until the images service can register it.
     await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
-    const store = createStore(openStore(join(inst.home, 'state', 'banger.db')));
-    const now = new Date().toISOString();
-    const image: Image = {
-      id: 'alpine-e2e',
+    writeInstanceConfig(inst.home, ns, fx.id.slice(6));
+    // Registered directly in the store: this file tests VMs, not image import.
+    registerImage(inst.home, {
       name: 'alpine',
-      managed: false,
-      source: { kind: 'registered' },
-      artifacts: { rootfsPath: rootfs, kernelPath: kernel.kernelPath, initrdPath: kernel.initrdPath },
-      config: { env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=from-image'], workingDir: '/root' },
-      sizeBytes: 0,
-      createdAt: now,
-      updatedAt: now,
-    };
-    store.images.insert(image);
-    store.db.close();
+      rootfsPath: rootfs,
+      kernelPath: kernel.kernelPath,
+      initrdPath: kernel.initrdPath,
+      env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=from-image'],
+      workingDir: '/root',
+    });
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@ import { validateVmName } from '../../../model/names.js';
 import { parseSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
 import { ensureSshKey, forgetHost, sshOptions } from '../../../ssh/index.js';
+import { ensureVmDisks } from './disks.js';
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
@@ -144,7 +145,21 @@ export function createVmService(deps: VmServiceDeps): VmService {
       };
       store.vms.insert(vm);
       await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
-      if (req.noStart) return vm;
+      if (req.noStart) {
+        // Disks now, so a created VM is ready to boot and `create` shows the cost of copy-on-write.
+        opts.progress?.({ kind: 'stage', stage: 'disks' });
+        await locked(id, async () => {
+          const ledger = await ledgerFor(deps, vm);
+          try {
+            await ensureVmDisks(deps, vm, image, ledger, (await deps.vmm()).kind);
+          } catch (err) {
+            const current = fresh(id);
+            store.vms.update(id, 'error', { ...current.runtime, lastError: toBangerError(err).message });
+            throw err;
+          }
+        });
+        return fresh(id);
+      }
       return locked(id, () => doStart(fresh(id), opts));
     },
 

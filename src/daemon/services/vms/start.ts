@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
-import { createWorkDisk, planWorkDisk } from '../../../host/index.js';
 import { notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { TeardownIdentity } from '../../../model/identity.js';
 import type { VM } from '../../../model/vm.js';
 import { ensureSshKey } from '../../../ssh/index.js';
 import { guestCmdline } from './cmdline.js';
+import { ensureVmDisks } from './disks.js';
 import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { macFor } from './names.js';
@@ -62,27 +62,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     }
 
     stage('disks');
-    const cowInput = {
-      imagePath: image.artifacts.rootfsPath,
-      vmDir: paths.dir,
-      vmId: vm.id,
-      overlayBytes: vm.spec.systemOverlaySizeBytes,
-    };
-    const planned = await disks.planRootDisk(vmm.kind, cowInput);
-    let root = planned;
-    // A file-backed root disk from an earlier start holds the guest's changes: keep it.
-    const reuse = planned.strategy !== 'dm-snapshot' && existsSync(planned.path);
-    if (!reuse) {
-      await ledger.record(planned.identities);
-      root = await disks.createRootDisk(vmm.kind, cowInput);
-      await ledger.replace(planned.identities, root.identities);
-    }
-    await checkpoint('root-disk');
-    if (!existsSync(paths.workDisk)) {
-      await ledger.record([planWorkDisk(paths.workDisk)]);
-      await createWorkDisk(deps.runner, { path: paths.workDisk, sizeBytes: vm.spec.diskSizeBytes });
-    }
-    await checkpoint('work-disk');
+    const root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
 
     stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
     const prefix = config.cidr;

@@ -1,0 +1,165 @@
+// `banger vm run --rm IMAGE -- true` end to end (CLI -> daemon -> net + qcow2 + QEMU TCG -> agent exec ->
+// delete) against a plain qemu-system-x86_64 boot of the same kernel, initramfs and root (a qcow2 overlay)
+// to the same readiness signal (the agent ran `true`), alternating in one run. Then `vm create --no-start`
+// for a 1 GiB and a 4 GiB image: copy-on-write must not grow with the image.
+import { mkdir, rm } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { execa } from 'execa';
+import { GUEST_INIT_SHIM_PATH, waitForAgent } from '../src/guest/index.js';
+import { createRunner } from '../src/host/index.js';
+import { probeHost } from '../src/vmm/index.js';
+import { buildAlpineRoot, registerImage, writeInstanceConfig } from '../test/fixtures/alpine-guest.js';
+import { createInstance, REPO_ROOT } from '../test/fixtures/banger-instance.js';
+import { ensureTestKernel } from '../test/fixtures/kernel.js';
+import { createNetnsFixture } from '../test/fixtures/netns.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const runner = createRunner();
+const kernel = await ensureTestKernel();
+const host = await probeHost({
+  config: { qemu_bin: 'qemu-system-x86_64', firecracker_bin: 'firecracker' },
+  runner,
+});
+const qemuBin = host.qemu?.path ?? 'qemu-system-x86_64';
+const fx = createNetnsFixture(runner);
+const ns = await fx.createNetns('bench');
+const work = await fx.tempDir();
+const inst = createInstance();
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+async function bangerRun(): Promise<number> {
+  const t0 = performance.now();
+  const r = await execa(
+    process.execPath,
+    [join(REPO_ROOT, 'bin', 'banger'), 'vm', 'run', '--rm', 'alpine', '--', 'true'],
+    {
+      env: inst.env,
+      reject: false,
+    },
+  );
+  if (r.exitCode !== 0) throw new Error(`banger vm run failed: ${r.stderr}`);
+  return performance.now() - t0;
+}
+
+async function plain(i: number, rootfs: string): Promise<number> {
+  const dir = join(work, `p${i}`);
+  await mkdir(dir);
+  const t0 = performance.now();
+  const overlay = join(dir, 'root.qcow2');
+  await runner.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', rootfs, overlay]);
+  const sock = join(dir, 'agent.sock');
+  const cmdline = `console=ttyS0 root=/dev/vda rw panic=-1 init=${GUEST_INIT_SHIM_PATH} tsc_early_khz=${host.tscKhz}`;
+  const child = runner.spawn(
+    [
+      qemuBin,
+      ...['-M', 'microvm,accel=tcg,acpi=on,rtc=on,isa-serial=on', '-cpu', 'max', '-smp', '1', '-m', '256'],
+      ...['-display', 'none', '-nodefaults', '-no-user-config', '-no-reboot', '-serial', 'stdio'],
+      ...['-kernel', kernel.kernelPath, '-initrd', kernel.initrdPath, '-append', cmdline],
+      ...['-drive', `file=${overlay},if=none,id=d0,format=qcow2`, '-device', 'virtio-blk-device,drive=d0'],
+      ...['-device', 'virtio-serial-device', '-chardev', `socket,id=a0,path=${sock},server=on,wait=off`],
+      ...['-device', 'virtserialport,chardev=a0,name=org.banger.agent', '-device', 'virtio-rng-device'],
+    ],
+    { pipe: true },
+  );
+  child.stdin?.end();
+  child.stdout?.resume();
+  child.stderr?.resume();
+  const exited = new Promise((r) => child.once('exit', r));
+  try {
+    const agent = await waitForAgent({ kind: 'virtio-serial', socketPath: sock }, { timeoutMs: 120_000 });
+    const sink = new PassThrough().resume();
+    const res = await agent.exec({ argv: ['true'] }, { stdout: sink, stderr: sink }).wait();
+    agent.close();
+    if (res.exitCode !== 0) throw new Error('true failed in the plain guest');
+    return performance.now() - t0;
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function createNoStart(image: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await execa(
+    process.execPath,
+    [join(REPO_ROOT, 'bin', 'banger'), 'vm', 'create', '--no-start', '--image', image],
+    {
+      env: inst.env,
+      reject: false,
+    },
+  );
+  if (r.exitCode !== 0) throw new Error(`vm create failed: ${r.stderr}`);
+  const ms = performance.now() - t0;
+  await execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), 'vm', 'delete', r.stdout.trim()], {
+    env: inst.env,
+  });
+  return ms;
+}
+
+const bangerMs: number[] = [];
+const plainMs: number[] = [];
+const create1: number[] = [];
+const create4: number[] = [];
+try {
+  const rootfs = await buildAlpineRoot(runner, work);
+  const big1 = await buildAlpineRoot(runner, join(work), '1G');
+  const big4 = await buildAlpineRoot(runner, join(work), '4G');
+  await mkdir(join(inst.home, 'config'), { recursive: true });
+  await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
+  writeInstanceConfig(inst.home, ns, fx.id.slice(6));
+  const k = { kernelPath: kernel.kernelPath, initrdPath: kernel.initrdPath };
+  registerImage(inst.home, { name: 'alpine', rootfsPath: rootfs, ...k });
+  registerImage(inst.home, { name: 'alpine-1g', rootfsPath: big1, ...k });
+  registerImage(inst.home, { name: 'alpine-4g', rootfsPath: big4, ...k });
+  await bangerRun(); // warm-up: starts the daemon, probes the host, makes the bridge
+  for (let i = 0; i < ROUNDS; i++) {
+    // Alternate, so drift in host load hits both sides alike.
+    if (i % 2) {
+      bangerMs.push(await bangerRun());
+      plainMs.push(await plain(i, rootfs));
+    } else {
+      plainMs.push(await plain(i, rootfs));
+      bangerMs.push(await bangerRun());
+    }
+    create1.push(await createNoStart('alpine-1g'));
+    create4.push(await createNoStart('alpine-4g'));
+  }
+} finally {
+  await execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), 'daemon', 'stop'], {
+    env: inst.env,
+    reject: false,
+  });
+  await inst.cleanup();
+  await fx.cleanup();
+}
+
+const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const base = median(plainMs);
+console.log(
+  `QEMU ${host.qemu?.version}, TCG, microvm, 1 vCPU, 256 MiB, Alpine 3.20 + banger-agent (init shim), ${ROUNDS} rounds each\n`,
+);
+console.log('| path | median | min | max | ratio to plain | overhead |');
+console.log('| --- | --- | --- | --- | --- | --- |');
+for (const [name, xs] of [
+  ['plain qemu-system-x86_64: qcow2 overlay, boot, agent runs `true` (baseline)', plainMs],
+  ['`banger vm run --rm alpine -- true` (CLI to exit, incl. tap/IP/work disk/delete)', bangerMs],
+] as const)
+  console.log(
+    `| ${name} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} | ${(median(xs) / base).toFixed(2)}× | ${(median(xs) - base).toFixed(0)} ms |`,
+  );
+console.log('\n| `vm create --no-start` (qcow2 root + 64 MiB work disk) | median | min | max |');
+console.log('| --- | --- | --- | --- |');
+for (const [name, xs] of [
+  ['1 GiB image', create1],
+  ['4 GiB image', create4],
+] as const)
+  console.log(`| ${name} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} |`);
+console.log(`\nhost load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores.`);

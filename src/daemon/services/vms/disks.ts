@@ -1,0 +1,44 @@
+import { existsSync } from 'node:fs';
+import { createWorkDisk, planWorkDisk } from '../../../host/index.js';
+import type { Image } from '../../../model/image.js';
+import type { VM } from '../../../model/vm.js';
+import type { IdentityLedger } from './ledger.js';
+import { vmPaths } from './run-dir.js';
+import type { VmServiceDeps } from './types.js';
+
+/**
+ * The VM's copy-on-write root disk and its work disk, made once (at create, or at the first start) and
+ * kept across stops: they hold the guest's changes. Each file's identity is recorded before it is made.
+ */
+export async function ensureVmDisks(
+  deps: VmServiceDeps,
+  vm: VM,
+  image: Image,
+  ledger: IdentityLedger,
+  vmmKind: 'qemu' | 'firecracker',
+): Promise<{ path: string; format: 'raw' | 'qcow2' }> {
+  const paths = vmPaths(deps.vmsDir, vm.id);
+  const checkpoint = (name: string) => deps.checkpoint?.(name, vm.id) ?? Promise.resolve();
+  const cowInput = {
+    imagePath: image.artifacts.rootfsPath,
+    vmDir: paths.dir,
+    vmId: vm.id,
+    overlayBytes: vm.spec.systemOverlaySizeBytes,
+  };
+  const planned = await deps.disks.planRootDisk(vmmKind, cowInput);
+  let root = planned;
+  // dm-snapshot's devices are runtime (rebuilt each start over the kept COW file); file strategies are not.
+  const reuse = planned.strategy !== 'dm-snapshot' && existsSync(planned.path);
+  if (!reuse) {
+    await ledger.record(planned.identities);
+    root = await deps.disks.createRootDisk(vmmKind, cowInput);
+    await ledger.replace(planned.identities, root.identities);
+  }
+  await checkpoint('root-disk');
+  if (!existsSync(paths.workDisk)) {
+    await ledger.record([planWorkDisk(paths.workDisk)]);
+    await createWorkDisk(deps.runner, { path: paths.workDisk, sizeBytes: vm.spec.diskSizeBytes });
+  }
+  await checkpoint('work-disk');
+  return { path: root.path, format: root.format };
+}
