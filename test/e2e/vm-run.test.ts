@@ -4,7 +4,7 @@
  * taps and guest IPs inside a namespace this file creates (config `netns`), the agent over virtio-serial.
  * Faults: the daemon SIGKILLed with a VM running (adopted on restart), and with the VMM gone too (cleaned).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,16 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
   beforeAll(async () => {
     kernel = await ensureTestKernel();
     ns = await fx.createNetns('e2e');
+    // NAT masquerades through the default route's device: a veth pair with both ends inside the namespace
+    // gives it one, and nothing the guest sends leaves the namespace.
+    for (const argv of [
+      ['ip', 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1'],
+      ['ip', 'link', 'set', 'up1', 'up'],
+      ['ip', 'addr', 'add', '10.98.0.1/24', 'dev', 'up0'],
+      ['ip', 'link', 'set', 'up0', 'up'],
+      ['ip', 'route', 'add', 'default', 'via', '10.98.0.2'],
+    ])
+      await fx.exec(ns, argv);
     const work = await fx.tempDir();
     const rootfs = await buildAlpineRoot(runner, work);
     inst = createInstance();
@@ -148,4 +158,44 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     expect(taps.length).toBeLessThanOrEqual(1); // the pool's one idle tap
     expect((await cli(['vm', 'delete', 'survivor'])).exitCode).toBe(0);
   });
+
+  for (const [stage, expected] of [
+    ['tap', 'stopped'],
+    ['root-disk', 'stopped'],
+    ['vmm', 'running'],
+  ] as const) {
+    it(`daemon SIGKILLed at the ${stage} checkpoint of a start: ${expected === 'running' ? 'adopted' : 'cleaned'}`, async () => {
+      const paused = join(inst.home, 'state', 'paused');
+      const old = inst.daemonPid();
+      if (old) {
+        process.kill(old, 'SIGKILL');
+        await waitUntil(() => !processAlive(old));
+      }
+      const name = `crash-${stage}`;
+      // A fresh daemon with the hook armed: the CLI starts it with its own environment.
+      const pending = inst.cli(['vm', 'create', '--name', name, '--nat'], { BANGER_TEST_PAUSE_AT: stage });
+      await waitUntil(() => existsSync(paused), 120_000);
+      const pid = inst.daemonPid() as number;
+      process.kill(pid, 'SIGKILL');
+      await waitUntil(() => !processAlive(pid));
+      expect((await pending).exitCode).not.toBe(0);
+      rmSync(paused);
+
+      const show = JSON.parse((await cli(['vm', 'show', name, '--json'])).stdout); // a new daemon reconciles
+      expect(show.state).toBe(expected);
+      const running = await qemus();
+      expect(running.length).toBe(expected === 'running' ? 1 : 0);
+      const rules = await runner.run(['nft', 'list', 'ruleset'], { netns: ns, allowFailure: true });
+      expect(rules.stdout.includes('banger:')).toBe(expected === 'running');
+      if (expected === 'running') {
+        expect((await cli(['vm', 'exec', name, '--', 'true'])).exitCode).toBe(0);
+      }
+      expect((await cli(['vm', 'delete', name])).exitCode).toBe(0);
+      expect(await qemus()).toEqual([]);
+      const after = await runner.run(['nft', 'list', 'ruleset'], { netns: ns, allowFailure: true });
+      expect(after.stdout.includes('banger:')).toBe(false);
+      const taps = (await listLinks(runner, ns)).filter((l) => l.name.startsWith('tap-fc-'));
+      expect(taps.length).toBeLessThanOrEqual(1);
+    });
+  }
 });
