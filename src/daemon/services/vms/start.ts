@@ -24,7 +24,12 @@ const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
 export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {}): Promise<LiveVm> {
   const { store, network, disks, config } = deps;
   const progress = opts.progress ?? (() => {});
-  const stage = (name: string, message?: string) => progress({ kind: 'stage', stage: name, message });
+  const t0 = performance.now();
+  const stage = (name: string, message?: string) => {
+    // Stage times in the daemon log: where a slow start spends its time.
+    deps.log.debug({ vm: vm.id, stage: name, atMs: Math.round(performance.now() - t0) }, 'start stage');
+    progress({ kind: 'stage', stage: name, message });
+  };
   const checkpoint = (name: string) => deps.checkpoint?.(name, vm.id) ?? Promise.resolve();
   const paths = vmPaths(deps.vmsDir, vm.id);
   await mkdir(paths.run, { recursive: true, mode: 0o700 });
@@ -125,6 +130,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       );
     }
     if (deps.ssh) await authorize(deps, vm, live);
+    stage('ready');
     await checkpoint('ready');
     return live;
   } catch (err) {
