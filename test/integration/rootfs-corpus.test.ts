@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRunner } from '../../src/host/index.js';
 import { BangerError } from '../../src/model/errors.js';
 import type { ProgressEvent } from '../../src/model/progress.js';
-import { type BuildRootfsOptions, buildRootfs } from '../../src/rootfs/index.js';
+import { type BuildRootfsOptions, buildRootfs, writeFidelityReport } from '../../src/rootfs/index.js';
 import { fsck, readImageFile, readImageXattr, statImage, statOne } from '../fixtures/ext4-reader.js';
 import { layerOf, packTar, type TarEntry, tarLayer } from '../fixtures/layers.js';
 
@@ -257,6 +257,40 @@ describe('rootfs fidelity corpus', () => {
     expect(
       events.some((e) => e.kind === 'bytes' && e.item === 'sha256:long' && e.done === bytes.length),
     ).toBe(true);
+  });
+
+  it("adds guest assets through the image's own symlinked directories and stores the report", async () => {
+    const layer = await tarLayer([
+      d('./etc'),
+      d('./etc/rc.d'),
+      d('./etc/rc.d/init.d'),
+      { name: './etc/init.d', type: 'symlink', linkname: 'rc.d/init.d' },
+    ]);
+    const { output, result } = await build([layer], {
+      assets: [
+        { kind: 'dir', path: '/etc/init.d', mode: 0o755 },
+        { kind: 'file', path: '/etc/init.d/banger-agent', content: '#!/bin/sh\n', mode: 0o755 },
+        {
+          kind: 'file',
+          path: '/usr/local/bin/banger-agent',
+          content: Buffer.from([0x7f, 0x45]),
+          mode: 0o755,
+          uid: 0,
+        },
+      ],
+    });
+    const img = await statImage(output, [
+      '/etc/init.d',
+      '/etc/rc.d/init.d/banger-agent',
+      '/usr/local/bin/banger-agent',
+    ]);
+    expect(img.get('/etc/init.d')).toMatchObject({ type: 'symlink', linkTarget: 'rc.d/init.d' });
+    expect(img.get('/etc/rc.d/init.d/banger-agent')).toMatchObject({ type: 'regular', mode: 0o755, uid: 0 });
+    expect(img.get('/usr/local/bin/banger-agent')).toMatchObject({ type: 'regular', size: 2 });
+    expect(result.report.injectedAssets).toBe(3);
+    const reportPath = join(dir, 'report.json');
+    await writeFidelityReport(reportPath, result.report);
+    expect(JSON.parse(await readFile(reportPath, 'utf8'))).toEqual(JSON.parse(JSON.stringify(result.report)));
   });
 
   it('keeps the root entry of umoci-style layers and applies its metadata', async () => {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,6 +133,8 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
     const tree = join(dir, 'plain');
     await mkdir(join(tree, 'etc'), { recursive: true });
     await writeFile(join(tree, 'etc/hostname'), 'old\n');
+    await mkdir(join(tree, 'etc/rc.d/init.d'), { recursive: true });
+    await symlink('rc.d/init.d', join(tree, 'etc/init.d'));
     const image = join(dir, 'plain.ext4');
     await runner.run(['truncate', '-s', '32M', image]);
     await runner.run(['mkfs.ext4', '-q', '-F', '-d', tree, image]);
@@ -141,6 +143,8 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
     await injectAssets(image, [
       { kind: 'file', path: '/etc/hostname', content: 'new\n', mode: 0o600, uid: 1 },
       { kind: 'dir', path: '/opt/banger', mode: 0o750, uid: 5, gid: 5 },
+      { kind: 'dir', path: '/etc/init.d', mode: 0o755 },
+      { kind: 'file', path: '/etc/init.d/banger-agent', content: 'rc\n', mode: 0o755 },
       { kind: 'file', path: '/opt/banger/bin/agent', content: { hostPath: hostFile }, mode: 0o755 },
       { kind: 'file', path: '/opt/banger/we "ird" name', content: Buffer.from('w'), mode: 0o644 },
       {
@@ -166,6 +170,8 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
       linkTarget: '/opt/banger/unit',
     });
     expect((await readImageFile(image, '/etc/hostname')).toString()).toBe('new\n');
+    expect(await statOne(image, '/etc/init.d')).toMatchObject({ type: 'symlink', linkTarget: 'rc.d/init.d' });
+    expect((await readImageFile(image, '/etc/rc.d/init.d/banger-agent')).toString()).toBe('rc\n');
     expect(await readImageFile(image, '/opt/banger/bin/agent')).toEqual(Buffer.from([0, 1, 2, 255]));
     expect((await readImageFile(image, '/opt/banger/we "ird" name')).toString()).toBe('w');
     // Injecting again replaces the files in place and stays clean.
