@@ -149,25 +149,28 @@ describe.skipIf(skipReason !== undefined)('banger-agent on the host over a unix 
     out.on('data', (d: Buffer) => {
       text += d.toString();
     });
-    const stdin = new PassThrough();
-    const handle = client.exec(
-      {
-        argv: [
-          'sh',
-          '-c',
-          'trap "echo got-usr1" USR1; echo ready; while read line; do echo "line:$line"; done; echo eof',
-        ],
-      },
-      { stdin, stdout: out, stderr: new PassThrough() },
+    // A trapped signal reaches the shell (its process group), which then exits on its own terms.
+    const trapped = client.exec(
+      { argv: ['sh', '-c', 'trap "echo got-usr1; exit 3" USR1; echo ready; while :; do sleep 0.05; done'] },
+      { stdout: out, stderr: new PassThrough() },
     );
     await until(() => text.includes('ready'), 'the trap to be installed');
-    handle.signal('SIGUSR1');
+    trapped.signal('SIGUSR1');
+    expect(await trapped.wait()).toEqual({ exitCode: 3, signal: null });
+    expect(text).toContain('got-usr1');
+
+    // stdin arrives as it is written, and its end reaches the command as EOF.
+    text = '';
+    const stdin = new PassThrough();
+    const reader = client.exec(
+      { argv: ['sh', '-c', 'while read line; do echo "line:$line"; done; echo eof'] },
+      { stdin, stdout: out, stderr: new PassThrough() },
+    );
     stdin.write('a\n');
     await until(() => text.includes('line:a'), 'the first line');
     stdin.end('b\n');
-    expect(await handle.wait()).toEqual({ exitCode: 0, signal: null });
-    expect(text).toContain('got-usr1');
-    expect(text).toContain('line:b\neof\n');
+    expect(await reader.wait()).toEqual({ exitCode: 0, signal: null });
+    expect(text).toBe('line:a\nline:b\neof\n');
 
     const sleeper = client.exec(
       { argv: ['sleep', '60'] },
