@@ -231,4 +231,34 @@ describe.skipIf(skipReason !== undefined)('QEMU driver under TCG', () => {
       await netns.assertNoLeftovers();
     },
   );
+
+  it('boots from a qcow2 overlay and hands extra disks to the guest in order', async () => {
+    const base = await spec('vm6');
+    const overlay = join(work, 'vm6.qcow2');
+    await runner.run([
+      'qemu-img',
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-F',
+      'raw',
+      '-b',
+      base.rootDisk.path,
+      overlay,
+    ]);
+    const extra = join(work, 'vm6-extra.raw');
+    await runner.run(['truncate', '-s', '4M', extra]);
+    const vm = await vmm.start({
+      ...base,
+      rootDisk: { path: overlay, format: 'qcow2' },
+      extraDisks: [{ path: extra, format: 'raw', readOnly: true }],
+    });
+    started.push(vm);
+    const log = await waitForConsole(vm.consoleLogPath, 'AGENT-PORT');
+    expect(log).toContain(GUEST_BOOT_MARKER);
+    expect(log).toMatch(/BLOCK .*vda vdb/);
+    await vm.kill();
+    await expectNothingLeft(vm, join(work, 'vm6'));
+  });
 });
