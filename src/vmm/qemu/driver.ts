@@ -92,7 +92,8 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       const err = await spawnError;
       throw operationFailed(`could not start ${deps.qemuBin}: ${err.message}`, { cause: err });
     }
-    const exited = exitOf(child, pid, startTimeOf(pid));
+    const startTime = startTimeOf(pid);
+    const exited = exitOf(child, pid, startTime);
     let qmp: QmpClient;
     try {
       qmp = await waitForQmp(cmd.files.qmpSocket, child, opts.signal);
@@ -110,7 +111,7 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
     const handles: VmmHandles = {
       kind: 'qemu',
       pid,
-      startTime: startTimeOf(pid),
+      startTime,
       controlSocket: cmd.files.qmpSocket,
       consoleLogPath: cmd.files.consoleLog,
       agentEndpoint: cmd.agentEndpoint,
