@@ -1,16 +1,20 @@
 import { rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, Layout } from '../config/index.js';
 import { ensureLayoutDirs } from '../config/index.js';
+import { guestAssets } from '../guest/index.js';
 import { createRunner } from '../host/index.js';
 import { createKernelManager } from '../kernel/index.js';
-import { parseSize } from '../model/sizes.js';
+import { createOciPuller } from '../oci/index.js';
+import { buildRootfs, injectAssets, limitsFromConfig, writeFidelityReport } from '../rootfs/index.js';
 import { type Handlers, Operations, type RpcServer, startRpcServer } from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
-import { createImageService, standInGuest, standInPuller, standInRootfs } from './services/images/index.js';
+import { createImageService } from './services/images/index.js';
 
 export interface DaemonOptions {
   config: Config;
@@ -48,7 +52,12 @@ export async function startDaemon({
     catalogOverride: config.kernel_catalog,
   });
   await kernels.store.sweep(); // staging dirs left by a crash mid-install
-  // TEMPORARY: stand-ins until the rootfs, agent and oci branches land (see services/images/stand-ins.ts).
+  const puller = createOciPuller({
+    cacheDir: layout.ociDir,
+    config,
+    runner,
+    dockerConfigPath: join(homedir(), '.docker', 'config.json'),
+  });
   const images = createImageService({
     store,
     kernels,
@@ -56,12 +65,8 @@ export async function startDaemon({
     log: log.child({ service: 'images' }),
     imagesDir: layout.imagesDir,
     ociDir: layout.ociDir,
-    parts: {
-      rootfs: standInRootfs(runner),
-      guest: standInGuest,
-      puller: standInPuller(layout.ociDir, runner),
-    },
-    limits: { maxUnpackedBytes: parseSize(config.max_unpacked_size), maxEntries: config.max_entries },
+    parts: { rootfs: { buildRootfs, writeFidelityReport, injectAssets }, guest: { guestAssets }, puller },
+    limits: limitsFromConfig(config),
     catalogOverride: config.image_catalog,
     recipeCacheDir: recipeCacheDir,
   });
@@ -79,6 +84,7 @@ export async function startDaemon({
       log.info({ reason, inflight: operations.size }, 'stopping');
       operations.abortAll(`daemon stopping: ${reason}`);
       await server?.close();
+      await puller.close();
       store.db.close();
       rmSync(layout.pidPath, { force: true });
       log.info('stopped');

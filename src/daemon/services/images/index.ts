@@ -3,16 +3,7 @@
  * promote, delete, bundle, cache prune and `ensure` for `vm run`. It composes catalog + oci + rootfs +
  * guest + kernel + store; the rooms below arrive through `ImagePipelineParts` from the composition root.
  */
-export type {
-  BuildRootfsOptions,
-  FidelityReport,
-  GuestModule,
-  ImagePipelineParts,
-  OciPuller,
-  PulledImage,
-  RootfsLimits,
-  RootfsModule,
-} from './contracts.js';
+export type { ImagePipelineParts } from './contracts.js';
 export { IMAGE_FILES, sweepImagesDir } from './layout.js';
 export { DEFAULT_IMAGE_CONFIG, defaultImageName } from './naming.js';
 export {
@@ -28,5 +19,4 @@ export {
   type ShownImage,
 } from './service.js';
 export type { ImageServiceDeps } from './service-deps.js';
-export { standInGuest, standInPuller, standInRootfs } from './stand-ins.js';
 export { detectCompression } from './tar-magic.js';

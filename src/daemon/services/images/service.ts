@@ -109,18 +109,6 @@ export interface ImageService {
 /** A bare word (no registry, path, tag or digest) is a catalog name, never a Docker Hub shorthand. */
 const isBareWord = (ref: string) => /^[A-Za-z0-9._-]+$/.test(ref);
 
-async function countFiles(dir: string): Promise<{ count: number; bytes: number }> {
-  if (!existsSync(dir)) return { count: 0, bytes: 0 };
-  let count = 0;
-  let bytes = 0;
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue;
-    count++;
-    bytes += (await stat(join(e.parentPath, e.name))).size;
-  }
-  return { count, bytes };
-}
-
 export function createImageService(deps: ImageServiceDeps): ImageService {
   const { store } = deps;
   const locks = new NameLocks();
@@ -153,10 +141,15 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
             cacheDir: deps.recipeCacheDir,
             ...o,
           });
-          const { reportPath } = await buildRootfsInto(deps, ctx, [await tarLayer(tarball, o.progress)], {
-            sizeBytes: p.sizeBytes ?? entry.sizeBytes,
-            ...o,
-          });
+          const { reportPath } = await buildRootfsInto(
+            deps,
+            ctx,
+            [await tarLayer(tarball, deps.runner, o.progress)],
+            {
+              sizeBytes: p.sizeBytes ?? entry.sizeBytes,
+              ...o,
+            },
+          );
           filled = {
             source: { kind: 'recipe', recipe: entry.name },
             config: DEFAULT_IMAGE_CONFIG,
@@ -230,9 +223,20 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
 
     async importTar(p, o = {}) {
       checkKernelInputs(p);
-      const layer = await tarLayer(p.file, o.progress);
+      const layer = await tarLayer(p.file, deps.runner, o.progress);
       return installImage(installDeps, p.name, async (ctx) => {
-        const { reportPath } = await buildRootfsInto(deps, ctx, [layer], { sizeBytes: p.sizeBytes, ...o });
+        const { reportPath } = await buildRootfsInto(deps, ctx, [layer], {
+          sizeBytes: p.sizeBytes,
+          ...o,
+        }).catch((err: unknown) => {
+          // The builder speaks of "layer 1"; the user gave a tarball, so name it.
+          if (!(err instanceof BangerError) || err.code !== 'bad_request') throw err;
+          const message = err.message.replace(/^layer 1( is)?:? */, (_m, is) => (is ? 'it is ' : ''));
+          throw new BangerError('bad_request', `cannot import ${p.label ?? p.file}: ${message}`, {
+            hint: err.hint,
+            cause: err,
+          });
+        });
         const k = await stageKernel({ inputs: p, kernels: deps.kernels, runner: deps.runner, ...ctx, ...o });
         return {
           source: { kind: 'tar', file: p.label ?? p.file },
@@ -279,13 +283,8 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
     },
 
     async pruneCache({ dryRun }) {
-      const dir = deps.ociDir;
-      if (dryRun) {
-        const { count, bytes } = await countFiles(join(dir, 'blobs'));
-        return { dir, removed: count, bytes, dryRun };
-      }
-      const { removed, bytes } = await deps.parts.puller.pruneCache();
-      return { dir, removed, bytes, dryRun };
+      const { removed, bytes } = await deps.parts.puller.pruneCache({ dryRun });
+      return { dir: deps.ociDir, removed, bytes, dryRun };
     },
 
     async bundle(p, o = {}) {
@@ -312,7 +311,7 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
           throw badRequest(`rootfs ${p.rootfs} does not exist`);
         return pack(p.rootfs);
       }
-      const layer = await tarLayer(p.rootfsTar as string, o.progress);
+      const layer = await tarLayer(p.rootfsTar as string, deps.runner, o.progress);
       const id = newImageId();
       const staging = await createStaging(deps.imagesDir, id);
       try {
