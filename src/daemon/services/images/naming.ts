@@ -30,6 +30,7 @@ export function defaultImageName(ref: string): string {
   const raw = suffix ? `${repo}-${suffix}` : repo;
   const name = raw
     .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/\.{2,}/g, '.')
     .replace(/^[^A-Za-z0-9]+/, '')
     .slice(0, 128);
   return validateArtifactName('image', name);
