@@ -7,6 +7,7 @@ import { GUEST_AGENT_PATH } from '../../src/guest/index.js';
 import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
 import {
   ALPINE_TARBALL,
+  cliLong,
   debugfsMode,
   ext4Tree,
   fsckClean,
@@ -16,15 +17,8 @@ import {
 import { dockerExportStream, hostileTarball } from '../fixtures/tarballs.js';
 
 /** `banger ARGS` with a file (or bytes) on stdin, the way `docker export c | banger …` runs. */
-async function cliWithStdin(inst: BangerInstance, args: string[], input: { file: string } | Buffer) {
-  const r = await execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), ...args], {
-    env: inst.env,
-    reject: false,
-    timeout: 120_000,
-    ...(Buffer.isBuffer(input) ? { input } : { inputFile: input.file }),
-  });
-  return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
-}
+const cliWithStdin = (inst: BangerInstance, args: string[], input: { file: string } | Buffer) =>
+  cliLong(inst, args, Buffer.isBuffer(input) ? { input } : { inputFile: input.file });
 
 interface ShownImage {
   image: {
