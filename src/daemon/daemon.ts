@@ -1,8 +1,10 @@
 import { rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, Layout } from '../config/index.js';
 import { ensureLayoutDirs } from '../config/index.js';
+import { guestAssets } from '../guest/index.js';
 import {
   createFileIpLeaseStore,
   createHostDisks,
@@ -11,11 +13,14 @@ import {
   createRunner,
 } from '../host/index.js';
 import { createKernelManager } from '../kernel/index.js';
+import { createOciPuller } from '../oci/index.js';
+import { buildRootfs, injectAssets, limitsFromConfig, writeFidelityReport } from '../rootfs/index.js';
 import { type Handlers, Operations, type RpcServer, startRpcServer } from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
+import { createImageService } from './services/images/index.js';
 import { createVmService, type VmService } from './services/vms/index.js';
 import { buildVmParts } from './vm-parts.js';
 
@@ -24,6 +29,8 @@ export interface DaemonOptions {
   layout: Layout;
   log: Logger;
   version: string;
+  /** Keeps the debootstrap recipe's tarball between builds (BANGER_RECIPE_CACHE; the test suite sets it). */
+  recipeCacheDir?: string | undefined;
 }
 
 export interface Daemon {
@@ -36,7 +43,13 @@ export interface Daemon {
  * The composition root: opens the store, builds every service from config, wires the RPC handlers and
  * starts listening. Nothing below reads config or env on its own; it gets what it needs from here.
  */
-export async function startDaemon({ config, layout, log, version }: DaemonOptions): Promise<Daemon> {
+export async function startDaemon({
+  config,
+  layout,
+  log,
+  version,
+  recipeCacheDir,
+}: DaemonOptions): Promise<Daemon> {
   ensureLayoutDirs(layout);
   const store: Store = createStore(openStore(layout.dbPath));
   const operations = new Operations();
@@ -47,6 +60,25 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
     catalogOverride: config.kernel_catalog,
   });
   await kernels.store.sweep(); // staging dirs left by a crash mid-install
+  const puller = createOciPuller({
+    cacheDir: layout.ociDir,
+    config,
+    runner,
+    dockerConfigPath: join(homedir(), '.docker', 'config.json'),
+  });
+  const images = createImageService({
+    store,
+    kernels,
+    runner,
+    log: log.child({ service: 'images' }),
+    imagesDir: layout.imagesDir,
+    ociDir: layout.ociDir,
+    parts: { rootfs: { buildRootfs, writeFidelityReport, injectAssets }, guest: { guestAssets }, puller },
+    limits: limitsFromConfig(config),
+    catalogOverride: config.image_catalog,
+    recipeCacheDir: recipeCacheDir,
+  });
+  await images.sweep();
   const priv = createInProcessPrivOps({ runner, stateDir: layout.stateDir });
   // Taps of VMs the store thinks are running stay leased until reconcile has looked at them.
   const leasedTaps = store.vms
@@ -74,7 +106,7 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
       keyPath: config.ssh_key_path ?? join(layout.sshDir, 'id_ed25519'),
       knownHostsPath: join(layout.sshDir, 'known_hosts'),
     },
-    ...buildVmParts({ config, layout, runner, store, kernels, log }),
+    ...buildVmParts({ config, layout, runner, images, kernels, log }),
   });
   const report = await vms.reconcile();
   log.info(report, 'reconciled VMs');
@@ -92,6 +124,7 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
       operations.abortAll(`daemon stopping: ${reason}`);
       await server?.close();
       await vms.close(); // VMs keep running; the next daemon adopts them
+      await puller.close();
       store.db.close();
       rmSync(layout.pidPath, { force: true });
       log.info('stopped');
@@ -108,7 +141,7 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
       return { stopping: true };
     },
     'daemon.operations.list': async () => ({ operations: operations.list() }),
-    ...imageHandlers({ store }),
+    ...imageHandlers({ images }),
     ...kernelHandlers({ kernels }),
     ...vmHandlers({ vms }),
   };

@@ -5,8 +5,7 @@ import type { Config, Layout } from '../config/index.js';
 import { waitForAgent } from '../guest/index.js';
 import type { Runner } from '../host/index.js';
 import type { KernelManager } from '../kernel/index.js';
-import { BangerError, notFound } from '../model/errors.js';
-import type { Store } from '../store/index.js';
+import { BangerError } from '../model/errors.js';
 import {
   buildVmm,
   chooseVmm,
@@ -16,36 +15,30 @@ import {
   probeKvm,
   vmmHandlesSchema,
 } from '../vmm/index.js';
-import type { Vmm, VmServiceDeps } from './services/vms/index.js';
+import type { ImageSource, Vmm, VmServiceDeps } from './services/vms/index.js';
 
 interface PartsInput {
   config: Config;
   layout: Layout;
   runner: Runner;
-  store: Store;
+  /** The image service: `ensure` returns an image by name or pulls it. */
+  images: ImageSource;
   kernels: KernelManager;
   log: Logger;
 }
 
 /**
- * The VMM, guest client, image and kernel sources the VM service drives. The VMM drivers (src/vmm), the
- * agent client (src/guest) and the images service are wired here as they land; until then starting a VM
- * says so plainly, while listing, deleting and reconcile work.
+ * The VMM, guest client, image and kernel sources the VM service drives: the VMM driver chosen from a host
+ * probe (src/vmm), the agent client (src/guest), the image service's ensure and the kernel manager.
  */
 export function buildVmParts(
   input: PartsInput,
 ): Pick<VmServiceDeps, 'vmm' | 'guest' | 'images' | 'kernels' | 'checkpoint'> {
-  const { store, kernels, layout } = input;
+  const { images, kernels, layout } = input;
   return {
     vmm: chooseOnce(input),
     guest: { waitForAgent },
-    images: {
-      async ensure(nameOrRef) {
-        const image = store.images.findByName(nameOrRef) ?? store.images.findById(nameOrRef);
-        if (!image) throw notFound(`no image ${JSON.stringify(nameOrRef)}`, { hint: 'banger image list' });
-        return image;
-      },
-    },
+    images,
     kernels: {
       async ensure(name, opts) {
         try {

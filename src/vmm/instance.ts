@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { operationFailed } from '../model/errors.js';
 import type { TeardownIdentity } from '../model/identity.js';
 import { pollExit, processAlive, signalProcess, waitExit } from './process.js';
 import type { VmmExit, VmmHandles, VmmInstance, VmmStopOptions } from './types.js';
@@ -29,12 +30,16 @@ export function exitOf(child: ChildProcess | undefined, pid: number, startTime: 
   );
 }
 
-async function bestEffort(fn: (() => Promise<void>) | undefined): Promise<void> {
+/** Runs a stop request, bounded in time: a hung agent or VMM must not hold the stop forever. */
+async function bestEffort(fn: (() => Promise<void>) | undefined, boundMs: number): Promise<void> {
   if (!fn) return;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await fn();
+    await Promise.race([fn(), new Promise((resolve) => (timer = setTimeout(resolve, boundMs)))]);
   } catch {
     // A guest or VMM that cannot take the request is handled by the next, harder step.
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -61,7 +66,7 @@ export function makeInstance(opts: {
   async function kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     signalProcess(pid, startTime, signal);
     if (signal === 'SIGKILL' && !(await waitExit(exited, KILL_WAIT_MS)))
-      throw new Error(`VMM process ${pid} did not exit after SIGKILL`);
+      throw operationFailed(`VMM process ${pid} did not exit after SIGKILL`);
   }
 
   async function stop({ timeoutMs, guestShutdown }: VmmStopOptions): Promise<void> {
@@ -69,11 +74,12 @@ export function makeInstance(opts: {
       await exited;
       return;
     }
-    await bestEffort(guestShutdown);
-    await bestEffort(() => hooks.requestPowerdown());
-    if (await waitExit(exited, timeoutMs)) return;
+    const deadline = Date.now() + timeoutMs;
+    await bestEffort(guestShutdown, timeoutMs);
+    await bestEffort(() => hooks.requestPowerdown(), Math.max(deadline - Date.now(), 1000));
+    if (await waitExit(exited, Math.max(deadline - Date.now(), 0))) return;
     if (hooks.quit) {
-      await bestEffort(hooks.quit);
+      await bestEffort(hooks.quit, QUIT_GRACE_MS);
       if (await waitExit(exited, QUIT_GRACE_MS)) return;
     }
     await kill('SIGKILL');

@@ -29,6 +29,7 @@ import {
   waitForConsole,
 } from '../fixtures/busybox-guest.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
+import { createNetnsFixture } from '../fixtures/netns.js';
 
 const runner = createRunner();
 const here = dirname(fileURLToPath(import.meta.url));
@@ -190,5 +191,74 @@ describe.skipIf(skipReason !== undefined)('QEMU driver under TCG', () => {
     await expectNothingLeft(vm, join(work, 'vm4'));
     const log = await readFile(vm.consoleLogPath, 'utf8');
     expect(log).toContain('reboot: Power down');
+  });
+
+  // Taps and namespaces need root and /dev/net/tun.
+  it.skipIf(process.getuid?.() !== 0 || !existsSync('/dev/net/tun'))(
+    'plugs the guest NIC into a tap (with its MAC) inside a network namespace',
+    async () => {
+      const netns = createNetnsFixture(runner);
+      try {
+        const ns = await netns.createNetns('vmm');
+        await runner.run(['ip', '-n', ns, 'tuntap', 'add', 'dev', 'tap-vmm0', 'mode', 'tap']);
+        await runner.run(['ip', '-n', ns, 'addr', 'add', '172.31.9.1/24', 'dev', 'tap-vmm0']);
+        await runner.run(['ip', '-n', ns, 'link', 'set', 'tap-vmm0', 'up']);
+        const base = await spec('vm5');
+        const vm = await vmm.start({
+          ...base,
+          cmdline: `${GUEST_CMDLINE} banger.ip=172.31.9.2/24,172.31.9.1,eth0`,
+          net: { tap: 'tap-vmm0', mac: '02:fc:00:00:09:02' },
+          netns: ns,
+        });
+        started.push(vm);
+        const log = await waitForConsole(vm.consoleLogPath, 'AGENT-PORT');
+        expect(log).toMatch(/LINK .*eth0.*link\/ether 02:fc:00:00:09:02/);
+        // The guest kernel answers ICMP on its own: a reply proves the tap carries the guest's traffic.
+        let answered = false;
+        for (let i = 0; i < 30 && !answered; i++) {
+          const r = await runner.run(['/bin/busybox', 'ping', '-c', '1', '-W', '1', '172.31.9.2'], {
+            netns: ns,
+            allowFailure: true,
+          });
+          answered = r.exitCode === 0;
+        }
+        expect(answered).toBe(true);
+        await vm.kill();
+        await expectNothingLeft(vm, join(work, 'vm5'));
+      } finally {
+        await netns.cleanup();
+      }
+      await netns.assertNoLeftovers();
+    },
+  );
+
+  it('boots from a qcow2 overlay and hands extra disks to the guest in order', async () => {
+    const base = await spec('vm6');
+    const overlay = join(work, 'vm6.qcow2');
+    await runner.run([
+      'qemu-img',
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-F',
+      'raw',
+      '-b',
+      base.rootDisk.path,
+      overlay,
+    ]);
+    const extra = join(work, 'vm6-extra.raw');
+    await runner.run(['truncate', '-s', '4M', extra]);
+    const vm = await vmm.start({
+      ...base,
+      rootDisk: { path: overlay, format: 'qcow2' },
+      extraDisks: [{ path: extra, format: 'raw', readOnly: true }],
+    });
+    started.push(vm);
+    const log = await waitForConsole(vm.consoleLogPath, 'AGENT-PORT');
+    expect(log).toContain(GUEST_BOOT_MARKER);
+    expect(log).toMatch(/BLOCK .*vda vdb/);
+    await vm.kill();
+    await expectNothingLeft(vm, join(work, 'vm6'));
   });
 });

@@ -1,24 +1,13 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import {
-  chmod,
-  chown,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  readlink,
-  rm,
-  writeFile,
-} from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunner } from '../../src/host/index.js';
 import type { LayerSource } from '../../src/model/layer.js';
 import { buildRootfs, injectAssets } from '../../src/rootfs/index.js';
-import { fsck, type ImageInode, readImageFile, statImage, statOne } from '../fixtures/ext4-reader.js';
+import { fsck, readImageFile, statImage, statOne } from '../fixtures/ext4-reader.js';
+import { compareWithGnuTar } from '../fixtures/gnu-tar-compare.js';
 import { packTar, type TarEntry } from '../fixtures/layers.js';
 
 const ALPINE = '/work/shared/testdata/alpine-minirootfs-3.20.3-x86_64.tar.gz';
@@ -33,100 +22,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function walk(root: string, rel = ''): Promise<string[]> {
-  const out: string[] = [];
-  for (const name of await readdir(join(root, rel))) {
-    const path = rel ? `${rel}/${name}` : name;
-    out.push(path);
-    if ((await lstat(join(root, path))).isDirectory()) out.push(...(await walk(root, path)));
-  }
-  return out;
-}
-
-const TYPES: [keyof import('node:fs').Stats, string][] = [
-  ['isFile', 'regular'],
-  ['isDirectory', 'directory'],
-  ['isSymbolicLink', 'symlink'],
-  ['isCharacterDevice', 'character special'],
-  ['isBlockDevice', 'block special'],
-  ['isFIFO', 'FIFO'],
-];
-
-/** Every name in the image under the reference's directories (mkfs's lost+found aside), via `ls -p`. */
-async function listImage(image: string, ref: string, refPaths: string[]): Promise<string[]> {
-  const dirs = [''];
-  for (const p of refPaths) if ((await lstat(join(ref, p))).isDirectory()) dirs.push(p);
-  const script = join(dir, 'ls.debugfs');
-  await writeFile(script, dirs.map((d) => `ls -p "/${d.replaceAll('"', '""')}"\n`).join(''));
-  const { stdout } = await runner.run(['debugfs', '-f', script, image]);
-  const names: string[] = [];
-  let current: string | undefined;
-  for (const line of stdout.replaceAll('debugfs: ', '\ndebugfs: ').split('\n')) {
-    const echo = /^debugfs: ls -p "\/(.*)"$/.exec(line);
-    if (echo) current = echo[1]!.replaceAll('""', '"');
-    const entry = /^\/\d+\/\d+\/\d+\/\d+\/(.*)\/\d*\/$/.exec(line);
-    if (entry && current !== undefined && !['.', '..'].includes(entry[1]!)) {
-      const path = current ? `${current}/${entry[1]}` : entry[1]!;
-      if (path !== 'lost+found') names.push(path);
-    }
-  }
-  return names;
-}
-
-const sha = async (path: string) =>
-  createHash('sha256')
-    .update(await readFile(path))
-    .digest('hex');
-
-/**
- * The reference: what GNU tar makes of the same layer as root. Every path, type, owner, mode, link count,
- * size, mtime, device number, symlink target and file content must match the image.
- */
-async function compareWithGnuTar(tarPath: string, image: string): Promise<number> {
-  const ref = await mkdtemp(join(dir, 'ref-'));
-  const dump = await mkdtemp(join(dir, 'dump-'));
-  await runner.run([
-    'tar',
-    '-x',
-    '-p',
-    '--numeric-owner',
-    '--xattrs',
-    '--xattrs-include=*',
-    '-f',
-    tarPath,
-    '-C',
-    ref,
-  ]);
-  await runner.run(['debugfs', '-R', `rdump / ${dump}`, image]);
-  const refPaths = (await walk(ref)).sort();
-  expect((await listImage(image, ref, refPaths)).sort()).toEqual(refPaths);
-  const inodes = await statImage(image, ['/', ...refPaths.map((p) => `/${p}`)]);
-  for (const rel of ['', ...refPaths]) {
-    const st = await lstat(join(ref, rel));
-    const got = inodes.get(`/${rel}`) as ImageInode;
-    const type = TYPES.find(([method]) => (st[method] as () => boolean).call(st))?.[1];
-    const want: Partial<ImageInode> = {
-      type,
-      mode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-      mtime: Math.floor(st.mtimeMs / 1000),
-    };
-    if (type === 'regular') Object.assign(want, { size: st.size, links: st.nlink });
-    if (type === 'character special' || type === 'block special') {
-      want.device = [
-        Number((BigInt(st.rdev) >> 8n) & 0xfffn),
-        Number((BigInt(st.rdev) & 0xffn) | ((BigInt(st.rdev) >> 12n) & 0xfff00n)),
-      ];
-    }
-    if (type === 'symlink' && got.linkTarget !== undefined) want.linkTarget = await readlink(join(ref, rel));
-    if (type === 'symlink') delete want.mode; // Linux shows 0777 for every symlink
-    expect(got, `/${rel}`).toMatchObject(want);
-    if (type === 'regular') expect(await sha(join(dump, rel)), `/${rel}`).toBe(await sha(join(ref, rel)));
-  }
-  return refPaths.length;
-}
-
 describe('rootfs builder on real images', () => {
   it('turns the Alpine 3.20 minirootfs into an ext4 identical to GNU tar extraction', async () => {
     const output = join(dir, 'alpine.ext4');
@@ -139,7 +34,7 @@ describe('rootfs builder on real images', () => {
     expect((await fsck(output)).exitCode).toBe(0);
     const plain = join(dir, 'alpine.tar');
     await runner.run(['sh', '-c', `gzip -dc ${ALPINE} > ${plain}`]);
-    expect(await compareWithGnuTar(plain, output)).toBeGreaterThan(500);
+    expect(await compareWithGnuTar(plain, output, dir)).toBeGreaterThan(500);
     expect(await statOne(output, '/bin/sh')).toMatchObject({ type: 'symlink', linkTarget: '/bin/busybox' });
     expect(await statOne(output, '/etc/shadow')).toMatchObject({ mode: 0o640, uid: 0, gid: 42 });
     expect(report.layers[0]).toMatchObject({ compression: 'gzip' });
@@ -171,7 +66,7 @@ describe('rootfs builder on real images', () => {
       workDir: join(dir, 'work'),
       sizeBytes: 64 * 1024 * 1024,
     });
-    expect(await compareWithGnuTar(tarPath, output)).toBe(entries.length - 1);
+    expect(await compareWithGnuTar(tarPath, output, dir)).toBe(entries.length - 1);
   });
 
   it('builds as an unprivileged user (no root, no mount, no loop) with the right owners', async () => {
@@ -238,6 +133,8 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
     const tree = join(dir, 'plain');
     await mkdir(join(tree, 'etc'), { recursive: true });
     await writeFile(join(tree, 'etc/hostname'), 'old\n');
+    await mkdir(join(tree, 'etc/rc.d/init.d'), { recursive: true });
+    await symlink('rc.d/init.d', join(tree, 'etc/init.d'));
     const image = join(dir, 'plain.ext4');
     await runner.run(['truncate', '-s', '32M', image]);
     await runner.run(['mkfs.ext4', '-q', '-F', '-d', tree, image]);
@@ -246,6 +143,8 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
     await injectAssets(image, [
       { kind: 'file', path: '/etc/hostname', content: 'new\n', mode: 0o600, uid: 1 },
       { kind: 'dir', path: '/opt/banger', mode: 0o750, uid: 5, gid: 5 },
+      { kind: 'dir', path: '/etc/init.d', mode: 0o755 },
+      { kind: 'file', path: '/etc/init.d/banger-agent', content: 'rc\n', mode: 0o755 },
       { kind: 'file', path: '/opt/banger/bin/agent', content: { hostPath: hostFile }, mode: 0o755 },
       { kind: 'file', path: '/opt/banger/we "ird" name', content: Buffer.from('w'), mode: 0o644 },
       {
@@ -271,6 +170,8 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
       linkTarget: '/opt/banger/unit',
     });
     expect((await readImageFile(image, '/etc/hostname')).toString()).toBe('new\n');
+    expect(await statOne(image, '/etc/init.d')).toMatchObject({ type: 'symlink', linkTarget: 'rc.d/init.d' });
+    expect((await readImageFile(image, '/etc/rc.d/init.d/banger-agent')).toString()).toBe('rc\n');
     expect(await readImageFile(image, '/opt/banger/bin/agent')).toEqual(Buffer.from([0, 1, 2, 255]));
     expect((await readImageFile(image, '/opt/banger/we "ird" name')).toString()).toBe('w');
     // Injecting again replaces the files in place and stays clean.

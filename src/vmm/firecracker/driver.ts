@@ -7,6 +7,7 @@ import { exitOf, makeInstance, type StopHooks } from '../instance.js';
 import { processAlive, processArgv, startTimeOf } from '../process.js';
 import { withConsole } from '../qemu/args.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
+import { throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { createFirecrackerApi, type FirecrackerApi, FirecrackerApiError } from './api.js';
 import {
   FIRECRACKER_MIN_VERSION,
@@ -85,6 +86,7 @@ function apiHooks(api: FirecrackerApi): StopHooks {
 /** The Firecracker driver: configures the VM through its API socket per firecracker-api.yaml. */
 export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
   async function start(spec: VmmLaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VmmInstance> {
+    validateLaunchSpec(spec);
     await preflightFirecracker(spec);
     const files = firecrackerRunFiles(spec.runDir);
     const jail = deps.jailer;
@@ -106,7 +108,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     for (const sock of [apiSocket, files.vsockSocket])
       if (Buffer.byteLength(sock) > UNIX_SOCKET_PATH_MAX)
         throw badRequest(`socket path too long for AF_UNIX (${UNIX_SOCKET_PATH_MAX} bytes): ${sock}`);
-    opts.signal?.throwIfAborted();
+    throwIfCancelled(opts.signal, spec.name);
 
     await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
     for (const f of [files.apiSocket, files.vsockSocket, apiSocket]) await rm(f, { force: true });
@@ -164,7 +166,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
           `Firecracker ${info.vmm_version} is older than ${FIRECRACKER_MIN_VERSION.join('.')}, the oldest banger supports`,
         );
       for (const call of calls) {
-        opts.signal?.throwIfAborted();
+        throwIfCancelled(opts.signal, spec.name);
         await api.put(call.path, call.body);
       }
       await api.put('/actions', { action_type: 'InstanceStart' });

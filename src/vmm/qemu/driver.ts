@@ -6,6 +6,7 @@ import { BangerError, badRequest, operationFailed } from '../../model/errors.js'
 import { exitOf, makeInstance, type StopHooks } from '../instance.js';
 import { processAlive, processArgv, startTimeOf } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
+import { throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { buildQemuCommand, type QemuHostFacts } from './args.js';
 import { QmpClient } from './qmp.js';
 
@@ -31,7 +32,7 @@ async function waitForQmp(
   const deadline = Date.now() + QMP_READY_TIMEOUT_MS;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error('exited');
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw new Error('aborted');
     try {
       return await QmpClient.connect(path, 2000);
     } catch (err) {
@@ -66,13 +67,14 @@ function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks 
 /** The QEMU driver: microvm machine, KVM or TCG, QMP for control, virtio-serial or vhost-vsock for the agent. */
 export function createQemuVmm(deps: QemuDriverDeps): Vmm {
   async function start(spec: VmmLaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VmmInstance> {
+    validateLaunchSpec(spec);
     const cmd = buildQemuCommand(spec, deps);
     for (const sock of [cmd.files.qmpSocket, cmd.files.agentSocket])
       if (Buffer.byteLength(sock) > UNIX_SOCKET_PATH_MAX)
         throw badRequest(`socket path too long for AF_UNIX (${UNIX_SOCKET_PATH_MAX} bytes): ${sock}`, {
           hint: 'use a shorter runtime directory',
         });
-    opts.signal?.throwIfAborted();
+    throwIfCancelled(opts.signal, spec.name);
     await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
     // Sockets left by a VMM that died uncleanly would make QEMU's bind fail.
     await rm(cmd.files.qmpSocket, { force: true });
@@ -90,7 +92,8 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       const err = await spawnError;
       throw operationFailed(`could not start ${deps.qemuBin}: ${err.message}`, { cause: err });
     }
-    const exited = exitOf(child, pid, startTimeOf(pid));
+    const startTime = startTimeOf(pid);
+    const exited = exitOf(child, pid, startTime);
     let qmp: QmpClient;
     try {
       qmp = await waitForQmp(cmd.files.qmpSocket, child, opts.signal);
@@ -108,7 +111,7 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
     const handles: VmmHandles = {
       kind: 'qemu',
       pid,
-      startTime: startTimeOf(pid),
+      startTime,
       controlSocket: cmd.files.qmpSocket,
       consoleLogPath: cmd.files.consoleLog,
       agentEndpoint: cmd.agentEndpoint,

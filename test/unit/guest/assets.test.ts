@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   agentBinaryPath,
+  FIRST_BOOT_MARKER_PATH,
+  FIRST_BOOT_SCRIPT_PATH,
+  firstBootScriptHostPath,
   GUEST_AGENT_PATH,
   GUEST_INIT_SHIM_PATH,
   guestAssets,
@@ -45,21 +48,30 @@ describe('guestAssets', () => {
     for (const a of assets) {
       expect(a.path.startsWith('/')).toBe(true);
       const parent = a.path.slice(0, a.path.lastIndexOf('/')) || '/';
-      if (
-        ![
-          '/',
-          '/usr',
-          '/usr/local',
-          '/sbin',
-          '/etc',
-          '/etc/systemd',
-          '/etc/systemd/system',
-          '/etc/runlevels',
-        ].includes(parent)
-      )
+      if (!['/', '/usr', '/sbin', '/etc'].includes(parent))
         expect(dirs.has(parent), `${parent} before ${a.path}`).toBe(true);
       if (a.kind === 'dir') dirs.add(a.path);
     }
+  });
+
+  it('sets up ssh on first boot, keys only, and masks device waits', () => {
+    const assets = byPath(guestAssets());
+    const dropIn = assets.get('/etc/ssh/sshd_config.d/banger.conf');
+    expect(dropIn?.kind === 'file' && String(dropIn.content)).toContain('PermitRootLogin prohibit-password');
+    expect(dropIn?.kind === 'file' && String(dropIn.content)).toContain('PasswordAuthentication no');
+    expect(assets.get(FIRST_BOOT_MARKER_PATH)).toMatchObject({ kind: 'file', content: '' });
+    expect(assets.get(FIRST_BOOT_SCRIPT_PATH)).toMatchObject({
+      content: { hostPath: firstBootScriptHostPath() },
+    });
+    const unit = assets.get('/etc/systemd/system/banger-first-boot.service');
+    expect(unit?.kind === 'file' && String(unit.content)).toContain(
+      `ConditionPathExists=${FIRST_BOOT_MARKER_PATH}`,
+    );
+    for (const dev of ['dev-ttyS0.device', 'dev-vdb.device'])
+      expect(assets.get(`/etc/systemd/system/${dev}`)).toMatchObject({
+        kind: 'symlink',
+        target: '/dev/null',
+      });
   });
 
   it("'shim' leaves out the service hooks", () => {
