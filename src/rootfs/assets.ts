@@ -112,7 +112,10 @@ export async function injectAssets(
         } else {
           // Same as write: debugfs's symlink does not follow a symlinked parent (/sbin -> usr/sbin).
           lines.push(`cd ${debugfsQuote(`${absolute(parts.slice(0, -1))}/.`)}`);
-          lines.push(`symlink ${debugfsQuote(parts[parts.length - 1]!)} ${debugfsQuote(asset.target)}`, 'cd /');
+          lines.push(
+            `symlink ${debugfsQuote(parts[parts.length - 1]!)} ${debugfsQuote(asset.target)}`,
+            'cd /',
+          );
         }
         exists.set(path, asset.kind === 'file' ? 'regular' : 'symlink');
       }
