@@ -145,6 +145,8 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
       { kind: 'dir', path: '/opt/banger', mode: 0o750, uid: 5, gid: 5 },
       { kind: 'dir', path: '/etc/init.d', mode: 0o755 },
       { kind: 'file', path: '/etc/init.d/banger-agent', content: 'rc\n', mode: 0o755 },
+      // A symlink under a symlinked parent, like /sbin/banger-init on a merged-/usr image.
+      { kind: 'symlink', path: '/etc/init.d/banger-link', target: '/opt/banger/unit' },
       { kind: 'file', path: '/opt/banger/bin/agent', content: { hostPath: hostFile }, mode: 0o755 },
       { kind: 'file', path: '/opt/banger/we "ird" name', content: Buffer.from('w'), mode: 0o644 },
       {
@@ -172,6 +174,10 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
     expect((await readImageFile(image, '/etc/hostname')).toString()).toBe('new\n');
     expect(await statOne(image, '/etc/init.d')).toMatchObject({ type: 'symlink', linkTarget: 'rc.d/init.d' });
     expect((await readImageFile(image, '/etc/rc.d/init.d/banger-agent')).toString()).toBe('rc\n');
+    expect(await statOne(image, '/etc/rc.d/init.d/banger-link')).toMatchObject({
+      type: 'symlink',
+      linkTarget: '/opt/banger/unit',
+    });
     expect(await readImageFile(image, '/opt/banger/bin/agent')).toEqual(Buffer.from([0, 1, 2, 255]));
     expect((await readImageFile(image, '/opt/banger/we "ird" name')).toString()).toBe('w');
     // Injecting again replaces the files in place and stays clean.
