@@ -205,12 +205,13 @@ async function applyEntry(
     return;
   }
   const name = parts[parts.length - 1]!;
-  const mtime = Math.floor(Date.now() / 1000);
-  const dir = await tree.parentOf(parts, layer, mtime);
   const shown = `/${parts.join('/')}`;
 
   if (name.startsWith(WHITEOUT)) {
     drain();
+    // A whiteout under a directory that does not exist has nothing to hide and must not create it.
+    const dir = await tree.existingParentOf(parts);
+    if (!dir) return;
     if (name === OPAQUE) {
       stats.whiteouts.opaqueDirs++;
       await hideLower(tree, dir, layer);
@@ -224,6 +225,7 @@ async function applyEntry(
     return;
   }
 
+  const dir = await tree.parentOf(parts, layer, Math.floor(Date.now() / 1000));
   switch (header.type) {
     case 'file':
     case 'contiguous-file': {
@@ -252,7 +254,7 @@ async function applyEntry(
     }
     case 'link': {
       drain();
-      const target = await resolveHardlink(tree, header.linkname ?? '', shown, layer);
+      const target = await resolveHardlink(tree, header.linkname ?? '', shown);
       await tree.putHardlink(dir, name, target, layer);
       return;
     }
@@ -270,12 +272,7 @@ async function applyEntry(
   }
 }
 
-async function resolveHardlink(
-  tree: FlatTree,
-  linkname: string,
-  shown: string,
-  layer: number,
-): Promise<TreeNode> {
+async function resolveHardlink(tree: FlatTree, linkname: string, shown: string): Promise<TreeNode> {
   let parts: string[];
   try {
     parts = entryComponents(linkname);
@@ -283,8 +280,8 @@ async function resolveHardlink(
     throw badRequest(`hardlink ${shown} -> ${JSON.stringify(linkname)} points outside the image`);
   }
   if (parts.length === 0) throw badRequest(`hardlink ${shown} points at the root directory`);
-  const dir = await tree.parentOf(parts, layer, 0);
-  const target = dir.children!.get(parts[parts.length - 1]!);
+  const dir = await tree.existingParentOf(parts);
+  const target = dir?.children?.get(parts[parts.length - 1]!);
   if (!target)
     throw badRequest(`hardlink ${shown} -> ${linkname}: the target is not in this or an earlier layer`);
   if (target.children) throw badRequest(`hardlink ${shown} -> ${linkname}: the target is a directory`);

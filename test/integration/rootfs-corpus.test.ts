@@ -293,6 +293,19 @@ describe('rootfs fidelity corpus', () => {
     expect(JSON.parse(await readFile(reportPath, 'utf8'))).toEqual(JSON.parse(JSON.stringify(result.report)));
   });
 
+  it('ignores whiteouts under directories that do not exist instead of creating them', async () => {
+    const layer = await tarLayer([
+      f('./.wh.nothing', ''),
+      f('./ghost/dir/.wh.x', ''),
+      f('./ghost2/.wh..wh..opq', ''),
+      f('./kept', 'k'),
+    ]);
+    const { output, result } = await build([layer]);
+    const img = await statImage(output, ['/ghost', '/ghost2', '/kept']);
+    expect([...img.keys()]).toEqual(['/kept']);
+    expect(result.report.adjusted).toEqual([]);
+  });
+
   it('keeps the root entry of umoci-style layers and applies its metadata', async () => {
     const layer = await tarLayer([
       { name: '/', type: 'directory', mode: 0o700, uid: 0, gid: 0 },
