@@ -1,5 +1,5 @@
-export * from './errors.js';
 export * from './agent-endpoint.js';
+export * from './errors.js';
 export type * from './guest-asset.js';
 export type * from './identity.js';
 export * from './image.js';
