@@ -209,6 +209,17 @@ describe('rootfs fidelity corpus', () => {
     const layer = await tarLayer([
       d('./h'),
       f('./victim', 'v', { mode: 0o600, uid: 7 }),
+      d('./dev'),
+      ...names.map(
+        (n): TarEntry => ({
+          name: `./dev/${n}`,
+          type: 'character-device',
+          mode: 0o620,
+          gid: 5,
+          devmajor: 4,
+          devminor: 1,
+        }),
+      ),
       ...names.map((n) =>
         f(`./h/${n}`, n, { mode: 0o4750, uid: 1234, gid: 99, pax: { 'SCHILY.xattr.user.name': n } }),
       ),
@@ -226,6 +237,17 @@ describe('rootfs fidelity corpus', () => {
       expect((await readImageXattr(output, `/h/${n}`, 'user.name')).toString()).toBe(n);
     }
     expect(img.get('/victim')).toMatchObject({ mode: 0o600, uid: 7 });
+    const devs = await statImage(
+      output,
+      names.map((n) => `/dev/${n}`),
+    );
+    for (const n of names)
+      expect(devs.get(`/dev/${n}`), n).toMatchObject({
+        type: 'character special',
+        mode: 0o620,
+        gid: 5,
+        device: [4, 1],
+      });
   });
 
   it('refuses a name with a newline and says which', async () => {
