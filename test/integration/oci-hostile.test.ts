@@ -184,6 +184,41 @@ describe.skipIf(skip !== undefined)(`oci pull of hostile input${skip ? ` (skippe
     expect(proxy?.requests.filter((r) => r.path === `/v2/alpine/blobs/${layer}`)).toHaveLength(2);
   });
 
+  it('downloads a blob once for concurrent pulls of the same image', async () => {
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => f.puller.pull(`${proxy?.host}/alpine:3.20.3`)));
+    expect(new Set([a, b, c].map((i) => i?.layers[0]?.digest))).toEqual(new Set([layer]));
+    expect(proxy?.requests.filter((r) => r.path === `/v2/alpine/blobs/${layer}`)).toHaveLength(1);
+  });
+
+  it("prunes safely while a pull runs: the pull's blobs and temp file survive, the pull completes", async () => {
+    let resume: (() => void) | undefined;
+    let stalled: (() => void) | undefined;
+    const isStalled = new Promise<void>((r) => {
+      stalled = r;
+    });
+    intercept = (req, res) => {
+      if (!isLayerGet(req)) return false;
+      res.writeHead(200, { 'content-length': String(layerBytes.length) });
+      res.write(layerBytes.subarray(0, 1_000_000), () => stalled?.());
+      resume = () => res.end(layerBytes.subarray(1_000_000));
+      return true;
+    };
+    const pulling = f.puller.pull(`${proxy?.host}/alpine:3.20.3`);
+    await isStalled;
+    // The config blob is cached and pinned, the layer is a temp file: prune must touch neither.
+    await new Promise<void>((r) => {
+      const wait = async () => ((await cacheFiles(f.cacheDir)).tmp.length ? r() : setImmediate(wait));
+      void wait();
+    });
+    const before = await cacheFiles(f.cacheDir);
+    expect(await f.puller.pruneCache()).toEqual({ removed: 0, bytes: 0 });
+    expect(await cacheFiles(f.cacheDir)).toEqual(before);
+    resume?.();
+    const img = await pulling;
+    expect((await cacheFiles(f.cacheDir)).blobs).toContain(layer.slice(7));
+    await img.release();
+  });
+
   it('cancels through its AbortSignal mid-blob, leaving no partial file', async () => {
     let held: ServerResponse | undefined;
     intercept = (req, res) => {
