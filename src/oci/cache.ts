@@ -188,8 +188,17 @@ export function createBlobCache(root: string): BlobCache {
         // Corrupt on disk (bit rot, a meddling hand): remove it so the next pull fetches it again.
         onMismatch: () => rm(file, { force: true }),
       });
-      // Errors reach the reader through `verify`, which pipeline destroys with them.
-      pipeline(createReadStream(file), verify).catch(() => {});
+      const source = createReadStream(file);
+      source.once('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT')
+          verify.destroy(
+            new BangerError('not_found', `blob ${blob.digest} is no longer in the cache`, {
+              hint: 'it was pruned after its image was released; pull the image again',
+            }),
+          );
+      });
+      // Other errors reach the reader through `verify`, which pipeline destroys with them.
+      pipeline(source, verify).catch(() => {});
       return verify;
     },
 
