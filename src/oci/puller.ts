@@ -153,7 +153,8 @@ export function createOciPuller(deps: OciPullerDeps): OciPuller {
     const blobs = [manifest.config, ...manifest.layers];
     const release = await cache.pin(blobs.map((b) => b.digest));
     try {
-      const fetchBlob = (d: Descriptor) => (s: AbortSignal) => registry.openBlob(ref, d.digest, s);
+      const fetchBlob = (d: Descriptor) => (s: AbortSignal, offset: number) =>
+        registry.openBlob(ref, d.digest, s, offset);
       if (manifest.config.size > MAX_CONFIG_BYTES) throw badRequest(`image config of ${ref} is too large`);
       await cache.ensure(manifest.config, fetchBlob(manifest.config), { signal });
       const configJson = await readAll(cache.open(manifest.config));

@@ -87,6 +87,31 @@ describe.skipIf(skip !== undefined)(`oci pull of hostile input${skip ? ` (skippe
     await expectLayerNotCached();
   });
 
+  it('resumes a broken blob download with Range and verifies the whole', async () => {
+    let cutNow: (() => void) | undefined;
+    intercept = (req, res) => {
+      if (!isLayerGet(req) || cutNow) return false;
+      res.writeHead(200, { 'content-length': String(layerBytes.length) });
+      res.write(layerBytes.subarray(0, 1_500_000));
+      cutNow = () => res.destroy();
+      return true;
+    };
+    // Cut the connection once the client has written its first MiB, so the resume point is known.
+    const img = await f.puller.pull(`${proxy?.host}/alpine:3.20.3`, {
+      progress: (e) => {
+        if (e.kind === 'bytes' && e.item === layer && e.done < layerBytes.length) cutNow?.();
+      },
+    });
+    expect(img.layers[0]?.digest).toBe(layer);
+    const hits = proxy?.requests.filter((r) => r.path === `/v2/alpine/blobs/${layer}`) ?? [];
+    expect(hits).toHaveLength(2);
+    expect(hits[0]?.range).toBeUndefined();
+    const from = Number(/^bytes=(\d+)-$/.exec(hits[1]?.range ?? '')?.[1]);
+    expect(from).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(from).toBeLessThanOrEqual(1_500_000);
+    expect((await cacheFiles(f.cacheDir)).tmp).toEqual([]);
+  });
+
   it('refuses an empty 200 answer for a blob (the zero-byte cache poisoning regression)', async () => {
     intercept = (req, res) => {
       if (!isLayerGet(req)) return false;
