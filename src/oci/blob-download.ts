@@ -13,6 +13,8 @@ export type BlobFetch = (signal: AbortSignal, offset: number) => Promise<{ body:
 /** Resumes after a broken stream this many times before giving up. */
 const RESUMES = 2;
 const RESUME_BACKOFF_MS = 200;
+/** Bytes buffered ahead of the disk; queued chunks are written together. */
+const WRITE_BUFFER = 1024 * 1024;
 
 /**
  * Streams a blob into an open, empty file, hashing exactly the bytes that reach the file, so a resumed
@@ -41,19 +43,23 @@ export async function downloadBlob(opts: {
     }
     // The write in flight when the stream breaks must land (and count) before a resume asks for more.
     let inFlight: Promise<unknown> = Promise.resolve();
+    const put = (chunk: Buffer, cb: (err?: Error | null) => void) => {
+      if (done + chunk.length > opts.size) {
+        cb(operationFailed(`${what} is larger than the ${opts.size} bytes its manifest declares`));
+        return;
+      }
+      inFlight = opts.fh.write(chunk, 0, chunk.length, done).then(() => {
+        hash.update(chunk);
+        done += chunk.length;
+        opts.onBytes?.(done);
+      });
+      inFlight.then(() => cb(), cb);
+    };
     const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        if (done + chunk.length > opts.size) {
-          cb(operationFailed(`${what} is larger than the ${opts.size} bytes its manifest declares`));
-          return;
-        }
-        inFlight = opts.fh.write(chunk, 0, chunk.length, done).then(() => {
-          hash.update(chunk);
-          done += chunk.length;
-          opts.onBytes?.(done);
-        });
-        inFlight.then(() => cb(), cb);
-      },
+      // Chunks that queue up while a write is in flight go to disk as one write.
+      highWaterMark: WRITE_BUFFER,
+      write: (chunk: Buffer, _enc, cb) => put(chunk, cb),
+      writev: (chunks, cb) => put(Buffer.concat(chunks.map((c) => c.chunk as Buffer)), cb),
     });
     try {
       await pipeline(body, sink, { signal: opts.signal });
