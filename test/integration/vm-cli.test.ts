@@ -53,6 +53,11 @@ describe('banger vm', () => {
     expect(vcpu.stderr).toContain('--vcpu must be a positive integer');
     const name = await inst.cli(['vm', 'create', '--name', 'Not_A_Label']);
     expect(name.stderr).toContain('invalid VM name');
+    const sig = await inst.cli(['vm', 'kill', '--signal', 'STOP', 'nope']);
+    expect(sig.exitCode).toBe(1);
+    expect(sig.stderr).toContain('signal');
+    const term = await inst.cli(['vm', 'kill', '-s', 'term', 'nope']);
+    expect(term.stderr).toContain('no VM "nope"');
     const list = await inst.cli(['vm', 'list', '--json']);
     expect(JSON.parse(list.stdout)).toEqual([]);
   });

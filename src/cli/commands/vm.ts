@@ -186,10 +186,12 @@ export function vmCommands(ctx: CliContext) {
   vm.command('kill')
     .description('kill VMs at once (no clean poweroff)')
     .argument('<vm...>', 'VMs')
-    .action(async (refs) =>
+    .option('-s, --signal <signal>', 'signal for the VMM: KILL (default), TERM, INT, HUP, QUIT')
+    .action(async (refs, opts) =>
       each(
         'kill',
-        async (ref) => (await (await client()).call('vm.stop', { ref, force: true })).vm.name,
+        async (ref) =>
+          (await (await client()).call('vm.stop', { ref, force: true, signal: opts.signal })).vm.name,
       )(refs),
     );
   vm.command('restart')

@@ -42,7 +42,12 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
     'vm.show': async ({ ref }) => ({ vm: vms.get(ref) }),
     'vm.create': async (p, ctx) => ({ vm: await vms.create(toCreateRequest(p), op(ctx)) }),
     'vm.start': async ({ ref }, ctx) => ({ vm: await vms.start(ref, op(ctx)) }),
-    'vm.stop': async ({ ref, force }) => ({ vm: await vms.stop(ref, { force }) }),
+    'vm.stop': async ({ ref, force, signal }) => ({
+      vm: await vms.stop(ref, {
+        force: force || signal !== undefined,
+        signal: signal && (`SIG${signal}` as NodeJS.Signals),
+      }),
+    }),
     'vm.restart': async ({ ref }, ctx) => ({ vm: await vms.restart(ref, op(ctx)) }),
     'vm.delete': async ({ ref }) => {
       const vm = vms.get(ref);

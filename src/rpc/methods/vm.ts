@@ -50,7 +50,16 @@ export const vmMethods = {
     summary: 'Boot a created or stopped VM and wait for its agent.',
   }),
   'vm.stop': method({
-    params: z.strictObject({ ref, force: z.boolean().default(false) }),
+    params: z.strictObject({
+      ref,
+      force: z.boolean().default(false),
+      /** With force: the signal sent to the VMM (default KILL). */
+      signal: z
+        .string()
+        .transform((s) => s.toUpperCase().replace(/^SIG/, ''))
+        .pipe(z.enum(['TERM', 'KILL', 'INT', 'HUP', 'QUIT']))
+        .optional(),
+    }),
     result: z.object({ vm: vmSchema }),
     summary:
       'Power the guest off (kill after a timeout; at once with force) and release its runtime resources.',

@@ -24,7 +24,8 @@ export interface VmService {
   get(ref: string): VM;
   create(req: CreateVmRequest, opts?: OpOptions): Promise<VM>;
   start(ref: string, opts?: OpOptions): Promise<VM>;
-  stop(ref: string, opts?: { force?: boolean }): Promise<VM>;
+  /** force kills the VMM at once, with `signal` (TERM, KILL, INT, HUP, QUIT) or SIGKILL. */
+  stop(ref: string, opts?: { force?: boolean; signal?: NodeJS.Signals }): Promise<VM>;
   restart(ref: string, opts?: OpOptions): Promise<VM>;
   delete(ref: string): Promise<void>;
   /** Runs a command in the guest through its agent and returns how it ended. */
@@ -116,13 +117,14 @@ export function createVmService(deps: VmServiceDeps): VmService {
     get: (ref) => resolveVm(store.vms, ref),
 
     async create(req, opts = {}) {
-      const name = req.name
-        ? validateVmName(req.name)
-        : generateVmName((n) => store.vms.findByName(n) !== undefined);
-      if (store.vms.findByName(name))
-        throw new BangerError('already_exists', `VM ${JSON.stringify(name)} already exists`);
+      // A given name is checked before the (possibly long) image pull; a generated one is picked after it,
+      // with no await between the pick and the insert, so concurrent creates never draw the same name.
+      if (req.name) validateVmName(req.name);
+      if (req.name && store.vms.findByName(req.name))
+        throw new BangerError('already_exists', `VM ${JSON.stringify(req.name)} already exists`);
       opts.progress?.({ kind: 'stage', stage: 'image' });
       const image = await deps.images.ensure(req.image ?? config.default_image_name, opts);
+      const name = req.name ?? generateVmName((n) => store.vms.findByName(n) !== undefined);
       const defaults = config.vm_defaults;
       const now = new Date().toISOString();
       const id = newVmId();
@@ -178,7 +180,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
         const current = fresh(vm.id);
         const entry = live.get(vm.id);
         if (entry) {
-          await stopLive(deps, current, entry, opts.force ?? false);
+          await stopLive(deps, current, entry, opts.force ?? false, opts.signal);
           live.delete(vm.id);
         } else if ((await ledgerFor(deps, current)).runtimeIdentities().length > 0) {
           // Recorded but not live here (a start that failed half-way): undo from the record.

@@ -15,11 +15,17 @@ const DEFAULT_STOP_TIMEOUT_MS = 30_000;
  * Stops a running VM: the agent powers the guest off (it syncs first), the VMM is killed when the guest
  * does not go within the timeout, then every runtime identity is undone and forgotten.
  */
-export async function stopLive(deps: VmServiceDeps, vm: VM, live: LiveVm, force: boolean): Promise<void> {
+export async function stopLive(
+  deps: VmServiceDeps,
+  vm: VM,
+  live: LiveVm,
+  force: boolean,
+  signal?: NodeJS.Signals,
+): Promise<void> {
   live.stopping = true;
   const timeoutMs = deps.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   try {
-    if (force) await live.instance.kill();
+    if (force) await live.instance.kill(signal);
     else {
       const agent = live.agent;
       await live.instance.stop({
