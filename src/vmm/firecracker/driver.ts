@@ -1,5 +1,5 @@
 import { link, mkdir, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
@@ -16,7 +16,7 @@ import {
   parseVersion,
   versionAtLeast,
 } from './config.js';
-import { JAILED_API_SOCKET, jailedPath, jailerArgv, jailerChrootRoot } from './jailer.js';
+import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot } from './jailer.js';
 
 /** Firecracker binds its API socket within milliseconds; this bounds one that never does. */
 const API_READY_TIMEOUT_MS = 10_000;
@@ -91,7 +91,8 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     const files = firecrackerRunFiles(spec.runDir);
     const jail = deps.jailer;
     const chrootRoot = jail ? jailerChrootRoot(jail.chrootBase, deps.firecrackerBin, spec.name) : undefined;
-    const map = chrootRoot ? jailedPath : (p: string) => p;
+    const names = jailedNames(spec, files);
+    const map = chrootRoot ? (p: string) => names.get(p) ?? p : (p: string) => p;
     const { calls, agentEndpoint: endpoint } = firecrackerConfigCalls(
       { ...spec, cmdline: withConsole(spec.cmdline) },
       files,
@@ -103,7 +104,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
       : files.apiSocket;
     const agentEndpoint =
       chrootRoot && endpoint.kind === 'firecracker-vsock'
-        ? { ...endpoint, udsPath: join(chrootRoot, jailedPath(files.vsockSocket)) }
+        ? { ...endpoint, udsPath: join(chrootRoot, map(files.vsockSocket)) }
         : endpoint;
     for (const sock of [apiSocket, files.vsockSocket])
       if (Buffer.byteLength(sock) > UNIX_SOCKET_PATH_MAX)
@@ -114,16 +115,26 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     for (const f of [files.apiSocket, files.vsockSocket, apiSocket]) await rm(f, { force: true });
     await writeFile(files.consoleLog, '', { mode: 0o600 });
     if (chrootRoot && jail) {
+      // A chroot left by an earlier run of this VM would make the links below fail.
+      await rm(dirname(chrootRoot), { recursive: true, force: true });
       await mkdir(join(chrootRoot, 'run'), { recursive: true, mode: 0o700 });
-      // Hard links, not copies: the chroot must share a filesystem with the images (config doc says so).
       const staged = [
         spec.kernelPath,
         spec.initrdPath,
-        spec.rootDisk.path,
-        ...(spec.extraDisks ?? []).map((d) => d.path),
+        ...[spec.rootDisk, ...(spec.extraDisks ?? [])].map((d) => d.path),
       ];
-      for (const p of staged) if (p) await link(p, join(chrootRoot, jailedPath(p))).catch(() => {});
-      for (const p of [files.log, files.metrics]) await writeFile(join(chrootRoot, jailedPath(p)), '');
+      for (const p of staged) {
+        if (!p) continue;
+        // Hard links, not copies: instant and no extra space, which is why the chroot base must share a
+        // filesystem with the images.
+        await link(p, join(chrootRoot, map(p))).catch((err: unknown) => {
+          throw operationFailed(`cannot stage ${p} into the jailer chroot ${chrootRoot}`, {
+            cause: err,
+            hint: 'jailer_chroot_base must be on the same filesystem as the images and VM disks',
+          });
+        });
+      }
+      for (const p of [files.log, files.metrics]) await writeFile(join(chrootRoot, map(p)), '');
       await symlink(join(chrootRoot, JAILED_API_SOCKET), apiSocket);
     } else {
       await writeFile(files.log, '', { mode: 0o600 });
@@ -156,6 +167,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
       consoleLogPath: files.consoleLog,
       agentEndpoint,
       files: chrootRoot ? [apiSocket] : [files.apiSocket, files.vsockSocket],
+      ...(chrootRoot ? { jailDir: dirname(chrootRoot) } : {}),
     };
     const instance = makeInstance({ handles, exited, hooks: apiHooks(api) });
     try {

@@ -1,4 +1,5 @@
 import { basename, join } from 'node:path';
+import type { VmmLaunchSpec } from '../types.js';
 
 /** Where the jailer builds a VM's chroot: <base>/<exec-file name>/<id>/root (jailer's own layout). */
 export function jailerChrootRoot(base: string, firecrackerBin: string, id: string): string {
@@ -34,7 +35,21 @@ export function jailerArgv(o: JailerOptions): string[] {
   ];
 }
 
-/** Maps a host path that was staged into the chroot to the path Firecracker sees (files sit at its root). */
-export function jailedPath(hostPath: string): string {
-  return `/${basename(hostPath)}`;
+/**
+ * Where each input sits inside the chroot, named by role (not by basename, so two disks both called
+ * root.ext4 in different directories never collide). Keys are host paths, values what Firecracker sees.
+ */
+export function jailedNames(
+  spec: Pick<VmmLaunchSpec, 'kernelPath' | 'initrdPath' | 'rootDisk' | 'extraDisks'>,
+  files: { log: string; metrics: string; vsockSocket: string },
+): Map<string, string> {
+  const names = new Map<string, string>([[spec.kernelPath, '/kernel']]);
+  if (spec.initrdPath) names.set(spec.initrdPath, '/initrd');
+  [spec.rootDisk, ...(spec.extraDisks ?? [])].forEach((d, i) => {
+    names.set(d.path, `/disk${i}`);
+  });
+  names.set(files.log, '/firecracker.log');
+  names.set(files.metrics, '/metrics.json');
+  names.set(files.vsockSocket, '/vsock.sock');
+  return names;
 }
