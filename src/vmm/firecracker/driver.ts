@@ -7,7 +7,7 @@ import { exitOf, makeInstance, type StopHooks } from '../instance.js';
 import { processAlive, processArgv, startTimeOf } from '../process.js';
 import { withConsole } from '../qemu/args.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
-import { throwIfCancelled, validateLaunchSpec } from '../validate.js';
+import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { createFirecrackerApi, type FirecrackerApi, FirecrackerApiError } from './api.js';
 import {
   FIRECRACKER_MIN_VERSION,
@@ -202,7 +202,8 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     return instance;
   }
 
-  async function adopt(handles: VmmHandles): Promise<VmmInstance | null> {
+  async function adopt(input: VmmHandles): Promise<VmmInstance | null> {
+    const handles = parseHandles(input);
     if (handles.kind !== 'firecracker')
       throw badRequest(`handles of a ${handles.kind} VM given to the Firecracker driver`);
     if (!processAlive(handles.pid, handles.startTime)) return null;
