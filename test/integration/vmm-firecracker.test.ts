@@ -189,10 +189,16 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
     const sock = join(work, 'strict.sock');
     const child = runner.spawn([bin, '--api-sock', sock], { logPath: join(work, 'strict.log') });
     try {
+      // The fake (node + tsx) may take a while to listen on a loaded host: retry until it answers.
       const put = async (path: string, body: unknown) => {
-        for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
-        const res = await fetchUnix(sock, 'PUT', path, body);
-        return res.status;
+        for (let i = 0; ; i++) {
+          try {
+            return (await fetchUnix(sock, 'PUT', path, body)).status;
+          } catch (err) {
+            if (i > 1200) throw err;
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        }
       };
       expect(await put('/machine-config', { vcpu_count: 2, mem_size_mib: 512, turbo: true })).toBe(400);
       expect(await put('/machine-config', { vcpu_count: '2', mem_size_mib: 512 })).toBe(400);

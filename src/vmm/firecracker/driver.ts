@@ -18,8 +18,8 @@ import {
 } from './config.js';
 import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot } from './jailer.js';
 
-/** Firecracker binds its API socket within milliseconds; this bounds one that never does. */
-const API_READY_TIMEOUT_MS = 10_000;
+/** Firecracker binds its API socket within milliseconds; this only bounds one that never does (a dead one is seen at once). */
+const API_READY_TIMEOUT_MS = 30_000;
 const API_POLL_MS = 25;
 
 export interface FirecrackerDriverDeps {
