@@ -1,20 +1,28 @@
 import { rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, Layout } from '../config/index.js';
 import { ensureLayoutDirs } from '../config/index.js';
+import { guestAssets } from '../guest/index.js';
 import { createRunner } from '../host/index.js';
 import { createKernelManager } from '../kernel/index.js';
+import { createOciPuller } from '../oci/index.js';
+import { buildRootfs, injectAssets, limitsFromConfig, writeFidelityReport } from '../rootfs/index.js';
 import { type Handlers, Operations, type RpcServer, startRpcServer } from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
+import { createImageService } from './services/images/index.js';
 
 export interface DaemonOptions {
   config: Config;
   layout: Layout;
   log: Logger;
   version: string;
+  /** Keeps the debootstrap recipe's tarball between builds (BANGER_RECIPE_CACHE; the test suite sets it). */
+  recipeCacheDir?: string | undefined;
 }
 
 export interface Daemon {
@@ -27,7 +35,13 @@ export interface Daemon {
  * The composition root: opens the store, builds every service from config, wires the RPC handlers and
  * starts listening. Nothing below reads config or env on its own; it gets what it needs from here.
  */
-export async function startDaemon({ config, layout, log, version }: DaemonOptions): Promise<Daemon> {
+export async function startDaemon({
+  config,
+  layout,
+  log,
+  version,
+  recipeCacheDir,
+}: DaemonOptions): Promise<Daemon> {
   ensureLayoutDirs(layout);
   const store: Store = createStore(openStore(layout.dbPath));
   const operations = new Operations();
@@ -38,6 +52,25 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
     catalogOverride: config.kernel_catalog,
   });
   await kernels.store.sweep(); // staging dirs left by a crash mid-install
+  const puller = createOciPuller({
+    cacheDir: layout.ociDir,
+    config,
+    runner,
+    dockerConfigPath: join(homedir(), '.docker', 'config.json'),
+  });
+  const images = createImageService({
+    store,
+    kernels,
+    runner,
+    log: log.child({ service: 'images' }),
+    imagesDir: layout.imagesDir,
+    ociDir: layout.ociDir,
+    parts: { rootfs: { buildRootfs, writeFidelityReport, injectAssets }, guest: { guestAssets }, puller },
+    limits: limitsFromConfig(config),
+    catalogOverride: config.image_catalog,
+    recipeCacheDir: recipeCacheDir,
+  });
+  await images.sweep();
   const startedAt = Date.now();
   let server: RpcServer | undefined;
   let resolveStopped!: () => void;
@@ -51,6 +84,7 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
       log.info({ reason, inflight: operations.size }, 'stopping');
       operations.abortAll(`daemon stopping: ${reason}`);
       await server?.close();
+      await puller.close();
       store.db.close();
       rmSync(layout.pidPath, { force: true });
       log.info('stopped');
@@ -67,7 +101,7 @@ export async function startDaemon({ config, layout, log, version }: DaemonOption
       return { stopping: true };
     },
     'daemon.operations.list': async () => ({ operations: operations.list() }),
-    ...imageHandlers({ store }),
+    ...imageHandlers({ images }),
     ...kernelHandlers({ kernels }),
     ...vmHandlers({ store }),
   };

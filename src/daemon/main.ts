@@ -28,7 +28,8 @@ const program = new Command('bangerd')
     const config = await loadConfig(layout.configFile, env);
     ensureLayoutDirs(layout);
     const log = createDaemonLogger(layout.logPath, config.log_level);
-    const daemon = await startDaemon({ config, layout, log, version });
+    const recipeCacheDir = process.env.BANGER_RECIPE_CACHE || undefined;
+    const daemon = await startDaemon({ config, layout, log, version, recipeCacheDir });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => void daemon.stop(signal));
     }

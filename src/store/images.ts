@@ -82,6 +82,24 @@ export class ImageRepository {
     }
   }
 
+  /** Rewrites every column but id and name (promote turns a registered image into a managed one). */
+  update(image: Image): void {
+    this.db
+      .prepare(
+        `UPDATE images SET managed = ?, source_json = ?, artifacts_json = ?, config_json = ?, size_bytes = ?,
+           updated_at = ? WHERE id = ?`,
+      )
+      .run(
+        image.managed ? 1 : 0,
+        JSON.stringify(image.source),
+        JSON.stringify(image.artifacts),
+        JSON.stringify(image.config),
+        image.sizeBytes,
+        image.updatedAt,
+        image.id,
+      );
+  }
+
   delete(id: string): void {
     this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
   }

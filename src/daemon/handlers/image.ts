@@ -1,9 +1,39 @@
-import type { Store } from '../../store/index.js';
+import type { ImageService } from '../services/images/index.js';
 import type { HandlerGroup } from './types.js';
 
 /** `image.*` handlers: thin, each calls one service function. */
-export function imageHandlers(deps: { store: Store }): HandlerGroup<'image'> {
+export function imageHandlers(deps: { images: ImageService }): HandlerGroup<'image'> {
+  const { images } = deps;
   return {
-    'image.list': async () => ({ images: deps.store.images.list() }),
+    'image.list': async () => ({ images: images.list() }),
+    'image.show': async ({ name }) => images.show(name),
+    'image.catalog': async () => ({
+      entries: (await images.catalog()).map(({ entry, state }) => ({
+        name: entry.name,
+        kind: entry.kind,
+        distro: entry.distro,
+        arch: entry.arch,
+        kernelRef: entry.kernelRef,
+        description: entry.description,
+        sizeBytes: entry.sizeBytes,
+        state,
+      })),
+    }),
+    'image.pull': async (p, ctx) => ({
+      image: await images.pull(p, { progress: ctx.progress, signal: ctx.signal }),
+    }),
+    'image.import': async (p, ctx) => ({
+      image: await images.importTar(p, { progress: ctx.progress, signal: ctx.signal }),
+    }),
+    'image.register': async (p) => ({ image: await images.register(p) }),
+    'image.promote': async ({ name }, ctx) => ({
+      image: await images.promote(name, { progress: ctx.progress, signal: ctx.signal }),
+    }),
+    'image.delete': async ({ name }) => {
+      await images.remove(name);
+      return { name };
+    },
+    'image.cachePrune': async ({ dryRun }) => images.pruneCache({ dryRun }),
+    'image.bundle': async (p, ctx) => images.bundle(p, { progress: ctx.progress, signal: ctx.signal }),
   };
 }

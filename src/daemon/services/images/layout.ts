@@ -1,0 +1,56 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Every file of a managed image directory `<imagesDir>/<id>/`. */
+export const IMAGE_FILES = {
+  rootfs: 'rootfs.ext4',
+  /** The rootfs builder's fidelity report (JSON). */
+  report: 'fidelity-report.json',
+  /** Staged kernel: vmlinuz or vmlinux, optional initrd.img and modules/. */
+  kernelDir: 'kernel',
+} as const;
+
+/** An image directory is built here, then renamed into place; a crash leaves only this, swept at start. */
+const STAGING_PREFIX = '.staging-';
+/** Deleted images are renamed here first, so a half-deleted image never looks like a real one. */
+const TRASH_PREFIX = '.trash-';
+
+export const imageDir = (imagesDir: string, id: string) => join(imagesDir, id);
+
+/** Creates `<imagesDir>/.staging-<id>/` (same filesystem as the final place, so publish is one rename). */
+export async function createStaging(imagesDir: string, id: string): Promise<string> {
+  await mkdir(imagesDir, { recursive: true, mode: 0o700 });
+  const dir = join(imagesDir, `${STAGING_PREFIX}${id}`);
+  await mkdir(dir, { mode: 0o700 });
+  return dir;
+}
+
+/** Moves a finished staging directory into place. */
+export async function publishStaging(staging: string, imagesDir: string, id: string): Promise<string> {
+  const final = imageDir(imagesDir, id);
+  await rename(staging, final);
+  return final;
+}
+
+/** Removes an image directory: rename aside first, then delete at leisure. */
+export async function removeImageDir(imagesDir: string, id: string): Promise<void> {
+  const dir = imageDir(imagesDir, id);
+  if (!existsSync(dir)) return;
+  const trash = join(imagesDir, `${TRASH_PREFIX}${id}`);
+  await rename(dir, trash);
+  await rm(trash, { recursive: true, force: true });
+}
+
+/** Removes staging and trash directories a crash left behind; call once at daemon start. */
+export async function sweepImagesDir(imagesDir: string): Promise<string[]> {
+  if (!existsSync(imagesDir)) return [];
+  const removed: string[] = [];
+  for (const name of await readdir(imagesDir)) {
+    if (name.startsWith(STAGING_PREFIX) || name.startsWith(TRASH_PREFIX)) {
+      await rm(join(imagesDir, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RecipeEntry } from '../../../../catalog/images/index.js';
+import type { Runner } from '../../../../host/index.js';
+import { badRequest } from '../../../../model/errors.js';
+import type { ProgressSink } from '../../../../model/progress.js';
+
+/** debootstrap leaves only `<suite> main` in sources.list; security updates need their own line. */
+function sourcesList(e: RecipeEntry): string {
+  const security = e.mirror.replace(/\/debian\/?$/, '/debian-security');
+  return [
+    `deb ${e.mirror} ${e.suite} main`,
+    `deb ${e.mirror} ${e.suite}-updates main`,
+    ...(security !== e.mirror ? [`deb ${security} ${e.suite}-security main`] : []),
+    '',
+  ].join('\n');
+}
+
+/** The recipe's identity: a change to any field makes a new cache key. */
+export function recipeKey(e: RecipeEntry): string {
+  const text = JSON.stringify([e.builder, e.suite, e.mirror, e.variant, e.packages]);
+  return `${e.name}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * Runs debootstrap for a recipe into `tree` and tidies what it leaves: the downloaded .debs, apt lists,
+ * and the build host's machine-id (systemd makes a fresh one on first boot when the file is empty).
+ */
+async function debootstrap(runner: Runner, e: RecipeEntry, tree: string, signal?: AbortSignal) {
+  const argv = ['debootstrap', `--variant=${e.variant}`];
+  if (e.packages.length > 0) argv.push(`--include=${e.packages.join(',')}`);
+  argv.push(e.suite, tree, e.mirror);
+  await runner.run(argv, { signal, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  await writeFile(join(tree, 'etc', 'apt', 'sources.list'), sourcesList(e));
+  await runner.run(['find', join(tree, 'var/cache/apt/archives'), '-name', '*.deb', '-delete'], { signal });
+  await runner.run(['find', join(tree, 'var/lib/apt/lists'), '-maxdepth', '1', '-type', 'f', '-delete'], {
+    signal,
+  });
+  await writeFile(join(tree, 'etc', 'machine-id'), '');
+}
+
+/**
+ * Builds the recipe's root filesystem as one tarball (the layer handed to the rootfs builder). debootstrap
+ * needs root (it chroots and makes device nodes). With a cache directory the tarball is kept under the
+ * recipe's key and reused, which the test suite uses to build the default image once per machine.
+ */
+export async function recipeTarball(o: {
+  runner: Runner;
+  entry: RecipeEntry;
+  workDir: string;
+  cacheDir?: string | undefined;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}): Promise<string> {
+  const { runner, entry } = o;
+  const cached = o.cacheDir ? join(o.cacheDir, `${recipeKey(entry)}.tar`) : undefined;
+  if (cached && existsSync(cached)) {
+    o.progress?.({ kind: 'stage', stage: 'debootstrap', message: `reusing ${cached}` });
+    return cached;
+  }
+  if (process.getuid?.() !== 0) {
+    throw badRequest(`building ${entry.name} with debootstrap needs root`, {
+      hint: 'run the daemon as root (banger system install), or import a rootfs tarball: banger image import',
+    });
+  }
+  const tree = join(o.workDir, 'debootstrap');
+  await mkdir(tree, { recursive: true });
+  o.progress?.({
+    kind: 'stage',
+    stage: 'debootstrap',
+    message: `${entry.suite} from ${entry.mirror} with ${entry.packages.length} extra packages (about a minute)`,
+  });
+  try {
+    await debootstrap(runner, entry, tree, o.signal);
+    o.progress?.({ kind: 'stage', stage: 'pack', message: 'packing the tree as a tarball' });
+    const out = cached ?? join(o.workDir, 'rootfs.tar');
+    if (cached) await mkdir(o.cacheDir as string, { recursive: true });
+    const tmp = `${out}.tmp`;
+    await runner.run(
+      ['tar', '--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', tree, '-cf', tmp, '.'],
+      { signal: o.signal },
+    );
+    await rename(tmp, out);
+    return out;
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+  }
+}

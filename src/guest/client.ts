@@ -1,0 +1,319 @@
+import { randomInt } from 'node:crypto';
+import type { Readable, Writable } from 'node:stream';
+import type { z } from 'zod';
+import { BangerError, ERROR_CODES, type ErrorCode, operationFailed } from '../model/index.js';
+import { DATA_CHUNK, encodeFrame, encodeJson, type Frame, FrameDecoder, FrameType } from './protocol.js';
+import {
+  type AgentHealth,
+  type ExecResult,
+  errorReplySchema,
+  execStartedSchema,
+  exitSchema,
+  fileInfoSchema,
+  healthSchema,
+  type ListeningPort,
+  okSchema,
+  portsSchema,
+} from './replies.js';
+import type { AgentStream } from './transport.js';
+
+export interface ExecRequest {
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** NAME, UID or UID:GID inside the guest; default root. */
+  user?: string;
+  /** Run on a PTY of this size (stdout carries both streams then). */
+  tty?: { rows: number; cols: number };
+}
+
+export interface ExecIo {
+  stdin?: Readable;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+export interface ExecHandle {
+  resize(rows: number, cols: number): void;
+  /** Sends a signal (`SIGTERM`, `TERM`, ...) to the command's process group. */
+  signal(name: string): void;
+  /** Resolves once the command exited and all its output was written to io. */
+  wait(): Promise<ExecResult>;
+}
+
+export interface WriteFileOptions {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+interface StreamHandler {
+  onFrame(frame: Frame): void;
+  onClose(err: BangerError): void;
+}
+
+/** Turns an agent error reply into a BangerError with the agent's code when it is one of ours. */
+function agentError(payload: unknown, what: string): BangerError {
+  const parsed = errorReplySchema.safeParse(payload);
+  if (!parsed.success) return operationFailed(`agent sent a malformed reply to ${what}`);
+  const code = (ERROR_CODES as readonly string[]).includes(parsed.data.error.code)
+    ? (parsed.data.error.code as ErrorCode)
+    : 'operation_failed';
+  return new BangerError(code, `guest agent: ${parsed.data.error.message}`);
+}
+
+function parseJson(payload: Buffer): unknown {
+  try {
+    return JSON.parse(payload.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** One connection to a guest agent; many requests and exec streams share it. */
+export class AgentClient {
+  private readonly decoder = new FrameDecoder();
+  private readonly streams = new Map<number, StreamHandler>();
+  // A random start, so a stale frame from an earlier connection cannot match a live stream.
+  private nextId = randomInt(1, 0x3fffffff);
+  private closedError: BangerError | undefined;
+
+  private readonly stream: AgentStream;
+
+  constructor(stream: AgentStream) {
+    this.stream = stream;
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('error', (err) => this.fail(operationFailed(`agent connection failed: ${err.message}`)));
+    stream.on('close', () => this.fail(operationFailed('agent connection closed')));
+    stream.on('end', () => this.fail(operationFailed('agent connection closed')));
+    // The Firecracker handshake leaves the socket explicitly paused; a 'data' listener alone would not resume it.
+    stream.resume();
+  }
+
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
+  private onData(chunk: Buffer): void {
+    let frames: Frame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.fail(err instanceof BangerError ? err : operationFailed(String(err)));
+      this.stream.destroy();
+      return;
+    }
+    for (const frame of frames) {
+      if (frame.stream === 0) {
+        this.fail(agentError(parseJson(frame.payload), 'the connection'));
+        this.stream.destroy();
+        return;
+      }
+      this.streams.get(frame.stream)?.onFrame(frame);
+    }
+  }
+
+  private fail(err: BangerError): void {
+    if (this.closedError) return;
+    this.closedError = err;
+    const handlers = [...this.streams.values()];
+    this.streams.clear();
+    for (const h of handlers) h.onClose(err);
+  }
+
+  private open(request: object, handler: StreamHandler): number {
+    if (this.closedError) throw this.closedError;
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    this.streams.set(id, handler);
+    this.send(encodeJson(FrameType.open, id, request));
+    return id;
+  }
+
+  private send(frame: Buffer): boolean {
+    if (this.closedError) return false;
+    return this.stream.write(frame);
+  }
+
+  /** A request answered by one reply frame. */
+  private request<T extends z.ZodType>(request: { op: string }, schema: T): Promise<z.infer<T>> {
+    return new Promise((resolve, reject) => {
+      const id = this.open(request, {
+        onFrame: (frame) => {
+          if (frame.type !== FrameType.reply) return;
+          this.streams.delete(id);
+          const body = parseJson(frame.payload);
+          const ok = schema.safeParse(body);
+          if (ok.success) resolve(ok.data);
+          else reject(agentError(body, request.op));
+        },
+        onClose: reject,
+      });
+    });
+  }
+
+  async health(): Promise<AgentHealth> {
+    const { ok: _ok, ...health } = await this.request({ op: 'health' }, healthSchema);
+    return health;
+  }
+
+  async ports(): Promise<ListeningPort[]> {
+    return (await this.request({ op: 'ports' }, portsSchema)).ports;
+  }
+
+  exec(req: ExecRequest, io: ExecIo): ExecHandle {
+    let id = 0;
+    let result: Promise<ExecResult>;
+    let ended = false;
+    const pendingWrites: Promise<void>[] = [];
+    const write = (w: Writable, data: Buffer) => {
+      if (!w.write(data)) pendingWrites.push(new Promise((r) => w.once('drain', () => r())));
+    };
+    const stopStdin = () => {
+      io.stdin?.off('data', onStdin);
+      io.stdin?.off('end', onStdinEnd);
+    };
+    const onStdin = (chunk: Buffer | string) => {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      let full = false;
+      for (let off = 0; off < buf.length; off += DATA_CHUNK)
+        full = !this.send(encodeFrame(FrameType.data, id, buf.subarray(off, off + DATA_CHUNK))) || full;
+      if (full && io.stdin) {
+        // The transport is backed up: hold stdin until it drains.
+        io.stdin.pause();
+        this.stream.once('drain', () => io.stdin?.resume());
+      }
+    };
+    const onStdinEnd = () => {
+      if (!ended) this.send(encodeFrame(FrameType.eof, id));
+    };
+    try {
+      result = new Promise<ExecResult>((resolve, reject) => {
+        id = this.open(
+          { op: 'exec', argv: req.argv, env: req.env, cwd: req.cwd, user: req.user, tty: req.tty },
+          {
+            onFrame: (frame) => {
+              switch (frame.type) {
+                case FrameType.reply: {
+                  const body = parseJson(frame.payload);
+                  if (execStartedSchema.safeParse(body).success) return;
+                  ended = true;
+                  this.streams.delete(id);
+                  stopStdin();
+                  reject(agentError(body, 'exec'));
+                  return;
+                }
+                case FrameType.data:
+                  write(io.stdout, frame.payload);
+                  return;
+                case FrameType.stderr:
+                  write(io.stderr, frame.payload);
+                  return;
+                case FrameType.exit: {
+                  ended = true;
+                  this.streams.delete(id);
+                  stopStdin();
+                  const exit = exitSchema.safeParse(parseJson(frame.payload));
+                  if (!exit.success) return reject(operationFailed('agent sent a malformed exit report'));
+                  Promise.all(pendingWrites).then(() => resolve(exit.data), reject);
+                  return;
+                }
+                case FrameType.open:
+                case FrameType.eof:
+                case FrameType.control:
+                  return; // host-to-agent types: never sent by the agent
+              }
+            },
+            onClose: (err) => {
+              ended = true;
+              stopStdin();
+              reject(err);
+            },
+          },
+        );
+      });
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.catch(() => {}); // surfaced through wait(); avoid an unhandled rejection before it is called
+    if (io.stdin) {
+      io.stdin.on('data', onStdin);
+      io.stdin.once('end', onStdinEnd);
+    } else if (!req.tty && id) this.send(encodeFrame(FrameType.eof, id));
+    return {
+      resize: (rows, cols) => {
+        if (!ended) this.send(encodeJson(FrameType.control, id, { op: 'resize', rows, cols }));
+      },
+      signal: (name) => {
+        if (!ended) this.send(encodeJson(FrameType.control, id, { op: 'signal', signal: name }));
+      },
+      wait: () => result,
+    };
+  }
+
+  readFile(path: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const id = this.open(
+        { op: 'read_file', path },
+        {
+          onFrame: (frame) => {
+            if (frame.type === FrameType.reply) {
+              const body = parseJson(frame.payload);
+              if (fileInfoSchema.safeParse(body).success) return;
+              this.streams.delete(id);
+              reject(agentError(body, 'read_file'));
+            } else if (frame.type === FrameType.data) chunks.push(frame.payload);
+            else if (frame.type === FrameType.eof) {
+              this.streams.delete(id);
+              resolve(Buffer.concat(chunks));
+            }
+          },
+          onClose: reject,
+        },
+      );
+    });
+  }
+
+  async writeFile(path: string, data: Buffer | string, opts: WriteFileOptions = {}): Promise<void> {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const done = new Promise<void>((resolve, reject) => {
+      const id = this.open(
+        { op: 'write_file', path, mode: opts.mode, uid: opts.uid, gid: opts.gid },
+        {
+          onFrame: (frame) => {
+            if (frame.type !== FrameType.reply) return;
+            this.streams.delete(id);
+            const body = parseJson(frame.payload);
+            if (okSchema.safeParse(body).success) resolve();
+            else reject(agentError(body, 'write_file'));
+          },
+          onClose: reject,
+        },
+      );
+      (async () => {
+        for (let off = 0; off < buf.length; off += DATA_CHUNK) {
+          if (!this.streams.has(id)) return; // the agent already refused
+          if (!this.send(encodeFrame(FrameType.data, id, buf.subarray(off, off + DATA_CHUNK))))
+            await new Promise<void>((r) => this.stream.once('drain', () => r()));
+        }
+        this.send(encodeFrame(FrameType.eof, id));
+      })().catch(reject);
+    });
+    return done;
+  }
+
+  /** Powers the guest off (the agent syncs first). Resolves when the agent accepted. */
+  async shutdown(): Promise<void> {
+    await this.request({ op: 'shutdown' }, okSchema);
+  }
+
+  async reboot(): Promise<void> {
+    await this.request({ op: 'reboot' }, okSchema);
+  }
+
+  close(): void {
+    this.fail(operationFailed('agent connection closed by the client'));
+    this.stream.destroy();
+  }
+}

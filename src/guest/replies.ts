@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+/** zod schemas for what the agent sends back: the agent is inside a guest we do not control. */
+export const errorReplySchema = z.object({
+  ok: z.literal(false),
+  error: z.object({ code: z.string(), message: z.string() }),
+});
+
+export const healthSchema = z.object({
+  ok: z.literal(true),
+  version: z.string(),
+  uptimeMs: z.number(),
+  pid: z.number(),
+  pid1: z.boolean(),
+  hostname: z.string(),
+  /** Milliseconds since boot (CLOCK_BOOTTIME) at which each phase was reached. */
+  bootPhasesMs: z.object({
+    shimStart: z.number().optional(),
+    agentStart: z.number().optional(),
+    configApplied: z.number().optional(),
+    transportReady: z.number().optional(),
+  }),
+});
+export type AgentHealth = Omit<z.infer<typeof healthSchema>, 'ok'>;
+
+export const portSchema = z.object({
+  protocol: z.enum(['tcp', 'tcp6', 'udp', 'udp6']),
+  address: z.string(),
+  port: z.number().int(),
+  inode: z.number().int(),
+});
+export type ListeningPort = z.infer<typeof portSchema>;
+export const portsSchema = z.object({ ok: z.literal(true), ports: z.array(portSchema) });
+
+export const execStartedSchema = z.object({ ok: z.literal(true), pid: z.number().int() });
+export const exitSchema = z.object({ exitCode: z.number().int().nullable(), signal: z.string().nullable() });
+export type ExecResult = z.infer<typeof exitSchema>;
+
+export const fileInfoSchema = z.object({
+  ok: z.literal(true),
+  size: z.number(),
+  mode: z.number(),
+  uid: z.number(),
+  gid: z.number(),
+});
+export const okSchema = z.object({ ok: z.literal(true) });

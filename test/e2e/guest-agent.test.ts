@@ -1,0 +1,282 @@
+/**
+ * The guest agent inside a real VM: the Debian cloud kernel + banger's initramfs under QEMU TCG (q35), an
+ * ext4 root made from the Alpine minirootfs plus guestAssets(), and the agent reached over a
+ * virtio-serial port backed by a host unix socket. Boots twice: the init shim handing over to the image's
+ * own init (busybox), and the shim staying PID 1 (`banger.init=none`). The NIC-less guest sends no packets.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type AgentClient,
+  agentBinaryPath,
+  type ExecRequest,
+  type Frame,
+  FrameDecoder,
+  FrameType,
+  GUEST_INIT_SHIM_PATH,
+  guestAssets,
+  waitForAgent,
+} from '../../src/guest/index.js';
+import { createRunner } from '../../src/host/index.js';
+import type { GuestAsset } from '../../src/model/index.js';
+import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
+
+const runner = createRunner();
+const ALPINE = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  '..',
+  '..',
+  'shared',
+  'testdata',
+  'alpine-minirootfs-3.20.3-x86_64.tar.gz',
+);
+const alpineTarball = existsSync(ALPINE)
+  ? ALPINE
+  : '/work/shared/testdata/alpine-minirootfs-3.20.3-x86_64.tar.gz';
+
+async function probe(): Promise<string | undefined> {
+  for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod', 'tar']) {
+    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
+    if (r.exitCode !== 0) return `${tool} is not installed`;
+  }
+  if (!existsSync(alpineTarball)) return `the Alpine minirootfs tarball is missing (${alpineTarball})`;
+  const apt = await runner.run(['apt-cache', 'show', 'linux-image-cloud-amd64'], { allowFailure: true });
+  if (apt.exitCode !== 0) return 'apt does not know linux-image-cloud-amd64 (no Debian sources)';
+  if (!existsSync(agentBinaryPath())) {
+    const built = await runner.run(['make', '-s', '-C', join(agentBinaryPath(), '..', '..')], {
+      allowFailure: true,
+    });
+    if (built.exitCode !== 0) return `the agent does not build: ${built.stderr.trim()}`;
+  }
+  return undefined;
+}
+
+const skipReason = await probe();
+if (skipReason) console.warn(`guest-agent e2e skipped: ${skipReason}`);
+
+/** Writes GuestAssets into a directory tree (the rootfs builder does the same into ext4 with debugfs). */
+async function applyAssets(tree: string, assets: GuestAsset[]): Promise<void> {
+  for (const a of assets) {
+    const dest = join(tree, a.path);
+    if (a.kind === 'dir') await mkdir(dest, { recursive: true, mode: a.mode });
+    else if (a.kind === 'symlink') await symlink(a.target, dest);
+    else {
+      const content = a.content;
+      if (typeof content === 'object' && 'hostPath' in content) await copyFile(content.hostPath, dest);
+      else await writeFile(dest, content);
+      await chmod(dest, a.mode);
+    }
+  }
+}
+
+interface Vm {
+  child: ChildProcess;
+  console: () => string;
+  exited: Promise<void>;
+  socketPath: string;
+}
+
+async function run(client: AgentClient, req: ExecRequest, stdin?: string) {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const chunks = { out: '', err: '' };
+  out.on('data', (d: Buffer) => {
+    chunks.out += d.toString();
+  });
+  err.on('data', (d: Buffer) => {
+    chunks.err += d.toString();
+  });
+  const input = stdin === undefined ? undefined : new PassThrough();
+  const handle = client.exec(req, { stdin: input, stdout: out, stderr: err });
+  input?.end(stdin);
+  const result = await handle.wait();
+  return { ...result, stdout: chunks.out, stderr: chunks.err };
+}
+
+describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over virtio-serial', () => {
+  let kernel: TestKernel;
+  let work: string;
+  const vms: Vm[] = [];
+
+  beforeAll(async () => {
+    kernel = await ensureTestKernel();
+    work = await mkdtemp(join(tmpdir(), 'banger-agent-e2e-'));
+    const tree = join(work, 'rootfs');
+    await mkdir(tree);
+    await runner.run(['tar', '-xzf', alpineTarball, '-C', tree, '--numeric-owner']);
+    // Everything guestAssets() lists (agent, shim, systemd and OpenRC hooks), as the rootfs builder would.
+    await applyAssets(tree, guestAssets());
+    await runner.run([
+      'mkfs.ext4',
+      '-q',
+      '-F',
+      '-L',
+      'bangeragent',
+      '-d',
+      tree,
+      join(work, 'base.ext4'),
+      '64M',
+    ]);
+  });
+
+  afterAll(async () => {
+    for (const vm of vms)
+      if (vm.child.exitCode === null && vm.child.signalCode === null) vm.child.kill('SIGKILL');
+    await Promise.all(vms.map((vm) => vm.exited));
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  async function boot(name: string, extraCmdline: string[]): Promise<Vm> {
+    const disk = join(work, `${name}.ext4`);
+    await copyFile(join(work, 'base.ext4'), disk);
+    const socketPath = join(work, `${name}.agent.sock`);
+    const cmdline = [
+      'console=ttyS0',
+      'root=/dev/vda',
+      'rw',
+      'panic=-1',
+      `init=${GUEST_INIT_SHIM_PATH}`,
+      'banger.hostname=agent-e2e',
+      'banger.dns=192.0.2.53',
+      ...extraCmdline,
+    ].join(' ');
+    const child = runner.spawn(
+      [
+        'qemu-system-x86_64',
+        ...['-M', 'q35,accel=tcg', '-cpu', 'max', '-smp', '1', '-m', '512'],
+        ...['-display', 'none', '-no-reboot', '-nodefaults', '-no-user-config', '-serial', 'stdio'],
+        ...['-kernel', kernel.kernelPath, '-initrd', kernel.initrdPath, '-append', cmdline],
+        ...['-drive', `file=${disk},if=none,id=root,format=raw`, '-device', 'virtio-blk-pci,drive=root'],
+        ...['-device', 'virtio-serial-pci'],
+        ...['-chardev', `socket,id=agent0,path=${socketPath},server=on,wait=off`],
+        ...['-device', 'virtserialport,chardev=agent0,name=org.banger.agent'],
+      ],
+      { pipe: true },
+    );
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      output += d.toString('utf8');
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      output += d.toString('utf8');
+    });
+    child.stdin?.end();
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const vm = { child, console: () => output, exited, socketPath };
+    vms.push(vm);
+    // QEMU creates the socket at start; wait for it rather than racing the first connect.
+    for (let i = 0; i < 200 && !existsSync(socketPath) && child.exitCode === null; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    return vm;
+  }
+
+  async function connect(vm: Vm): Promise<AgentClient> {
+    try {
+      return await waitForAgent({ kind: 'virtio-serial', socketPath: vm.socketPath }, { timeoutMs: 120_000 });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- console ---\n${vm.console()}`);
+    }
+  }
+
+  it('runs commands through the init shim handing over to the image init, then powers off', async () => {
+    const vm = await boot('handover', []);
+    const client = await connect(vm);
+    const health = await client.health();
+    expect(health.version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(health.pid1).toBe(false);
+    expect(health.hostname).toBe('agent-e2e');
+    expect(health.bootPhasesMs.agentStart).toBeGreaterThan(0);
+    expect(health.bootPhasesMs.configApplied).toBeGreaterThanOrEqual(health.bootPhasesMs.agentStart ?? 0);
+
+    const osRelease = await run(client, { argv: ['cat', '/etc/os-release'] });
+    expect(osRelease).toMatchObject({ exitCode: 0, signal: null, stderr: '' });
+    expect(osRelease.stdout).toContain('ID=alpine');
+
+    // PID 1 is the image's own init (busybox), the settings from the command line are applied.
+    const state = await run(client, {
+      argv: ['sh', '-c', 'readlink /proc/1/exe; hostname; cat /etc/resolv.conf; grep agent-e2e /etc/hosts'],
+    });
+    expect(state.stdout).toContain('/bin/busybox');
+    expect(state.stdout).toContain('agent-e2e');
+    expect(state.stdout).toContain('nameserver 192.0.2.53');
+
+    // Several streams share the one port; exit codes, stderr and stdin stay with their own command.
+    const results = await Promise.all([
+      run(client, { argv: ['sh', '-c', 'echo one; echo oops >&2; exit 7'] }),
+      run(client, { argv: ['sh', '-c', 'tr a-z A-Z'] }, 'shout\n'),
+      run(client, { argv: ['sh', '-c', 'kill -TERM $$'] }),
+      run(client, { argv: ['sh', '-c', 'seq 1 20000 | wc -l'] }),
+    ]);
+    expect(results[0]).toMatchObject({ exitCode: 7, stdout: 'one\n', stderr: 'oops\n' });
+    expect(results[1]).toMatchObject({ exitCode: 0, stdout: 'SHOUT\n' });
+    expect(results[2]).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
+    expect(results[3].stdout.trim()).toBe('20000');
+
+    // The host may disconnect and come back: the agent sees EOF on the port, waits, and serves again.
+    client.close();
+    const again = await connect(vm);
+    expect((await run(again, { argv: ['true'] })).exitCode).toBe(0);
+
+    await again.shutdown();
+    await vm.exited;
+    expect(vm.child.exitCode).toBe(0);
+  });
+
+  it('stays PID 1 when asked (banger.init=none), reaps, and powers off itself', async () => {
+    const vm = await boot('pid1', ['banger.init=none']);
+    const client = await connect(vm);
+    const health = await client.health();
+    expect(health.pid1).toBe(true);
+    expect(health.pid).toBe(1);
+    expect(health.bootPhasesMs.shimStart).toBeGreaterThan(0);
+
+    // An orphan (the background sleep outlives its shell) is reaped by PID 1: no zombie is left.
+    await run(client, { argv: ['sh', '-c', '(sleep 0.2 &) ; exit 0'] });
+    await run(client, { argv: ['sleep', '1'] });
+    const zombies = await run(client, {
+      argv: ['sh', '-c', "grep -l '^State:.*Z' /proc/[0-9]*/status | wc -l"],
+    });
+    expect(zombies.stdout.trim()).toBe('0');
+
+    const mounts = await run(client, { argv: ['cat', '/proc/mounts'] });
+    for (const fs of [' /proc proc', ' /sys sysfs', ' /dev devtmpfs', ' /run tmpfs'])
+      expect(mounts.stdout).toContain(fs);
+
+    const tty = await run(client, { argv: ['sh', '-c', 'stty size'], tty: { rows: 33, cols: 101 } });
+    expect(tty).toMatchObject({ exitCode: 0 });
+    expect(tty.stdout).toContain('33 101');
+
+    await client.writeFile('/root/hello.txt', 'from the host\n', { mode: 0o600, uid: 65534, gid: 65534 });
+    expect((await client.readFile('/root/hello.txt')).toString()).toBe('from the host\n');
+    const stat = await run(client, { argv: ['stat', '-c', '%a %u %g', '/root/hello.txt'] });
+    expect(stat.stdout.trim()).toBe('600 65534 65534');
+
+    // A malformed frame on the shared port: a stream-0 error, and the agent serves the next connection.
+    client.close();
+    const raw = createConnection({ path: vm.socketPath });
+    const decoder = new FrameDecoder();
+    const first = new Promise<Frame>((resolve) => {
+      raw.on('data', (d: Buffer) => {
+        const [f] = decoder.push(d);
+        if (f) resolve(f);
+      });
+    });
+    raw.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5]));
+    expect(await first).toMatchObject({ type: FrameType.reply, stream: 0 });
+    raw.destroy();
+    const fresh = await connect(vm);
+    expect((await run(fresh, { argv: ['echo', 'still here'] })).stdout).toBe('still here\n');
+
+    await fresh.shutdown();
+    await vm.exited;
+    expect(vm.child.exitCode).toBe(0);
+  });
+});

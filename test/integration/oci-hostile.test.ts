@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ALPINE_AMD64, testdataDir } from '../fixtures/oci-layout.js';
+import { registryUnavailable, startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { type RegistryProxy, startRegistryProxy, type Upstream } from '../fixtures/registry-proxy.js';
+import { cacheFiles, makePuller, type PullerFixture, rejection } from './oci-helpers.js';
+
+const td = testdataDir();
+const skip = (await registryUnavailable()) ?? (td ? undefined : 'the shared Alpine testdata is missing');
+const amd64 = td ? join(td, ALPINE_AMD64) : '';
+
+type Intercept = (req: IncomingMessage, res: ServerResponse, up: Upstream) => boolean | Promise<boolean>;
+
+describe.skipIf(skip !== undefined)(`oci pull of hostile input${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let reg: TestRegistry;
+  let layer: string;
+  let layerBytes: Buffer;
+  let f: PullerFixture;
+  let proxy: RegistryProxy | undefined;
+  let intercept: Intercept | undefined;
+
+  beforeAll(async () => {
+    reg = await startRegistry();
+    await reg.pushImage('alpine:3.20.3', [{ tarball: amd64, architecture: 'amd64' }]);
+    layerBytes = await readFile(amd64);
+    layer = `sha256:${createHash('sha256').update(layerBytes).digest('hex')}`;
+  });
+  afterAll(async () => reg?.stop());
+  beforeEach(async () => {
+    f = await makePuller();
+    intercept = undefined;
+    proxy = await startRegistryProxy({
+      upstream: reg.url,
+      intercept: (req, res, { upstream }) => intercept?.(req, res, upstream) ?? false,
+    });
+  });
+  afterEach(async () => {
+    await f.cleanup();
+    await proxy?.close();
+  });
+
+  const isLayerGet = (req: IncomingMessage) =>
+    req.method === 'GET' && req.url === `/v2/alpine/blobs/${layer}`;
+  const isManifestGet = (req: IncomingMessage) => req.method === 'GET' && /\/manifests\//.test(req.url ?? '');
+
+  /** The layer must not be in the cache, and no temp file may be left. */
+  async function expectLayerNotCached() {
+    const files = await cacheFiles(f.cacheDir);
+    expect(files.blobs).not.toContain(layer.slice(7));
+    expect(files.tmp).toEqual([]);
+  }
+
+  it('refuses a blob whose bytes were tampered with in the registry storage, caching nothing', async () => {
+    const path = reg.blobDataPath(layer);
+    const original = await readFile(path);
+    const bad = Buffer.from(original);
+    bad[bad.length - 100] = (bad[bad.length - 100] ?? 0) ^ 0x01;
+    await writeFile(path, bad);
+    try {
+      const err = await rejection(f.puller.pull(`${reg.host}/alpine:3.20.3`));
+      expect(err.code).toBe('operation_failed');
+      expect(err.message).toMatch(
+        new RegExp(`blob ${layer} has digest sha256:[a-f0-9]{64}, expected ${layer}`),
+      );
+      await expectLayerNotCached();
+    } finally {
+      await writeFile(path, original);
+    }
+  });
+
+  it('refuses a truncated stream (connection cut mid-blob), caching nothing', async () => {
+    intercept = (req, res) => {
+      if (!isLayerGet(req)) return false;
+      res.writeHead(200, {
+        'content-length': String(layerBytes.length),
+        'content-type': 'application/octet-stream',
+      });
+      res.write(layerBytes.subarray(0, 1_000_000), () => res.destroy());
+      return true;
+    };
+    const err = await rejection(f.puller.pull(`${proxy?.host}/alpine:3.20.3`));
+    expect(err.code).toBe('operation_failed');
+    expect(err.message).toMatch(/blob sha256:.* failed|truncated|closed/);
+    await expectLayerNotCached();
+  });
+
+  it('refuses an empty 200 answer for a blob (the zero-byte cache poisoning regression)', async () => {
+    intercept = (req, res) => {
+      if (!isLayerGet(req)) return false;
+      res.writeHead(200, { 'content-length': '0' }).end();
+      return true;
+    };
+    const err = await rejection(f.puller.pull(`${proxy?.host}/alpine:3.20.3`));
+    expect(err.message).toBe(`blob ${layer} is truncated: got 0 of ${layerBytes.length} bytes`);
+    await expectLayerNotCached();
+    // The next, honest pull works and is not served a poisoned cache entry.
+    intercept = undefined;
+    const ok = await f.puller.pull(`${proxy?.host}/alpine:3.20.3`);
+    expect(ok.layers[0]?.digest).toBe(layer);
+    expect((await cacheFiles(f.cacheDir)).blobs).toContain(layer.slice(7));
+  });
+
+  it('refuses a blob longer than its descriptor says', async () => {
+    intercept = (req, res) => {
+      if (!isLayerGet(req)) return false;
+      res.writeHead(200).end(Buffer.concat([layerBytes, Buffer.alloc(10)]));
+      return true;
+    };
+    const err = await rejection(f.puller.pull(`${proxy?.host}/alpine:3.20.3`));
+    expect(err.message).toMatch(/is larger than the \d+ bytes its manifest declares/);
+    await expectLayerNotCached();
+  });
+
+  it.each([
+    ['declared in Content-Length', true],
+    ['streamed without a length', false],
+  ])('refuses a manifest over 4 MiB (%s)', async (_how, declared) => {
+    const big = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
+    intercept = (req, res) => {
+      if (!isManifestGet(req)) return false;
+      res.writeHead(200, {
+        'content-type': 'application/vnd.oci.image.manifest.v1+json',
+        ...(declared ? { 'content-length': String(big.length) } : {}),
+      });
+      res.end(big);
+      return true;
+    };
+    const err = await rejection(f.puller.pull(`${proxy?.host}/alpine:3.20.3`));
+    expect(err.code).toBe('bad_request');
+    expect(err.message).toMatch(/over the 4194304-byte limit/);
+    expect(await cacheFiles(f.cacheDir)).toEqual({ blobs: [], tmp: [] });
+  });
+
+  it('refuses schema 1 and unknown manifest media types by name', async () => {
+    let body = '';
+    let type = '';
+    intercept = (req, res) => {
+      if (!isManifestGet(req)) return false;
+      res.writeHead(200, { 'content-type': type }).end(body);
+      return true;
+    };
+    body = JSON.stringify({ schemaVersion: 1, name: 'alpine', tag: '3.20.3', fsLayers: [], history: [] });
+    type = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
+    const s1 = await rejection(f.puller.pull(`${proxy?.host}/alpine:3.20.3`));
+    expect(s1.code).toBe('bad_request');
+    expect(s1.message).toMatch(/Docker schema 1 manifest format, which banger does not support/);
+    body = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.cncf.helm.chart.v1+json' });
+    type = 'application/vnd.cncf.helm.chart.v1+json';
+    const helm = await rejection(f.puller.pull(`${proxy?.host}/alpine:3.20.3`));
+    expect(helm.message).toMatch(
+      /unsupported manifest media type "application\/vnd.cncf.helm.chart.v1\+json"/,
+    );
+  });
+
+  it('checks the manifest against Docker-Content-Digest', async () => {
+    intercept = async (req, res, up) => {
+      if (!isManifestGet(req)) return false;
+      const real = await up.get(req.url ?? '', { accept: String(req.headers.accept) });
+      res
+        .writeHead(200, {
+          'content-type': real.headers['content-type'],
+          'docker-content-digest': `sha256:${'1'.repeat(64)}`,
+        })
+        .end(real.body);
+      return true;
+    };
+    const err = await rejection(f.puller.pull(`${proxy?.host}/alpine:3.20.3`));
+    expect(err.message).toMatch(/has digest sha256:[a-f0-9]{64}, expected sha256:1{64}; nothing was cached/);
+  });
+
+  it('retries a 500 and then succeeds', async () => {
+    let failures = 0;
+    intercept = (req, res) => {
+      if (!isLayerGet(req) || failures >= 1) return false;
+      failures++;
+      res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN"}]}');
+      return true;
+    };
+    const img = await f.puller.pull(`${proxy?.host}/alpine:3.20.3`);
+    expect(img.layers[0]?.digest).toBe(layer);
+    expect(proxy?.requests.filter((r) => r.path === `/v2/alpine/blobs/${layer}`)).toHaveLength(2);
+  });
+
+  it('cancels through its AbortSignal mid-blob, leaving no partial file', async () => {
+    let held: ServerResponse | undefined;
+    intercept = (req, res) => {
+      if (!isLayerGet(req)) return false;
+      res.writeHead(200, { 'content-length': String(layerBytes.length) });
+      res.write(layerBytes.subarray(0, 2 * 1024 * 1024)); // then stall: the rest never comes
+      held = res;
+      return true;
+    };
+    const ac = new AbortController();
+    const err = await rejection(
+      f.puller.pull(`${proxy?.host}/alpine:3.20.3`, {
+        signal: ac.signal,
+        progress: (e) => {
+          if (e.kind === 'bytes' && e.done > 0) ac.abort();
+        },
+      }),
+    );
+    expect(err.code).toBe('cancelled');
+    await expectLayerNotCached();
+    held?.destroy();
+  });
+});

@@ -1,0 +1,169 @@
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BangerError } from '../../src/model/errors.js';
+import type { LayerSource } from '../../src/model/layer.js';
+import { type BuildRootfsOptions, buildRootfs, DEFAULT_LIMITS } from '../../src/rootfs/index.js';
+import { fsck, readImageFile, statOne } from '../fixtures/ext4-reader.js';
+import { layerOf, packTar, type TarEntry, tarLayer } from '../fixtures/layers.js';
+
+let dir: string;
+let hostDir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'banger-rootfs-hostile-'));
+  hostDir = await mkdtemp(join(tmpdir(), 'banger-host-victim-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+  await rm(hostDir, { recursive: true, force: true });
+});
+
+const output = () => join(dir, 'out.ext4');
+const workDir = () => join(dir, 'work');
+
+async function build(layers: LayerSource[], extra: Partial<BuildRootfsOptions> = {}) {
+  return buildRootfs({ layers, output: output(), workDir: workDir(), sizeBytes: 64 * 1024 * 1024, ...extra });
+}
+
+/** The build failed with this code, left no image and no staging behind, and wrote nothing on the host. */
+async function expectRefused(promise: Promise<unknown>, code: string, message: RegExp) {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(BangerError);
+  expect((err as BangerError).code).toBe(code);
+  expect((err as BangerError).message).toMatch(message);
+  expect(await readdir(dir)).toEqual(['work']);
+  expect(await readdir(workDir())).toEqual([]);
+  expect(await readdir(hostDir)).toEqual([]);
+  return err as BangerError;
+}
+
+const f = (name: string, content = 'x', extra: Partial<TarEntry> = {}): TarEntry => ({
+  name,
+  type: 'file',
+  mode: 0o644,
+  content,
+  ...extra,
+});
+
+describe('rootfs builder against hostile layers', () => {
+  it('never follows a layer symlink onto the host: etc -> /etc then etc/passwd', async () => {
+    const before = await stat('/etc/passwd');
+    const layer = await tarLayer([
+      { name: 'etc', type: 'symlink', linkname: '/etc' },
+      f('etc/passwd', 'pwned'),
+    ]);
+    await expectRefused(build([layer]), 'bad_request', /too many symlinks/);
+    const after = await stat('/etc/passwd');
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+    expect(after.size).toBe(before.size);
+  });
+
+  it('resolves a symlink to a host path inside the image, never on the host', async () => {
+    const layer = await tarLayer([
+      { name: 'evil', type: 'symlink', linkname: hostDir },
+      f('evil/pwned', 'inside'),
+      { name: 'up', type: 'symlink', linkname: '../../../../../..' },
+      f(`up${hostDir}/also`, 'inside too'),
+    ]);
+    await build([layer]);
+    expect(await readdir(hostDir)).toEqual([]);
+    expect((await readImageFile(output(), `${hostDir}/pwned`)).toString()).toBe('inside');
+    expect((await readImageFile(output(), `${hostDir}/also`)).toString()).toBe('inside too');
+    expect(await statOne(output(), '/evil')).toMatchObject({ type: 'symlink', linkTarget: hostDir });
+    expect((await fsck(output())).exitCode).toBe(0);
+  });
+
+  it.each([
+    ['../escape', /contains "\.\."/],
+    ['a/../../b', /contains "\.\."/],
+    ['/etc/abs', /is absolute/],
+  ])('refuses the entry name %s', async (name, message) => {
+    await expectRefused(build([await tarLayer([f(name)])]), 'bad_request', message);
+  });
+
+  it.each([
+    ['missing', /not in this or an earlier layer/],
+    ['../../etc/passwd', /points outside the image/],
+    ['/etc/passwd', /points outside the image/],
+  ])('refuses a hardlink to %s', async (target, message) => {
+    const layer = await tarLayer([f('present'), { name: 'link', type: 'link', linkname: target }]);
+    await expectRefused(build([layer]), 'bad_request', message);
+  });
+
+  it('refuses a corrupt tar header and bytes that are no tar at all', async () => {
+    const tar = await packTar([f('a', 'hello'), f('b', 'world')]);
+    tar.writeUInt8(tar.readUInt8(512 + 512 + 10) ^ 0xff, 512 + 512 + 10); // second header's name, so its checksum no longer matches
+    await expectRefused(build([layerOf(tar)]), 'bad_request', /not a readable tar layer.*Invalid tar header/);
+    await expectRefused(
+      build([layerOf(gzipSync(Buffer.alloc(2048, 7)))]),
+      'bad_request',
+      /not a readable tar layer/,
+    );
+  });
+
+  it('tolerates a final entry without padding or end blocks (umoci#436) but not truncated data', async () => {
+    const tar = await packTar([f('etc/hostname', 'twelve bytes')]);
+    // One header and 12 data bytes, as umoci insert writes it: 524 bytes.
+    const quirky = tar.subarray(0, 512 + 12);
+    const { report } = await build([layerOf(quirky, 'sha256:quirky')]);
+    expect((await readImageFile(output(), '/etc/hostname')).toString()).toBe('twelve bytes');
+    expect(report.adjusted.some((a) => a.path === 'sha256:quirky' && /tolerated/.test(a.what))).toBe(true);
+    await rm(output());
+    await expectRefused(
+      build([layerOf(tar.subarray(0, 512 + 6))]),
+      'bad_request',
+      /not a readable tar layer/,
+    );
+  });
+
+  it('enforces the entry, size, layer and decompression limits with clear errors', async () => {
+    const many = await tarLayer(Array.from({ length: 20 }, (_, i) => f(`f${i}`)));
+    await expectRefused(
+      build([many], { limits: { ...DEFAULT_LIMITS, maxEntries: 10 } }),
+      'bad_request',
+      /more than 10 entries/,
+    );
+    const big = await tarLayer([f('big', 'y'.repeat(100_000))]);
+    await expectRefused(
+      build([big], { limits: { ...DEFAULT_LIMITS, maxUnpackedBytes: 50_000 } }),
+      'bad_request',
+      /unpacks to more than 50000 bytes/,
+    );
+    await expectRefused(
+      build([big, big, big], { limits: { ...DEFAULT_LIMITS, maxLayers: 2 } }),
+      'bad_request',
+      /3 layers; the limit is 2/,
+    );
+    // A gzip bomb: 256 MiB of zeros in a ~256 KiB layer. It fails once the decompressed stream passes
+    // the cap, without writing 256 MiB anywhere.
+    const bomb = gzipSync(Buffer.alloc(256 * 1024 * 1024));
+    await expectRefused(
+      build([layerOf(bomb)], { limits: { maxLayers: 4, maxEntries: 10, maxUnpackedBytes: 1024 * 1024 } }),
+      'bad_request',
+      /decompresses to more than|not a readable tar layer|unpacks to more than/,
+    );
+  });
+
+  it('stops on an aborted signal and cleans up', async () => {
+    const controller = new AbortController();
+    const chunk = await packTar([f('first', 'z'.repeat(4096))]);
+    const layer: LayerSource = {
+      open: async () =>
+        Readable.from(
+          (async function* () {
+            yield chunk.subarray(0, 2048);
+            controller.abort();
+            await new Promise(() => {}); // a stalled registry: only the abort ends this
+          })(),
+        ),
+    };
+    await expectRefused(build([layer], { signal: controller.signal }), 'cancelled', /cancelled/);
+    await expectRefused(build([layer], { signal: AbortSignal.abort() }), 'cancelled', /cancelled/);
+  });
+});
