@@ -1,11 +1,11 @@
-import { link, mkdir, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
+import { withConsole } from '../cmdline.js';
 import { exitOf, makeInstance, type StopHooks } from '../instance.js';
 import { processAlive, processArgv, startTimeOf } from '../process.js';
-import { withConsole } from '../qemu/args.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { createFirecrackerApi, type FirecrackerApi, FirecrackerApiError } from './api.js';
@@ -16,7 +16,7 @@ import {
   parseVersion,
   versionAtLeast,
 } from './config.js';
-import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot } from './jailer.js';
+import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot, stageJail } from './jailer.js';
 
 /** Firecracker binds its API socket within milliseconds; this only bounds one that never does (a dead one is seen at once). */
 const API_READY_TIMEOUT_MS = 30_000;
@@ -115,26 +115,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     for (const f of [files.apiSocket, files.vsockSocket, apiSocket]) await rm(f, { force: true });
     await writeFile(files.consoleLog, '', { mode: 0o600 });
     if (chrootRoot && jail) {
-      // A chroot left by an earlier run of this VM would make the links below fail.
-      await rm(dirname(chrootRoot), { recursive: true, force: true });
-      await mkdir(join(chrootRoot, 'run'), { recursive: true, mode: 0o700 });
-      const staged = [
-        spec.kernelPath,
-        spec.initrdPath,
-        ...[spec.rootDisk, ...(spec.extraDisks ?? [])].map((d) => d.path),
-      ];
-      for (const p of staged) {
-        if (!p) continue;
-        // Hard links, not copies: instant and no extra space, which is why the chroot base must share a
-        // filesystem with the images.
-        await link(p, join(chrootRoot, map(p))).catch((err: unknown) => {
-          throw operationFailed(`cannot stage ${p} into the jailer chroot ${chrootRoot}`, {
-            cause: err,
-            hint: 'jailer_chroot_base must be on the same filesystem as the images and VM disks',
-          });
-        });
-      }
-      for (const p of [files.log, files.metrics]) await writeFile(join(chrootRoot, map(p)), '');
+      await stageJail(chrootRoot, spec, files, map);
       await symlink(join(chrootRoot, JAILED_API_SOCKET), apiSocket);
     } else {
       await writeFile(files.log, '', { mode: 0o600 });

@@ -1,4 +1,6 @@
-import { basename, join } from 'node:path';
+import { link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { operationFailed } from '../../model/errors.js';
 import type { VmmLaunchSpec } from '../types.js';
 
 /** Where the jailer builds a VM's chroot: <base>/<exec-file name>/<id>/root (jailer's own layout). */
@@ -52,4 +54,34 @@ export function jailedNames(
   names.set(files.metrics, '/metrics.json');
   names.set(files.vsockSocket, '/vsock.sock');
   return names;
+}
+
+/**
+ * Fills a fresh chroot with what Firecracker opens: kernel, initrd and disks as hard links (instant, no
+ * extra space, hence the chroot base must share a filesystem with them), empty log and metrics files.
+ */
+export async function stageJail(
+  chrootRoot: string,
+  spec: Pick<VmmLaunchSpec, 'kernelPath' | 'initrdPath' | 'rootDisk' | 'extraDisks'>,
+  files: { log: string; metrics: string },
+  map: (hostPath: string) => string,
+): Promise<void> {
+  // A chroot left by an earlier run of this VM would make the links fail.
+  await rm(dirname(chrootRoot), { recursive: true, force: true });
+  await mkdir(join(chrootRoot, 'run'), { recursive: true, mode: 0o700 });
+  const staged = [
+    spec.kernelPath,
+    spec.initrdPath,
+    ...[spec.rootDisk, ...(spec.extraDisks ?? [])].map((d) => d.path),
+  ];
+  for (const p of staged) {
+    if (!p) continue;
+    await link(p, join(chrootRoot, map(p))).catch((err: unknown) => {
+      throw operationFailed(`cannot stage ${p} into the jailer chroot ${chrootRoot}`, {
+        cause: err,
+        hint: 'jailer_chroot_base must be on the same filesystem as the images and VM disks',
+      });
+    });
+  }
+  for (const p of [files.log, files.metrics]) await writeFile(join(chrootRoot, map(p)), '');
 }
