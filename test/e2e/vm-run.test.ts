@@ -4,7 +4,7 @@
  * taps and guest IPs inside a namespace this file creates (config `netns`), the agent over virtio-serial.
  * Faults: the daemon SIGKILLed with a VM running (adopted on restart), and with the VMM gone too (cleaned).
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -106,6 +106,17 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     expect(r.stderr).toMatch(/from-image \/root [a-z]+-[a-z]+/);
     expect(JSON.parse((await cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
     expect(await qemus()).toEqual([]);
+  });
+
+  it('vm run IMAGE PATH -- cmd copies the workspace in and runs there', async () => {
+    const ws = await fx.tempDir();
+    await mkdir(join(ws, 'src'));
+    writeFileSync(join(ws, 'src', 'hello.txt'), 'hello from the host\n');
+    const r = await cli(['vm', 'run', '--rm', 'alpine', ws, '--', 'sh', '-c', 'pwd; cat src/hello.txt']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe('/root/workspace\nhello from the host');
+    const missing = await cli(['vm', 'run', '--rm', 'alpine', 'a', 'b', '--', 'true']);
+    expect(missing.stderr).toContain('at most IMAGE and PATH');
   });
 
   it('a named VM: run, exec with stdin, stop, start, delete', async () => {

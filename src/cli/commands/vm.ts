@@ -1,5 +1,6 @@
-import { createReadStream, existsSync, watch } from 'node:fs';
+import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { badRequest } from '../../model/errors.js';
 import { formatSize } from '../../model/sizes.js';
@@ -94,13 +95,28 @@ function streamOptions(ctx: CliContext) {
   };
 }
 
-/** Splits `[image] -- cmd…`: operands after a literal `--` are the command, even when no image is given. */
-function splitRun(image: string | undefined, rest: string[]): { image?: string; argv: string[] } {
+/**
+ * Splits `[IMAGE] [PATH] -- cmd…`: operands after a literal `--` are the command (even when nothing comes
+ * before it); before it, an operand naming an existing directory is the workspace, the other the image.
+ */
+function splitRun(
+  image: string | undefined,
+  rest: string[],
+): { image?: string; workspace?: string; argv: string[] } {
+  const operands = image === undefined ? rest : [image, ...rest];
   const dd = process.argv.indexOf('--');
-  if (image !== undefined && dd !== -1 && !process.argv.slice(0, dd).includes(image)) {
-    return { argv: [image, ...rest] };
+  // Every word after `--` is an operand of the command; the operands before it are IMAGE and/or PATH.
+  const leading = dd === -1 ? operands.length : operands.length - (process.argv.length - dd - 1);
+  if (leading > 2) throw badRequest('vm run takes at most IMAGE and PATH before --');
+  const lead = operands.slice(0, Math.max(0, leading));
+  const argv = operands.slice(lead.length);
+  const out: { image?: string; workspace?: string; argv: string[] } = { argv };
+  for (const word of lead) {
+    const isDir = /^[./~]/.test(word) && existsSync(word) && statSync(word).isDirectory();
+    if (isDir) out.workspace = resolve(word);
+    else out.image = word;
   }
-  return { image, argv: rest };
+  return out;
 }
 
 /** `banger vm …`: create, run and manage microVMs. */
@@ -266,7 +282,7 @@ export function vmCommands(ctx: CliContext) {
 
   withCreateOptions(vm.command('run'))
     .description('create a VM, start it and run a command (or open a shell)')
-    .argument('[image]', 'image (same as --image)')
+    .argument('[image]', 'image (same as --image); a directory here or next is the workspace')
     .argument('[cmd...]', 'command to run through the agent (after --)')
     .option('--rm', 'delete the VM when the command ends')
     .option('-d, --detach', 'start and print the name; do not attach')
@@ -279,7 +295,7 @@ export function vmCommands(ctx: CliContext) {
       ),
     )
     .action(async (imageArg, rest, opts) => {
-      const { image, argv } = splitRun(imageArg, rest);
+      const { image, workspace, argv } = splitRun(imageArg, rest);
       if (opts.detach && (opts.rm || argv.length > 0))
         throw badRequest('-d cannot be combined with --rm or a command');
       const params = createParams({ ...opts, image: opts.image ?? image });
@@ -299,7 +315,7 @@ export function vmCommands(ctx: CliContext) {
       try {
         const r = await (await client()).call(
           'vm.run',
-          { create: params, argv, env: [], stdin: io.forward, rm: Boolean(opts.rm) },
+          { create: params, argv, env: [], stdin: io.forward, rm: Boolean(opts.rm), workspace },
           { onOutput: io.onOutput, stdin: io.stdin, onProgress: progressToStderr(ctx) },
         );
         process.exitCode = exitStatus(r);

@@ -58,11 +58,16 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
     'vm.logs': async ({ ref }) => ({ path: vms.logPath(ref) }),
     'vm.exec': async ({ ref, argv, env, cwd, stdin }, ctx) =>
       vms.exec(ref, { argv, env: envRecord(env), cwd }, callIo(ctx, stdin), op(ctx)),
-    'vm.run': async ({ create, argv, env, cwd, stdin, rm }, ctx) => {
+    'vm.run': async ({ create, argv, env, cwd, stdin, rm, workspace }, ctx) => {
       const vm = await vms.create({ ...toCreateRequest(create), noStart: false }, op(ctx));
       let result: { exitCode: number | null; signal: string | null };
       try {
-        result = await vms.exec(vm.id, { argv, env: envRecord(env), cwd }, callIo(ctx, stdin), op(ctx));
+        let dir = cwd;
+        if (workspace) {
+          ctx.progress({ kind: 'stage', stage: 'workspace' });
+          dir = cwd ?? (await vms.copyWorkspace(vm.id, workspace, op(ctx)));
+        }
+        result = await vms.exec(vm.id, { argv, env: envRecord(env), cwd: dir }, callIo(ctx, stdin), op(ctx));
       } finally {
         // --rm also when the command failed or the client went away; a boot failure never gets here.
         if (rm) await vms.delete(vm.id);

@@ -94,6 +94,8 @@ export const vmMethods = {
       create: vmCreateParamsSchema,
       ...execSchema,
       rm: z.boolean().default(false),
+      /** A host directory (absolute) copied to /root/workspace in the guest; the command runs there. */
+      workspace: z.string().startsWith('/').optional(),
     }),
     result: exitSchema.extend({ name: z.string(), id: z.string(), deleted: z.boolean() }),
     summary: 'Create + start + run one command through the agent; rm deletes the VM afterwards.',

@@ -1,6 +1,8 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { Mutex } from 'async-mutex';
-import { BangerError, badRequest, toBangerError } from '../../../model/errors.js';
+import { BangerError, badRequest, operationFailed, toBangerError } from '../../../model/errors.js';
 import { validateVmName } from '../../../model/names.js';
 import { parseSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
@@ -35,6 +37,8 @@ export interface VmService {
     io: ExecIo,
     opts?: OpOptions,
   ): Promise<{ exitCode: number | null; signal: string | null }>;
+  /** Copies a host directory into the guest (tar through the agent's exec); returns the guest path. */
+  copyWorkspace(ref: string, hostDir: string, opts?: OpOptions): Promise<string>;
   /** How to reach the guest with ssh: argv (ssh and its options, then the target) and its netns. */
   sshCommand(ref: string): Promise<{ argv: string[]; netns?: string }>;
   /** The guest's console log. */
@@ -45,6 +49,8 @@ export interface VmService {
 }
 
 const AGENT_RECONNECT_MS = 15_000;
+/** Where `vm run PATH` puts the workspace in the guest. */
+const WORKSPACE_GUEST_DIR = '/root/workspace';
 
 export function createVmService(deps: VmServiceDeps): VmService {
   const { store, config } = deps;
@@ -230,6 +236,32 @@ export function createVmService(deps: VmServiceDeps): VmService {
       } finally {
         opts.signal?.removeEventListener('abort', onAbort);
       }
+    },
+
+    async copyWorkspace(ref, hostDir, opts = {}) {
+      const info = await stat(hostDir).catch(() => undefined);
+      if (!isAbsolute(hostDir) || !info?.isDirectory())
+        throw badRequest(`workspace ${hostDir} is not a directory`);
+      const guestDir = WORKSPACE_GUEST_DIR;
+      const tar = deps.runner.spawn(['tar', '-C', hostDir, '-cf', '-', '.'], { pipe: true });
+      const tarExit = new Promise<number | null>((res) => tar.once('exit', (code) => res(code)));
+      const errors: Buffer[] = [];
+      tar.stderr?.on('data', (d: Buffer) => errors.push(d));
+      const sink = new PassThrough();
+      sink.on('data', (d: Buffer) => errors.push(d));
+      const r = await this.exec(
+        ref,
+        { argv: ['sh', '-c', `mkdir -p ${guestDir} && tar -xf - -C ${guestDir}`] },
+        { stdin: tar.stdout ?? undefined, stdout: sink, stderr: sink },
+        opts,
+      );
+      const code = await tarExit;
+      if (code !== 0 || r.exitCode !== 0) {
+        throw operationFailed(
+          `copying ${hostDir} into the guest failed: ${Buffer.concat(errors).toString().trim()}`,
+        );
+      }
+      return guestDir;
     },
 
     async sshCommand(ref) {
