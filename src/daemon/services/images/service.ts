@@ -17,6 +17,7 @@ import type { ProgressSink } from '../../../model/progress.js';
 import { type FilledImage, installImage, NameLocks } from './install.js';
 import { checkKernelInputs, type KernelInputs, stageKernel } from './kernel-inputs.js';
 import { createStaging, IMAGE_FILES, removeImageDir, sweepImagesDir } from './layout.js';
+import { unmountUnder } from './mounts.js';
 import { DEFAULT_IMAGE_CONFIG, defaultImageName, newImageId } from './naming.js';
 import { promoteImage, registerImage } from './register.js';
 import type { ImageServiceDeps } from './service-deps.js';
@@ -327,6 +328,7 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
 
     async sweep() {
       await mkdir(deps.imagesDir, { recursive: true, mode: 0o700 });
+      await unmountUnder(deps.runner, deps.imagesDir); // a recipe build killed mid-debootstrap
       const removed = await sweepImagesDir(deps.imagesDir);
       if (removed.length > 0) deps.log.info({ removed }, 'removed image staging left by a crash');
     },
