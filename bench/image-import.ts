@@ -41,8 +41,15 @@ try {
   const debianTar = existsSync(join(testCacheDir(), 'recipes'))
     ? readdirSync(join(testCacheDir(), 'recipes')).find((f) => f.endsWith('.tar'))
     : undefined;
-  const inputs: [string, string, number][] = [['Alpine 3.20.3 minirootfs (tar.gz, 3.3 MiB)', ALPINE_TARBALL, 5]];
-  if (debianTar) inputs.push(['Debian bookworm recipe tree (tar, ~330 MiB)', join(testCacheDir(), 'recipes', debianTar), 3]);
+  const inputs: [string, string, number][] = [
+    ['Alpine 3.20.3 minirootfs (tar.gz, 3.3 MiB)', ALPINE_TARBALL, 5],
+  ];
+  if (debianTar)
+    inputs.push([
+      'Debian bookworm recipe tree (tar, ~330 MiB)',
+      join(testCacheDir(), 'recipes', debianTar),
+      3,
+    ]);
   let n = 0;
   for (const [label, tarball, runs] of inputs) {
     const ours: number[] = [];
@@ -60,11 +67,15 @@ try {
     }
     const b = median(base);
     const o = median(ours);
-    rows.push(`| ${label} | ${runs} | ${(b / 1000).toFixed(2)} s | ${(o / 1000).toFixed(2)} s | ${(o / b).toFixed(2)}× |`);
+    rows.push(
+      `| ${label} | ${runs} | ${(b / 1000).toFixed(2)} s | ${(o / 1000).toFixed(2)} s | ${(o / b).toFixed(2)}× |`,
+    );
   }
 } finally {
   await inst.cleanup();
 }
-process.stdout.write('| input | runs | baseline `tar -x` + `mkfs.ext4 -d` (median) | `banger image import` (median) | ratio |\n');
+process.stdout.write(
+  '| input | runs | baseline `tar -x` + `mkfs.ext4 -d` (median) | `banger image import` (median) | ratio |\n',
+);
 process.stdout.write('|---|---|---|---|---|\n');
 process.stdout.write(`${rows.join('\n')}\n`);

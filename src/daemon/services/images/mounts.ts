@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Runner } from '../../../host/index.js';
 
 /** Decodes the octal escapes (`\040` for a space) that /proc/self/mountinfo uses in paths. */
-const unescape = (p: string) =>
+const decodeMountPath = (p: string) =>
   p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 
 /**
@@ -15,7 +15,7 @@ export async function unmountUnder(runner: Runner, dir: string): Promise<void> {
   const prefix = dir.endsWith('/') ? dir : `${dir}/`;
   const points = info
     .split('\n')
-    .map((line) => unescape(line.split(' ')[4] ?? ''))
+    .map((line) => decodeMountPath(line.split(' ')[4] ?? ''))
     .filter((p) => p === dir || p.startsWith(prefix))
     .sort((a, b) => b.length - a.length);
   for (const p of points) await runner.run(['umount', '-l', p], { allowFailure: true });
