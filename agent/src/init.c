@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include "agent.h"
 
-int agent_main(int in_shim);
+int agent_main(void);
 
 static void mount_if_needed(const char *src, const char *target, const char *type, unsigned long flags,
                             const char *data) {
@@ -73,7 +73,7 @@ int init_shim_main(int argc, char **argv) {
     g_is_pid1 = getpid() == 1;
     logmsg("init shim: no other init to run, staying PID %d", (int)getpid());
     if (g_is_pid1) reboot(RB_DISABLE_CAD);
-    int rc = agent_main(1);
+    int rc = agent_main();
     /* PID 1 must never exit (the kernel panics): keep reaping. */
     logmsg("agent loop ended (%d); reaping forever", rc);
     for (;;)
@@ -82,7 +82,7 @@ int init_shim_main(int argc, char **argv) {
   pid_t pid = fork();
   if (pid == 0) {
     setsid();
-    _exit(agent_main(1));
+    _exit(agent_main());
   }
   if (pid < 0) logmsg("cannot start the agent: %s", strerror(errno));
   logmsg("init shim: agent started (pid %d), exec %s", (int)pid, real);

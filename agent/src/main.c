@@ -12,7 +12,7 @@
 #include "agent.h"
 #include "loop.h"
 
-int agent_main(int in_shim);
+int agent_main(void);
 
 static const char *unix_path;
 static const char *cmdline_path = "/proc/cmdline";
@@ -34,7 +34,7 @@ static int take_lock(void) {
   return 0;
 }
 
-int agent_main(int in_shim) {
+int agent_main(void) {
   g_phases.agent_start = now_ms();
   g_opts.vsock_fd = g_opts.unix_fd = -1;
   if (unix_path) {
@@ -42,7 +42,8 @@ int agent_main(int in_shim) {
     if (g_opts.unix_fd < 0) return 1;
     g_phases.transport_ready = now_ms();
   } else {
-    if (!in_shim && take_lock() == 1) {
+    /* The shim's agent takes the lock too, so a systemd/OpenRC copy started later steps aside. */
+    if (take_lock() == 1) {
       logmsg("another banger-agent is running; exiting");
       return 0;
     }
@@ -73,5 +74,5 @@ int main(int argc, char **argv) {
     }
   }
   if (!unix_path && !strcmp(config_root, "") && getuid() != 0) logmsg("not root: exec as other users will fail");
-  return agent_main(0);
+  return agent_main();
 }

@@ -86,6 +86,8 @@ export class AgentClient {
     stream.on('error', (err) => this.fail(operationFailed(`agent connection failed: ${err.message}`)));
     stream.on('close', () => this.fail(operationFailed('agent connection closed')));
     stream.on('end', () => this.fail(operationFailed('agent connection closed')));
+    // The Firecracker handshake leaves the socket explicitly paused; a 'data' listener alone would not resume it.
+    stream.resume();
   }
 
   get closed(): boolean {

@@ -5,6 +5,9 @@
  */
 export {
   agentBinaryPath,
+  FIRST_BOOT_MARKER_PATH,
+  FIRST_BOOT_SCRIPT_PATH,
+  firstBootScriptHostPath,
   GUEST_AGENT_PATH,
   GUEST_INIT_SHIM_PATH,
   type GuestAssetOptions,

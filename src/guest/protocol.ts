@@ -49,35 +49,63 @@ export function encodeJson(type: FrameType, stream: number, value: unknown): Buf
   return encodeFrame(type, stream, JSON.stringify(value));
 }
 
-/** Accumulates bytes and yields whole frames; throws a BangerError on a frame no agent would send. */
+/**
+ * Accumulates bytes and yields whole frames; throws a BangerError on a frame no agent would send. Chunks are
+ * joined only once a whole frame is there, so a frame arriving in many small reads costs one copy.
+ */
 export class FrameDecoder {
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private total = 0;
 
   push(chunk: Buffer): Frame[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    const frames: Frame[] = [];
-    let off = 0;
-    while (this.buf.length - off >= 4) {
-      const len = this.buf.readUInt32BE(off);
-      if (len < 5 || len > MAX_PAYLOAD + 5) throw badRequest(`agent sent a frame of bad length ${len}`);
-      if (this.buf.length - off < 4 + len) break;
-      const type = this.buf.readUInt8(off + 4);
-      if (type < FrameType.open || type > FrameType.exit)
-        throw badRequest(`agent sent a frame of unknown type ${type}`);
-      frames.push({
-        type: type as FrameType,
-        stream: this.buf.readUInt32BE(off + 5),
-        // A copy: the accumulated buffer is reused, callers may keep payloads.
-        payload: Buffer.from(this.buf.subarray(off + HEADER, off + 4 + len)),
-      });
-      off += 4 + len;
+    if (chunk.length) {
+      this.chunks.push(chunk);
+      this.total += chunk.length;
     }
-    this.buf = off === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(off);
+    const frames: Frame[] = [];
+    while (this.total >= 4) {
+      const len = this.peekLength();
+      if (len < 5 || len > MAX_PAYLOAD + 5) throw badRequest(`agent sent a frame of bad length ${len}`);
+      if (this.total < 4 + len) break;
+      const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.total);
+      let off = 0;
+      while (buf.length - off >= 4) {
+        const flen = buf.readUInt32BE(off);
+        if (flen < 5 || flen > MAX_PAYLOAD + 5) throw badRequest(`agent sent a frame of bad length ${flen}`);
+        if (buf.length - off < 4 + flen) break;
+        const type = buf.readUInt8(off + 4);
+        if (type < FrameType.open || type > FrameType.exit)
+          throw badRequest(`agent sent a frame of unknown type ${type}`);
+        frames.push({
+          type: type as FrameType,
+          stream: buf.readUInt32BE(off + 5),
+          // A copy: callers may keep payloads while the buffer is reused.
+          payload: Buffer.from(buf.subarray(off + HEADER, off + 4 + flen)),
+        });
+        off += 4 + flen;
+      }
+      const rest = buf.subarray(off);
+      this.chunks = rest.length ? [rest] : [];
+      this.total = rest.length;
+    }
     return frames;
+  }
+
+  private peekLength(): number {
+    const first = this.chunks[0]!;
+    if (first.length >= 4) return first.readUInt32BE(0);
+    const head: Buffer[] = [];
+    let n = 0;
+    for (const c of this.chunks) {
+      head.push(c);
+      n += c.length;
+      if (n >= 4) break;
+    }
+    return Buffer.concat(head, n).readUInt32BE(0);
   }
 
   /** Bytes held back waiting for the rest of a frame. */
   get pending(): number {
-    return this.buf.length;
+    return this.total;
   }
 }

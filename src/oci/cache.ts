@@ -97,6 +97,9 @@ export function createBlobCache(root: string): BlobCache {
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, `${hexOf(blob.digest)}.${randomBytes(6).toString('hex')}.partial`);
     activeTmp.add(tmp);
+    // Created before any byte arrives and then written with r+ (which never creates): a lazily opened
+    // 'w' stream could create the file after a fast failure had already cleaned up.
+    await (await open(tmp, 'wx', 0o644)).close();
     try {
       const body = await fetch(dl.controller.signal);
       const verify = verifyingStream({
@@ -107,9 +110,7 @@ export function createBlobCache(root: string): BlobCache {
           for (const l of dl.listeners) l(done);
         },
       });
-      await pipeline(body, verify, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }), {
-        signal: dl.controller.signal,
-      });
+      await pipeline(body, verify, createWriteStream(tmp, { flags: 'r+' }), { signal: dl.controller.signal });
       await fsyncPath(tmp, 'r+');
       await rename(tmp, pathOf(blob.digest));
       await fsyncPath(blobsDir, 'r');

@@ -21,4 +21,4 @@ export {
   type PullOptions,
 } from './puller.js';
 export { DOCKER_HUB, DOCKER_HUB_API, type ImageReference, parseReference } from './reference.js';
-export { isLoopback, MAX_MANIFEST_BYTES } from './registry.js';
+export { isLoopback, MAX_MANIFEST_BYTES, transportFor } from './registry.js';

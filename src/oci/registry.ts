@@ -32,8 +32,25 @@ export function isLoopback(registry: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-export function schemeFor(registry: string, config: Pick<Config, 'insecure_registries'>): 'http' | 'https' {
-  return isLoopback(registry) || config.insecure_registries.includes(registry) ? 'http' : 'https';
+/**
+ * How a registry is reached: HTTPS, except that loopback registries and those in `insecure_registries`
+ * may speak plain HTTP. Those are tried over HTTPS first (as Docker does) and fall back to HTTP only when
+ * the server answers the TLS hello in plain text; a TLS server with a bad certificate is an error, never
+ * a reason to downgrade.
+ */
+export function transportFor(
+  registry: string,
+  config: Pick<Config, 'insecure_registries'>,
+): 'https' | 'https-or-http' {
+  return isLoopback(registry) || config.insecure_registries.includes(registry) ? 'https-or-http' : 'https';
+}
+
+/** The TLS hello was answered by a plain-HTTP server. */
+function speaksPlainHttp(err: unknown): boolean {
+  for (let e = err as { code?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || e.code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') return true;
+  }
+  return false;
 }
 
 async function readCapped(res: HttpResponse, cap: number, what: string): Promise<Buffer> {
@@ -62,25 +79,34 @@ export function createRegistryClient(deps: {
   dispatcher: Dispatcher;
   auth: Authenticator;
 }): RegistryClient {
-  const pings = new Map<string, Promise<void>>();
+  const pings = new Map<string, Promise<string>>();
 
-  function base(registry: string): string {
-    return `${schemeFor(registry, deps.config)}://${registry}`;
-  }
-
-  // One ping per registry: learns the auth challenge and proves the host speaks the v2 API.
-  function ping(registry: string, signal?: AbortSignal): Promise<void> {
+  // One ping per registry: picks the scheme, learns the auth challenge and proves the host speaks the
+  // v2 API. Resolves to the base URL every later request uses.
+  function ping(registry: string, signal?: AbortSignal): Promise<string> {
     let p = pings.get(registry);
     if (!p) {
       p = (async () => {
-        const url = new URL('/v2/', base(registry));
-        const res = await send(deps.dispatcher, url, { signal });
+        const mayBePlain = transportFor(registry, deps.config) === 'https-or-http';
+        let base = `https://${registry}`;
+        let res: HttpResponse;
+        try {
+          res = await send(deps.dispatcher, new URL('/v2/', base), {
+            signal,
+            ...(mayBePlain ? { attempts: 1 } : {}),
+          });
+        } catch (err) {
+          if (!mayBePlain || !speaksPlainHttp(err)) throw err;
+          base = `http://${registry}`;
+          res = await send(deps.dispatcher, new URL('/v2/', base), { signal });
+        }
         await res.body.dump();
         if (res.statusCode === 401) deps.auth.learn(registry, res.headers['www-authenticate']);
         else if (res.statusCode !== 200)
           throw operationFailed(
             `${registry} does not answer as an OCI registry (GET /v2/ gave HTTP ${res.statusCode})`,
           );
+        return base;
       })();
       pings.set(registry, p);
       p.catch(() => pings.delete(registry));
@@ -94,9 +120,9 @@ export function createRegistryClient(deps: {
     headers: Record<string, string>,
     signal?: AbortSignal,
   ): Promise<HttpResponse> {
-    await ping(ref.registry, signal);
+    const base = await ping(ref.registry, signal);
     const scope = `repository:${ref.repository}:pull`;
-    const url = new URL(path, base(ref.registry));
+    const url = new URL(path, base);
     const auth = await deps.auth.header(ref.registry, scope, signal);
     let res = await send(deps.dispatcher, url, {
       headers: auth ? { ...headers, authorization: auth } : headers,

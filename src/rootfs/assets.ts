@@ -42,8 +42,12 @@ export async function addAssetsToTree(
     const dir = await tree.parentOf(parts, layer, mtime);
     const name = parts[parts.length - 1]!;
     const meta = assetMeta(asset, mtime);
-    if (asset.kind === 'dir') await tree.putDir(dir, name, meta, layer);
-    else if (asset.kind === 'file') await tree.putBytes(dir, name, meta, layer, await contentOf(asset));
+    if (asset.kind === 'dir') {
+      // A distro may make this directory a symlink (/etc/init.d -> rc.d/init.d): keep it and its target.
+      if (dir.children?.get(name)?.symlinkTarget !== undefined)
+        await tree.parentOf([...parts, '.'], layer, mtime);
+      else await tree.putDir(dir, name, meta, layer);
+    } else if (asset.kind === 'file') await tree.putBytes(dir, name, meta, layer, await contentOf(asset));
     else await tree.putSymlink(dir, name, meta, layer, asset.target);
   }
 }
@@ -87,6 +91,11 @@ export async function injectAssets(
       const meta = assetMeta(asset, mtime);
       const existing = exists.get(path) ?? (made.has(path) ? 'directory' : undefined);
       if (asset.kind === 'dir') {
+        // An existing symlink or file keeps its inode: a mode with directory bits on it would corrupt it.
+        if (existing !== undefined && existing !== 'directory') {
+          if (existing === 'symlink') continue;
+          throw badRequest(`cannot make guest directory ${path}: a ${existing} file is in the way`);
+        }
         ensureDir(path);
       } else {
         if (existing === 'directory')
@@ -95,7 +104,9 @@ export async function injectAssets(
         if (asset.kind === 'file') {
           const host = join(work, `asset-${i}`);
           await writeFile(host, await contentOf(asset));
-          lines.push(`cd ${debugfsQuote(absolute(parts.slice(0, -1)))}`);
+          // The trailing `/.` makes debugfs follow a symlinked parent (/etc/init.d -> rc.d/init.d); cd alone
+          // does not follow its last component.
+          lines.push(`cd ${debugfsQuote(`${absolute(parts.slice(0, -1))}/.`)}`);
           // write links the new inode into the current directory under the bare name.
           lines.push(`write ${debugfsQuote(host)} ${debugfsQuote(parts[parts.length - 1]!)}`, 'cd /');
         } else {

@@ -1,12 +1,13 @@
 /**
  * The guest agent inside a real VM: the Debian cloud kernel + banger's initramfs under QEMU TCG (q35), an
- * ext4 root made from the Alpine minirootfs with the agent copied in, and the agent reached over a
+ * ext4 root made from the Alpine minirootfs plus guestAssets(), and the agent reached over a
  * virtio-serial port backed by a host unix socket. Boots twice: the init shim handing over to the image's
  * own init (busybox), and the shim staying PID 1 (`banger.init=none`). The NIC-less guest sends no packets.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -15,11 +16,15 @@ import {
   type AgentClient,
   agentBinaryPath,
   type ExecRequest,
-  GUEST_AGENT_PATH,
+  type Frame,
+  FrameDecoder,
+  FrameType,
   GUEST_INIT_SHIM_PATH,
+  guestAssets,
   waitForAgent,
 } from '../../src/guest/index.js';
 import { createRunner } from '../../src/host/index.js';
+import type { GuestAsset } from '../../src/model/index.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
 
 const runner = createRunner();
@@ -57,6 +62,21 @@ async function probe(): Promise<string | undefined> {
 const skipReason = await probe();
 if (skipReason) console.warn(`guest-agent e2e skipped: ${skipReason}`);
 
+/** Writes GuestAssets into a directory tree (the rootfs builder does the same into ext4 with debugfs). */
+async function applyAssets(tree: string, assets: GuestAsset[]): Promise<void> {
+  for (const a of assets) {
+    const dest = join(tree, a.path);
+    if (a.kind === 'dir') await mkdir(dest, { recursive: true, mode: a.mode });
+    else if (a.kind === 'symlink') await symlink(a.target, dest);
+    else {
+      const content = a.content;
+      if (typeof content === 'object' && 'hostPath' in content) await copyFile(content.hostPath, dest);
+      else await writeFile(dest, content);
+      await chmod(dest, a.mode);
+    }
+  }
+}
+
 interface Vm {
   child: ChildProcess;
   console: () => string;
@@ -92,9 +112,8 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
     const tree = join(work, 'rootfs');
     await mkdir(tree);
     await runner.run(['tar', '-xzf', alpineTarball, '-C', tree, '--numeric-owner']);
-    await mkdir(join(tree, 'usr', 'local', 'bin'), { recursive: true });
-    await copyFile(agentBinaryPath(), join(tree, GUEST_AGENT_PATH));
-    await symlink(GUEST_AGENT_PATH, join(tree, GUEST_INIT_SHIM_PATH));
+    // Everything guestAssets() lists (agent, shim, systemd and OpenRC hooks), as the rootfs builder would.
+    await applyAssets(tree, guestAssets());
     await runner.run([
       'mkfs.ext4',
       '-q',
@@ -240,7 +259,23 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
     const stat = await run(client, { argv: ['stat', '-c', '%a %u %g', '/root/hello.txt'] });
     expect(stat.stdout.trim()).toBe('600 65534 65534');
 
-    await client.shutdown();
+    // A malformed frame on the shared port: a stream-0 error, and the agent serves the next connection.
+    client.close();
+    const raw = createConnection({ path: vm.socketPath });
+    const decoder = new FrameDecoder();
+    const first = new Promise<Frame>((resolve) => {
+      raw.on('data', (d: Buffer) => {
+        const [f] = decoder.push(d);
+        if (f) resolve(f);
+      });
+    });
+    raw.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5]));
+    expect(await first).toMatchObject({ type: FrameType.reply, stream: 0 });
+    raw.destroy();
+    const fresh = await connect(vm);
+    expect((await run(fresh, { argv: ['echo', 'still here'] })).stdout).toBe('still here\n');
+
+    await fresh.shutdown();
     await vm.exited;
     expect(vm.child.exitCode).toBe(0);
   });

@@ -149,25 +149,28 @@ describe.skipIf(skipReason !== undefined)('banger-agent on the host over a unix 
     out.on('data', (d: Buffer) => {
       text += d.toString();
     });
-    const stdin = new PassThrough();
-    const handle = client.exec(
-      {
-        argv: [
-          'sh',
-          '-c',
-          'trap "echo got-usr1" USR1; echo ready; while read line; do echo "line:$line"; done; echo eof',
-        ],
-      },
-      { stdin, stdout: out, stderr: new PassThrough() },
+    // A trapped signal reaches the shell (its process group), which then exits on its own terms.
+    const trapped = client.exec(
+      { argv: ['sh', '-c', 'trap "echo got-usr1; exit 3" USR1; echo ready; while :; do sleep 0.05; done'] },
+      { stdout: out, stderr: new PassThrough() },
     );
     await until(() => text.includes('ready'), 'the trap to be installed');
-    handle.signal('SIGUSR1');
+    trapped.signal('SIGUSR1');
+    expect(await trapped.wait()).toEqual({ exitCode: 3, signal: null });
+    expect(text).toContain('got-usr1');
+
+    // stdin arrives as it is written, and its end reaches the command as EOF.
+    text = '';
+    const stdin = new PassThrough();
+    const reader = client.exec(
+      { argv: ['sh', '-c', 'while read line; do echo "line:$line"; done; echo eof'] },
+      { stdin, stdout: out, stderr: new PassThrough() },
+    );
     stdin.write('a\n');
     await until(() => text.includes('line:a'), 'the first line');
     stdin.end('b\n');
-    expect(await handle.wait()).toEqual({ exitCode: 0, signal: null });
-    expect(text).toContain('got-usr1');
-    expect(text).toContain('line:b\neof\n');
+    expect(await reader.wait()).toEqual({ exitCode: 0, signal: null });
+    expect(text).toBe('line:a\nline:b\neof\n');
 
     const sleeper = client.exec(
       { argv: ['sleep', '60'] },
@@ -314,8 +317,91 @@ describe.skipIf(skipReason !== undefined)('banger-agent on the host over a unix 
       c.sock.write(randomBytes(1 + ((i * 97) % 2000)));
       c.sock.destroy();
     }
+    // Well-framed requests with fields of every wrong type: each gets an answer, none kills the agent.
+    const values = [null, true, 0, -1, 1e300, 'x', '', [], [1], ['a', 2], {}, { rows: 'x' }, '\u0000'];
+    const d = await raw();
+    let id = 1;
+    for (const op of ['exec', 'read_file', 'write_file', 'health', 7, null])
+      for (const field of ['argv', 'env', 'cwd', 'user', 'tty', 'path', 'mode', 'uid', 'op'])
+        for (const v of values) {
+          const req: Record<string, unknown> = { op, [field]: v };
+          if (op === 'exec' && field !== 'argv') req.argv = ['true'];
+          if (op === 'write_file' && field !== 'path') req.path = join(work, `fuzz-${id}`);
+          d.sock.write(encodeFrame(FrameType.open, id, JSON.stringify(req)));
+          if (op === 'write_file') d.sock.write(encodeFrame(FrameType.eof, id));
+          d.sock.write(encodeFrame(FrameType.control, id, JSON.stringify({ op: 'signal', signal: v })));
+          d.sock.write(
+            encodeFrame(FrameType.control, id, JSON.stringify({ op: 'resize', rows: v, cols: v })),
+          );
+          id++;
+        }
+    const last = id;
+    d.sock.write(encodeFrame(FrameType.open, last, '{"op":"health"}'));
+    await until(
+      () => d.frames().some((f) => f.stream === last),
+      'the agent to get through the fuzz requests',
+    );
+    const answered = new Set(
+      d
+        .frames()
+        .filter((f) => f.type === FrameType.reply)
+        .map((f) => f.stream),
+    );
+    for (let i = 1; i <= last; i++) expect(answered.has(i), `stream ${i} answered`).toBe(true);
+    d.sock.destroy();
+
     expect((await client.health()).pid).toBe(agent.pid);
     expect(agent.exitCode).toBeNull();
+  });
+
+  it('speaks through a Firecracker-style hybrid vsock socket (CONNECT handshake) and reports refusals', async () => {
+    // A stand-in for Firecracker's vsock UDS: it checks the CONNECT line, answers OK and then splices the
+    // connection to the agent.
+    const udsPath = join(work, 'fc-vsock.sock');
+    const seen: string[] = [];
+    const fc = createServer((conn) => {
+      let line = '';
+      const onData = (d: Buffer) => {
+        line += d.toString('latin1');
+        const nl = line.indexOf('\n');
+        if (nl < 0) return;
+        conn.off('data', onData);
+        seen.push(line.slice(0, nl));
+        if (line.slice(0, nl) !== 'CONNECT 1024') {
+          conn.end('FAILURE\n');
+          return;
+        }
+        const up = createConnection({ path: socketPath });
+        up.once('connect', () => {
+          conn.write('OK 1073741824\n');
+          up.pipe(conn);
+          conn.pipe(up);
+        });
+        up.on('error', () => conn.destroy());
+        conn.on('close', () => up.destroy());
+      };
+      conn.on('data', onData);
+    });
+    await new Promise<void>((r) => fc.listen(udsPath, () => r()));
+    try {
+      const c = await connectAgent({ kind: 'firecracker-vsock', udsPath, port: 1024 });
+      expect((await c.health()).pid).toBe(agent.pid);
+      expect(await run(c, { argv: ['echo', 'through vsock'] })).toMatchObject({
+        exitCode: 0,
+        stdout: 'through vsock\n',
+      });
+      c.close();
+      expect(seen).toContain('CONNECT 1024');
+
+      await expect(connectAgent({ kind: 'firecracker-vsock', udsPath, port: 9 })).rejects.toThrow(
+        /refused CONNECT 9: FAILURE/,
+      );
+      await expect(
+        connectAgent({ kind: 'firecracker-vsock', udsPath: join(work, 'absent.sock'), port: 1024 }),
+      ).rejects.toMatchObject({ code: 'operation_failed' });
+    } finally {
+      await new Promise((r) => fc.close(r));
+    }
   });
 
   it('applies banger.hostname and banger.dns to a root tree', async () => {

@@ -1,11 +1,13 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createRunner } from '../../src/host/index.js';
 import { BangerError } from '../../src/model/errors.js';
-import { type BuildRootfsOptions, buildRootfs } from '../../src/rootfs/index.js';
+import type { ProgressEvent } from '../../src/model/progress.js';
+import { type BuildRootfsOptions, buildRootfs, writeFidelityReport } from '../../src/rootfs/index.js';
 import { fsck, readImageFile, readImageXattr, statImage, statOne } from '../fixtures/ext4-reader.js';
-import { type TarEntry, tarLayer } from '../fixtures/layers.js';
+import { layerOf, packTar, type TarEntry, tarLayer } from '../fixtures/layers.js';
 
 // security.capability v2 granting cap_net_raw (bit 13), as setcap writes it for ping.
 const CAP_NET_RAW = Buffer.from('0100000200200000000000000000000000000000', 'hex');
@@ -235,6 +237,60 @@ describe('rootfs fidelity corpus', () => {
     expect((err as BangerError).message).toContain('evil');
     expect(await readdir(dir)).toEqual(['work']);
     expect(await readdir(join(dir, 'work'))).toEqual([]);
+  });
+
+  it('reads zstd layers made with a long window, and reports its stages in order', async () => {
+    const tar = await packTar([f('./etc/os-release', 'ID=test\n'), f('./big', 'z'.repeat(1 << 20))]);
+    const input = join(dir, 'layer.tar');
+    await writeFile(input, tar);
+    // Streamed from stdin, zstd keeps the 1 GiB window in the frame header: the default decoder refuses it.
+    await createRunner().run(['sh', '-c', `zstd -q --long=30 -c < '${input}' > '${input}.zst'`]);
+    const bytes = await readFile(`${input}.zst`);
+    const events: ProgressEvent[] = [];
+    const { output, result } = await build([layerOf(bytes, 'sha256:long')], {
+      progress: (e) => events.push(e),
+    });
+    expect(result.report.layers[0]).toMatchObject({ compression: 'zstd' });
+    expect((await readImageFile(output, '/etc/os-release')).toString()).toBe('ID=test\n');
+    const stages = events.flatMap((e) => (e.kind === 'stage' ? [e.stage] : []));
+    expect(stages).toEqual(['flatten', 'mkfs', 'metadata', 'check']);
+    expect(
+      events.some((e) => e.kind === 'bytes' && e.item === 'sha256:long' && e.done === bytes.length),
+    ).toBe(true);
+  });
+
+  it("adds guest assets through the image's own symlinked directories and stores the report", async () => {
+    const layer = await tarLayer([
+      d('./etc'),
+      d('./etc/rc.d'),
+      d('./etc/rc.d/init.d'),
+      { name: './etc/init.d', type: 'symlink', linkname: 'rc.d/init.d' },
+    ]);
+    const { output, result } = await build([layer], {
+      assets: [
+        { kind: 'dir', path: '/etc/init.d', mode: 0o755 },
+        { kind: 'file', path: '/etc/init.d/banger-agent', content: '#!/bin/sh\n', mode: 0o755 },
+        {
+          kind: 'file',
+          path: '/usr/local/bin/banger-agent',
+          content: Buffer.from([0x7f, 0x45]),
+          mode: 0o755,
+          uid: 0,
+        },
+      ],
+    });
+    const img = await statImage(output, [
+      '/etc/init.d',
+      '/etc/rc.d/init.d/banger-agent',
+      '/usr/local/bin/banger-agent',
+    ]);
+    expect(img.get('/etc/init.d')).toMatchObject({ type: 'symlink', linkTarget: 'rc.d/init.d' });
+    expect(img.get('/etc/rc.d/init.d/banger-agent')).toMatchObject({ type: 'regular', mode: 0o755, uid: 0 });
+    expect(img.get('/usr/local/bin/banger-agent')).toMatchObject({ type: 'regular', size: 2 });
+    expect(result.report.injectedAssets).toBe(3);
+    const reportPath = join(dir, 'report.json');
+    await writeFidelityReport(reportPath, result.report);
+    expect(JSON.parse(await readFile(reportPath, 'utf8'))).toEqual(JSON.parse(JSON.stringify(result.report)));
   });
 
   it('keeps the root entry of umoci-style layers and applies its metadata', async () => {

@@ -15,6 +15,8 @@ export interface SendOptions {
   method?: 'GET' | 'HEAD';
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** Tries in all (default ATTEMPTS); 1 for probes whose failure is an answer. */
+  attempts?: number;
 }
 
 /** Blob redirects go to a CDN or object store once; more than this is a loop. */
@@ -73,19 +75,20 @@ async function sendOnce(dispatcher: Dispatcher, url: URL, opts: SendOptions): Pr
 
 /** `sendOnce` with retries on temporary failures; the body of a retried answer is drained first. */
 export async function send(dispatcher: Dispatcher, url: URL, opts: SendOptions = {}): Promise<HttpResponse> {
+  const attempts = opts.attempts ?? ATTEMPTS;
   for (let attempt = 1; ; attempt++) {
     let res: HttpResponse;
     try {
       res = await sendOnce(dispatcher, url, opts);
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause ?? err;
-      if (attempt < ATTEMPTS && !opts.signal?.aborted && isTemporaryNetworkError(cause)) {
+      if (attempt < attempts && !opts.signal?.aborted && isTemporaryNetworkError(cause)) {
         await sleep(BACKOFF_MS * 2 ** (attempt - 1), opts.signal);
         continue;
       }
       throw err;
     }
-    if (attempt < ATTEMPTS && isTemporaryStatus(res.statusCode)) {
+    if (attempt < attempts && isTemporaryStatus(res.statusCode)) {
       await res.body.dump();
       await sleep(BACKOFF_MS * 2 ** (attempt - 1), opts.signal);
       continue;

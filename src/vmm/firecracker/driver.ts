@@ -1,0 +1,213 @@
+import { link, mkdir, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
+import type { Runner } from '../../host/index.js';
+import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
+import { exitOf, makeInstance, type StopHooks } from '../instance.js';
+import { processAlive, processArgv, startTimeOf } from '../process.js';
+import { withConsole } from '../qemu/args.js';
+import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
+import { throwIfCancelled, validateLaunchSpec } from '../validate.js';
+import { createFirecrackerApi, type FirecrackerApi, FirecrackerApiError } from './api.js';
+import {
+  FIRECRACKER_MIN_VERSION,
+  firecrackerConfigCalls,
+  firecrackerRunFiles,
+  parseVersion,
+  versionAtLeast,
+} from './config.js';
+import { JAILED_API_SOCKET, jailedPath, jailerArgv, jailerChrootRoot } from './jailer.js';
+
+/** Firecracker binds its API socket within milliseconds; this bounds one that never does. */
+const API_READY_TIMEOUT_MS = 10_000;
+const API_POLL_MS = 25;
+
+export interface FirecrackerDriverDeps {
+  runner: Runner;
+  firecrackerBin: string;
+  /** Launch through the jailer (root only): chroot, cgroups, dropped privileges. */
+  jailer?: { jailerBin: string; chrootBase: string; uid: number; gid: number };
+  /** Where the short API-socket symlink lives (the jailer's chroot path is long); default: the run dir. */
+  shortSocketDir?: string;
+}
+
+/** Firecracker boots an uncompressed ELF vmlinux only; a bzImage fails deep inside the VMM. */
+async function assertElfKernel(path: string): Promise<void> {
+  const fh = await open(path, 'r').catch((err: unknown) => {
+    throw badRequest(`kernel ${path} cannot be read`, { cause: err });
+  });
+  try {
+    const { buffer } = await fh.read(Buffer.alloc(4), 0, 4, 0);
+    if (!buffer.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46])))
+      throw badRequest(`Firecracker needs an uncompressed ELF vmlinux, and ${path} is not one`, {
+        hint: 'import the kernel with banger so its vmlinux is extracted, or use vmm = "qemu"',
+      });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Refuses what Firecracker cannot boot, with the reason, before any process starts. */
+export async function preflightFirecracker(spec: VmmLaunchSpec): Promise<void> {
+  if (spec.accel !== 'kvm') throw badRequest('Firecracker always runs on KVM; accel "tcg" is QEMU-only');
+  const f = spec.kernelFeatures;
+  if (f?.configKnown && !f.virtioMmioCmdlineDevices)
+    throw badRequest(
+      `kernel ${spec.kernelPath} lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so it cannot find Firecracker's devices`,
+      { hint: 'use a Firecracker-ready kernel (e.g. generic-6.12) or vmm = "qemu"' },
+    );
+  await assertElfKernel(spec.kernelPath);
+}
+
+async function waitForApi(api: FirecrackerApi, alive: () => boolean): Promise<{ vmm_version: string }> {
+  const deadline = Date.now() + API_READY_TIMEOUT_MS;
+  for (;;) {
+    if (!alive()) throw new Error('Firecracker exited before its API socket answered');
+    try {
+      return await api.get<{ vmm_version: string }>('/');
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, API_POLL_MS));
+  }
+}
+
+function apiHooks(api: FirecrackerApi): StopHooks {
+  return {
+    async requestPowerdown() {
+      // Firecracker's only guest-facing stop: an i8042 Ctrl-Alt-Del, which guests turn into a reboot,
+      // and (with reboot=k) Firecracker exits.
+      await api.put('/actions', { action_type: 'SendCtrlAltDel' });
+    },
+    close() {},
+  };
+}
+
+/** The Firecracker driver: configures the VM through its API socket per firecracker-api.yaml. */
+export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
+  async function start(spec: VmmLaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VmmInstance> {
+    validateLaunchSpec(spec);
+    await preflightFirecracker(spec);
+    const files = firecrackerRunFiles(spec.runDir);
+    const jail = deps.jailer;
+    const chrootRoot = jail ? jailerChrootRoot(jail.chrootBase, deps.firecrackerBin, spec.name) : undefined;
+    const map = chrootRoot ? jailedPath : (p: string) => p;
+    const { calls, agentEndpoint: endpoint } = firecrackerConfigCalls(
+      { ...spec, cmdline: withConsole(spec.cmdline) },
+      files,
+      map,
+    );
+    // Sockets Firecracker makes inside a chroot are reached through a short symlink (AF_UNIX limit).
+    const apiSocket = chrootRoot
+      ? join(deps.shortSocketDir ?? spec.runDir, `fc-${spec.name}.sock`)
+      : files.apiSocket;
+    const agentEndpoint =
+      chrootRoot && endpoint.kind === 'firecracker-vsock'
+        ? { ...endpoint, udsPath: join(chrootRoot, jailedPath(files.vsockSocket)) }
+        : endpoint;
+    for (const sock of [apiSocket, files.vsockSocket])
+      if (Buffer.byteLength(sock) > UNIX_SOCKET_PATH_MAX)
+        throw badRequest(`socket path too long for AF_UNIX (${UNIX_SOCKET_PATH_MAX} bytes): ${sock}`);
+    throwIfCancelled(opts.signal, spec.name);
+
+    await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
+    for (const f of [files.apiSocket, files.vsockSocket, apiSocket]) await rm(f, { force: true });
+    await writeFile(files.consoleLog, '', { mode: 0o600 });
+    if (chrootRoot && jail) {
+      await mkdir(join(chrootRoot, 'run'), { recursive: true, mode: 0o700 });
+      // Hard links, not copies: the chroot must share a filesystem with the images (config doc says so).
+      const staged = [
+        spec.kernelPath,
+        spec.initrdPath,
+        spec.rootDisk.path,
+        ...(spec.extraDisks ?? []).map((d) => d.path),
+      ];
+      for (const p of staged) if (p) await link(p, join(chrootRoot, jailedPath(p))).catch(() => {});
+      for (const p of [files.log, files.metrics]) await writeFile(join(chrootRoot, jailedPath(p)), '');
+      await symlink(join(chrootRoot, JAILED_API_SOCKET), apiSocket);
+    } else {
+      await writeFile(files.log, '', { mode: 0o600 });
+      await writeFile(files.metrics, '', { mode: 0o600 });
+    }
+
+    const argv =
+      chrootRoot && jail
+        ? jailerArgv({ ...jail, firecrackerBin: deps.firecrackerBin, id: spec.name, netns: spec.netns })
+        : [deps.firecrackerBin, '--api-sock', files.apiSocket, '--id', spec.name];
+    const child = deps.runner.spawn(argv, {
+      detached: true,
+      logPath: files.consoleLog,
+      netns: jail ? undefined : spec.netns,
+    });
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    const pid = child.pid;
+    if (pid === undefined) {
+      const err = await spawnError;
+      throw operationFailed(`could not start ${argv[0]}: ${err.message}`, { cause: err });
+    }
+    const startTime = startTimeOf(pid);
+    const exited = exitOf(child, pid, startTime);
+    const api = createFirecrackerApi(apiSocket);
+    const handles: VmmHandles = {
+      kind: 'firecracker',
+      pid,
+      startTime,
+      controlSocket: apiSocket,
+      consoleLogPath: files.consoleLog,
+      agentEndpoint,
+      files: chrootRoot ? [apiSocket] : [files.apiSocket, files.vsockSocket],
+    };
+    const instance = makeInstance({ handles, exited, hooks: apiHooks(api) });
+    try {
+      const info = await waitForApi(api, instance.alive);
+      const version = parseVersion(info.vmm_version);
+      if (!version || !versionAtLeast(version, FIRECRACKER_MIN_VERSION))
+        throw badRequest(
+          `Firecracker ${info.vmm_version} is older than ${FIRECRACKER_MIN_VERSION.join('.')}, the oldest banger supports`,
+        );
+      for (const call of calls) {
+        throwIfCancelled(opts.signal, spec.name);
+        await api.put(call.path, call.body);
+      }
+      await api.put('/actions', { action_type: 'InstanceStart' });
+    } catch (err) {
+      await instance.kill();
+      if (opts.signal?.aborted) throw new BangerError('cancelled', `start of VM ${spec.name} was cancelled`);
+      if (err instanceof BangerError) throw err;
+      const log = (await readFile(files.consoleLog, 'utf8').catch(() => ''))
+        .trim()
+        .split('\n')
+        .slice(-5)
+        .join('\n');
+      const why = err instanceof FirecrackerApiError ? err.message : (err as Error).message;
+      throw operationFailed(
+        `Firecracker for VM ${spec.name} failed to start: ${why}${log ? `\n${log}` : ''}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    return instance;
+  }
+
+  async function adopt(handles: VmmHandles): Promise<VmmInstance | null> {
+    if (handles.kind !== 'firecracker')
+      throw badRequest(`handles of a ${handles.kind} VM given to the Firecracker driver`);
+    if (!processAlive(handles.pid, handles.startTime)) return null;
+    const argv = processArgv(handles.pid) ?? [];
+    // Direct launches name the API socket; jailed ones run with the in-chroot socket path.
+    if (!argv.some((a) => a === handles.controlSocket || a === JAILED_API_SOCKET)) return null;
+    return makeInstance({
+      handles,
+      exited: exitOf(undefined, handles.pid, handles.startTime),
+      hooks: apiHooks(createFirecrackerApi(handles.controlSocket)),
+    });
+  }
+
+  return {
+    kind: 'firecracker',
+    capabilities: { agentTransports: ['firecracker-vsock'], diskFormats: ['raw'], accels: ['kvm'] },
+    start,
+    adopt,
+  };
+}

@@ -1,0 +1,147 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
+import type { Runner } from '../../host/index.js';
+import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
+import { exitOf, makeInstance, type StopHooks } from '../instance.js';
+import { processAlive, processArgv, startTimeOf } from '../process.js';
+import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
+import { throwIfCancelled, validateLaunchSpec } from '../validate.js';
+import { buildQemuCommand, type QemuHostFacts } from './args.js';
+import { QmpClient } from './qmp.js';
+
+/** QEMU creates its QMP socket before the guest runs; this bounds a QEMU that never gets that far. */
+const QMP_READY_TIMEOUT_MS = 30_000;
+const QMP_POLL_MS = 50;
+
+export interface QemuDriverDeps extends QemuHostFacts {
+  runner: Runner;
+}
+
+async function tail(path: string, lines = 8): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+/** Connects to QMP once the socket exists, failing fast when QEMU exits first (bad arguments, no KVM …). */
+async function waitForQmp(
+  path: string,
+  child: ChildProcess,
+  signal: AbortSignal | undefined,
+): Promise<QmpClient> {
+  const deadline = Date.now() + QMP_READY_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error('exited');
+    if (signal?.aborted) throw new Error('aborted');
+    try {
+      return await QmpClient.connect(path, 2000);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, QMP_POLL_MS));
+  }
+}
+
+function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks {
+  let qmp = client;
+  const ensure = async () => {
+    qmp ??= await QmpClient.connect(socketPath);
+    return qmp;
+  };
+  return {
+    async requestPowerdown() {
+      await (await ensure()).execute('system_powerdown');
+    },
+    async quit() {
+      // `quit` closes the connection as QEMU exits, so the reply may never come.
+      const c = await ensure();
+      await Promise.race([c.execute('quit').catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+    },
+    close() {
+      qmp?.close();
+      qmp = undefined;
+    },
+  };
+}
+
+/** The QEMU driver: microvm machine, KVM or TCG, QMP for control, virtio-serial or vhost-vsock for the agent. */
+export function createQemuVmm(deps: QemuDriverDeps): Vmm {
+  async function start(spec: VmmLaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VmmInstance> {
+    validateLaunchSpec(spec);
+    const cmd = buildQemuCommand(spec, deps);
+    for (const sock of [cmd.files.qmpSocket, cmd.files.agentSocket])
+      if (Buffer.byteLength(sock) > UNIX_SOCKET_PATH_MAX)
+        throw badRequest(`socket path too long for AF_UNIX (${UNIX_SOCKET_PATH_MAX} bytes): ${sock}`, {
+          hint: 'use a shorter runtime directory',
+        });
+    throwIfCancelled(opts.signal, spec.name);
+    await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
+    // Sockets left by a VMM that died uncleanly would make QEMU's bind fail.
+    await rm(cmd.files.qmpSocket, { force: true });
+    await rm(cmd.files.agentSocket, { force: true });
+    await writeFile(cmd.files.consoleLog, '', { mode: 0o600 });
+
+    const child = deps.runner.spawn(cmd.argv, {
+      detached: true,
+      logPath: cmd.files.consoleLog,
+      netns: spec.netns,
+    });
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    const pid = child.pid;
+    if (pid === undefined) {
+      const err = await spawnError;
+      throw operationFailed(`could not start ${deps.qemuBin}: ${err.message}`, { cause: err });
+    }
+    const startTime = startTimeOf(pid);
+    const exited = exitOf(child, pid, startTime);
+    let qmp: QmpClient;
+    try {
+      qmp = await waitForQmp(cmd.files.qmpSocket, child, opts.signal);
+    } catch (err) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      await rm(cmd.files.qmpSocket, { force: true });
+      await rm(cmd.files.agentSocket, { force: true });
+      if (opts.signal?.aborted) throw new BangerError('cancelled', `start of VM ${spec.name} was cancelled`);
+      throw operationFailed(
+        `QEMU for VM ${spec.name} exited during start-up: ${await tail(cmd.files.consoleLog)}`,
+        { cause: err },
+      );
+    }
+    const handles: VmmHandles = {
+      kind: 'qemu',
+      pid,
+      startTime,
+      controlSocket: cmd.files.qmpSocket,
+      consoleLogPath: cmd.files.consoleLog,
+      agentEndpoint: cmd.agentEndpoint,
+      files:
+        cmd.agentEndpoint.kind === 'virtio-serial'
+          ? [cmd.files.qmpSocket, cmd.files.agentSocket]
+          : [cmd.files.qmpSocket],
+    };
+    return makeInstance({ handles, exited, hooks: qmpHooks(qmp, cmd.files.qmpSocket) });
+  }
+
+  async function adopt(handles: VmmHandles): Promise<VmmInstance | null> {
+    if (handles.kind !== 'qemu') throw badRequest(`handles of a ${handles.kind} VM given to the QEMU driver`);
+    if (!processAlive(handles.pid, handles.startTime)) return null;
+    // Same pid and start time is the same process; its argv naming our QMP socket guards against a
+    // handles.json edited to point at someone else's process.
+    const argv = processArgv(handles.pid) ?? [];
+    if (!argv.some((a) => a.includes(handles.controlSocket))) return null;
+    const exited = exitOf(undefined, handles.pid, handles.startTime);
+    return makeInstance({ handles, exited, hooks: qmpHooks(undefined, handles.controlSocket) });
+  }
+
+  return {
+    kind: 'qemu',
+    capabilities: {
+      agentTransports: deps.vhostVsock ? ['vsock', 'virtio-serial'] : ['virtio-serial'],
+      diskFormats: ['raw', 'qcow2'],
+      accels: ['kvm', 'tcg'],
+    },
+    start,
+    adopt,
+  };
+}

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import type { AgentEndpoint } from '../model/agent-endpoint.js';
+import type { TeardownIdentity } from '../model/identity.js';
+
+/** The two VMMs banger drives. */
+export type VmmKind = 'qemu' | 'firecracker';
+/** How guest code runs: hardware virtualisation, or QEMU's software emulator. */
+export type Accel = 'kvm' | 'tcg';
+export type DiskFormat = 'raw' | 'qcow2';
+
+/** One disk handed to the guest; the root disk is always the first (/dev/vda). */
+export interface VmmDisk {
+  path: string;
+  format: DiskFormat;
+  readOnly?: boolean;
+}
+
+/** Everything a driver needs to boot one VM. Paths are absolute; runDir holds sockets and the console log. */
+export interface VmmLaunchSpec {
+  name: string;
+  runDir: string;
+  kernelPath: string;
+  initrdPath?: string;
+  cmdline: string;
+  rootDisk: { path: string; format: DiskFormat };
+  extraDisks?: VmmDisk[];
+  vcpus: number;
+  memoryMiB: number;
+  net?: { tap: string; mac: string };
+  /** The wanted agent transport; QEMU falls back to virtio-serial where the host has no vhost-vsock. */
+  agent: 'vsock' | 'virtio-serial';
+  cid?: number;
+  accel: Accel;
+  /** Network namespace the VMM runs in (the tap lives there). */
+  netns?: string;
+  /** What the kernel's build config says (src/kernel capabilities); Firecracker's preflight reads it. */
+  kernelFeatures?: { configKnown: boolean; virtioMmioCmdlineDevices: boolean };
+}
+
+/** What a driver can do, read by callers instead of asking which driver they hold. */
+export interface VmmCapabilities {
+  agentTransports: ReadonlyArray<AgentEndpoint['kind']>;
+  diskFormats: readonly DiskFormat[];
+  accels: readonly Accel[];
+}
+
+const agentEndpointSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('virtio-serial'), socketPath: z.string().min(1) }),
+  z.object({ kind: z.literal('vsock'), cid: z.number().int().min(3), port: z.number().int().min(1) }),
+  z.object({
+    kind: z.literal('firecracker-vsock'),
+    udsPath: z.string().min(1),
+    port: z.number().int().min(1),
+  }),
+]);
+
+/**
+ * The JSON-serialisable facts that let a new daemon find a running VMM again: the process (pid + start
+ * time, since pids are reused), its control socket and where the agent answers. Written to handles.json.
+ */
+export const vmmHandlesSchema = z.object({
+  kind: z.enum(['qemu', 'firecracker']),
+  pid: z.number().int().positive(),
+  startTime: z.number().int().nonnegative(),
+  /** QMP socket (QEMU) or API socket (Firecracker). */
+  controlSocket: z.string().min(1),
+  consoleLogPath: z.string().min(1),
+  agentEndpoint: agentEndpointSchema,
+  /** Files the VMM created that teardown removes (sockets). */
+  files: z.array(z.string()).default([]),
+});
+export type VmmHandles = z.infer<typeof vmmHandlesSchema>;
+
+export interface VmmExit {
+  code: number | null;
+  signal: string | null;
+}
+
+/** Options for a graceful stop. */
+export interface VmmStopOptions {
+  /** How long the guest may take to power off before the VMM is made to quit, then killed. */
+  timeoutMs: number;
+  /**
+   * Asks the guest to power off (the agent's shutdown). Tried first: the ACPI power button needs modules
+   * many guests lack (e2e-notes §5.5), so the driver's own request is only a second line.
+   */
+  guestShutdown?: () => Promise<void>;
+}
+
+/** A running VM as its driver sees it. */
+export interface VmmInstance {
+  kind: VmmKind;
+  pid: number;
+  startTime: number;
+  handles: VmmHandles;
+  identities: TeardownIdentity[];
+  agentEndpoint: AgentEndpoint;
+  consoleLogPath: string;
+  /** Graceful stop (guest shutdown, ACPI power button / Ctrl-Alt-Del), then quit, then SIGKILL. */
+  stop(opts: VmmStopOptions): Promise<void>;
+  /** Kills the VMM now and waits until it has exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  alive(): boolean;
+  exited: Promise<VmmExit>;
+}
+
+/** A VMM driver: boots VMs and finds them again after a daemon restart. */
+export interface Vmm {
+  kind: VmmKind;
+  capabilities: VmmCapabilities;
+  start(spec: VmmLaunchSpec, opts?: { signal?: AbortSignal }): Promise<VmmInstance>;
+  /** Reattaches to a VMM started by an earlier daemon; null when that process is gone. */
+  adopt(handles: VmmHandles): Promise<VmmInstance | null>;
+}

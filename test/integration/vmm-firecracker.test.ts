@@ -1,0 +1,289 @@
+/**
+ * The Firecracker driver against its API contract. The real binary needs KVM, so a fake `firecracker`
+ * built from shared/reference/firecracker-api.yaml stands in: it refuses any request the spec would not
+ * accept and records the order of calls. The driver's whole boot and stop sequence must pass it.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRunner } from '../../src/host/index.js';
+import { BangerError } from '../../src/model/errors.js';
+import {
+  createFirecrackerVmm,
+  processAlive,
+  type VmmInstance,
+  type VmmLaunchSpec,
+  vmmHandlesSchema,
+} from '../../src/vmm/index.js';
+import { findApiYaml } from '../fixtures/firecracker-fake/spec.js';
+
+const runner = createRunner();
+const here = dirname(fileURLToPath(import.meta.url));
+const contract = findApiYaml();
+if (!contract)
+  console.warn(
+    'firecracker contract tests skipped: firecracker-api.yaml not found (set BANGER_FIRECRACKER_API_YAML)',
+  );
+
+type Recorded = {
+  method: string;
+  path: string;
+  body?: Record<string, unknown>;
+  status: number;
+  fault?: string;
+};
+
+describe.skipIf(!contract)('Firecracker driver against the API contract', () => {
+  let work: string;
+  let kernel: string;
+  const started: VmmInstance[] = [];
+
+  /** A wrapper script that runs the fake as if it were the firecracker binary. */
+  async function fakeBinary(name: string, extra: string[] = []): Promise<{ bin: string; record: string }> {
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    const fake = join(here, '..', 'fixtures', 'firecracker-fake', 'fake-firecracker.ts');
+    const record = join(work, `${name}.calls.jsonl`);
+    const bin = join(work, `${name}-firecracker`);
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const line = [
+      process.execPath,
+      '--import',
+      tsx,
+      fake,
+      '--contract',
+      contract as string,
+      '--record',
+      record,
+      ...extra,
+    ]
+      .map(q)
+      .join(' ');
+    await writeFile(bin, `#!/bin/sh\nexec ${line} "$@"\n`);
+    await chmod(bin, 0o755);
+    return { bin, record };
+  }
+
+  async function calls(record: string): Promise<Recorded[]> {
+    const text = await readFile(record, 'utf8').catch(() => '');
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Recorded);
+  }
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'bgr-fc-'));
+    kernel = join(work, 'vmlinux');
+    // Enough of an ELF header for the preflight; the fake never runs it.
+    await writeFile(kernel, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(60)]));
+    await writeFile(join(work, 'root.ext4'), Buffer.alloc(1024));
+    await writeFile(join(work, 'work.ext4'), Buffer.alloc(1024));
+    await writeFile(join(work, 'initrd.img'), Buffer.alloc(16));
+  });
+
+  afterEach(async () => {
+    for (const vm of started.splice(0)) if (vm.alive()) await vm.kill();
+  });
+
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const spec = (name: string, over: Partial<VmmLaunchSpec> = {}): VmmLaunchSpec => ({
+    name,
+    runDir: join(work, name),
+    kernelPath: kernel,
+    initrdPath: join(work, 'initrd.img'),
+    cmdline: 'root=/dev/vda rw reboot=k panic=1 pci=off',
+    rootDisk: { path: join(work, 'root.ext4'), format: 'raw' },
+    extraDisks: [{ path: join(work, 'work.ext4'), format: 'raw' }],
+    vcpus: 2,
+    memoryMiB: 512,
+    net: { tap: 'tap-fc-0001', mac: '02:fc:00:00:00:01' },
+    agent: 'vsock',
+    cid: 3,
+    accel: 'kvm',
+    ...over,
+  });
+
+  it('boots through the API in the documented order, reaches the vsock, and stops with Ctrl-Alt-Del', async () => {
+    const { bin, record } = await fakeBinary('boot');
+    const vmm = createFirecrackerVmm({ runner, firecrackerBin: bin });
+    const vm = await vmm.start(spec('fc1'));
+    started.push(vm);
+
+    const seen = await calls(record);
+    expect(seen.filter((c) => c.status >= 400)).toEqual([]);
+    expect(seen.map((c) => `${c.method} ${c.path}`)).toEqual([
+      ...seen.filter((c) => c.method === 'GET').map(() => 'GET /'),
+      'PUT /logger',
+      'PUT /metrics',
+      'PUT /machine-config',
+      'PUT /boot-source',
+      'PUT /drives/rootfs',
+      'PUT /drives/disk1',
+      'PUT /network-interfaces/eth0',
+      'PUT /vsock',
+      'PUT /actions',
+    ]);
+    expect(seen.find((c) => c.path === '/boot-source')?.body).toEqual({
+      kernel_image_path: kernel,
+      boot_args: 'console=ttyS0 root=/dev/vda rw reboot=k panic=1 pci=off',
+      initrd_path: join(work, 'initrd.img'),
+    });
+    expect(seen.find((c) => c.path === '/drives/rootfs')?.body).toMatchObject({
+      is_root_device: true,
+      is_read_only: false,
+    });
+    expect(seen.at(-1)?.body).toEqual({ action_type: 'InstanceStart' });
+
+    expect(vm.agentEndpoint).toEqual({
+      kind: 'firecracker-vsock',
+      udsPath: join(work, 'fc1', 'vsock.sock'),
+      port: 1024,
+    });
+    expect(vmmHandlesSchema.parse(JSON.parse(JSON.stringify(vm.handles)))).toEqual(vm.handles);
+    if (vm.agentEndpoint.kind !== 'firecracker-vsock') throw new Error('expected firecracker-vsock');
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect(vm.agentEndpoint.kind === 'firecracker-vsock' ? vm.agentEndpoint.udsPath : '');
+      s.on('error', reject);
+      s.on('connect', () => s.write('CONNECT 1024\n'));
+      s.on('data', (d) => {
+        resolve(d.toString('utf8'));
+        s.destroy();
+      });
+    });
+    expect(answer).toMatch(/^OK \d+\n$/);
+
+    await vm.stop({ timeoutMs: 30_000 });
+    expect(await vm.exited).toEqual({ code: 0, signal: null });
+    expect((await calls(record)).at(-1)?.body).toEqual({ action_type: 'SendCtrlAltDel' });
+    expect(await readFile(vm.consoleLogPath, 'utf8')).toContain('Linux version');
+    expect(processAlive(vm.pid, vm.startTime)).toBe(false);
+    expect((await readdir(join(work, 'fc1'))).sort()).toEqual([
+      'console.log',
+      'firecracker.log',
+      'metrics.json',
+    ]);
+  });
+
+  it('adopt() finds a running Firecracker from its handles, and nothing once it is killed', async () => {
+    const { bin } = await fakeBinary('adopt');
+    const vm = await createFirecrackerVmm({ runner, firecrackerBin: bin }).start(spec('fc2'));
+    started.push(vm);
+    const fresh = createFirecrackerVmm({ runner, firecrackerBin: bin });
+    const adopted = await fresh.adopt(JSON.parse(JSON.stringify(vm.handles)));
+    expect(adopted?.pid).toBe(vm.pid);
+    await adopted?.kill();
+    expect(processAlive(vm.pid, vm.startTime)).toBe(false);
+    expect(await fresh.adopt(vm.handles)).toBeNull();
+  });
+
+  it('the fake is strict: unknown fields, wrong types and out-of-order actions are refused', async () => {
+    const { bin, record } = await fakeBinary('strict');
+    const sock = join(work, 'strict.sock');
+    const child = runner.spawn([bin, '--api-sock', sock], { logPath: join(work, 'strict.log') });
+    try {
+      const put = async (path: string, body: unknown) => {
+        for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
+        const res = await fetchUnix(sock, 'PUT', path, body);
+        return res.status;
+      };
+      expect(await put('/machine-config', { vcpu_count: 2, mem_size_mib: 512, turbo: true })).toBe(400);
+      expect(await put('/machine-config', { vcpu_count: '2', mem_size_mib: 512 })).toBe(400);
+      expect(await put('/actions', { action_type: 'InstanceStart' })).toBe(400);
+      expect(await put('/drives/a', { drive_id: 'b', is_root_device: true, path_on_host: kernel })).toBe(400);
+      expect(await put('/machine-config', { vcpu_count: 2, mem_size_mib: 512 })).toBe(204);
+      const faults = (await calls(record)).map((c) => c.fault);
+      expect(faults[0]).toContain('body.turbo: unknown field');
+      expect(faults[1]).toContain('body.vcpu_count: expected an integer');
+      expect(faults[2]).toContain('without kernel configuration');
+      expect(faults[3]).toContain('drive_id in path and body differ');
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
+  it('refuses what Firecracker cannot boot, with the reason, before starting anything', async () => {
+    const { bin, record } = await fakeBinary('refuse');
+    const vmm = createFirecrackerVmm({ runner, firecrackerBin: bin });
+    const bzImage = join(work, 'bzImage');
+    await writeFile(bzImage, Buffer.from('MZ not an ELF'));
+    const cases: Array<[Partial<VmmLaunchSpec>, RegExp]> = [
+      [{ kernelPath: bzImage }, /uncompressed ELF vmlinux/],
+      [
+        { kernelFeatures: { configKnown: true, virtioMmioCmdlineDevices: false } },
+        /VIRTIO_MMIO_CMDLINE_DEVICES/,
+      ],
+      [{ rootDisk: { path: join(work, 'root.ext4'), format: 'qcow2' } }, /only takes raw disks/],
+      [{ vcpus: 3 }, /1 or an even number of vCPUs/],
+      [{ accel: 'tcg' }, /QEMU-only/],
+    ];
+    for (const [over, message] of cases) {
+      const err = await vmm.start(spec('refused', over)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BangerError);
+      expect((err as BangerError).code).toBe('bad_request');
+      expect((err as BangerError).message).toMatch(message);
+    }
+    expect(await calls(record)).toEqual([]);
+  });
+
+  it('refuses a Firecracker older than the oldest supported API, and leaves no process', async () => {
+    const { bin, record } = await fakeBinary('old', ['--vmm-version', '1.4.1']);
+    const err = await createFirecrackerVmm({ runner, firecrackerBin: bin })
+      .start(spec('fc-old'))
+      .catch((e: unknown) => e as BangerError);
+    expect(err).toBeInstanceOf(BangerError);
+    expect((err as BangerError).message).toMatch(/1\.4\.1 is older than 1\.5\.0/);
+    expect((await calls(record)).map((c) => c.path)).not.toContain('/actions');
+    expect(existsSync(join(work, 'fc-old', 'firecracker.sock'))).toBe(false);
+  });
+
+  it('reports the API fault when a request is refused, and kills the half-configured VMM', async () => {
+    const { bin } = await fakeBinary('fault');
+    const err = await createFirecrackerVmm({ runner, firecrackerBin: bin })
+      .start(spec('fc-fault', { extraDisks: [{ path: join(work, 'missing.ext4'), format: 'raw' }] }))
+      .catch((e: unknown) => e as BangerError);
+    expect(err).toBeInstanceOf(BangerError);
+    expect((err as BangerError).code).toBe('operation_failed');
+    expect((err as BangerError).message).toMatch(
+      /drives\/disk1 answered 400: path_on_host .*missing\.ext4: No such file/,
+    );
+    expect(existsSync(join(work, 'fc-fault', 'firecracker.sock'))).toBe(false);
+  });
+});
+
+/** A bare HTTP request over a unix socket, independent of the driver's client. */
+function fetchUnix(
+  socketPath: string,
+  method: string,
+  path: string,
+  body: unknown,
+): Promise<{ status: number }> {
+  return import('node:http').then(
+    ({ request }) =>
+      new Promise((resolve, reject) => {
+        const payload = Buffer.from(JSON.stringify(body));
+        const req = request(
+          {
+            socketPath,
+            method,
+            path,
+            headers: { 'Content-Type': 'application/json', 'Content-Length': payload.length },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+          },
+        );
+        req.on('error', reject);
+        req.end(payload);
+      }),
+  );
+}

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { BangerError } from '../../../../src/model/errors.js';
+import { buildQemuCommand, withConsole, withTscKhz } from '../../../../src/vmm/qemu/args.js';
+import type { VmmLaunchSpec } from '../../../../src/vmm/types.js';
+
+const spec: VmmLaunchSpec = {
+  name: 'dev',
+  runDir: '/run/banger/vms/dev',
+  kernelPath: '/k/vmlinuz',
+  initrdPath: '/k/initrd.img',
+  cmdline: 'console=ttyS0 root=/dev/vda rw',
+  rootDisk: { path: '/vms/dev/root.qcow2', format: 'qcow2' },
+  extraDisks: [
+    { path: '/vms/dev/work.ext4', format: 'raw' },
+    { path: '/seed.ext4', format: 'raw', readOnly: true },
+  ],
+  vcpus: 2,
+  memoryMiB: 1024,
+  net: { tap: 'tap-fc-0001', mac: '02:fc:00:00:00:01' },
+  agent: 'virtio-serial',
+  accel: 'tcg',
+};
+
+describe('buildQemuCommand', () => {
+  it('builds a microvm command line with every device a virtio-mmio device', () => {
+    const cmd = buildQemuCommand(spec, {
+      qemuBin: '/usr/bin/qemu-system-x86_64',
+      vhostVsock: false,
+      tscKhz: 2_600_000,
+    });
+    expect(cmd.argv).toEqual([
+      '/usr/bin/qemu-system-x86_64',
+      ...['-name', 'banger-dev'],
+      ...['-M', 'microvm,accel=tcg,acpi=on,rtc=on,isa-serial=on', '-cpu', 'max', '-smp', '2', '-m', '1024'],
+      ...['-display', 'none', '-nodefaults', '-no-user-config', '-no-reboot', '-serial', 'stdio'],
+      ...['-qmp', 'unix:/run/banger/vms/dev/qmp.sock,server=on,wait=off'],
+      ...['-kernel', '/k/vmlinuz', '-initrd', '/k/initrd.img'],
+      ...['-append', 'console=ttyS0 root=/dev/vda rw tsc_early_khz=2600000'],
+      ...[
+        '-drive',
+        'file=/vms/dev/root.qcow2,if=none,id=disk0,format=qcow2',
+        '-device',
+        'virtio-blk-device,drive=disk0',
+      ],
+      ...[
+        '-drive',
+        'file=/vms/dev/work.ext4,if=none,id=disk1,format=raw',
+        '-device',
+        'virtio-blk-device,drive=disk1',
+      ],
+      ...[
+        '-drive',
+        'file=/seed.ext4,if=none,id=disk2,format=raw,readonly=on',
+        '-device',
+        'virtio-blk-device,drive=disk2',
+      ],
+      ...['-netdev', 'tap,id=net0,ifname=tap-fc-0001,script=no,downscript=no'],
+      ...['-device', 'virtio-net-device,netdev=net0,mac=02:fc:00:00:00:01'],
+      ...['-device', 'virtio-serial-device'],
+      ...['-chardev', 'socket,id=agent0,path=/run/banger/vms/dev/agent.sock,server=on,wait=off'],
+      ...['-device', 'virtserialport,chardev=agent0,name=org.banger.agent'],
+      ...['-device', 'virtio-rng-device'],
+    ]);
+    expect(cmd.agentEndpoint).toEqual({
+      kind: 'virtio-serial',
+      socketPath: '/run/banger/vms/dev/agent.sock',
+    });
+  });
+
+  it('uses vhost-vsock and the host CPU under KVM when the host has them', () => {
+    const cmd = buildQemuCommand(
+      { ...spec, accel: 'kvm', agent: 'vsock', cid: 42, net: undefined },
+      { qemuBin: 'qemu', vhostVsock: true, tscKhz: 2_600_000 },
+    );
+    expect(cmd.argv).toContain('microvm,accel=kvm,acpi=on,rtc=on,isa-serial=on');
+    expect(cmd.argv[cmd.argv.indexOf('-cpu') + 1]).toBe('host');
+    expect(cmd.argv).toContain('vhost-vsock-device,guest-cid=42');
+    expect(cmd.argv).not.toContain('virtio-serial-device');
+    expect(cmd.argv).not.toContain('-netdev');
+    // KVM calibrates the TSC itself.
+    expect(cmd.argv[cmd.argv.indexOf('-append') + 1]).toBe('console=ttyS0 root=/dev/vda rw');
+    expect(cmd.agentEndpoint).toEqual({ kind: 'vsock', cid: 42, port: 1024 });
+  });
+
+  it('falls back to virtio-serial when vsock is wanted but the host has no vhost-vsock', () => {
+    const cmd = buildQemuCommand(
+      { ...spec, agent: 'vsock', cid: 42 },
+      { qemuBin: 'qemu', vhostVsock: false },
+    );
+    expect(cmd.agentEndpoint.kind).toBe('virtio-serial');
+  });
+
+  it('refuses paths that would change the meaning of a QEMU option', () => {
+    const bad = { ...spec, rootDisk: { path: '/x/a,format=raw,file=/etc/shadow', format: 'raw' as const } };
+    expect(() => buildQemuCommand(bad, { qemuBin: 'qemu', vhostVsock: false })).toThrow(BangerError);
+  });
+});
+
+describe('kernel command line helpers', () => {
+  it('adds console=ttyS0 only when the caller gave no console', () => {
+    expect(withConsole('root=/dev/vda')).toBe('console=ttyS0 root=/dev/vda');
+    expect(withConsole('console=hvc0 root=/dev/vda')).toBe('console=hvc0 root=/dev/vda');
+  });
+  it('adds tsc_early_khz under TCG only, and never twice', () => {
+    expect(withTscKhz('a', 'tcg', 1000)).toBe('a tsc_early_khz=1000');
+    expect(withTscKhz('a tsc_early_khz=5', 'tcg', 1000)).toBe('a tsc_early_khz=5');
+    expect(withTscKhz('a', 'kvm', 1000)).toBe('a');
+    expect(withTscKhz('a', 'tcg', undefined)).toBe('a');
+  });
+});
