@@ -239,8 +239,8 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
 
     async sweep() {
       await mkdir(deps.imagesDir, { recursive: true, mode: 0o700 });
-      await unmountUnder(deps.runner, deps.imagesDir); // a recipe build killed mid-debootstrap
-      const removed = await sweepImagesDir(deps.imagesDir);
+      // A recipe build killed mid-debootstrap leaves /proc and /sys mounted inside its staging tree.
+      const removed = await sweepImagesDir(deps.imagesDir, (dir) => unmountUnder(deps.runner, dir));
       if (removed.length > 0) deps.log.info({ removed }, 'removed image staging left by a crash');
     },
   };
