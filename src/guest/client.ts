@@ -121,6 +121,22 @@ export class AgentClient {
     for (const h of handlers) h.onClose(err);
   }
 
+  private readonly blockedSinks = new Set<Writable>();
+
+  private holdUntilDrained(w: Writable): void {
+    if (this.blockedSinks.has(w)) return;
+    this.blockedSinks.add(w);
+    this.stream.pause();
+    const release = () => {
+      w.off('drain', release);
+      w.off('close', release);
+      this.blockedSinks.delete(w);
+      if (this.blockedSinks.size === 0) this.stream.resume();
+    };
+    w.on('drain', release);
+    w.on('close', release);
+  }
+
   private open(request: object, handler: StreamHandler): number {
     if (this.closedError) throw this.closedError;
     const id = this.nextId;
@@ -165,9 +181,12 @@ export class AgentClient {
     let id = 0;
     let result: Promise<ExecResult>;
     let ended = false;
-    const pendingWrites: Promise<void>[] = [];
+    // The last write per sink: wait() resolves once it has been handled. A sink over its high-water mark pauses
+    // the whole connection, so the agent stops reading the command's pipes (flow control, shared by streams).
+    const lastWrite = new Map<Writable, Promise<void>>();
     const write = (w: Writable, data: Buffer) => {
-      if (!w.write(data)) pendingWrites.push(new Promise((r) => w.once('drain', () => r())));
+      lastWrite.set(w, new Promise<void>((r) => w.write(data, () => r())));
+      if (w.writableNeedDrain) this.holdUntilDrained(w);
     };
     const stopStdin = () => {
       io.stdin?.off('data', onStdin);
@@ -215,7 +234,7 @@ export class AgentClient {
                   stopStdin();
                   const exit = exitSchema.safeParse(parseJson(frame.payload));
                   if (!exit.success) return reject(operationFailed('agent sent a malformed exit report'));
-                  Promise.all(pendingWrites).then(() => resolve(exit.data), reject);
+                  Promise.all(lastWrite.values()).then(() => resolve(exit.data), reject);
                   return;
                 }
                 case FrameType.open:

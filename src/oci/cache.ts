@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Mutex } from 'async-mutex';
 import { BangerError, operationFailed } from '../model/errors.js';
+import { type BlobFetch, downloadBlob } from './blob-download.js';
 import { verifyingStream } from './verify.js';
 
 export interface BlobDescriptor {
@@ -29,11 +30,7 @@ export interface BlobCache {
   readonly root: string;
   path(digest: string): string;
   /** Makes sure the blob is cached, fetching it with `fetch` when it is not. */
-  ensure(
-    blob: BlobDescriptor,
-    fetch: (signal: AbortSignal) => Promise<Readable>,
-    opts?: EnsureOptions,
-  ): Promise<void>;
+  ensure(blob: BlobDescriptor, fetch: BlobFetch, opts?: EnsureOptions): Promise<void>;
   /** A stream of a cached blob, re-verified as it is read; a corrupt file is removed and the read fails. */
   open(blob: BlobDescriptor): Readable;
   /** Protects blobs from prune until the returned function is called. */
@@ -88,30 +85,29 @@ export function createBlobCache(root: string): BlobCache {
     return false;
   }
 
-  async function download(
-    blob: BlobDescriptor,
-    fetch: (signal: AbortSignal) => Promise<Readable>,
-    dl: Download,
-  ): Promise<void> {
+  async function download(blob: BlobDescriptor, fetch: BlobFetch, dl: Download): Promise<void> {
     await mkdir(blobsDir, { recursive: true });
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, `${hexOf(blob.digest)}.${randomBytes(6).toString('hex')}.partial`);
     activeTmp.add(tmp);
-    // Created before any byte arrives and then written with r+ (which never creates): a lazily opened
-    // 'w' stream could create the file after a fast failure had already cleaned up.
-    await (await open(tmp, 'wx', 0o644)).close();
+    // Opened before any byte arrives and held: a lazily opened stream could create the file after a
+    // fast failure had already cleaned up.
+    const fh = await open(tmp, 'wx', 0o644);
     try {
-      const body = await fetch(dl.controller.signal);
-      const verify = verifyingStream({
-        digest: blob.digest,
-        size: blob.size,
-        what: `blob ${blob.digest}`,
-        onBytes: (done) => {
-          for (const l of dl.listeners) l(done);
-        },
-      });
-      await pipeline(body, verify, createWriteStream(tmp, { flags: 'r+' }), { signal: dl.controller.signal });
-      await fsyncPath(tmp, 'r+');
+      try {
+        await downloadBlob({
+          fh,
+          digest: blob.digest,
+          size: blob.size,
+          fetch,
+          signal: dl.controller.signal,
+          onBytes: (done) => {
+            for (const l of dl.listeners) l(done);
+          },
+        });
+      } finally {
+        await fh.close();
+      }
       await rename(tmp, pathOf(blob.digest));
       await fsyncPath(blobsDir, 'r');
     } catch (err) {
@@ -188,8 +184,17 @@ export function createBlobCache(root: string): BlobCache {
         // Corrupt on disk (bit rot, a meddling hand): remove it so the next pull fetches it again.
         onMismatch: () => rm(file, { force: true }),
       });
-      // Errors reach the reader through `verify`, which pipeline destroys with them.
-      pipeline(createReadStream(file), verify).catch(() => {});
+      const source = createReadStream(file);
+      source.once('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT')
+          verify.destroy(
+            new BangerError('not_found', `blob ${blob.digest} is no longer in the cache`, {
+              hint: 'it was pruned after its image was released; pull the image again',
+            }),
+          );
+      });
+      // Other errors reach the reader through `verify`, which pipeline destroys with them.
+      pipeline(source, verify).catch(() => {});
       return verify;
     },
 

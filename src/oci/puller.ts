@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import pLimit from 'p-limit';
 import { Agent } from 'undici';
@@ -53,8 +55,8 @@ export interface OciPullerDeps {
   cacheDir: string;
   config: Pick<Config, 'insecure_registries' | 'registry_ca_files' | 'registry_auths'>;
   runner?: Runner;
-  /** Docker's config.json for credentials; the composition root passes ~/.docker/config.json. */
-  dockerConfigPath?: string;
+  /** Docker's config.json for credentials: ~/.docker/config.json when absent, none when null. */
+  dockerConfigPath?: string | null;
 }
 
 /** Layers downloaded at once: enough to fill a link, few enough not to thrash a small registry. */
@@ -121,9 +123,11 @@ async function resolveManifest(
 export function createOciPuller(deps: OciPullerDeps): OciPuller {
   const cache = createBlobCache(deps.cacheDir);
   const runner = deps.runner ?? createRunner();
+  const dockerConfigPath =
+    deps.dockerConfigPath === undefined ? join(homedir(), '.docker', 'config.json') : deps.dockerConfigPath;
   const credentials = createCredentialSource({
     config: deps.config,
-    dockerConfigPath: deps.dockerConfigPath,
+    ...(dockerConfigPath === null ? {} : { dockerConfigPath }),
     runner,
   });
   let clientPromise: Promise<{ client: RegistryClient; agent: Agent }> | undefined;
@@ -149,7 +153,8 @@ export function createOciPuller(deps: OciPullerDeps): OciPuller {
     const blobs = [manifest.config, ...manifest.layers];
     const release = await cache.pin(blobs.map((b) => b.digest));
     try {
-      const fetchBlob = (d: Descriptor) => (s: AbortSignal) => registry.openBlob(ref, d.digest, s);
+      const fetchBlob = (d: Descriptor) => (s: AbortSignal, offset: number) =>
+        registry.openBlob(ref, d.digest, s, offset);
       if (manifest.config.size > MAX_CONFIG_BYTES) throw badRequest(`image config of ${ref} is too large`);
       await cache.ensure(manifest.config, fetchBlob(manifest.config), { signal });
       const configJson = await readAll(cache.open(manifest.config));

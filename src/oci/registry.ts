@@ -22,8 +22,13 @@ export interface FetchedManifest {
 export interface RegistryClient {
   /** GET a manifest by tag or digest; the digest is checked against the request or Docker-Content-Digest. */
   getManifest(ref: ImageReference, tagOrDigest: string, signal?: AbortSignal): Promise<FetchedManifest>;
-  /** GET a blob as a stream; the caller verifies it (the blob cache does). */
-  openBlob(ref: ImageReference, digest: string, signal?: AbortSignal): Promise<Readable>;
+  /** GET a blob as a stream from `offset` (Range); the caller verifies it (the blob cache does). */
+  openBlob(
+    ref: ImageReference,
+    digest: string,
+    signal?: AbortSignal,
+    offset?: number,
+  ): Promise<{ body: Readable; offset: number }>;
 }
 
 /** Loopback registries speak plain HTTP, as Docker assumes for localhost. */
@@ -179,11 +184,21 @@ export function createRegistryClient(deps: {
       return { body, digest, contentType: typeof ct === 'string' ? ct : undefined };
     },
 
-    async openBlob(ref, digest, signal) {
-      const res = await get(ref, `/v2/${ref.repository}/blobs/${digest}`, {}, signal);
+    async openBlob(ref, digest, signal, offset = 0) {
+      const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+      const res = await get(ref, `/v2/${ref.repository}/blobs/${digest}`, headers, signal);
+      if (res.statusCode === 206 && offset > 0) {
+        // Only trust a partial answer that starts where we asked.
+        const start = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))?.[1];
+        if (Number(start) === offset) return { body: res.body, offset };
+        res.body.destroy();
+        throw operationFailed(
+          `${ref}: blob ${digest} resumed at the wrong offset (${String(res.headers['content-range'])})`,
+        );
+      }
       if (res.statusCode !== 200)
         throw await registryError(res, res.url, `cannot get blob ${digest} of ${ref}`);
-      return res.body;
+      return { body: res.body, offset: 0 };
     },
   };
 }

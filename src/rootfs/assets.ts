@@ -110,7 +110,12 @@ export async function injectAssets(
           // write links the new inode into the current directory under the bare name.
           lines.push(`write ${debugfsQuote(host)} ${debugfsQuote(parts[parts.length - 1]!)}`, 'cd /');
         } else {
-          lines.push(`symlink ${q} ${debugfsQuote(asset.target)}`);
+          // Same as write: debugfs's symlink does not follow a symlinked parent (/sbin -> usr/sbin).
+          lines.push(`cd ${debugfsQuote(`${absolute(parts.slice(0, -1))}/.`)}`);
+          lines.push(
+            `symlink ${debugfsQuote(parts[parts.length - 1]!)} ${debugfsQuote(asset.target)}`,
+            'cd /',
+          );
         }
         exists.set(path, asset.kind === 'file' ? 'regular' : 'symlink');
       }

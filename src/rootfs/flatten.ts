@@ -6,13 +6,11 @@ import { BangerError, badRequest } from '../model/errors.js';
 import type { LayerSource } from '../model/layer.js';
 import { type ProgressSink, silentProgress } from '../model/progress.js';
 import { decompressLayer } from './decompress.js';
-import { entryComponents } from './paths.js';
-import { installRawPaxXattrs, xattrsOf } from './pax-xattrs.js';
-import type { FlatTree, TreeNode } from './tree.js';
-import type { Compression, EntryMeta, FidelityReport, RootfsLimits } from './types.js';
+import { applyEntry, LIMIT_HINT } from './entry.js';
+import { installRawPaxXattrs } from './pax-xattrs.js';
+import type { FlatTree } from './tree.js';
+import type { Compression, FidelityReport, RootfsLimits } from './types.js';
 
-const WHITEOUT = '.wh.';
-const OPAQUE = '.wh..wh..opq';
 /** Progress at most once per this many compressed bytes, so a big layer is not thousands of events. */
 const PROGRESS_STEP = 4 * 1024 * 1024;
 
@@ -75,8 +73,6 @@ function counter(max: number, onBytes: (total: number) => void): Transform & { t
   t.total = 0;
   return t;
 }
-
-const LIMIT_HINT = 'raise max_unpacked_size / max_entries in config.toml if the image is genuine';
 
 async function flattenOne(
   layer: LayerSource,
@@ -164,147 +160,4 @@ function layerError(err: unknown, label: string, signal: AbortSignal | undefined
     hint: 'the layer is corrupt or not a (gzip/zstd) tar; nothing was written outside the staging directory',
     cause: err,
   });
-}
-
-function metaOf(header: tarStream.Header, kind: EntryMeta['kind']): EntryMeta {
-  const pax = (header.pax ?? undefined) as Record<string, string> | undefined;
-  const num = (v: string | undefined, fallback: number) => {
-    const n = v === undefined ? Number.NaN : Number(v);
-    return Number.isFinite(n) ? n : fallback;
-  };
-  const mtimeMs = header.mtime instanceof Date ? header.mtime.getTime() : 0;
-  const meta: EntryMeta = {
-    kind,
-    uid: num(pax?.uid, header.uid ?? 0),
-    gid: num(pax?.gid, header.gid ?? 0),
-    mode: (header.mode ?? (kind === 'dir' ? 0o755 : 0o644)) & 0o7777,
-    mtime: Math.floor(num(pax?.mtime, Number.isFinite(mtimeMs) ? mtimeMs / 1000 : 0)),
-    xattrs: xattrsOf(pax),
-  };
-  if (kind === 'char' || kind === 'block') {
-    meta.devMajor = header.devmajor ?? 0;
-    meta.devMinor = header.devminor ?? 0;
-  }
-  return meta;
-}
-
-async function applyEntry(
-  entry: Readable,
-  header: tarStream.Header,
-  layer: number,
-  options: FlattenOptions,
-  stats: FlattenStats,
-): Promise<void> {
-  const { tree } = options;
-  const parts = entryComponents(header.name);
-  const drain = () => entry.resume();
-  if (parts.length === 0) {
-    // The root itself (`./` or umoci's `/`): its metadata is the image root's.
-    if (header.type === 'directory') tree.root.meta = metaOf(header, 'dir');
-    drain();
-    return;
-  }
-  const name = parts[parts.length - 1]!;
-  const mtime = Math.floor(Date.now() / 1000);
-  const dir = await tree.parentOf(parts, layer, mtime);
-  const shown = `/${parts.join('/')}`;
-
-  if (name.startsWith(WHITEOUT)) {
-    drain();
-    if (name === OPAQUE) {
-      stats.whiteouts.opaqueDirs++;
-      await hideLower(tree, dir, layer);
-    } else if (name.startsWith(`${WHITEOUT}${WHITEOUT}`)) {
-      stats.dropped.push({ path: shown, reason: 'AUFS metadata entry' });
-    } else {
-      stats.whiteouts.files++;
-      const victim = dir.children!.get(name.slice(WHITEOUT.length));
-      if (victim) await tree.remove(victim);
-    }
-    return;
-  }
-
-  switch (header.type) {
-    case 'file':
-    case 'contiguous-file': {
-      const size = header.size ?? 0;
-      if (stats.contentBytes + size > options.limits.maxUnpackedBytes) {
-        throw badRequest(
-          `the image unpacks to more than ${options.limits.maxUnpackedBytes} bytes (at ${shown})`,
-          { hint: LIMIT_HINT },
-        );
-      }
-      stats.contentBytes += await tree.putFile(dir, name, metaOf(header, 'file'), layer, entry);
-      return;
-    }
-    case 'directory':
-      drain();
-      await tree.putDir(dir, name, metaOf(header, 'dir'), layer);
-      return;
-    case 'symlink': {
-      drain();
-      const target = header.linkname ?? '';
-      if (target === '' || /[\n\r\0]/.test(target))
-        throw badRequest(`symlink ${shown} has an empty or unprintable target`);
-      // Kept verbatim, absolute or not: the guest resolves it inside its own root.
-      await tree.putSymlink(dir, name, metaOf(header, 'symlink'), layer, target);
-      return;
-    }
-    case 'link': {
-      drain();
-      const target = await resolveHardlink(tree, header.linkname ?? '', shown, layer);
-      await tree.putHardlink(dir, name, target, layer);
-      return;
-    }
-    case 'character-device':
-    case 'block-device':
-    case 'fifo': {
-      drain();
-      const kind = header.type === 'fifo' ? 'fifo' : header.type === 'block-device' ? 'block' : 'char';
-      await tree.putVirtual(dir, name, metaOf(header, kind), layer);
-      return;
-    }
-    default:
-      drain();
-      stats.dropped.push({ path: shown, reason: `tar entry type ${header.type} is not supported` });
-  }
-}
-
-async function resolveHardlink(
-  tree: FlatTree,
-  linkname: string,
-  shown: string,
-  layer: number,
-): Promise<TreeNode> {
-  let parts: string[];
-  try {
-    parts = entryComponents(linkname);
-  } catch {
-    throw badRequest(`hardlink ${shown} -> ${JSON.stringify(linkname)} points outside the image`);
-  }
-  if (parts.length === 0) throw badRequest(`hardlink ${shown} points at the root directory`);
-  const dir = await tree.parentOf(parts, layer, 0);
-  const target = dir.children!.get(parts[parts.length - 1]!);
-  if (!target)
-    throw badRequest(`hardlink ${shown} -> ${linkname}: the target is not in this or an earlier layer`);
-  if (target.children) throw badRequest(`hardlink ${shown} -> ${linkname}: the target is a directory`);
-  return target;
-}
-
-/** An opaque directory hides what lower layers put in it; this layer's entries (before or after) stay. */
-async function hideLower(tree: FlatTree, dir: TreeNode, layer: number): Promise<void> {
-  for (const child of [...dir.children!.values()]) {
-    if (child.layer === layer || hasLayer(child, layer)) {
-      if (child.children) await hideLower(tree, child, layer);
-      continue;
-    }
-    await tree.remove(child);
-  }
-}
-
-function hasLayer(node: TreeNode, layer: number): boolean {
-  if (!node.children) return false;
-  for (const child of node.children.values())
-    if (child.layer === layer || hasLayer(child, layer)) return true;
-  return false;
 }

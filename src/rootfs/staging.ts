@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { lchown, link, lstat, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { operationFailed } from '../model/errors.js';
@@ -87,7 +87,6 @@ export class Staging {
 
 /** Final mode and times of a directory, set after its children were written (writing them moved mtime). */
 export async function finishDir(staging: Staging, parts: readonly string[], mode: number, mtime: number) {
-  const { chmod, utimes } = await import('node:fs/promises');
   const path = staging.hostPath(parts);
   await chmod(path, mode);
   await utimes(path, mtime, mtime);

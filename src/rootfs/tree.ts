@@ -65,52 +65,59 @@ export class FlatTree {
 
   /** Resolves the directory that holds `parts`' last component, following symlinks inside the image. */
   async parentOf(parts: readonly string[], layer: number, mtime: number): Promise<TreeNode> {
-    let dir = this.root;
+    return (await this.resolveParent(parts, { layer, mtime }))!;
+  }
+
+  /** Like parentOf, but makes no missing directories: undefined when the parent does not exist. */
+  async existingParentOf(parts: readonly string[]): Promise<TreeNode | undefined> {
+    return this.resolveParent(parts, undefined);
+  }
+
+  private async resolveParent(
+    parts: readonly string[],
+    create: { layer: number; mtime: number } | undefined,
+  ): Promise<TreeNode | undefined> {
+    let dir: TreeNode | undefined = this.root;
     const budget = { hops: 0 };
-    for (const part of parts.slice(0, -1)) dir = await this.step(dir, part, layer, mtime, budget, parts);
+    for (const part of parts.slice(0, -1)) {
+      dir = await this.step(dir, part, create, budget, parts);
+      if (!dir) return undefined;
+    }
     return dir;
   }
 
   private async step(
     dir: TreeNode,
     part: string,
-    layer: number,
-    mtime: number,
+    create: { layer: number; mtime: number } | undefined,
     budget: { hops: number },
     whole: readonly string[],
-  ): Promise<TreeNode> {
+  ): Promise<TreeNode | undefined> {
     if (part === '..') return dir.parent ?? dir;
-    let child = dir.children!.get(part);
+    const child = dir.children!.get(part);
     if (!child) {
+      if (!create) return undefined;
       // Tar lets an entry arrive before (or without) its parent directory; make it as GNU tar does.
-      child = this.attach(dir, part, dirMeta(mtime), layer);
-      await this.staging.mkdir(child.parts);
+      const made = this.attach(dir, part, dirMeta(create.mtime), create.layer);
+      await this.staging.mkdir(made.parts);
       this.notes.implicitDirs++;
-      return child;
+      return made;
     }
     if (child.children) return child;
     if (child.symlinkTarget !== undefined) {
       if (++budget.hops > MAX_SYMLINK_HOPS)
         throw badRequest(`layer entry /${whole.join('/')} goes through too many symlinks (a loop?)`);
       const target = child.symlinkTarget;
-      let at = target.startsWith('/') ? this.root : dir;
-      for (const p of target.split('/').filter((s) => s !== '' && s !== '.'))
-        at = await this.step(at, p, layer, mtime, budget, whole);
+      let at: TreeNode | undefined = target.startsWith('/') ? this.root : dir;
+      for (const p of target.split('/').filter((s) => s !== '' && s !== '.')) {
+        at = await this.step(at, p, create, budget, whole);
+        if (!at) return undefined;
+      }
       return at;
     }
     throw badRequest(`layer entry /${whole.join('/')}: /${child.parts.join('/')} is not a directory`, {
       hint: 'the layer writes below a file; the image is malformed',
     });
-  }
-
-  /** Looks a path up without following its last component; undefined when missing. */
-  lookup(parts: readonly string[]): TreeNode | undefined {
-    let node: TreeNode | undefined = this.root;
-    for (const part of parts) {
-      node = node?.children?.get(part);
-      if (!node) return undefined;
-    }
-    return node;
   }
 
   private attach(dir: TreeNode, name: string, meta: EntryMeta, layer: number): TreeNode {

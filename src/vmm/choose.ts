@@ -23,7 +23,7 @@ export function chooseVmm(
   host: HostProbe,
   kvm: KvmVerdict | undefined,
 ): VmmChoice {
-  const kvmReason = kvm?.reason ?? 'KVM was not probed';
+  const kvmReason = kvm?.reason ?? 'not tested yet';
   const kvmUsable = kvm?.usable === true;
   const reasons: string[] = [];
 
@@ -73,6 +73,6 @@ export function chooseVmm(
     reasons.push('KVM works');
     return { kind: 'qemu', accel: 'kvm', reasons, degraded: config.vmm === 'auto' && !!host.firecracker };
   }
-  reasons.push(`KVM unusable (${kvmReason}) -> QEMU TCG`);
+  reasons.push(kvm ? `KVM unusable (${kvmReason}) -> QEMU TCG` : 'KVM not tested yet -> QEMU TCG');
   return { kind: 'qemu', accel: 'tcg', reasons, degraded: true };
 }

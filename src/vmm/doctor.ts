@@ -30,13 +30,14 @@ export async function describeAcceleration(
   else if (host.kvmDevice === 'no-access')
     kvm = { usable: false, reason: '/dev/kvm is not readable and writable by this user' };
   else if (config.accel !== 'tcg' || config.vmm === 'firecracker')
-    kvm = deps.probeKvm
-      ? await deps.probeKvm(host)
-      : { usable: false, reason: 'not probed yet: no kernel installed to boot a test guest' };
+    kvm = deps.probeKvm ? await deps.probeKvm(host) : undefined;
   try {
     const choice = chooseVmm(config, host, kvm);
     const label = choice.kind === 'qemu' ? `QEMU ${choice.accel.toUpperCase()}` : 'Firecracker (KVM)';
-    const message = `${label}: ${choice.reasons.join('; ')}`;
+    // Without a kernel there is nothing to boot under KVM, so the verdict waits for the first kernel.
+    const untested =
+      kvm === undefined && host.kvmDevice === 'present' && choice.accel === 'tcg' && config.accel !== 'tcg';
+    const message = `${label}: ${choice.reasons.join('; ')}${untested ? ' (install a kernel, e.g. `banger kernel pull`, to test KVM)' : ''}`;
     return choice.degraded ? { ok: true, level: 'warn', message } : { ok: true, level: 'ok', message };
   } catch (err) {
     const e = toBangerError(err);

@@ -55,12 +55,12 @@ export function makeInstance(opts: {
     hooks.close();
     // The VMM's sockets are dead files once it is gone.
     await Promise.all(handles.files.map((f) => rm(f, { force: true })));
+    if (handles.jailDir) await rm(handles.jailDir, { recursive: true, force: true });
     return exit;
   });
-  const identities: TeardownIdentity[] = [
-    { kind: 'process', pid, startTime },
-    ...handles.files.map((path): TeardownIdentity => ({ kind: 'file', path })),
-  ];
+  // Only the process: its sockets go when it exits (and a new start clears stale ones), and the run dir is
+  // the VM service's to remove, so teardown after a crash needs nothing else from this layer.
+  const identities: TeardownIdentity[] = [{ kind: 'process', pid, startTime }];
   const alive = () => processAlive(pid, startTime);
 
   async function kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

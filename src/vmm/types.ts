@@ -66,8 +66,10 @@ export const vmmHandlesSchema = z.object({
   controlSocket: z.string().min(1),
   consoleLogPath: z.string().min(1),
   agentEndpoint: agentEndpointSchema,
-  /** Files the VMM created that teardown removes (sockets). */
+  /** Files the VMM created, removed once it has exited (sockets). */
   files: z.array(z.string()).default([]),
+  /** The jailer's per-VM directory (<chroot base>/<exec name>/<vm>), removed once Firecracker has exited. */
+  jailDir: z.string().optional(),
 });
 export type VmmHandles = z.infer<typeof vmmHandlesSchema>;
 

@@ -1,5 +1,5 @@
 import { BangerError, badRequest } from '../model/errors.js';
-import type { VmmLaunchSpec } from './types.js';
+import { type VmmHandles, type VmmLaunchSpec, vmmHandlesSchema } from './types.js';
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), and no character QEMU's option syntax treats specially. */
 const TAP_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -36,4 +36,14 @@ export function validateLaunchSpec(spec: VmmLaunchSpec): void {
 /** An aborted start is `cancelled`, whatever the abort reason object was. */
 export function throwIfCancelled(signal: AbortSignal | undefined, name: string): void {
   if (signal?.aborted) throw new BangerError('cancelled', `start of VM ${name} was cancelled`);
+}
+
+/** Handles come back from handles.json, which anyone with access may have edited: parse, never trust. */
+export function parseHandles(input: unknown): VmmHandles {
+  const r = vmmHandlesSchema.safeParse(input);
+  if (!r.success)
+    throw badRequest(
+      `VMM handles are malformed: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  return r.data;
 }

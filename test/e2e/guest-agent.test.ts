@@ -1,12 +1,12 @@
 /**
  * The guest agent inside a real VM: the Debian cloud kernel + banger's initramfs under QEMU TCG (q35), an
- * ext4 root made from the Alpine minirootfs plus guestAssets(), and the agent reached over a
+ * ext4 root made from the Alpine minirootfs plus guestAssets() (injected with the rootfs builder's debugfs pass), and the agent reached over a
  * virtio-serial port backed by a host unix socket. Boots twice: the init shim handing over to the image's
  * own init (busybox), and the shim staying PID 1 (`banger.init=none`). The NIC-less guest sends no packets.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ import {
   waitForAgent,
 } from '../../src/guest/index.js';
 import { createRunner } from '../../src/host/index.js';
-import type { GuestAsset } from '../../src/model/index.js';
+import { injectAssets } from '../../src/rootfs/index.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
 
 const runner = createRunner();
@@ -62,21 +62,6 @@ async function probe(): Promise<string | undefined> {
 const skipReason = await probe();
 if (skipReason) console.warn(`guest-agent e2e skipped: ${skipReason}`);
 
-/** Writes GuestAssets into a directory tree (the rootfs builder does the same into ext4 with debugfs). */
-async function applyAssets(tree: string, assets: GuestAsset[]): Promise<void> {
-  for (const a of assets) {
-    const dest = join(tree, a.path);
-    if (a.kind === 'dir') await mkdir(dest, { recursive: true, mode: a.mode });
-    else if (a.kind === 'symlink') await symlink(a.target, dest);
-    else {
-      const content = a.content;
-      if (typeof content === 'object' && 'hostPath' in content) await copyFile(content.hostPath, dest);
-      else await writeFile(dest, content);
-      await chmod(dest, a.mode);
-    }
-  }
-}
-
 interface Vm {
   child: ChildProcess;
   console: () => string;
@@ -112,8 +97,6 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
     const tree = join(work, 'rootfs');
     await mkdir(tree);
     await runner.run(['tar', '-xzf', alpineTarball, '-C', tree, '--numeric-owner']);
-    // Everything guestAssets() lists (agent, shim, systemd and OpenRC hooks), as the rootfs builder would.
-    await applyAssets(tree, guestAssets());
     await runner.run([
       'mkfs.ext4',
       '-q',
@@ -125,6 +108,8 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
       join(work, 'base.ext4'),
       '64M',
     ]);
+    // Everything guestAssets() lists (agent, shim, systemd/OpenRC hooks), written the way image builds do it.
+    await injectAssets(join(work, 'base.ext4'), guestAssets(), runner);
   });
 
   afterAll(async () => {

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AgentClient,
@@ -141,6 +141,26 @@ describe.skipIf(skipReason !== undefined)('banger-agent on the host over a unix 
     expect(cwd.stdout).toBe(`${work}\n`);
     expect(user.stdout.trim()).toBe('65534');
     expect(parallel.map((r) => [r.exitCode, r.stdout])).toEqual(parallel.map((_, i) => [0, `${i}\n`]));
+  });
+
+  it('delivers every byte to a slow reader before wait() resolves, and the connection keeps serving', async () => {
+    let got = 0;
+    const slow = new Writable({
+      highWaterMark: 4096,
+      write(chunk: Buffer, _enc, cb) {
+        got += chunk.length;
+        setTimeout(cb, 1);
+      },
+    });
+    const [r, other] = await Promise.all([
+      client
+        .exec({ argv: ['head', '-c', '3000000', '/dev/zero'] }, { stdout: slow, stderr: new PassThrough() })
+        .wait(),
+      run(client, { argv: ['echo', 'shared connection still works'] }),
+    ]);
+    expect(r).toEqual({ exitCode: 0, signal: null });
+    expect(got).toBe(3_000_000);
+    expect(other.stdout).toBe('shared connection still works\n');
   });
 
   it('forwards signals and stdin end-of-file', async () => {

@@ -15,17 +15,22 @@ const creds = { username: 'tester', password: 's3cret' };
 describe.skipIf(skip !== undefined)(`oci registry auth${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let open: TestRegistry;
   let locked: TestRegistry;
+  let tls: TestRegistry;
   let scratch: string;
   const cleanups: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'bgr-oci-auth-'));
-    [open, locked] = await Promise.all([startRegistry(), startRegistry({ htpasswd: creds })]);
-    await open.pushImage('alpine:3.20.3', [{ tarball: amd64, architecture: 'amd64' }]);
-    await locked.pushImage('alpine:3.20.3', [{ tarball: amd64, architecture: 'amd64' }]);
+    [open, locked, tls] = await Promise.all([
+      startRegistry(),
+      startRegistry({ htpasswd: creds }),
+      startRegistry({ htpasswd: creds, tls: true }),
+    ]);
+    for (const r of [open, locked, tls])
+      await r.pushImage('alpine:3.20.3', [{ tarball: amd64, architecture: 'amd64' }]);
   });
   afterAll(async () => {
-    await Promise.all([open?.stop(), locked?.stop()]);
+    await Promise.all([open?.stop(), locked?.stop(), tls?.stop()]);
     await rm(scratch, { recursive: true, force: true });
   });
   afterEach(async () => {
@@ -111,6 +116,28 @@ describe.skipIf(skip !== undefined)(`oci registry auth${skip ? ` (skipped: ${ski
         expect(await readFile(log, 'utf8')).toBe(locked.host);
       },
     );
+  });
+
+  describe('TLS + htpasswd registry on loopback', () => {
+    it('names the host on a certificate it cannot verify, and never downgrades to HTTP', async () => {
+      const f = await puller({ config: { ...noRegistryConfig, registry_auths: { [tls.host]: creds } } });
+      const err = await rejection(f.puller.pull(`${tls.host}/alpine:3.20.3`));
+      expect(err.code).toBe('operation_failed');
+      expect(err.message).toMatch(new RegExp(`^TLS with registry ${tls.host} failed: .*self.signed`, 'i'));
+      expect(err.hint).toContain('registry_ca_files');
+    });
+
+    it('pulls with the CA from registry_ca_files and Basic credentials', async () => {
+      const f = await puller({
+        config: {
+          ...noRegistryConfig,
+          registry_ca_files: [tls.caFile ?? ''],
+          registry_auths: { [tls.host]: creds },
+        },
+      });
+      const img = await f.puller.pull(`${tls.host}/alpine:3.20.3`);
+      expect(img.layers).toHaveLength(1);
+    });
   });
 
   describe('Bearer (token service in front of the registry)', () => {

@@ -24,7 +24,8 @@ export interface PullerFixture {
 
 export async function makePuller(over: Partial<OciPullerDeps> = {}): Promise<PullerFixture> {
   const cacheDir = await mkdtemp(join(tmpdir(), 'bgr-oci-cache-'));
-  const puller = createOciPuller({ cacheDir, config: noRegistryConfig, ...over });
+  // No Docker config unless a test gives one: the host's own ~/.docker must not colour results.
+  const puller = createOciPuller({ cacheDir, config: noRegistryConfig, dockerConfigPath: null, ...over });
   return {
     puller,
     cacheDir,

@@ -87,6 +87,31 @@ describe.skipIf(skip !== undefined)(`oci pull of hostile input${skip ? ` (skippe
     await expectLayerNotCached();
   });
 
+  it('resumes a broken blob download with Range and verifies the whole', async () => {
+    let cutNow: (() => void) | undefined;
+    intercept = (req, res) => {
+      if (!isLayerGet(req) || cutNow) return false;
+      res.writeHead(200, { 'content-length': String(layerBytes.length) });
+      res.write(layerBytes.subarray(0, 1_500_000));
+      cutNow = () => res.destroy();
+      return true;
+    };
+    // Cut the connection once the client has written its first MiB, so the resume point is known.
+    const img = await f.puller.pull(`${proxy?.host}/alpine:3.20.3`, {
+      progress: (e) => {
+        if (e.kind === 'bytes' && e.item === layer && e.done < layerBytes.length) cutNow?.();
+      },
+    });
+    expect(img.layers[0]?.digest).toBe(layer);
+    const hits = proxy?.requests.filter((r) => r.path === `/v2/alpine/blobs/${layer}`) ?? [];
+    expect(hits).toHaveLength(2);
+    expect(hits[0]?.range).toBeUndefined();
+    const from = Number(/^bytes=(\d+)-$/.exec(hits[1]?.range ?? '')?.[1]);
+    expect(from).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(from).toBeLessThanOrEqual(1_500_000);
+    expect((await cacheFiles(f.cacheDir)).tmp).toEqual([]);
+  });
+
   it('refuses an empty 200 answer for a blob (the zero-byte cache poisoning regression)', async () => {
     intercept = (req, res) => {
       if (!isLayerGet(req)) return false;
@@ -182,6 +207,39 @@ describe.skipIf(skip !== undefined)(`oci pull of hostile input${skip ? ` (skippe
     const img = await f.puller.pull(`${proxy?.host}/alpine:3.20.3`);
     expect(img.layers[0]?.digest).toBe(layer);
     expect(proxy?.requests.filter((r) => r.path === `/v2/alpine/blobs/${layer}`)).toHaveLength(2);
+  });
+
+  it('downloads a blob once for concurrent pulls of the same image', async () => {
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => f.puller.pull(`${proxy?.host}/alpine:3.20.3`)));
+    expect(new Set([a, b, c].map((i) => i?.layers[0]?.digest))).toEqual(new Set([layer]));
+    expect(proxy?.requests.filter((r) => r.path === `/v2/alpine/blobs/${layer}`)).toHaveLength(1);
+  });
+
+  it("prunes safely while a pull runs: the pull's blobs and temp file survive, the pull completes", async () => {
+    let resume: (() => void) | undefined;
+    let stalled: (() => void) | undefined;
+    const isStalled = new Promise<void>((r) => {
+      stalled = r;
+    });
+    intercept = (req, res) => {
+      if (!isLayerGet(req)) return false;
+      res.writeHead(200, { 'content-length': String(layerBytes.length) });
+      res.write(layerBytes.subarray(0, 1_000_000), () => stalled?.());
+      resume = () => res.end(layerBytes.subarray(1_000_000));
+      return true;
+    };
+    const pulling = f.puller.pull(`${proxy?.host}/alpine:3.20.3`);
+    await isStalled;
+    // The config blob is cached and pinned, the layer is a temp file: prune must touch neither.
+    const before = await cacheFiles(f.cacheDir);
+    expect(before.tmp).toHaveLength(1); // created before the first byte was asked for
+    expect(before.blobs).toHaveLength(1); // the image config
+    expect(await f.puller.pruneCache()).toEqual({ removed: 0, bytes: 0 });
+    expect(await cacheFiles(f.cacheDir)).toEqual(before);
+    resume?.();
+    const img = await pulling;
+    expect((await cacheFiles(f.cacheDir)).blobs).toContain(layer.slice(7));
+    await img.release();
   });
 
   it('cancels through its AbortSignal mid-blob, leaving no partial file', async () => {

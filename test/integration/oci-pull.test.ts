@@ -45,6 +45,7 @@ describe.skipIf(skip !== undefined)(
       await reg.pushImage('alpine:multi', both);
       await reg.pushImage('alpine:v2s2', [{ tarball: amd64, architecture: 'amd64' }], { format: 'v2s2' });
       await reg.pushImage('alpine:multi-v2s2', both, { format: 'v2s2' });
+      await reg.pushImage('layers:2', [{ tarball: amd64, moreLayers: [arm64], architecture: 'amd64' }]);
       await reg.pushImage('arm-only:1', [{ tarball: arm64, architecture: 'arm64', variant: 'v8' }]);
       amdLayer = await fileDigest(amd64);
       armLayer = await fileDigest(arm64);
@@ -95,6 +96,12 @@ describe.skipIf(skip !== undefined)(
       expect(arm.manifestDigest).not.toBe(def.manifestDigest);
       const aarch = await f.puller.pull(`${reg.host}/${tag}`, { platform: 'linux/aarch64/v8' });
       expect(aarch.manifestDigest).toBe(arm.manifestDigest);
+    });
+
+    it('keeps layers oldest first', async () => {
+      const img = await f.puller.pull(`${reg.host}/layers:2`);
+      expect(img.layers.map((l) => l.digest)).toEqual([amdLayer, armLayer]);
+      for (const l of img.layers) expect(await sha256Of(await l.open())).toBe(l.digest);
     });
 
     it('pulls a Docker v2 schema 2 image', async () => {

@@ -209,6 +209,17 @@ describe('rootfs fidelity corpus', () => {
     const layer = await tarLayer([
       d('./h'),
       f('./victim', 'v', { mode: 0o600, uid: 7 }),
+      d('./dev'),
+      ...names.map(
+        (n): TarEntry => ({
+          name: `./dev/${n}`,
+          type: 'character-device',
+          mode: 0o620,
+          gid: 5,
+          devmajor: 4,
+          devminor: 1,
+        }),
+      ),
       ...names.map((n) =>
         f(`./h/${n}`, n, { mode: 0o4750, uid: 1234, gid: 99, pax: { 'SCHILY.xattr.user.name': n } }),
       ),
@@ -226,6 +237,17 @@ describe('rootfs fidelity corpus', () => {
       expect((await readImageXattr(output, `/h/${n}`, 'user.name')).toString()).toBe(n);
     }
     expect(img.get('/victim')).toMatchObject({ mode: 0o600, uid: 7 });
+    const devs = await statImage(
+      output,
+      names.map((n) => `/dev/${n}`),
+    );
+    for (const n of names)
+      expect(devs.get(`/dev/${n}`), n).toMatchObject({
+        type: 'character special',
+        mode: 0o620,
+        gid: 5,
+        device: [4, 1],
+      });
   });
 
   it('refuses a name with a newline and says which', async () => {
@@ -291,6 +313,19 @@ describe('rootfs fidelity corpus', () => {
     const reportPath = join(dir, 'report.json');
     await writeFidelityReport(reportPath, result.report);
     expect(JSON.parse(await readFile(reportPath, 'utf8'))).toEqual(JSON.parse(JSON.stringify(result.report)));
+  });
+
+  it('ignores whiteouts under directories that do not exist instead of creating them', async () => {
+    const layer = await tarLayer([
+      f('./.wh.nothing', ''),
+      f('./ghost/dir/.wh.x', ''),
+      f('./ghost2/.wh..wh..opq', ''),
+      f('./kept', 'k'),
+    ]);
+    const { output, result } = await build([layer]);
+    const img = await statImage(output, ['/ghost', '/ghost2', '/kept']);
+    expect([...img.keys()]).toEqual(['/kept']);
+    expect(result.report.adjusted).toEqual([]);
   });
 
   it('keeps the root entry of umoci-style layers and applies its metadata', async () => {

@@ -165,5 +165,18 @@ describe('rootfs builder against hostile layers', () => {
     };
     await expectRefused(build([layer], { signal: controller.signal }), 'cancelled', /cancelled/);
     await expectRefused(build([layer], { signal: AbortSignal.abort() }), 'cancelled', /cancelled/);
+    // Aborted once mkfs is about to run: the half-made image file goes too.
+    const late = new AbortController();
+    const small = await tarLayer([f('a')]);
+    await expectRefused(
+      build([small], {
+        signal: late.signal,
+        progress: (e) => {
+          if (e.kind === 'stage' && e.stage === 'mkfs') late.abort();
+        },
+      }),
+      'cancelled',
+      /cancelled/,
+    );
   });
 });

@@ -1,5 +1,17 @@
-import { createReadStream } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import {
+  chmod,
+  chown,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,6 +80,53 @@ describe('rootfs builder on real images', () => {
     });
     expect(await compareWithGnuTar(tarPath, output, dir)).toBe(entries.length - 1);
   });
+
+  it.skipIf(!existsSync('/bin/busybox'))(
+    'matches GNU tar on a busybox-static image packed by GNU tar (PAX, xattrs, devices)',
+    async () => {
+      const tree = await mkdtemp(join(dir, 'bb-'));
+      for (const sub of ['bin', 'etc/init.d', 'dev', 'tmp', 'root'])
+        await mkdir(join(tree, sub), { recursive: true });
+      await copyFile('/bin/busybox', join(tree, 'bin/busybox'));
+      await chmod(join(tree, 'bin/busybox'), 0o4755);
+      const applets = (await runner.run(['/bin/busybox', '--list'])).stdout.split('\n').filter(Boolean);
+      for (const applet of applets)
+        if (applet !== 'busybox') await symlink('busybox', join(tree, 'bin', applet));
+      await link(join(tree, 'bin/busybox'), join(tree, 'bin/busybox.hardlink'));
+      await writeFile(join(tree, 'etc/inittab'), '::sysinit:/etc/init.d/rcS\n');
+      await writeFile(join(tree, 'etc/init.d/rcS'), '#!/bin/sh\nmount -t proc proc /proc\n', { mode: 0o755 });
+      await chmod(join(tree, 'tmp'), 0o1777);
+      await chmod(join(tree, 'root'), 0o700);
+      await runner.run(['mknod', '-m', '600', join(tree, 'dev/console'), 'c', '5', '1']);
+      await runner.run(['mkfifo', '-m', '644', join(tree, 'dev/initctl')]);
+      await runner.run(['setfattr', '-n', 'user.banger', '-v', 'agent', join(tree, 'etc/inittab')]);
+      const tarPath = join(dir, 'busybox.tar.zst');
+      const plain = join(dir, 'busybox.tar');
+      await runner.run([
+        'tar',
+        '--format=pax',
+        '--numeric-owner',
+        '--xattrs',
+        '--xattrs-include=*',
+        '-C',
+        tree,
+        '-cf',
+        plain,
+        '.',
+      ]);
+      await runner.run(['zstd', '-q', '-f', plain, '-o', tarPath]);
+      const output = join(dir, 'busybox.ext4');
+      const { report } = await buildRootfs({
+        layers: [fileLayer(tarPath)],
+        output,
+        workDir: join(dir, 'work'),
+        sizeBytes: 64 * 1024 * 1024,
+      });
+      expect(report.layers[0]).toMatchObject({ compression: 'zstd' });
+      expect(await compareWithGnuTar(plain, output, dir)).toBeGreaterThan(applets.length);
+      expect(report.kept).toMatchObject({ deviceNodes: 1, fifos: 1, xattrs: 1 });
+    },
+  );
 
   it('builds as an unprivileged user (no root, no mount, no loop) with the right owners', async () => {
     const home = await mkdtemp(join(dir, 'nobody-'));
@@ -145,6 +204,8 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
       { kind: 'dir', path: '/opt/banger', mode: 0o750, uid: 5, gid: 5 },
       { kind: 'dir', path: '/etc/init.d', mode: 0o755 },
       { kind: 'file', path: '/etc/init.d/banger-agent', content: 'rc\n', mode: 0o755 },
+      // A symlink under a symlinked parent, like /sbin/banger-init on a merged-/usr image.
+      { kind: 'symlink', path: '/etc/init.d/banger-link', target: '/opt/banger/unit' },
       { kind: 'file', path: '/opt/banger/bin/agent', content: { hostPath: hostFile }, mode: 0o755 },
       { kind: 'file', path: '/opt/banger/we "ird" name', content: Buffer.from('w'), mode: 0o644 },
       {
@@ -172,6 +233,10 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
     expect((await readImageFile(image, '/etc/hostname')).toString()).toBe('new\n');
     expect(await statOne(image, '/etc/init.d')).toMatchObject({ type: 'symlink', linkTarget: 'rc.d/init.d' });
     expect((await readImageFile(image, '/etc/rc.d/init.d/banger-agent')).toString()).toBe('rc\n');
+    expect(await statOne(image, '/etc/rc.d/init.d/banger-link')).toMatchObject({
+      type: 'symlink',
+      linkTarget: '/opt/banger/unit',
+    });
     expect(await readImageFile(image, '/opt/banger/bin/agent')).toEqual(Buffer.from([0, 1, 2, 255]));
     expect((await readImageFile(image, '/opt/banger/we "ird" name')).toString()).toBe('w');
     // Injecting again replaces the files in place and stays clean.

@@ -189,10 +189,16 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
     const sock = join(work, 'strict.sock');
     const child = runner.spawn([bin, '--api-sock', sock], { logPath: join(work, 'strict.log') });
     try {
+      // The fake (node + tsx) may take a while to listen on a loaded host: retry until it answers.
       const put = async (path: string, body: unknown) => {
-        for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 25));
-        const res = await fetchUnix(sock, 'PUT', path, body);
-        return res.status;
+        for (let i = 0; ; i++) {
+          try {
+            return (await fetchUnix(sock, 'PUT', path, body)).status;
+          } catch (err) {
+            if (i > 1200) throw err;
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        }
       };
       expect(await put('/machine-config', { vcpu_count: 2, mem_size_mib: 512, turbo: true })).toBe(400);
       expect(await put('/machine-config', { vcpu_count: '2', mem_size_mib: 512 })).toBe(400);
@@ -256,6 +262,57 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
       /drives\/disk1 answered 400: path_on_host .*missing\.ext4: No such file/,
     );
     expect(existsSync(join(work, 'fc-fault', 'firecracker.sock'))).toBe(false);
+  });
+
+  it('under the jailer: stages files into the chroot, speaks chroot paths, and reaches the API by a short symlink', async () => {
+    const { bin, record } = await fakeBinary('jail');
+    // A stand-in jailer: resolves the chroot as the real one does and execs "firecracker" with --chroot,
+    // keeping the in-chroot --api-sock argument (adopt looks for it in the command line).
+    const jailer = join(work, 'fake-jailer');
+    await writeFile(
+      jailer,
+      [
+        '#!/bin/sh',
+        'while [ $# -gt 0 ]; do case "$1" in',
+        '  --id) id=$2; shift 2 ;; --exec-file) exe=$2; shift 2 ;; --chroot-base-dir) base=$2; shift 2 ;;',
+        '  --uid|--gid|--netns) shift 2 ;; --) shift; break ;; *) shift ;;',
+        'esac; done',
+        'exec "$exe" --chroot "$base/$(basename "$exe")/$id/root" "$@"',
+        '',
+      ].join('\n'),
+    );
+    await chmod(jailer, 0o755);
+    const chrootBase = join(work, 'jail');
+    const vmm = createFirecrackerVmm({
+      runner,
+      firecrackerBin: bin,
+      jailer: { jailerBin: jailer, chrootBase, uid: 0, gid: 0 },
+      shortSocketDir: work,
+    });
+    const vm = await vmm.start(spec('fcj'));
+    started.push(vm);
+    const seen = await calls(record);
+    expect(seen.filter((c) => c.status >= 400)).toEqual([]);
+    expect(seen.find((c) => c.path === '/boot-source')?.body).toMatchObject({
+      kernel_image_path: '/kernel',
+      initrd_path: '/initrd',
+    });
+    expect(seen.find((c) => c.path === '/drives/rootfs')?.body).toMatchObject({ path_on_host: '/disk0' });
+    expect(vm.handles.controlSocket).toBe(join(work, 'fc-fcj.sock'));
+    const root = join(chrootBase, 'jail-firecracker', 'fcj', 'root');
+    expect(vm.agentEndpoint).toEqual({
+      kind: 'firecracker-vsock',
+      udsPath: join(root, 'vsock.sock'),
+      port: 1024,
+    });
+    expect(await createFirecrackerVmm({ runner, firecrackerBin: bin }).adopt(vm.handles)).not.toBeNull();
+
+    await vm.stop({ timeoutMs: 30_000 });
+    expect(await vm.exited).toEqual({ code: 0, signal: null });
+    // The chroot and the symlink went with the VM; the staged hard links never touched the originals.
+    expect(existsSync(join(chrootBase, 'jail-firecracker', 'fcj'))).toBe(false);
+    expect(existsSync(join(work, 'fc-fcj.sock'))).toBe(false);
+    expect(existsSync(join(work, 'root.ext4'))).toBe(true);
   });
 });
 

@@ -1,13 +1,13 @@
-import { link, mkdir, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
+import { withConsole } from '../cmdline.js';
 import { exitOf, makeInstance, type StopHooks } from '../instance.js';
 import { processAlive, processArgv, startTimeOf } from '../process.js';
-import { withConsole } from '../qemu/args.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
-import { throwIfCancelled, validateLaunchSpec } from '../validate.js';
+import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { createFirecrackerApi, type FirecrackerApi, FirecrackerApiError } from './api.js';
 import {
   FIRECRACKER_MIN_VERSION,
@@ -16,10 +16,10 @@ import {
   parseVersion,
   versionAtLeast,
 } from './config.js';
-import { JAILED_API_SOCKET, jailedPath, jailerArgv, jailerChrootRoot } from './jailer.js';
+import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot, stageJail } from './jailer.js';
 
-/** Firecracker binds its API socket within milliseconds; this bounds one that never does. */
-const API_READY_TIMEOUT_MS = 10_000;
+/** Firecracker binds its API socket within milliseconds; this only bounds one that never does (a dead one is seen at once). */
+const API_READY_TIMEOUT_MS = 30_000;
 const API_POLL_MS = 25;
 
 export interface FirecrackerDriverDeps {
@@ -91,7 +91,8 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     const files = firecrackerRunFiles(spec.runDir);
     const jail = deps.jailer;
     const chrootRoot = jail ? jailerChrootRoot(jail.chrootBase, deps.firecrackerBin, spec.name) : undefined;
-    const map = chrootRoot ? jailedPath : (p: string) => p;
+    const names = jailedNames(spec, files);
+    const map = chrootRoot ? (p: string) => names.get(p) ?? p : (p: string) => p;
     const { calls, agentEndpoint: endpoint } = firecrackerConfigCalls(
       { ...spec, cmdline: withConsole(spec.cmdline) },
       files,
@@ -103,7 +104,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
       : files.apiSocket;
     const agentEndpoint =
       chrootRoot && endpoint.kind === 'firecracker-vsock'
-        ? { ...endpoint, udsPath: join(chrootRoot, jailedPath(files.vsockSocket)) }
+        ? { ...endpoint, udsPath: join(chrootRoot, map(files.vsockSocket)) }
         : endpoint;
     for (const sock of [apiSocket, files.vsockSocket])
       if (Buffer.byteLength(sock) > UNIX_SOCKET_PATH_MAX)
@@ -114,16 +115,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     for (const f of [files.apiSocket, files.vsockSocket, apiSocket]) await rm(f, { force: true });
     await writeFile(files.consoleLog, '', { mode: 0o600 });
     if (chrootRoot && jail) {
-      await mkdir(join(chrootRoot, 'run'), { recursive: true, mode: 0o700 });
-      // Hard links, not copies: the chroot must share a filesystem with the images (config doc says so).
-      const staged = [
-        spec.kernelPath,
-        spec.initrdPath,
-        spec.rootDisk.path,
-        ...(spec.extraDisks ?? []).map((d) => d.path),
-      ];
-      for (const p of staged) if (p) await link(p, join(chrootRoot, jailedPath(p))).catch(() => {});
-      for (const p of [files.log, files.metrics]) await writeFile(join(chrootRoot, jailedPath(p)), '');
+      await stageJail(chrootRoot, spec, files, map);
       await symlink(join(chrootRoot, JAILED_API_SOCKET), apiSocket);
     } else {
       await writeFile(files.log, '', { mode: 0o600 });
@@ -156,6 +148,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
       consoleLogPath: files.consoleLog,
       agentEndpoint,
       files: chrootRoot ? [apiSocket] : [files.apiSocket, files.vsockSocket],
+      ...(chrootRoot ? { jailDir: dirname(chrootRoot) } : {}),
     };
     const instance = makeInstance({ handles, exited, hooks: apiHooks(api) });
     try {
@@ -190,7 +183,8 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     return instance;
   }
 
-  async function adopt(handles: VmmHandles): Promise<VmmInstance | null> {
+  async function adopt(input: VmmHandles): Promise<VmmInstance | null> {
+    const handles = parseHandles(input);
     if (handles.kind !== 'firecracker')
       throw badRequest(`handles of a ${handles.kind} VM given to the Firecracker driver`);
     if (!processAlive(handles.pid, handles.startTime)) return null;

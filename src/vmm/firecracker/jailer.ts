@@ -1,4 +1,7 @@
-import { basename, join } from 'node:path';
+import { link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { operationFailed } from '../../model/errors.js';
+import type { VmmLaunchSpec } from '../types.js';
 
 /** Where the jailer builds a VM's chroot: <base>/<exec-file name>/<id>/root (jailer's own layout). */
 export function jailerChrootRoot(base: string, firecrackerBin: string, id: string): string {
@@ -34,7 +37,51 @@ export function jailerArgv(o: JailerOptions): string[] {
   ];
 }
 
-/** Maps a host path that was staged into the chroot to the path Firecracker sees (files sit at its root). */
-export function jailedPath(hostPath: string): string {
-  return `/${basename(hostPath)}`;
+/**
+ * Where each input sits inside the chroot, named by role (not by basename, so two disks both called
+ * root.ext4 in different directories never collide). Keys are host paths, values what Firecracker sees.
+ */
+export function jailedNames(
+  spec: Pick<VmmLaunchSpec, 'kernelPath' | 'initrdPath' | 'rootDisk' | 'extraDisks'>,
+  files: { log: string; metrics: string; vsockSocket: string },
+): Map<string, string> {
+  const names = new Map<string, string>([[spec.kernelPath, '/kernel']]);
+  if (spec.initrdPath) names.set(spec.initrdPath, '/initrd');
+  [spec.rootDisk, ...(spec.extraDisks ?? [])].forEach((d, i) => {
+    names.set(d.path, `/disk${i}`);
+  });
+  names.set(files.log, '/firecracker.log');
+  names.set(files.metrics, '/metrics.json');
+  names.set(files.vsockSocket, '/vsock.sock');
+  return names;
+}
+
+/**
+ * Fills a fresh chroot with what Firecracker opens: kernel, initrd and disks as hard links (instant, no
+ * extra space, hence the chroot base must share a filesystem with them), empty log and metrics files.
+ */
+export async function stageJail(
+  chrootRoot: string,
+  spec: Pick<VmmLaunchSpec, 'kernelPath' | 'initrdPath' | 'rootDisk' | 'extraDisks'>,
+  files: { log: string; metrics: string },
+  map: (hostPath: string) => string,
+): Promise<void> {
+  // A chroot left by an earlier run of this VM would make the links fail.
+  await rm(dirname(chrootRoot), { recursive: true, force: true });
+  await mkdir(join(chrootRoot, 'run'), { recursive: true, mode: 0o700 });
+  const staged = [
+    spec.kernelPath,
+    spec.initrdPath,
+    ...[spec.rootDisk, ...(spec.extraDisks ?? [])].map((d) => d.path),
+  ];
+  for (const p of staged) {
+    if (!p) continue;
+    await link(p, join(chrootRoot, map(p))).catch((err: unknown) => {
+      throw operationFailed(`cannot stage ${p} into the jailer chroot ${chrootRoot}`, {
+        cause: err,
+        hint: 'jailer_chroot_base must be on the same filesystem as the images and VM disks',
+      });
+    });
+  }
+  for (const p of [files.log, files.metrics]) await writeFile(join(chrootRoot, map(p)), '');
 }

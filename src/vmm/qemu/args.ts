@@ -1,7 +1,10 @@
 import { join } from 'node:path';
 import { AGENT_SERIAL_NAME, AGENT_VSOCK_PORT, type AgentEndpoint } from '../../model/agent-endpoint.js';
 import { badRequest } from '../../model/errors.js';
+import { withConsole } from '../cmdline.js';
 import type { VmmDisk, VmmLaunchSpec } from '../types.js';
+
+export { withConsole };
 
 /** The files QEMU creates in a VM's run dir, named in one place. */
 export function qemuRunFiles(runDir: string) {
@@ -34,11 +37,6 @@ export interface QemuCommand {
 export function withTscKhz(cmdline: string, accel: 'kvm' | 'tcg', tscKhz: number | undefined): string {
   if (accel !== 'tcg' || !tscKhz || /(^|\s)tsc_early_khz=/.test(cmdline)) return cmdline;
   return `${cmdline} tsc_early_khz=${tscKhz}`;
-}
-
-/** The serial console is how the console log fills; a caller that forgot it would get an empty log. */
-export function withConsole(cmdline: string): string {
-  return /(^|\s)console=/.test(cmdline) ? cmdline : `console=ttyS0 ${cmdline}`;
 }
 
 function driveArgs(disk: VmmDisk, index: number): string[] {

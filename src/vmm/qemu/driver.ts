@@ -6,7 +6,7 @@ import { BangerError, badRequest, operationFailed } from '../../model/errors.js'
 import { exitOf, makeInstance, type StopHooks } from '../instance.js';
 import { processAlive, processArgv, startTimeOf } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
-import { throwIfCancelled, validateLaunchSpec } from '../validate.js';
+import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { buildQemuCommand, type QemuHostFacts } from './args.js';
 import { QmpClient } from './qmp.js';
 
@@ -123,7 +123,8 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
     return makeInstance({ handles, exited, hooks: qmpHooks(qmp, cmd.files.qmpSocket) });
   }
 
-  async function adopt(handles: VmmHandles): Promise<VmmInstance | null> {
+  async function adopt(input: VmmHandles): Promise<VmmInstance | null> {
+    const handles = parseHandles(input);
     if (handles.kind !== 'qemu') throw badRequest(`handles of a ${handles.kind} VM given to the QEMU driver`);
     if (!processAlive(handles.pid, handles.startTime)) return null;
     // Same pid and start time is the same process; its argv naming our QMP socket guards against a

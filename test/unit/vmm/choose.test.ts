@@ -105,4 +105,11 @@ describe('describeAcceleration (doctor)', () => {
     expect(none.ok).toBe(false);
     expect(none.message).toMatch(/no usable QEMU/);
   });
+
+  it('says KVM is untested (not unusable) when there is no kernel to probe with', async () => {
+    const r = await describeAcceleration({ vmm: 'auto', accel: 'auto' }, { probeHost: async () => qemuOnly });
+    expect(r.level).toBe('warn');
+    expect(r.message).toContain('KVM not tested yet -> QEMU TCG');
+    expect(r.message).toContain('banger kernel pull');
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BangerError } from '../../../src/model/errors.js';
 import { createQemuVmm, type VmmLaunchSpec } from '../../../src/vmm/index.js';
-import { validateLaunchSpec } from '../../../src/vmm/validate.js';
+import { parseHandles, validateLaunchSpec } from '../../../src/vmm/validate.js';
 
 const good: VmmLaunchSpec = {
   name: 'dev-1',
@@ -65,5 +65,29 @@ describe('validateLaunchSpec', () => {
     ctl.abort();
     const err = await vmm.start(good, { signal: ctl.signal }).catch((e: unknown) => e);
     expect((err as BangerError).code).toBe('cancelled');
+  });
+
+  it('adopt() refuses edited handles with bad_request instead of acting on them', async () => {
+    const vmm = createQemuVmm({
+      runner: {
+        run: async () => ({ stdout: '', stderr: '', exitCode: 0 }),
+        spawn: () => {
+          throw new Error('no');
+        },
+      },
+      qemuBin: 'qemu',
+      vhostVsock: false,
+    });
+    const bad = {
+      kind: 'qemu',
+      pid: -1,
+      startTime: 0,
+      controlSocket: '',
+      consoleLogPath: '/x',
+      agentEndpoint: { kind: 'virtio-serial', socketPath: '/x' },
+    };
+    const err = await vmm.adopt(bad as never).catch((e: unknown) => e);
+    expect((err as BangerError).code).toBe('bad_request');
+    expect(() => parseHandles({})).toThrow(/malformed/);
   });
 });

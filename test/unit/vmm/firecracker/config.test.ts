@@ -5,7 +5,7 @@ import {
   parseVersion,
   versionAtLeast,
 } from '../../../../src/vmm/firecracker/config.js';
-import { jailerArgv, jailerChrootRoot } from '../../../../src/vmm/firecracker/jailer.js';
+import { jailedNames, jailerArgv, jailerChrootRoot } from '../../../../src/vmm/firecracker/jailer.js';
 import type { VmmLaunchSpec } from '../../../../src/vmm/types.js';
 
 const spec: VmmLaunchSpec = {
@@ -76,5 +76,24 @@ describe('jailer', () => {
     expect(jailerChrootRoot('/srv/jail', '/usr/bin/firecracker', 'dev')).toBe(
       '/srv/jail/firecracker/dev/root',
     );
+  });
+
+  it('names staged files by role, so equal basenames never collide', () => {
+    const names = jailedNames(
+      {
+        kernelPath: '/k/vmlinux',
+        rootDisk: { path: '/a/root.ext4', format: 'raw' },
+        extraDisks: [{ path: '/b/root.ext4', format: 'raw' }],
+      },
+      firecrackerRunFiles('/run/vms/dev'),
+    );
+    expect([...names.values()]).toEqual([
+      '/kernel',
+      '/disk0',
+      '/disk1',
+      '/firecracker.log',
+      '/metrics.json',
+      '/vsock.sock',
+    ]);
   });
 });
