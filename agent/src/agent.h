@@ -135,6 +135,10 @@ void ports_reply(conn_t *c, uint32_t id);
 void apply_cmdline_config(const char *cmdline_path, const char *root);
 char *cmdline_value(const char *cmdline, const char *key);
 
+/* net.c: banger.ip=ADDR/PREFIX,GW,IFACE; g_network is "none" | "configured" | "already" | "error: ..." */
+extern char g_network[160];
+void apply_network(const char *spec);
+
 /* transport.c */
 int listen_vsock(unsigned port);
 int listen_unix(const char *path);

@@ -23,6 +23,7 @@ void health_reply(conn_t *c, uint32_t id) {
   buf_addf(&b, "{\"ok\":true,\"version\":\"%s\",\"uptimeMs\":%lld,\"pid\":%d,\"pid1\":%s,", AGENT_VERSION,
            (long long)now_ms(), (int)getpid(), g_is_pid1 ? "true" : "false");
   json_kv_str(&b, "hostname", host, 0);
+  json_kv_str(&b, "network", g_network, 1);
   buf_add(&b, ",\"bootPhasesMs\":{", 17);
   int first = 1;
   phase(&b, "shimStart", g_phases.shim_start, &first);
@@ -191,9 +192,13 @@ void apply_cmdline_config(const char *cmdline_path, const char *root) {
   }
   char *host = cmdline_value(cmdline, "banger.hostname");
   char *dns = cmdline_value(cmdline, "banger.dns");
+  char *ip = cmdline_value(cmdline, "banger.ip");
   if (host) set_hostname(root, host);
   if (dns) set_dns(root, dns);
+  /* Applied in the agent's network namespace even under a test ROOT: tests run the agent in a netns. */
+  if (ip) apply_network(ip);
   free(host);
   free(dns);
+  free(ip);
   g_phases.config_applied = now_ms();
 }

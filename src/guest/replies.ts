@@ -13,6 +13,9 @@ export const healthSchema = z.object({
   pid: z.number(),
   pid1: z.boolean(),
   hostname: z.string(),
+  /** What the agent did with `banger.ip=`: "configured", "already" (the initramfs did it), "none" (no
+   * setting) or "error: …". Absent from agents older than this field. */
+  network: z.string().optional(),
   /** Milliseconds since boot (CLOCK_BOOTTIME) at which each phase was reached. */
   bootPhasesMs: z.object({
     shimStart: z.number().optional(),

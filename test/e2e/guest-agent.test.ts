@@ -19,6 +19,7 @@ import {
   type Frame,
   FrameDecoder,
   FrameType,
+  GUEST_AGENT_PATH,
   GUEST_INIT_SHIM_PATH,
   guestAssets,
   waitForAgent,
@@ -131,6 +132,7 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
       `init=${GUEST_INIT_SHIM_PATH}`,
       'banger.hostname=agent-e2e',
       'banger.dns=192.0.2.53',
+      'banger.ip=10.0.2.15/24,10.0.2.2,eth0',
       ...extraCmdline,
     ].join(' ');
     const child = runner.spawn(
@@ -140,6 +142,8 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
         ...['-display', 'none', '-no-reboot', '-nodefaults', '-no-user-config', '-serial', 'stdio'],
         ...['-kernel', kernel.kernelPath, '-initrd', kernel.initrdPath, '-append', cmdline],
         ...['-drive', `file=${disk},if=none,id=root,format=raw`, '-device', 'virtio-blk-pci,drive=root'],
+        // A NIC on an empty QEMU hub: eth0 with a carrier, and no traffic leaves the VM.
+        ...['-netdev', 'hubport,id=net0,hubid=0', '-device', 'virtio-net-pci,netdev=net0'],
         ...['-device', 'virtio-serial-pci'],
         ...['-chardev', `socket,id=agent0,path=${socketPath},server=on,wait=off`],
         ...['-device', 'virtserialport,chardev=agent0,name=org.banger.agent'],
@@ -180,6 +184,8 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
     expect(health.hostname).toBe('agent-e2e');
     expect(health.bootPhasesMs.agentStart).toBeGreaterThan(0);
     expect(health.bootPhasesMs.configApplied).toBeGreaterThanOrEqual(health.bootPhasesMs.agentStart ?? 0);
+    // banger's initramfs applied banger.ip= before switch_root; the agent saw it and left it alone.
+    expect(health.network).toBe('already');
 
     const osRelease = await run(client, { argv: ['cat', '/etc/os-release'] });
     expect(osRelease).toMatchObject({ exitCode: 0, signal: null, stderr: '' });
@@ -204,6 +210,26 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
     expect(results[1]).toMatchObject({ exitCode: 0, stdout: 'SHOUT\n' });
     expect(results[2]).toMatchObject({ exitCode: null, signal: 'SIGTERM' });
     expect(results[3].stdout.trim()).toBe('20000');
+
+    // Without the initramfs's work the agent configures the NIC itself (a kernel booted without banger's
+    // initramfs): undo it, then run a second agent in test mode in the guest and look at what it left.
+    const redo = await run(client, {
+      argv: [
+        'sh',
+        '-c',
+        [
+          'ip addr flush dev eth0 && ip link set eth0 down && ip link set lo down',
+          'echo banger.ip=10.0.2.15/24,10.0.2.2,eth0 > /tmp/cl && mkdir -p /tmp/r/etc',
+          `${GUEST_AGENT_PATH} --listen-unix /tmp/a.sock --cmdline /tmp/cl /tmp/r 2>/tmp/agent2.log & pid=$!`,
+          'for i in $(seq 300); do grep -q "network:" /tmp/agent2.log && break; sleep 0.1; done',
+          'kill $pid; cat /tmp/agent2.log; ip -o -4 addr show dev eth0; ip route show default; ip -o link show lo',
+        ].join('\n'),
+      ],
+    });
+    expect(redo.stdout).toContain('banger-agent: network: configured');
+    expect(redo.stdout).toMatch(/eth0\s+inet 10\.0\.2\.15\/24/);
+    expect(redo.stdout).toContain('default via 10.0.2.2 dev eth0');
+    expect(redo.stdout).toMatch(/lo: <[^>]*\bUP\b/);
 
     // The host may disconnect and come back: the agent sees EOF on the port, waits, and serves again.
     client.close();
