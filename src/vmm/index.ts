@@ -1,7 +1,8 @@
 /**
- * VMM drivers behind one interface: QEMU (microvm machine, KVM when it really works, TCG otherwise) and
- * Firecracker (API over its unix socket, jailer optional). The daemon probes the host, picks a driver with
- * chooseVmm, builds it with buildVmm, and reattaches running VMs with adopt after a restart.
+ * VMM drivers behind one interface: QEMU (microvm machine, or q35 for kernels without virtio-mmio; KVM when
+ * it really works, TCG otherwise) and Firecracker (API over its unix socket, jailer optional). The daemon
+ * probes the host, picks a driver with chooseVmm and a machine with chooseMachine, builds the driver with
+ * buildVmm, and reattaches running VMs with adopt after a restart.
  */
 export { type BuildVmmDeps, buildVmm } from './build.js';
 export { chooseVmm, type VmmChoice } from './choose.js';
@@ -24,12 +25,15 @@ export {
   probeKvm,
   readOnlyKvmProbeCache,
 } from './kvm-probe.js';
+export { chooseMachine, type MachineCapabilities } from './machine.js';
 export { processAlive } from './process.js';
 export { buildQemuCommand, qemuRunFiles } from './qemu/args.js';
 export { createQemuVmm, type QemuDriverDeps } from './qemu/driver.js';
 export {
   type Accel,
   type DiskFormat,
+  MACHINES,
+  type Machine,
   type Vmm,
   type VmmCapabilities,
   type VmmDisk,

@@ -7,6 +7,12 @@ export type VmmKind = 'qemu' | 'firecracker';
 /** How guest code runs: hardware virtualisation, or QEMU's software emulator. */
 export type Accel = 'kvm' | 'tcg';
 export type DiskFormat = 'raw' | 'qcow2';
+/**
+ * The QEMU machine: `microvm` (virtio-mmio devices, the lightest) or `q35` (a PC with virtio-pci devices) for
+ * kernels that have no virtio-mmio. Firecracker has its own machine and accepts only `microvm`.
+ */
+export type Machine = 'microvm' | 'q35';
+export const MACHINES: readonly Machine[] = ['microvm', 'q35'];
 
 /** One disk handed to the guest; the root disk is always the first (/dev/vda). */
 export interface VmmDisk {
@@ -31,6 +37,8 @@ export interface VmmLaunchSpec {
   agent: 'vsock' | 'virtio-serial';
   cid?: number;
   accel: Accel;
+  /** Default `microvm`; see chooseMachine for picking it from the kernel's capabilities. */
+  machine?: Machine;
   /** Network namespace the VMM runs in (the tap lives there). */
   netns?: string;
   /** What the kernel's build config says (src/kernel capabilities); Firecracker's preflight reads it. */

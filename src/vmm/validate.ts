@@ -1,5 +1,5 @@
 import { BangerError, badRequest } from '../model/errors.js';
-import { type VmmHandles, type VmmLaunchSpec, vmmHandlesSchema } from './types.js';
+import { MACHINES, type VmmHandles, type VmmLaunchSpec, vmmHandlesSchema } from './types.js';
 
 /** Linux interface names: at most 15 bytes (IFNAMSIZ - 1), and no character QEMU's option syntax treats specially. */
 const TAP_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -12,6 +12,9 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 export function validateLaunchSpec(spec: VmmLaunchSpec): void {
   if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(spec.name))
     throw badRequest(`VM name ${JSON.stringify(spec.name)} is not a DNS label`);
+  // The spec may come from JSON (handles, RPC): an unknown machine must not reach QEMU's -M.
+  if (spec.machine !== undefined && !MACHINES.includes(spec.machine))
+    throw badRequest(`machine must be one of ${MACHINES.join(', ')}, not ${JSON.stringify(spec.machine)}`);
   if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1 || spec.vcpus > 64)
     throw badRequest(`vcpus must be an integer from 1 to 64, not ${spec.vcpus}`);
   if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 64)

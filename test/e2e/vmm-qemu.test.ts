@@ -1,7 +1,7 @@
 /**
  * The QEMU driver under TCG: boots the test kernel + banger initramfs into a busybox root whose init
- * answers on the agent's virtio-serial port; checks the console log, the agent channel, graceful stop,
- * kill, and adopt() from another process after the starter exited. Nothing may be left behind.
+ * answers on the agent's virtio-serial port, on microvm and on q35; checks the console log, the agent
+ * channel, graceful stop, kill, and adopt() from another process after the starter exited. Nothing may be left behind.
  */
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -127,6 +127,39 @@ describe.skipIf(skipReason !== undefined)('QEMU driver under TCG', () => {
     // The guest powered itself off (exit code 0), it was not killed.
     expect(await vm.exited).toEqual({ code: 0, signal: null });
     await expectNothingLeft(vm, join(work, 'vm1'));
+  });
+
+  it('boots on q35 (virtio-pci devices), answers on virtio-serial, stops gracefully', async () => {
+    const vm = await vmm.start({ ...(await spec('vm7')), machine: 'q35' });
+    started.push(vm);
+    expect(vm.agentEndpoint).toEqual({ kind: 'virtio-serial', socketPath: join(work, 'vm7', 'agent.sock') });
+    // The handles need no machine: adopt finds the VM by pid, start time and QMP socket alone.
+    expect(vmmHandlesSchema.parse(JSON.parse(JSON.stringify(vm.handles)))).toEqual(vm.handles);
+
+    const log = await waitForConsole(vm.consoleLogPath, 'AGENT-PORT');
+    // The kernel names the machine it found: a PC, not microvm.
+    expect(log).toMatch(/DMI: QEMU Standard PC \(Q35/);
+    expect(log).toContain(GUEST_BOOT_MARKER);
+    // The root disk (virtio-blk-pci) mounted and the agent port (virtio-serial-pci) is there.
+    expect(log).toMatch(/BLOCK .*vda/);
+    expect(log).toContain('AGENT-PORT /dev/vport');
+    if (vm.agentEndpoint.kind !== 'virtio-serial') throw new Error('expected virtio-serial');
+    expect(await serialRequest(vm.agentEndpoint.socketPath, 'ping')).toBe('pong');
+
+    // A new driver reattaches to it as after a daemon restart.
+    const adopted = await createQemuVmm({ runner, qemuBin: 'qemu-system-x86_64', vhostVsock: false }).adopt(
+      vm.handles,
+    );
+    expect(adopted?.pid).toBe(vm.pid);
+
+    const socketPath = vm.agentEndpoint.socketPath;
+    await vm.stop({
+      timeoutMs: 60_000,
+      guestShutdown: async () => void (await serialRequest(socketPath, 'poweroff')),
+    });
+    expect(await vm.exited).toEqual({ code: 0, signal: null });
+    expect(await readFile(vm.consoleLogPath, 'utf8')).toContain('reboot: Power down');
+    await expectNothingLeft(vm, join(work, 'vm7'));
   });
 
   it('stops a guest that ignores the power button by asking QEMU to quit', async () => {

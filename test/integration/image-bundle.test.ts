@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress } from 'zstd-napi';
 import { GUEST_AGENT_PATH } from '../../src/guest/index.js';
 import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
-import { ALPINE_TARBALL, debugfsMode, fsckClean } from '../fixtures/images.js';
+import { ALPINE_TARBALL, cliLong, debugfsMode, fsckClean } from '../fixtures/images.js';
 
 type Member = Partial<tarStream.Header> & Pick<tarStream.Header, 'name'>;
 
@@ -103,6 +103,26 @@ describe('image bundles: pack, serve, pull through a catalog, refuse bad bundles
     expect(shaLine).toBe(`sha256 ${sha256(bytes)}`);
     expect(sizeLine).toBe(`size ${bytes.length}`);
     good = { file: 'alp.tar.zst', sha256: sha256(bytes), size: bytes.length };
+
+    // The make-bundle input of the original: a `docker export` stream on stdin.
+    const fromStdin = await cliLong(
+      inst,
+      [
+        'image',
+        'bundle',
+        '--name',
+        'alp',
+        '--rootfs-tar',
+        '-',
+        '--level',
+        '1',
+        '--out',
+        join(inst.home, 'stdin.tar.zst'),
+      ],
+      { inputFile: ALPINE_TARBALL },
+    );
+    expect(fromStdin.exitCode, fromStdin.stderr).toBe(0);
+    expect(fromStdin.stdout).toMatch(/^\/.*stdin\.tar\.zst\nsha256 [0-9a-f]{64}\nsize \d+$/);
     expect(readdirSync(imagesDir())).toEqual([]);
   });
 

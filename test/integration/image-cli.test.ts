@@ -78,7 +78,7 @@ describe('banger image (CLI -> daemon -> image service)', () => {
     expect(dirsOnDisk()).toEqual([image.id]);
   });
 
-  it('imports from stdin: an xz tarball and a docker-export stream keep devices, FIFOs, hardlinks and setuid', async () => {
+  it('imports zstd, and from stdin an xz tarball and a docker-export stream keep devices, FIFOs, hardlinks and setuid', async () => {
     const xz = join(inst.home, 'alpine.tar.xz');
     await execa('sh', ['-c', `gzip -dc "${ALPINE_TARBALL}" | xz -1 > "${xz}"`]);
     const fromXz = await cliWithStdin(inst, ['image', 'import', 'alp-xz', '-'], { file: xz });
@@ -90,6 +90,12 @@ describe('banger image (CLI -> daemon -> image service)', () => {
         await gnuTarTree(ALPINE_TARBALL),
       ),
     ).toEqual(await gnuTarTree(ALPINE_TARBALL));
+
+    const zst = join(inst.home, 'alpine.tar.zst');
+    await execa('sh', ['-c', `gzip -dc "${ALPINE_TARBALL}" | zstd -q -o "${zst}"`]);
+    const fromZstd = await inst.cli(['image', 'import', 'alp-zst', zst]);
+    expect(fromZstd.exitCode, fromZstd.stderr).toBe(0);
+    expect((await inst.cli(['image', 'rm', 'alp-zst'])).exitCode).toBe(0);
 
     const r = await cliWithStdin(
       inst,

@@ -47,7 +47,7 @@ describe.skipIf(skip !== undefined)(`the default image recipe${skip ? ` (skipped
     expect(image.artifacts.initrdPath).toBe(`${inst.home}/state/images/${image.id}/kernel/initrd.img`);
     const rootfs = image.artifacts.rootfsPath;
     expect((await fsckClean(rootfs)).ok).toBe(true);
-    expect(await cat(rootfs, '/etc/os-release')).toMatch(/VERSION_CODENAME=bookworm/);
+    expect(await cat(rootfs, '/usr/lib/os-release')).toMatch(/VERSION_CODENAME=bookworm/);
     expect(await cat(rootfs, '/etc/apt/sources.list')).toContain('bookworm-security');
     for (const path of [
       '/usr/sbin/sshd',

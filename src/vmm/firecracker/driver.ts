@@ -50,6 +50,13 @@ async function assertElfKernel(path: string): Promise<void> {
 /** Refuses what Firecracker cannot boot, with the reason, before any process starts. */
 export async function preflightFirecracker(spec: VmmLaunchSpec): Promise<void> {
   if (spec.accel !== 'kvm') throw badRequest('Firecracker always runs on KVM; accel "tcg" is QEMU-only');
+  if (spec.machine !== undefined && spec.machine !== 'microvm')
+    throw badRequest(
+      `Firecracker has only its own virtio-mmio microVM; machine "${spec.machine}" is QEMU-only`,
+      {
+        hint: 'use a kernel with virtio-mmio (e.g. generic-6.12), or vmm = "qemu"',
+      },
+    );
   const f = spec.kernelFeatures;
   if (f?.configKnown && !f.virtioMmioCmdlineDevices)
     throw badRequest(

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { AGENT_SERIAL_NAME, AGENT_VSOCK_PORT, type AgentEndpoint } from '../../model/agent-endpoint.js';
 import { badRequest } from '../../model/errors.js';
 import { withConsole } from '../cmdline.js';
-import type { VmmDisk, VmmLaunchSpec } from '../types.js';
+import type { Machine, VmmDisk, VmmLaunchSpec } from '../types.js';
 
 export { withConsole };
 
@@ -34,16 +34,36 @@ export interface QemuCommand {
  * microvm under TCG cannot calibrate the TSC when the host is busy (no HPET or PM timer to measure it
  * against) and hangs at boot; telling the kernel the frequency avoids it (e2e-notes §6.2).
  */
-export function withTscKhz(cmdline: string, accel: 'kvm' | 'tcg', tscKhz: number | undefined): string {
-  if (accel !== 'tcg' || !tscKhz || /(^|\s)tsc_early_khz=/.test(cmdline)) return cmdline;
+export function withTscKhz(
+  cmdline: string,
+  accel: 'kvm' | 'tcg',
+  tscKhz: number | undefined,
+  machine: Machine = 'microvm',
+): string {
+  // q35 has an HPET and a PM timer to calibrate against, so it needs no hint.
+  if (machine !== 'microvm' || accel !== 'tcg' || !tscKhz || /(^|\s)tsc_early_khz=/.test(cmdline))
+    return cmdline;
   return `${cmdline} tsc_early_khz=${tscKhz}`;
 }
 
-function driveArgs(disk: VmmDisk, index: number): string[] {
+/**
+ * The same virtio device on each machine: `virtio-X-device` sits on microvm's virtio-mmio transport,
+ * `virtio-X-pci` on q35's PCI bus. The guest drivers (virtio_blk, virtio_net …) are the same either way.
+ */
+function device(machine: Machine, base: string): string {
+  return `${base}-${machine === 'q35' ? 'pci' : 'device'}`;
+}
+
+/** The -M value: microvm with ACPI (Debian kernels lack virtio-mmio command-line devices), or a plain q35. */
+function machineArg(machine: Machine, accel: 'kvm' | 'tcg'): string {
+  return machine === 'q35' ? `q35,accel=${accel}` : `microvm,accel=${accel},acpi=on,rtc=on,isa-serial=on`;
+}
+
+function driveArgs(disk: VmmDisk, index: number, machine: Machine): string[] {
   const id = `disk${index}`;
   const opts = [`file=${disk.path}`, 'if=none', `id=${id}`, `format=${disk.format}`];
   if (disk.readOnly) opts.push('readonly=on');
-  return ['-drive', opts.join(','), '-device', `virtio-blk-device,drive=${id}`];
+  return ['-drive', opts.join(','), '-device', `${device(machine, 'virtio-blk')},drive=${id}`];
 }
 
 /** QEMU's option syntax uses ',' as a separator; a path holding one would change the meaning. */
@@ -52,9 +72,9 @@ function assertOptionSafe(what: string, value: string): void {
 }
 
 /**
- * The QEMU command line for a spec: the microvm machine (virtio-mmio, no firmware beyond qboot, ACPI on
- * because Debian kernels lack virtio-mmio command-line devices), every device a virtio-*-device. Pure, so
- * tests compare argv.
+ * The QEMU command line for a spec: by default the microvm machine (virtio-mmio, no firmware beyond qboot,
+ * ACPI on because Debian kernels lack virtio-mmio command-line devices), every device a virtio-*-device; with
+ * `machine: 'q35'` the same devices as virtio-*-pci. Pure, so tests compare argv.
  */
 export function buildQemuCommand(spec: VmmLaunchSpec, host: QemuHostFacts): QemuCommand {
   const files = qemuRunFiles(spec.runDir);
@@ -62,11 +82,12 @@ export function buildQemuCommand(spec: VmmLaunchSpec, host: QemuHostFacts): Qemu
   for (const d of disks) assertOptionSafe('disk path', d.path);
   assertOptionSafe('run dir', spec.runDir);
 
-  const cmdline = withTscKhz(withConsole(spec.cmdline), spec.accel, host.tscKhz);
+  const machine = spec.machine ?? 'microvm';
+  const cmdline = withTscKhz(withConsole(spec.cmdline), spec.accel, host.tscKhz, machine);
   const argv = [
     host.qemuBin,
     ...['-name', `banger-${spec.name}`],
-    ...['-M', `microvm,accel=${spec.accel},acpi=on,rtc=on,isa-serial=on`],
+    ...['-M', machineArg(machine, spec.accel)],
     // KVM gives the guest the host's CPU; TCG emulates everything it can.
     ...['-cpu', spec.accel === 'kvm' ? 'host' : 'max'],
     ...['-smp', String(spec.vcpus), '-m', String(spec.memoryMiB)],
@@ -78,27 +99,27 @@ export function buildQemuCommand(spec: VmmLaunchSpec, host: QemuHostFacts): Qemu
     ...['-kernel', spec.kernelPath],
     ...(spec.initrdPath ? ['-initrd', spec.initrdPath] : []),
     ...['-append', cmdline],
-    ...disks.flatMap(driveArgs),
+    ...disks.flatMap((d, i) => driveArgs(d, i, machine)),
   ];
   if (spec.net) {
     argv.push(
       ...['-netdev', `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no`],
-      ...['-device', `virtio-net-device,netdev=net0,mac=${spec.net.mac}`],
+      ...['-device', `${device(machine, 'virtio-net')},netdev=net0,mac=${spec.net.mac}`],
     );
   }
   let agentEndpoint: AgentEndpoint;
   if (spec.agent === 'vsock' && host.vhostVsock && spec.cid !== undefined) {
-    argv.push('-device', `vhost-vsock-device,guest-cid=${spec.cid}`);
+    argv.push('-device', `${device(machine, 'vhost-vsock')},guest-cid=${spec.cid}`);
     agentEndpoint = { kind: 'vsock', cid: spec.cid, port: AGENT_VSOCK_PORT };
   } else {
     // QEMU is the server and does not wait: the agent client connects (and reconnects) when it wants.
     argv.push(
-      ...['-device', 'virtio-serial-device'],
+      ...['-device', device(machine, 'virtio-serial')],
       ...['-chardev', `socket,id=agent0,path=${files.agentSocket},server=on,wait=off`],
       ...['-device', `virtserialport,chardev=agent0,name=${AGENT_SERIAL_NAME}`],
     );
     agentEndpoint = { kind: 'virtio-serial', socketPath: files.agentSocket };
   }
-  argv.push('-device', 'virtio-rng-device');
+  argv.push('-device', device(machine, 'virtio-rng'));
   return { argv, agentEndpoint, files };
 }

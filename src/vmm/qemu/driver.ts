@@ -64,7 +64,7 @@ function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks 
   };
 }
 
-/** The QEMU driver: microvm machine, KVM or TCG, QMP for control, virtio-serial or vhost-vsock for the agent. */
+/** The QEMU driver: microvm or q35 machine, KVM or TCG, QMP for control, virtio-serial or vhost-vsock for the agent. */
 export function createQemuVmm(deps: QemuDriverDeps): Vmm {
   async function start(spec: VmmLaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VmmInstance> {
     validateLaunchSpec(spec);

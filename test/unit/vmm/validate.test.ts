@@ -39,6 +39,7 @@ describe('validateLaunchSpec', () => {
     ['a CID below 3', { cid: 2 }, /CID/],
     ['a relative disk path', { rootDisk: { path: 'root.ext4', format: 'raw' } }, /absolute/],
     ['a multi-line command line', { cmdline: 'a\nb' }, /one line/],
+    ['an unknown machine', { machine: 'pc,accel=kvm' as never }, /machine must be one of microvm, q35/],
   ])('refuses %s with bad_request', (_what, over, message) => {
     const err = (() => {
       try {

@@ -19,4 +19,5 @@ export {
   type ShownImage,
 } from './service.js';
 export type { ImageServiceDeps } from './service-deps.js';
+export { recipeKey, recipeTarball } from './sources/recipe.js';
 export { detectCompression } from './tar-magic.js';

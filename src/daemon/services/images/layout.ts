@@ -42,12 +42,19 @@ export async function removeImageDir(imagesDir: string, id: string): Promise<voi
   await rm(trash, { recursive: true, force: true });
 }
 
-/** Removes staging and trash directories a crash left behind; call once at daemon start. */
-export async function sweepImagesDir(imagesDir: string): Promise<string[]> {
+/**
+ * Removes staging and trash directories a crash left behind; call once at daemon start. `beforeRemove`
+ * gets each one first (the service unmounts what a killed debootstrap left mounted inside).
+ */
+export async function sweepImagesDir(
+  imagesDir: string,
+  beforeRemove: (dir: string) => Promise<void> = async () => {},
+): Promise<string[]> {
   if (!existsSync(imagesDir)) return [];
   const removed: string[] = [];
   for (const name of await readdir(imagesDir)) {
     if (name.startsWith(STAGING_PREFIX) || name.startsWith(TRASH_PREFIX)) {
+      await beforeRemove(join(imagesDir, name));
       await rm(join(imagesDir, name), { recursive: true, force: true });
       removed.push(name);
     }

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import {
-  findImageEntry,
   type ImageCatalogEntry,
   loadImageCatalog,
   lookupImageEntry,
@@ -14,15 +13,14 @@ import { BangerError, badRequest } from '../../../model/errors.js';
 import type { Image } from '../../../model/image.js';
 import { validateArtifactName } from '../../../model/names.js';
 import type { ProgressSink } from '../../../model/progress.js';
-import { type FilledImage, installImage, NameLocks } from './install.js';
+import { installImage, NameLocks } from './install.js';
 import { checkKernelInputs, type KernelInputs, stageKernel } from './kernel-inputs.js';
 import { createStaging, IMAGE_FILES, removeImageDir, sweepImagesDir } from './layout.js';
+import { unmountUnder } from './mounts.js';
 import { DEFAULT_IMAGE_CONFIG, defaultImageName, newImageId } from './naming.js';
+import { createPull, isBareWord } from './pull.js';
 import { promoteImage, registerImage } from './register.js';
 import type { ImageServiceDeps } from './service-deps.js';
-import { fillFromBundle } from './sources/bundle.js';
-import { fillFromOci } from './sources/oci.js';
-import { recipeTarball } from './sources/recipe.js';
 import { buildRootfsInto, tarLayer } from './sources/tar.js';
 
 /** Progress and cancellation of one long operation. */
@@ -106,99 +104,13 @@ export interface ImageService {
   sweep(): Promise<void>;
 }
 
-/** A bare word (no registry, path, tag or digest) is a catalog name, never a Docker Hub shorthand. */
-const isBareWord = (ref: string) => /^[A-Za-z0-9._-]+$/.test(ref);
-
 export function createImageService(deps: ImageServiceDeps): ImageService {
   const { store } = deps;
   const locks = new NameLocks();
   const installDeps = { store, imagesDir: deps.imagesDir, locks };
   const catalog = () => loadImageCatalog({ override: deps.catalogOverride, fetch: deps.fetch });
 
-  const pullEntry = (entry: ImageCatalogEntry, p: PullParams, o: ImageOpOptions) => {
-    if (entry.arch !== hostKernelArch()) {
-      throw badRequest(`image ${entry.name} is for ${entry.arch}, this host is ${hostKernelArch()}`);
-    }
-    const kernel: KernelInputs = p.kernelRef || p.kernel ? p : { kernelRef: entry.kernelRef };
-    return installImage(installDeps, p.name ?? entry.name, async (ctx): Promise<FilledImage> => {
-      let filled: FilledImage;
-      if (entry.kind === 'bundle') {
-        const manifest = await fillFromBundle(deps, ctx, entry, o);
-        filled = {
-          source: { kind: 'bundle', url: entry.url, sha256: entry.sha256 },
-          config: { ...DEFAULT_IMAGE_CONFIG, ...manifest.config },
-          artifacts: {},
-        };
-        if (!p.kernelRef && !p.kernel && !entry.kernelRef && manifest.kernelRef)
-          kernel.kernelRef = manifest.kernelRef;
-      } else {
-        const workDir = join(ctx.staging, '.recipe');
-        try {
-          const tarball = await recipeTarball({
-            runner: deps.runner,
-            entry,
-            workDir,
-            cacheDir: deps.recipeCacheDir,
-            ...o,
-          });
-          const { reportPath } = await buildRootfsInto(
-            deps,
-            ctx,
-            [await tarLayer(tarball, deps.runner, o.progress)],
-            {
-              sizeBytes: p.sizeBytes ?? entry.sizeBytes,
-              ...o,
-            },
-          );
-          filled = {
-            source: { kind: 'recipe', recipe: entry.name },
-            config: DEFAULT_IMAGE_CONFIG,
-            artifacts: { reportPath },
-          };
-        } finally {
-          await rm(workDir, { recursive: true, force: true });
-        }
-      }
-      const k = await stageKernel({
-        inputs: kernel,
-        kernels: deps.kernels,
-        runner: deps.runner,
-        ...ctx,
-        ...o,
-      });
-      return { ...filled, artifacts: { ...filled.artifacts, ...k } };
-    });
-  };
-
-  const pull = async (p: PullParams, o: ImageOpOptions = {}): Promise<Image> => {
-    checkKernelInputs(p);
-    if (p.name !== undefined) validateArtifactName('image', p.name);
-    const cat = await catalog();
-    const entry = lookupImageEntry(cat, p.ref);
-    if (entry) return pullEntry(entry, p, o);
-    if (isBareWord(p.ref)) {
-      const err = (() => {
-        try {
-          findImageEntry(cat, p.ref);
-        } catch (e) {
-          return e as BangerError;
-        }
-      })();
-      throw new BangerError('not_found', err?.message ?? `image ${p.ref} is not in the catalog`, {
-        hint: `for a registry image give the full reference, e.g. docker.io/library/${p.ref.toLowerCase()}:latest`,
-      });
-    }
-    const name = p.name ?? defaultImageName(p.ref);
-    return installImage(installDeps, name, async (ctx) => {
-      const filled = await fillFromOci(deps, ctx, p.ref, {
-        platform: p.platform,
-        sizeBytes: p.sizeBytes,
-        ...o,
-      });
-      const k = await stageKernel({ inputs: p, kernels: deps.kernels, runner: deps.runner, ...ctx, ...o });
-      return { ...filled, artifacts: { ...filled.artifacts, ...k } };
-    });
-  };
+  const pull = createPull(deps, locks, catalog);
 
   return {
     list: () => store.images.list(),
@@ -327,7 +239,8 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
 
     async sweep() {
       await mkdir(deps.imagesDir, { recursive: true, mode: 0o700 });
-      const removed = await sweepImagesDir(deps.imagesDir);
+      // A recipe build killed mid-debootstrap leaves /proc and /sys mounted inside its staging tree.
+      const removed = await sweepImagesDir(deps.imagesDir, (dir) => unmountUnder(deps.runner, dir));
       if (removed.length > 0) deps.log.info({ removed }, 'removed image staging left by a crash');
     },
   };

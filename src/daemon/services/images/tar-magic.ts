@@ -29,17 +29,22 @@ export async function peekStream(
   }
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   const head = Buffer.concat(chunks);
+  // A consumer that gives up (destroy) must stop this pump too, or the source stays open forever.
+  const closed = new Promise<void>((r) => out.once('close', r));
   void (async () => {
     try {
       out.write(head);
       for (;;) {
+        if (out.destroyed) break;
         const next = await iterator.next();
         if (next.done) break;
-        if (!out.write(next.value)) await new Promise((r) => out.once('drain', r));
+        if (!out.write(next.value)) await Promise.race([new Promise((r) => out.once('drain', r)), closed]);
       }
-      out.end();
+      if (!out.destroyed) out.end();
     } catch (err) {
       out.destroy(err as Error);
+    } finally {
+      if (out.destroyed) await iterator.return?.();
     }
   })();
   return { head, stream: out };

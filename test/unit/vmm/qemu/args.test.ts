@@ -90,6 +90,70 @@ describe('buildQemuCommand', () => {
     expect(cmd.agentEndpoint.kind).toBe('virtio-serial');
   });
 
+  it('builds a q35 command line with every device a virtio-pci device and no TSC hint', () => {
+    const cmd = buildQemuCommand(
+      { ...spec, machine: 'q35' },
+      { qemuBin: '/usr/bin/qemu-system-x86_64', vhostVsock: false, tscKhz: 2_600_000 },
+    );
+    expect(cmd.argv).toEqual([
+      '/usr/bin/qemu-system-x86_64',
+      ...['-name', 'banger-dev'],
+      ...['-M', 'q35,accel=tcg', '-cpu', 'max', '-smp', '2', '-m', '1024'],
+      ...['-display', 'none', '-nodefaults', '-no-user-config', '-no-reboot', '-serial', 'stdio'],
+      ...['-qmp', 'unix:/run/banger/vms/dev/qmp.sock,server=on,wait=off'],
+      ...['-kernel', '/k/vmlinuz', '-initrd', '/k/initrd.img'],
+      // q35 has an HPET and a PM timer: no tsc_early_khz.
+      ...['-append', 'console=ttyS0 root=/dev/vda rw'],
+      ...[
+        '-drive',
+        'file=/vms/dev/root.qcow2,if=none,id=disk0,format=qcow2',
+        '-device',
+        'virtio-blk-pci,drive=disk0',
+      ],
+      ...[
+        '-drive',
+        'file=/vms/dev/work.ext4,if=none,id=disk1,format=raw',
+        '-device',
+        'virtio-blk-pci,drive=disk1',
+      ],
+      ...[
+        '-drive',
+        'file=/seed.ext4,if=none,id=disk2,format=raw,readonly=on',
+        '-device',
+        'virtio-blk-pci,drive=disk2',
+      ],
+      ...['-netdev', 'tap,id=net0,ifname=tap-fc-0001,script=no,downscript=no'],
+      ...['-device', 'virtio-net-pci,netdev=net0,mac=02:fc:00:00:00:01'],
+      ...['-device', 'virtio-serial-pci'],
+      ...['-chardev', 'socket,id=agent0,path=/run/banger/vms/dev/agent.sock,server=on,wait=off'],
+      ...['-device', 'virtserialport,chardev=agent0,name=org.banger.agent'],
+      ...['-device', 'virtio-rng-pci'],
+    ]);
+    expect(cmd.argv.some((a) => a.endsWith('-device') && a.startsWith('virtio'))).toBe(false);
+    expect(cmd.agentEndpoint).toEqual({
+      kind: 'virtio-serial',
+      socketPath: '/run/banger/vms/dev/agent.sock',
+    });
+  });
+
+  it('uses vhost-vsock-pci on q35 under KVM', () => {
+    const cmd = buildQemuCommand(
+      { ...spec, machine: 'q35', accel: 'kvm', agent: 'vsock', cid: 42 },
+      { qemuBin: 'qemu', vhostVsock: true },
+    );
+    expect(cmd.argv).toContain('q35,accel=kvm');
+    expect(cmd.argv).toContain('vhost-vsock-pci,guest-cid=42');
+    expect(cmd.argv).not.toContain('virtio-serial-pci');
+    expect(cmd.agentEndpoint).toEqual({ kind: 'vsock', cid: 42, port: 1024 });
+  });
+
+  it('keeps microvm when the spec names it explicitly (the default)', () => {
+    const host = { qemuBin: 'qemu', vhostVsock: false, tscKhz: 1000 };
+    expect(buildQemuCommand({ ...spec, machine: 'microvm' }, host).argv).toEqual(
+      buildQemuCommand(spec, host).argv,
+    );
+  });
+
   it('refuses paths that would change the meaning of a QEMU option', () => {
     const bad = { ...spec, rootDisk: { path: '/x/a,format=raw,file=/etc/shadow', format: 'raw' as const } };
     expect(() => buildQemuCommand(bad, { qemuBin: 'qemu', vhostVsock: false })).toThrow(BangerError);
@@ -106,5 +170,6 @@ describe('kernel command line helpers', () => {
     expect(withTscKhz('a tsc_early_khz=5', 'tcg', 1000)).toBe('a tsc_early_khz=5');
     expect(withTscKhz('a', 'kvm', 1000)).toBe('a');
     expect(withTscKhz('a', 'tcg', undefined)).toBe('a');
+    expect(withTscKhz('a', 'tcg', 1000, 'q35')).toBe('a');
   });
 });

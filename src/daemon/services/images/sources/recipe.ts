@@ -6,6 +6,7 @@ import type { RecipeEntry } from '../../../../catalog/images/index.js';
 import type { Runner } from '../../../../host/index.js';
 import { badRequest } from '../../../../model/errors.js';
 import type { ProgressSink } from '../../../../model/progress.js';
+import { unmountUnder } from '../mounts.js';
 
 /** debootstrap leaves only `<suite> main` in sources.list; security updates need their own line. */
 function sourcesList(e: RecipeEntry): string {
@@ -85,6 +86,7 @@ export async function recipeTarball(o: {
     await rename(tmp, out);
     return out;
   } finally {
+    await unmountUnder(runner, tree);
     await rm(tree, { recursive: true, force: true });
   }
 }

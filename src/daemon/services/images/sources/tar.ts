@@ -59,6 +59,7 @@ async function decompressForeign(stream: Readable, runner: Runner): Promise<Read
   whole.pipe(child.stdin as Writable).on('error', () => undefined);
   whole.on('error', (err) => out.destroy(err));
   child.on('exit', (code) => {
+    whole.destroy();
     if (code !== 0) {
       out.destroy(badRequest(`the ${kind} tarball does not decompress: ${stderr.trim() || `exit ${code}`}`));
     }
