@@ -150,7 +150,7 @@ describe('vm ports through the real agent (run on the host as the stand-in guest
     const tcp = runner.spawn(['socat', 'TCP-LISTEN:8123,bind=0.0.0.0,fork,reuseaddr', 'SYSTEM:true'], {
       netns: ns,
     });
-    const udp = runner.spawn(['socat', 'UDP-RECV:5353,bind=127.0.0.1', 'OPEN:/dev/null'], { netns: ns });
+    const udp = runner.spawn(['socat', '-u', 'UDP-RECV:5353', 'OPEN:/dev/null'], { netns: ns });
     try {
       let ports: Awaited<ReturnType<typeof h.service.ports>>['ports'] = [];
       await waitUntil(async () => {
@@ -166,9 +166,9 @@ describe('vm ports through the real agent (run on the host as the stand-in guest
       });
       expect(ports).toContainEqual({
         protocol: 'udp',
-        address: '127.0.0.1',
+        address: '0.0.0.0',
         port: 5353,
-        endpoint: '127.0.0.1:5353',
+        endpoint: `${vm.runtime.guestIp}:5353`,
         process: 'socat',
       });
     } finally {
