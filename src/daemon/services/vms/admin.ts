@@ -97,10 +97,10 @@ export async function guestPorts(agent: AgentClient, guestIp: string | undefined
   return out.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
 }
 
-// biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
 const OWNERS_SCRIPT = [
   'for f in /proc/[0-9]*/fd/*; do',
   '  l=$(readlink "$f" 2>/dev/null) || continue',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
   '  case "$l" in socket:*) p=${f#/proc/}; p=${p%%/*}; echo "${l#socket:} $(cat /proc/$p/comm 2>/dev/null)";; esac',
   'done',
 ].join('\n');
