@@ -1,9 +1,10 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunner } from '../../src/host/index.js';
-import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
+import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
 
 // `vm prune`, `vm set`, `vm ports` and `banger ssh-config` through a real daemon and the built CLI, on what
 // needs no running VMM: created VMs (disks only), refusals and their messages, and ~/.ssh/config edits in a
@@ -27,6 +28,18 @@ afterAll(async () => {
   rmSync(home, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
+
+/** Runs the CLI on a pseudo-terminal (script(1)), typing `input`; stdout and stderr arrive merged. */
+async function onTerminal(args: string[], input: string) {
+  const cmd = [process.execPath, join(REPO_ROOT, 'bin', 'banger'), ...args].join(' ');
+  const r = await execa('script', ['-qec', cmd, '/dev/null'], {
+    env: inst.env,
+    input,
+    reject: false,
+    timeout: 60_000,
+  });
+  return { stdout: r.stdout, exitCode: r.exitCode ?? -1 };
+}
 
 const asUser = (args: string[]) => inst.cli(args, { HOME: home });
 
@@ -111,7 +124,7 @@ describe('vm prune / set / ports through the CLI', () => {
     }
   });
 
-  it('set grows a created VM, refuses to shrink; prune without a terminal refuses, -f deletes', async () => {
+  it('set grows a created VM and refuses to shrink; prune refuses without a terminal, asks on one, -f deletes', async () => {
     const rootfs = join(work, 'tiny.ext4');
     const kernel = join(work, 'vmlinuz');
     await runner.run(['truncate', '-s', '16M', rootfs]);
@@ -162,9 +175,22 @@ describe('vm prune / set / ports through the CLI', () => {
     expect(refused.stderr).toContain('-f');
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toHaveLength(1);
 
+    // On a terminal (script(1) gives it one) it shows the VMs and asks; only "y" deletes.
+    const no = await onTerminal(['vm', 'prune'], 'n\n');
+    expect(no.stdout).toContain('idle');
+    expect(no.stdout).toContain('[y/N]');
+    expect(no.stdout).toContain('nothing deleted');
+    expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toHaveLength(1);
+    const yes = await onTerminal(['vm', 'prune'], 'y\n');
+    expect(yes.exitCode, yes.stdout).toBe(0);
+    expect(yes.stdout).toContain('deleted idle (created)');
+    expect(existsSync(shown.runtime.vmDir)).toBe(false);
+
+    const again = await inst.cli(['vm', 'create', '--image', 'tiny', '--name', 'idle2', '--no-start']);
+    expect(again.exitCode, again.stderr).toBe(0);
     const pruned = await inst.cli(['vm', 'prune', '-f']);
     expect(pruned.exitCode, pruned.stderr).toBe(0);
-    expect(pruned.stdout).toBe('deleted idle (created)');
+    expect(pruned.stdout).toBe('deleted idle2 (created)');
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
     expect(existsSync(shown.runtime.vmDir)).toBe(false);
   });
