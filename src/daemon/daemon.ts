@@ -105,6 +105,7 @@ export async function startDaemon({
     ssh: {
       keyPath: config.ssh_key_path ?? join(layout.sshDir, 'id_ed25519'),
       knownHostsPath: join(layout.sshDir, 'known_hosts'),
+      configPath: join(layout.sshDir, 'ssh_config'),
     },
     ...buildVmParts({ config, layout, runner, images, kernels, log }),
   });

@@ -92,6 +92,13 @@ export class VmRepository {
       .run(state, JSON.stringify(runtime), new Date().toISOString(), id);
   }
 
+  /** `vm set`: the spec only (the VM is stopped, so its runtime does not change). */
+  updateSpec(id: string, spec: VM['spec']): void {
+    this.db
+      .prepare('UPDATE vms SET spec_json = ?, updated_at = ? WHERE id = ?')
+      .run(JSON.stringify(spec), new Date().toISOString(), id);
+  }
+
   delete(id: string): void {
     this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
   }

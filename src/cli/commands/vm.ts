@@ -1,6 +1,7 @@
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import { Command } from '@commander-js/extra-typings';
 import { badRequest } from '../../model/errors.js';
 import { formatSize } from '../../model/sizes.js';
@@ -224,6 +225,87 @@ export function vmCommands(ctx: CliContext) {
       each('delete', async (ref) => (await (await client()).call('vm.delete', { ref })).name)(refs),
     );
 
+  vm.command('prune')
+    .description('delete every VM that is not running (created, stopped, error)')
+    .option('-f, --force', 'do not ask for confirmation')
+    .addHelpText('after', examples('banger vm prune', 'banger vm prune -f'))
+    .action(async (opts) => {
+      const c = await client();
+      const doomed = (await c.call('vm.list', {})).vms.filter((v) => v.state !== 'running');
+      if (doomed.length === 0) {
+        ctx.err.write('nothing to prune: every VM is running\n');
+        return;
+      }
+      if (!opts.force) {
+        if (!process.stdin.isTTY) {
+          throw badRequest(`vm prune would delete ${doomed.length} VM(s) and needs a confirmation`, {
+            hint: 'run it on a terminal, or pass -f to delete without asking',
+          });
+        }
+        ctx.err.write(
+          renderTable(
+            ['ID', 'NAME', 'STATE', 'CREATED'],
+            doomed.map((v) => [v.id.slice(0, 8), v.name, v.state, ago(v.createdAt)]),
+          ),
+        );
+        if (!(await confirm(ctx, `Delete these ${doomed.length} VM(s) and their disks? [y/N] `))) {
+          ctx.err.write('nothing deleted\n');
+          return;
+        }
+      }
+      // Only the VMs shown: one started meanwhile is not in the list, and the daemon skips running ones.
+      const { deleted } = await c.call('vm.prune', { ids: opts.force ? undefined : doomed.map((v) => v.id) });
+      for (const v of deleted) ctx.out.write(`deleted ${v.name} (${v.state})\n`);
+      if (deleted.length === 0) ctx.err.write('nothing to prune\n');
+    });
+
+  vm.command('set')
+    .description("change a stopped VM's CPUs, memory or work disk size (applies at the next start)")
+    .argument('<vm>', 'VM (stopped)')
+    .option('--vcpu <n>', 'virtual CPUs')
+    .option('--memory <MiB>', 'guest memory in MiB')
+    .option('--disk-size <size>', 'work disk size, e.g. 16G (grow only; the filesystem is resized offline)')
+    .addHelpText(
+      'after',
+      examples(
+        'banger vm stop dev && banger vm set dev --vcpu 4 --memory 4096',
+        'banger vm set dev --disk-size 32G',
+      ),
+    )
+    .action(async (ref, opts) => {
+      const p = createParams(opts);
+      const { vm: v } = await (await client()).call('vm.set', {
+        ref,
+        vcpu: p.vcpu,
+        memoryMib: p.memoryMib,
+        diskSize: opts.diskSize,
+      });
+      ctx.out.write(`${v.name}\n`);
+      ctx.err.write(`spec: ${specLine(v)}\n`);
+    });
+
+  vm.command('ports')
+    .description("list a running VM's listening TCP and UDP ports (from its agent)")
+    .argument('<vm>', 'VM')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      examples('banger vm ports dev', "banger vm ports dev --json | jq -r '.ports[].endpoint'"),
+    )
+    .action(async (ref, opts) => {
+      const r = await (await client()).call('vm.ports', { ref });
+      if (opts.json) {
+        ctx.out.write(renderJson(r));
+        return;
+      }
+      ctx.out.write(
+        renderTable(
+          ['ENDPOINT', 'PROTO', 'PROCESS'],
+          r.ports.map((p) => [p.endpoint, p.protocol, p.process ?? '-']),
+        ),
+      );
+    });
+
   vm.command('logs')
     .description("print a VM's console log")
     .argument('<vm>', 'VM')
@@ -333,6 +415,16 @@ function progressToStderr(ctx: CliContext) {
     if (e.kind === 'stage' && process.stderr.isTTY)
       ctx.err.write(`${e.stage}${e.message ? `: ${e.message}` : ''}\n`);
   };
+}
+
+/** Asks a yes/no question on the terminal; only "y" or "yes" is yes. */
+async function confirm(ctx: CliContext, question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: ctx.err });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
 }
 
 /** Runs ssh on our terminal and returns its exit code. */

@@ -58,6 +58,21 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
     'vm.logs': async ({ ref }) => ({ path: vms.logPath(ref) }),
     'vm.exec': async ({ ref, argv, env, cwd, stdin }, ctx) =>
       vms.exec(ref, { argv, env: envRecord(env), cwd }, callIo(ctx, stdin), op(ctx)),
+    'vm.prune': async ({ ids }) => ({
+      deleted: (await vms.prune(ids)).map((v) => ({ id: v.id, name: v.name, state: v.state })),
+    }),
+    'vm.set': async ({ ref, vcpu, memoryMib, diskSize }) => ({
+      vm: await vms.set(ref, {
+        vcpu,
+        memoryMib,
+        diskSizeBytes: diskSize === undefined ? undefined : parseSize(diskSize),
+      }),
+    }),
+    'vm.ports': async ({ ref }, ctx) => {
+      const { vm, ports } = await vms.ports(ref, op(ctx));
+      return { name: vm.name, guestIp: vm.runtime.guestIp, ports };
+    },
+    'vm.sshConfig': async () => vms.sshConfig(),
     'vm.run': async ({ create, argv, env, cwd, stdin, rm, workspace }, ctx) => {
       const vm = await vms.create({ ...toCreateRequest(create), noStart: false }, op(ctx));
       let result: { exitCode: number | null; signal: string | null };

@@ -89,6 +89,46 @@ export const vmMethods = {
     result: exitSchema,
     summary: 'Run a command through the guest agent; output arrives as output notifications.',
   }),
+  'vm.prune': method({
+    params: z.strictObject({
+      /** Only these VMs (the ones the user confirmed); all non-running VMs when omitted. */
+      ids: z.array(z.string().min(1)).optional(),
+    }),
+    result: z.object({ deleted: z.array(z.object({ id: z.string(), name: z.string(), state: z.string() })) }),
+    summary: 'Delete every VM that is not running (created, stopped, error), as vm.delete does.',
+  }),
+  'vm.set': method({
+    params: z.strictObject({
+      ref,
+      vcpu: z.number().int().min(1).max(64).optional(),
+      memoryMib: z.number().int().min(128).optional(),
+      diskSize: size.optional(),
+    }),
+    result: z.object({ vm: vmSchema }),
+    summary: "Change a stopped VM's vcpu, memory or work disk size (grow only); applies at the next start.",
+  }),
+  'vm.ports': method({
+    params: z.strictObject({ ref }),
+    result: z.object({
+      name: z.string(),
+      guestIp: z.string().optional(),
+      ports: z.array(
+        z.object({
+          protocol: z.enum(['tcp', 'udp']),
+          address: z.string(),
+          port: z.number().int(),
+          endpoint: z.string(),
+          process: z.string().optional(),
+        }),
+      ),
+    }),
+    summary: "A running VM's listening TCP and bound UDP ports, from its agent.",
+  }),
+  'vm.sshConfig': method({
+    params: noParams,
+    result: z.object({ path: z.string(), text: z.string() }),
+    summary: "Rewrite banger's ssh_config (Host NAME.vm blocks, banger's key and known_hosts) and return it.",
+  }),
   'vm.run': method({
     params: z.strictObject({
       create: vmCreateParamsSchema,

@@ -1,4 +1,5 @@
 /** The VM service (issue 9): lifecycle over store + host + vmm + guest + kernel + images, and reconcile. */
+export type { GuestPort, SpecChange } from './admin.js';
 export { type GuestBootConfig, guestCmdline } from './cmdline.js';
 export { generateVmName, macFor, newVmId } from './names.js';
 export type * from './ports.js';

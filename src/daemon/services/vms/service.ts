@@ -7,6 +7,15 @@ import { validateVmName } from '../../../model/names.js';
 import { parseSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
 import { ensureSshKey, forgetHost, sshOptions } from '../../../ssh/index.js';
+import {
+  applySpecChange,
+  type GuestPort,
+  guestPorts,
+  PRUNABLE_STATES,
+  renderSshConfig,
+  type SpecChange,
+  writeSshConfig,
+} from './admin.js';
 import { ensureVmDisks } from './disks.js';
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
@@ -44,6 +53,14 @@ export interface VmService {
   /** The guest's console log. */
   logPath(ref: string): string;
   reconcile(): Promise<ReconcileReport>;
+  /** Deletes every VM that is not running (created, stopped, error); only those of `ids` when given. */
+  prune(ids?: string[]): Promise<VM[]>;
+  /** Changes a stopped VM's spec; the work disk only grows. Takes effect at the next start. */
+  set(ref: string, change: SpecChange): Promise<VM>;
+  /** The guest's listening ports, through its agent. */
+  ports(ref: string, opts?: OpOptions): Promise<{ vm: VM; ports: GuestPort[] }>;
+  /** Rewrites banger's ssh_config (a block per VM with an address) and returns it. */
+  sshConfig(): Promise<{ path: string; text: string }>;
   /** Drops agent connections; VMs keep running for the next daemon to adopt. */
   close(): Promise<void>;
 }
@@ -101,6 +118,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     const entry = await startVm(deps, vm, opts);
     const watched = watch(vm, entry.instance, entry.ledger);
     watched.agent = entry.agent;
+    await refreshSshConfig();
     return fresh(vm.id);
   };
 
@@ -116,6 +134,14 @@ export function createVmService(deps: VmServiceDeps): VmService {
       signal,
     });
     return entry.agent;
+  };
+
+  /** Keeps banger's ssh_config naming every VM's address; best-effort, never fails a lifecycle call. */
+  const refreshSshConfig = async () => {
+    if (!deps.ssh?.configPath) return;
+    await writeSshConfig(deps.ssh.configPath, renderSshConfig(store.vms.list(), deps.ssh)).catch((err) =>
+      deps.log.warn({ err: toBangerError(err).message }, 'writing ssh_config failed'),
+    );
   };
 
   return {
@@ -217,6 +243,44 @@ export function createVmService(deps: VmServiceDeps): VmService {
         if (ip && deps.ssh) await forgetHost(deps.runner, deps.ssh.knownHostsPath, ip);
       });
       locks.delete(vm.id);
+      await refreshSshConfig();
+    },
+
+    async prune(ids) {
+      const wanted = ids && new Set(ids);
+      const doomed = store.vms
+        .list()
+        .filter((v) => PRUNABLE_STATES.includes(v.state) && !live.has(v.id) && (!wanted || wanted.has(v.id)));
+      const deleted: VM[] = [];
+      for (const vm of doomed) {
+        // A VM started since the listing is kept: the check is repeated under its lock.
+        const current = store.vms.findById(vm.id);
+        if (!current || !PRUNABLE_STATES.includes(current.state) || live.has(vm.id)) continue;
+        await this.delete(vm.id);
+        deleted.push(current);
+      }
+      return deleted;
+    },
+
+    async set(ref, change) {
+      const vm = resolveVm(store.vms, ref);
+      return locked(vm.id, async () => {
+        const current = fresh(vm.id);
+        return applySpecChange(deps, live.has(vm.id) ? { ...current, state: 'running' } : current, change);
+      });
+    },
+
+    async ports(ref, opts = {}) {
+      const vm = resolveVm(store.vms, ref);
+      const agent = await agentOf(vm, opts.signal);
+      return { vm, ports: await guestPorts(agent, vm.runtime.guestIp) };
+    },
+
+    async sshConfig() {
+      if (!deps.ssh?.configPath) throw badRequest('ssh is not configured in this daemon');
+      const text = renderSshConfig(store.vms.list(), deps.ssh);
+      await writeSshConfig(deps.ssh.configPath, text);
+      return { path: deps.ssh.configPath, text };
     },
 
     async exec(ref, req, io, opts = {}) {

@@ -23,7 +23,11 @@ export interface VmServiceDeps {
   kernels: KernelSource;
   log: Logger;
   /** banger's ssh key (made on first use) and its TOFU known_hosts. */
-  ssh?: { keyPath: string; knownHostsPath: string };
+  ssh?: {
+    keyPath: string;
+    knownHostsPath: string /** banger's ssh_config (`banger ssh-config`). */;
+    configPath?: string;
+  };
   /** How long a booting guest may take to answer on its agent channel. */
   agentTimeoutMs?: number;
   /** How long `vm stop` waits for a clean poweroff before killing the VMM. */
