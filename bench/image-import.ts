@@ -9,18 +9,7 @@ import { execa } from 'execa';
 import { createInstance } from '../test/fixtures/banger-instance.js';
 import { ALPINE_TARBALL, cliLong } from '../test/fixtures/images.js';
 import { testCacheDir } from '../test/fixtures/kernel.js';
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-
-async function timed(fn: () => Promise<void>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
+import { median, timeMs } from './_lib.js';
 
 async function baseline(tarball: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-base-'));
@@ -55,10 +44,10 @@ try {
     const ours: number[] = [];
     const base: number[] = [];
     for (let i = 0; i < runs; i++) {
-      base.push(await timed(() => baseline(tarball)));
+      base.push(await timeMs(() => baseline(tarball)));
       const name = `bench-${n++}`;
       ours.push(
-        await timed(async () => {
+        await timeMs(async () => {
           const r = await cliLong(inst, ['image', 'import', name, tarball]);
           if (r.exitCode !== 0) throw new Error(r.stderr);
         }),

@@ -10,21 +10,10 @@ import { createRunner } from '../src/host/runner.js';
 import { createOciPuller } from '../src/oci/index.js';
 import { ALPINE_AMD64, testdataDir } from '../test/fixtures/oci-layout.js';
 import { registryUnavailable, startRegistry } from '../test/fixtures/registry.js';
+import { median, timeMs } from './_lib.js';
 
 const RUNS = 5;
 const config = { insecure_registries: [], registry_ca_files: [], registry_auths: {} };
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
-
-async function time(fn: () => Promise<unknown>): Promise<number> {
-  const t = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
 
 const why = await registryUnavailable();
 const td = testdataDir();
@@ -57,7 +46,7 @@ try {
     for (let i = 0; i < RUNS; i++) {
       const out = await mkdtemp(join(scratch, 'skopeo-'));
       skopeo.push(
-        await time(() =>
+        await timeMs(() =>
           runner.run([
             'skopeo',
             'copy',
@@ -72,8 +61,8 @@ try {
 
       const cache = await mkdtemp(join(scratch, 'cache-'));
       const puller = createOciPuller({ cacheDir: cache, config });
-      cold.push(await time(() => puller.pull(ref)));
-      warm.push(await time(() => puller.pull(ref)));
+      cold.push(await timeMs(() => puller.pull(ref)));
+      warm.push(await timeMs(() => puller.pull(ref)));
       await puller.close();
       await rm(cache, { recursive: true, force: true });
     }

@@ -6,8 +6,14 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner } from '../src/host/index.js';
 import { createQemuVmm, probeHost } from '../src/vmm/index.js';
-import { buildBusyboxRoot, GUEST_BOOT_MARKER, GUEST_CMDLINE } from '../test/fixtures/busybox-guest.js';
+import {
+  buildBusyboxRoot,
+  busyboxLaunchSpec,
+  GUEST_BOOT_MARKER,
+  GUEST_CMDLINE,
+} from '../test/fixtures/busybox-guest.js';
 import { ensureTestKernel } from '../test/fixtures/kernel.js';
+import { median } from './_lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 /** How long start() itself took (QEMU up, QMP handshake done), per driver round. */
@@ -33,18 +39,9 @@ async function freshRoot(name: string): Promise<string> {
 async function viaDriver(i: number): Promise<number> {
   const root = await freshRoot(`d${i}`);
   const t0 = performance.now();
-  const vm = await vmm.start({
-    name: `d${i}`,
-    runDir: join(work, `d${i}`),
-    kernelPath: kernel.kernelPath,
-    initrdPath: kernel.initrdPath,
-    cmdline: GUEST_CMDLINE,
-    rootDisk: { path: root, format: 'raw' },
-    vcpus: 1,
-    memoryMiB: 256,
-    agent: 'virtio-serial',
-    accel: 'tcg',
-  });
+  const vm = await vmm.start(
+    busyboxLaunchSpec({ name: `d${i}`, runDir: join(work, `d${i}`), kernel, rootPath: root }),
+  );
   startReturnMs.push(performance.now() - t0);
   try {
     for (;;) {
@@ -99,12 +96,6 @@ async function plain(i: number): Promise<number> {
     await exited;
   }
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 const driverMs: number[] = [];
 const plainMs: number[] = [];

@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, symlink } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import { DecompressStream } from 'zstd-napi';
 import { BangerError, badRequest, operationFailed } from '../model/errors.js';
-import { type ProgressSink, silentProgress } from '../model/progress.js';
+import type { ProgressSink } from '../model/progress.js';
+import { sha256Verifier } from '../model/verify-stream.js';
 
 /** Unpacked bytes allowed from one kernel bundle: kernel + modules are well under this. */
 const MAX_UNPACKED_BYTES = 4 * 1024 * 1024 * 1024;
@@ -21,55 +21,6 @@ export interface FetchTarballOptions {
   fetch?: typeof fetch;
   progress?: ProgressSink;
   signal?: AbortSignal;
-}
-
-/** Counts and hashes bytes as they pass; fails at end of stream on a size or digest mismatch. */
-function verifier(options: FetchTarballOptions): Transform {
-  const hash = createHash('sha256');
-  let done = 0;
-  const progress = options.progress ?? silentProgress;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      done += chunk.length;
-      if (done > options.sizeBytes) {
-        cb(
-          operationFailed(
-            `kernel bundle ${options.url} is larger than the catalog's ${options.sizeBytes} bytes`,
-          ),
-        );
-        return;
-      }
-      hash.update(chunk);
-      progress({ kind: 'bytes', stage: 'download', item: options.url, done, total: options.sizeBytes });
-      cb(null, chunk);
-    },
-    flush(cb: TransformCallback) {
-      if (done !== options.sizeBytes) {
-        cb(
-          operationFailed(
-            `kernel bundle ${options.url} is truncated: got ${done} of ${options.sizeBytes} bytes`,
-            {
-              hint: 'retry the pull; if it persists the server or the catalog entry is wrong',
-            },
-          ),
-        );
-        return;
-      }
-      const actual = hash.digest('hex');
-      if (actual !== options.sha256) {
-        cb(
-          operationFailed(
-            `kernel bundle ${options.url} has sha256 ${actual}, the catalog says ${options.sha256}`,
-            {
-              hint: 'the download is corrupt or the catalog is stale; nothing was installed',
-            },
-          ),
-        );
-        return;
-      }
-      cb();
-    },
-  });
 }
 
 /** A bundle member's path, normalized; refuses absolute paths and any `..` component. */
@@ -163,7 +114,19 @@ export async function fetchKernelTarball(options: FetchTarballOptions): Promise<
     throw operationFailed(`cannot download kernel bundle ${options.url}: HTTP ${res.status}`);
   const source = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
   const extract = tarStream.extract();
-  const piping = pipeline(source, verifier(options), new DecompressStream(), extract);
+  const piping = pipeline(
+    source,
+    sha256Verifier({
+      what: 'kernel bundle',
+      origin: options.url,
+      sha256: options.sha256,
+      sizeBytes: options.sizeBytes,
+      truncatedHint: 'retry the pull; if it persists the server or the catalog entry is wrong',
+      progress: options.progress,
+    }),
+    new DecompressStream(),
+    extract,
+  );
   const consuming = unpack(extract, options.destDir).catch((err: unknown) => {
     source.destroy(err as Error);
     throw err;

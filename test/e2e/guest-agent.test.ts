@@ -4,87 +4,51 @@
  * virtio-serial port backed by a host unix socket. Boots twice: the init shim handing over to the image's
  * own init (busybox), and the shim staying PID 1 (`banger.init=none`). The NIC-less guest sends no packets.
  */
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AgentClient,
-  agentBinaryPath,
-  type ExecRequest,
   type Frame,
   FrameDecoder,
   FrameType,
   GUEST_AGENT_PATH,
   GUEST_INIT_SHIM_PATH,
   guestAssets,
-  waitForAgent,
 } from '../../src/guest/index.js';
 import { createRunner } from '../../src/host/index.js';
 import { injectAssets } from '../../src/rootfs/index.js';
+import { ALPINE_TARBALL } from '../fixtures/images.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
+import {
+  agentSerialArgs,
+  connectGuestAgent,
+  probeQemuGuest,
+  type QemuGuest,
+  q35Args,
+  execCollect as run,
+  spawnQemu,
+  waitForSocket,
+} from '../fixtures/qemu-guest.js';
 
 const runner = createRunner();
-const ALPINE = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  '..',
-  '..',
-  'shared',
-  'testdata',
-  'alpine-minirootfs-3.20.3-x86_64.tar.gz',
-);
-const alpineTarball = existsSync(ALPINE)
-  ? ALPINE
-  : '/work/shared/testdata/alpine-minirootfs-3.20.3-x86_64.tar.gz';
 
 async function probe(): Promise<string | undefined> {
-  for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod', 'tar']) {
-    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-    if (r.exitCode !== 0) return `${tool} is not installed`;
-  }
-  if (!existsSync(alpineTarball)) return `the Alpine minirootfs tarball is missing (${alpineTarball})`;
-  const apt = await runner.run(['apt-cache', 'show', 'linux-image-cloud-amd64'], { allowFailure: true });
-  if (apt.exitCode !== 0) return 'apt does not know linux-image-cloud-amd64 (no Debian sources)';
-  if (!existsSync(agentBinaryPath())) {
-    const built = await runner.run(['make', '-s', '-C', join(agentBinaryPath(), '..', '..')], {
-      allowFailure: true,
-    });
-    if (built.exitCode !== 0) return `the agent does not build: ${built.stderr.trim()}`;
-  }
-  return undefined;
+  if (!existsSync(ALPINE_TARBALL)) return `the Alpine minirootfs tarball is missing (${ALPINE_TARBALL})`;
+  return probeQemuGuest(runner, {
+    tools: ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod', 'tar'],
+    agent: true,
+  });
 }
 
 const skipReason = await probe();
 if (skipReason) console.warn(`guest-agent e2e skipped: ${skipReason}`);
 
-interface Vm {
-  child: ChildProcess;
-  console: () => string;
-  exited: Promise<void>;
+interface Vm extends QemuGuest {
   socketPath: string;
-}
-
-async function run(client: AgentClient, req: ExecRequest, stdin?: string) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const chunks = { out: '', err: '' };
-  out.on('data', (d: Buffer) => {
-    chunks.out += d.toString();
-  });
-  err.on('data', (d: Buffer) => {
-    chunks.err += d.toString();
-  });
-  const input = stdin === undefined ? undefined : new PassThrough();
-  const handle = client.exec(req, { stdin: input, stdout: out, stderr: err });
-  input?.end(stdin);
-  const result = await handle.wait();
-  return { ...result, stdout: chunks.out, stderr: chunks.err };
 }
 
 describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over virtio-serial', () => {
@@ -97,7 +61,7 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
     work = await mkdtemp(join(tmpdir(), 'banger-agent-e2e-'));
     const tree = join(work, 'rootfs');
     await mkdir(tree);
-    await runner.run(['tar', '-xzf', alpineTarball, '-C', tree, '--numeric-owner']);
+    await runner.run(['tar', '-xzf', ALPINE_TARBALL, '-C', tree, '--numeric-owner']);
     await runner.run([
       'mkfs.ext4',
       '-q',
@@ -135,44 +99,22 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
       'banger.ip=10.0.2.15/24,10.0.2.2,eth0',
       ...extraCmdline,
     ].join(' ');
-    const child = runner.spawn(
-      [
-        'qemu-system-x86_64',
-        ...['-M', 'q35,accel=tcg', '-cpu', 'max', '-smp', '1', '-m', '512'],
-        ...['-display', 'none', '-no-reboot', '-nodefaults', '-no-user-config', '-serial', 'stdio'],
-        ...['-kernel', kernel.kernelPath, '-initrd', kernel.initrdPath, '-append', cmdline],
-        ...['-drive', `file=${disk},if=none,id=root,format=raw`, '-device', 'virtio-blk-pci,drive=root'],
+    const vm: Vm = {
+      ...spawnQemu(runner, [
+        ...q35Args({ kernel, cmdline, disk }),
         // A NIC on an empty QEMU hub: eth0 with a carrier, and no traffic leaves the VM.
         ...['-netdev', 'hubport,id=net0,hubid=0', '-device', 'virtio-net-pci,netdev=net0'],
-        ...['-device', 'virtio-serial-pci'],
-        ...['-chardev', `socket,id=agent0,path=${socketPath},server=on,wait=off`],
-        ...['-device', 'virtserialport,chardev=agent0,name=org.banger.agent'],
-      ],
-      { pipe: true },
-    );
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      output += d.toString('utf8');
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      output += d.toString('utf8');
-    });
-    child.stdin?.end();
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const vm = { child, console: () => output, exited, socketPath };
+        ...agentSerialArgs(socketPath),
+      ]),
+      socketPath,
+    };
     vms.push(vm);
-    // QEMU creates the socket at start; wait for it rather than racing the first connect.
-    for (let i = 0; i < 200 && !existsSync(socketPath) && child.exitCode === null; i++)
-      await new Promise((r) => setTimeout(r, 50));
+    await waitForSocket(socketPath, vm.child);
     return vm;
   }
 
-  async function connect(vm: Vm): Promise<AgentClient> {
-    try {
-      return await waitForAgent({ kind: 'virtio-serial', socketPath: vm.socketPath }, { timeoutMs: 120_000 });
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- console ---\n${vm.console()}`);
-    }
+  function connect(vm: Vm): Promise<AgentClient> {
+    return connectGuestAgent(vm.socketPath, vm.console, 120_000);
   }
 
   it('runs commands through the init shim handing over to the image init, then powers off', async () => {

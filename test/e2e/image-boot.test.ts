@@ -8,25 +8,29 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AgentClient, GUEST_INIT_SHIM_PATH, waitForAgent } from '../../src/guest/index.js';
+import { type AgentClient, GUEST_INIT_SHIM_PATH } from '../../src/guest/index.js';
 import { createRunner } from '../../src/host/index.js';
 import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
 import { ALPINE_TARBALL } from '../fixtures/images.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
+import {
+  agentSerialArgs,
+  connectGuestAgent,
+  execCollect,
+  probeQemuGuest,
+  q35Args,
+  spawnQemu,
+  waitForSocket,
+} from '../fixtures/qemu-guest.js';
 
 const runner = createRunner();
 
 async function probe(): Promise<string | undefined> {
-  for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'debugfs', 'apt-get', 'depmod']) {
-    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-    if (r.exitCode !== 0) return `${tool} is not installed`;
-  }
   if (!existsSync(ALPINE_TARBALL)) return 'the shared Alpine testdata is missing';
-  const apt = await runner.run(['apt-cache', 'show', 'linux-image-cloud-amd64'], { allowFailure: true });
-  if (apt.exitCode !== 0) return 'apt does not know linux-image-cloud-amd64 (no Debian sources)';
-  return undefined;
+  return probeQemuGuest(runner, {
+    tools: ['qemu-system-x86_64', 'mkfs.ext4', 'debugfs', 'apt-get', 'depmod'],
+  });
 }
 
 const skipReason = await probe();
@@ -63,45 +67,13 @@ describe.skipIf(skipReason !== undefined)(
       await runner.run(['cp', '--sparse=always', image.artifacts.rootfsPath, disk]);
       const socketPath = join(work, 'agent.sock');
       const cmdline = `console=ttyS0 root=/dev/vda rw panic=-1 init=${GUEST_INIT_SHIM_PATH} banger.hostname=alp`;
-      qemu = runner.spawn(
-        [
-          'qemu-system-x86_64',
-          ...['-M', 'q35,accel=tcg', '-cpu', 'max', '-smp', '1', '-m', '512'],
-          ...['-display', 'none', '-no-reboot', '-nodefaults', '-no-user-config', '-serial', 'stdio'],
-          ...['-kernel', kernel.kernelPath, '-initrd', kernel.initrdPath, '-append', cmdline],
-          ...['-drive', `file=${disk},if=none,id=root,format=raw`, '-device', 'virtio-blk-pci,drive=root'],
-          ...['-device', 'virtio-serial-pci'],
-          ...['-chardev', `socket,id=agent0,path=${socketPath},server=on,wait=off`],
-          ...['-device', 'virtserialport,chardev=agent0,name=org.banger.agent'],
-        ],
-        { pipe: true },
-      );
-      let output = '';
-      qemu.stdout?.on('data', (d: Buffer) => {
-        output += d.toString('utf8');
-      });
-      qemu.stderr?.on('data', (d: Buffer) => {
-        output += d.toString('utf8');
-      });
-      qemu.stdin?.end();
-      for (let i = 0; i < 200 && !existsSync(socketPath) && qemu.exitCode === null; i++) {
-        await new Promise((res) => setTimeout(res, 50));
-      }
-      try {
-        client = await waitForAgent({ kind: 'virtio-serial', socketPath }, { timeoutMs: 120_000 });
-      } catch (err) {
-        throw new Error(`${(err as Error).message}\n--- console ---\n${output}`);
-      }
-      const out = new PassThrough();
-      let stdout = '';
-      out.on('data', (d: Buffer) => {
-        stdout += d.toString();
-      });
-      const result = await client
-        .exec({ argv: ['cat', '/etc/alpine-release'] }, { stdout: out, stderr: new PassThrough() })
-        .wait();
+      const vm = spawnQemu(runner, [...q35Args({ kernel, cmdline, disk }), ...agentSerialArgs(socketPath)]);
+      qemu = vm.child;
+      await waitForSocket(socketPath, vm.child);
+      client = await connectGuestAgent(socketPath, vm.console, 120_000);
+      const result = await execCollect(client, { argv: ['cat', '/etc/alpine-release'] });
       expect(result).toMatchObject({ exitCode: 0 });
-      expect(stdout.trim()).toBe('3.20.3');
+      expect(result.stdout.trim()).toBe('3.20.3');
     });
   },
 );

@@ -5,26 +5,24 @@
  * The NIC hangs off an empty QEMU hub: no packet leaves the guest.
  */
 import type { ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunner } from '../../src/host/index.js';
+import { buildBusyboxRoot } from '../fixtures/busybox-guest.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
+import { probeQemuGuest, q35Args, spawnQemu } from '../fixtures/qemu-guest.js';
 
 const runner = createRunner();
 const MARKER = 'BANGER-E2E-KERNEL-BOOT-OK';
 
 async function probe(): Promise<string | undefined> {
-  for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod']) {
-    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-    if (r.exitCode !== 0) return `${tool} is not installed`;
-  }
   const busybox = await readFile('/bin/busybox').catch(() => undefined);
   if (!busybox) return '/bin/busybox (busybox-static) is not installed';
-  const apt = await runner.run(['apt-cache', 'show', 'linux-image-cloud-amd64'], { allowFailure: true });
-  if (apt.exitCode !== 0) return 'apt does not know linux-image-cloud-amd64 (no Debian sources)';
-  return undefined;
+  return probeQemuGuest(runner, {
+    tools: ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod'],
+  });
 }
 
 const skipReason = await probe();
@@ -39,21 +37,13 @@ async function hostTscKhz(): Promise<number> {
 
 /** Runs QEMU until the guest powers off (or a generous guard expires), returning the serial output. */
 async function boot(argv: string[]): Promise<{ output: string; child: ChildProcess }> {
-  const child = runner.spawn(argv, { pipe: true });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString('utf8');
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString('utf8');
-  });
-  child.stdin?.end();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const guest = spawnQemu(runner, argv);
+  const { child } = guest;
   // A guard against a hung guest, not an assertion: a TCG boot takes 3-10 s, 120 s is the agreed budget.
   const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  await exited;
+  await guest.exited;
   clearTimeout(guard);
-  return { output, child };
+  return { output: guest.console(), child };
 }
 
 function isAlive(pid: number | undefined): boolean {
@@ -75,10 +65,6 @@ describe.skipIf(skipReason !== undefined)('Debian cloud kernel + banger initramf
   beforeAll(async () => {
     kernel = await ensureTestKernel();
     work = await mkdtemp(join(tmpdir(), 'banger-kernel-boot-'));
-    const tree = join(work, 'rootfs');
-    for (const d of ['bin', 'sbin', 'proc', 'sys', 'dev', 'etc'])
-      await mkdir(join(tree, d), { recursive: true });
-    await copyFile('/bin/busybox', join(tree, 'bin', 'busybox'));
     const init = [
       '#!/bin/busybox sh',
       '/bin/busybox mount -t proc proc /proc 2>/dev/null',
@@ -91,9 +77,7 @@ describe.skipIf(skipReason !== undefined)('Debian cloud kernel + banger initramf
       '/bin/busybox poweroff -f',
       '',
     ].join('\n');
-    await writeFile(join(tree, 'banger-test-init'), init, { mode: 0o755 });
-    rootImg = join(work, 'root.ext4');
-    await runner.run(['mkfs.ext4', '-q', '-F', '-L', 'bangertest', '-d', tree, rootImg, '16M']);
+    rootImg = await buildBusyboxRoot(runner, work, init);
   });
 
   afterAll(async () => {
@@ -121,18 +105,7 @@ describe.skipIf(skipReason !== undefined)('Debian cloud kernel + banger initramf
 
   it('boots on q35 with virtio-pci devices, root=/dev/vda read-write', async () => {
     const { output, child } = await boot([
-      'qemu-system-x86_64',
-      ...['-M', 'q35,accel=tcg', '-cpu', 'max', '-smp', '1', '-m', '512'],
-      ...['-display', 'none', '-no-reboot', '-nodefaults', '-no-user-config', '-serial', 'stdio'],
-      ...[
-        '-kernel',
-        kernel.kernelPath,
-        '-initrd',
-        kernel.initrdPath,
-        '-append',
-        cmdline(['root=/dev/vda', 'rw']),
-      ],
-      ...['-drive', `file=${rootImg},if=none,id=root,format=raw`, '-device', 'virtio-blk-pci,drive=root'],
+      ...q35Args({ kernel, cmdline: cmdline(['root=/dev/vda', 'rw']), disk: rootImg }),
       ...['-netdev', 'hubport,id=n0,hubid=0', '-device', 'virtio-net-pci,netdev=n0'],
       ...['-device', 'virtio-serial-pci', '-chardev', 'null,id=agent0'],
       ...['-device', 'virtserialport,chardev=agent0,name=org.banger.agent', '-device', 'virtio-rng-pci'],

@@ -23,6 +23,7 @@ import {
 } from '../../src/vmm/index.js';
 import {
   buildBusyboxRoot,
+  busyboxLaunchSpec,
   GUEST_BOOT_MARKER,
   GUEST_CMDLINE,
   serialRequest,
@@ -84,18 +85,7 @@ describe.skipIf(skipReason !== undefined)('QEMU driver under TCG', () => {
   async function spec(name: string): Promise<VmmLaunchSpec> {
     const root = join(work, `${name}.ext4`);
     await copyFile(rootImg, root);
-    return {
-      name,
-      runDir: join(work, name),
-      kernelPath: kernel.kernelPath,
-      initrdPath: kernel.initrdPath,
-      cmdline: GUEST_CMDLINE,
-      rootDisk: { path: root, format: 'raw' },
-      vcpus: 1,
-      memoryMiB: 256,
-      agent: 'virtio-serial',
-      accel: 'tcg',
-    };
+    return busyboxLaunchSpec({ name, runDir: join(work, name), kernel, rootPath: root });
   }
 
   async function expectNothingLeft(vm: { pid: number; startTime: number }, runDir: string): Promise<void> {

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { type ProgressSink, silentProgress } from '../../model/progress.js';
+import { sha256Verifier } from '../../model/verify-stream.js';
 import { type BundleManifest, bundleManifestSchema } from './schema.js';
 
 /** The only two members a bundle may hold. */
@@ -105,41 +106,6 @@ export interface UnpackBundleOptions {
   signal?: AbortSignal;
 }
 
-/** Fails at end of stream on a size or digest mismatch, so nothing downstream trusts a bad bundle. */
-function verifier(o: UnpackBundleOptions): Transform {
-  const hash = createHash('sha256');
-  let done = 0;
-  const progress = o.progress ?? silentProgress;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      done += chunk.length;
-      if (done > o.sizeBytes) {
-        cb(operationFailed(`image bundle ${o.origin} is larger than the catalog's ${o.sizeBytes} bytes`));
-        return;
-      }
-      hash.update(chunk);
-      progress({ kind: 'bytes', stage: 'download', item: o.origin, done, total: o.sizeBytes });
-      cb(null, chunk);
-    },
-    flush(cb: TransformCallback) {
-      if (done !== o.sizeBytes) {
-        cb(operationFailed(`image bundle ${o.origin} is truncated: got ${done} of ${o.sizeBytes} bytes`));
-        return;
-      }
-      const actual = hash.digest('hex');
-      if (actual !== o.sha256) {
-        cb(
-          operationFailed(`image bundle ${o.origin} has sha256 ${actual}, the catalog says ${o.sha256}`, {
-            hint: 'the download is corrupt or the catalog is stale; nothing was installed',
-          }),
-        );
-        return;
-      }
-      cb();
-    },
-  });
-}
-
 /** A member name as the bundle must spell it, or a refusal naming it. */
 function memberName(raw: string, origin: string): string {
   const name = raw.replace(/^(\.\/)+/, '');
@@ -196,7 +162,13 @@ async function unpackMembers(extract: tarStream.Extract, o: UnpackBundleOptions)
  */
 export async function unpackBundle(o: UnpackBundleOptions): Promise<BundleManifest> {
   const extract = tarStream.extract();
-  const piping = pipeline(o.source, verifier(o), new DecompressStream(), extract, { signal: o.signal });
+  const piping = pipeline(
+    o.source,
+    sha256Verifier({ what: 'image bundle', ...o }),
+    new DecompressStream(),
+    extract,
+    { signal: o.signal },
+  );
   const consuming = unpackMembers(extract, o).catch((err: unknown) => {
     o.source.destroy(err as Error);
     throw err;

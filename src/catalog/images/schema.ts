@@ -1,18 +1,8 @@
 import { z } from 'zod';
 import { imageConfigSchema } from '../../model/image.js';
-import { validateArtifactName } from '../../model/names.js';
+import { catalogEntryName, catalogSchema } from '../common.js';
 
-const name = z.string().refine(
-  (n) => {
-    try {
-      validateArtifactName('image', n);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "an image name: letters, digits, '.', '-', '_'" },
-);
+const name = catalogEntryName('image');
 
 const common = {
   name,
@@ -52,11 +42,7 @@ export const recipeEntrySchema = z.strictObject({
 export const imageCatalogEntrySchema = z.discriminatedUnion('kind', [bundleEntrySchema, recipeEntrySchema]);
 
 /** catalog.json: names unique. */
-export const imageCatalogSchema = z
-  .strictObject({ version: z.literal(1), entries: z.array(imageCatalogEntrySchema) })
-  .refine((c) => new Set(c.entries.map((e) => e.name)).size === c.entries.length, {
-    message: 'image catalog entry names must be unique',
-  });
+export const imageCatalogSchema = catalogSchema('image', imageCatalogEntrySchema);
 
 /** manifest.json inside a bundle. */
 export const bundleManifestSchema = z.strictObject({

@@ -1,17 +1,7 @@
 import { z } from 'zod';
-import { validateArtifactName } from '../../model/names.js';
+import { catalogEntryName, catalogSchema } from '../common.js';
 
-const name = z.string().refine(
-  (n) => {
-    try {
-      validateArtifactName('kernel', n);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: "a kernel name: letters, digits, '.', '-', '_'" },
-);
+const name = catalogEntryName('kernel');
 
 /** A prebuilt kernel bundle: a .tar.zst holding vmlinux or vmlinuz, and optionally initrd.img, config, modules/. */
 export const tarballEntrySchema = z.strictObject({
@@ -42,11 +32,7 @@ export const kernelCatalogEntrySchema = z.discriminatedUnion('kind', [
 ]);
 
 /** catalog.json: names unique. */
-export const kernelCatalogSchema = z
-  .strictObject({ version: z.literal(1), entries: z.array(kernelCatalogEntrySchema) })
-  .refine((c) => new Set(c.entries.map((e) => e.name)).size === c.entries.length, {
-    message: 'kernel catalog entry names must be unique',
-  });
+export const kernelCatalogSchema = catalogSchema('kernel', kernelCatalogEntrySchema);
 
 export type KernelCatalog = z.infer<typeof kernelCatalogSchema>;
 export type KernelCatalogEntry = z.infer<typeof kernelCatalogEntrySchema>;

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { Command, Option } from '@commander-js/extra-typings';
+import { Command, Option, type OptionValues } from '@commander-js/extra-typings';
 import { badRequest } from '../../model/errors.js';
 import { formatSize, parseSize } from '../../model/sizes.js';
 import { callWithProgress } from '../call.js';
@@ -21,6 +21,20 @@ const kernelRefOption = () =>
 const kernelOption = () => new Option('--kernel <file>', 'a kernel image on this host');
 const initrdOption = () => new Option('--initrd <file>', 'an initramfs for --kernel');
 const modulesOption = () => new Option('--modules <dir>', 'a modules directory for --kernel');
+
+function withKernelOptions<A extends unknown[], O extends OptionValues, G extends OptionValues>(
+  cmd: Command<A, O, G>,
+) {
+  return cmd
+    .addOption(kernelRefOption())
+    .addOption(kernelOption())
+    .addOption(initrdOption())
+    .addOption(modulesOption());
+}
+
+/** `--size`, shared by pull and import (the ext4 they build). */
+const sizeOption = () =>
+  new Option('--size <size>', 'ext4 size, e.g. 4GiB (default: content x 1.5, at least 1 GiB)');
 
 function kernelParams(o: KernelFlags) {
   if (o.kernelRef && (o.kernel || o.initrd || o.modules)) {
@@ -88,17 +102,15 @@ export function imageCommands(ctx: CliContext) {
       ctx.out.write(renderTable(['NAME', 'STATE', 'KIND', 'KERNEL', 'DESCRIPTION'], rows));
     });
 
-  image
-    .command('pull')
-    .description('pull a catalog image (bundle or recipe) or an OCI image from a registry')
-    .argument('<name-or-ref>', 'a catalog name (see: banger image catalog) or an OCI reference')
-    .option('--name <name>', 'image name (default: from the catalog entry or the reference)')
-    .option('--platform <os/arch>', 'platform of a multi-arch image (default: this host)')
-    .option('--size <size>', 'ext4 size, e.g. 4GiB (default: content x 1.5, at least 1 GiB)')
-    .addOption(kernelRefOption())
-    .addOption(kernelOption())
-    .addOption(initrdOption())
-    .addOption(modulesOption())
+  withKernelOptions(
+    image
+      .command('pull')
+      .description('pull a catalog image (bundle or recipe) or an OCI image from a registry')
+      .argument('<name-or-ref>', 'a catalog name (see: banger image catalog) or an OCI reference')
+      .option('--name <name>', 'image name (default: from the catalog entry or the reference)')
+      .option('--platform <os/arch>', 'platform of a multi-arch image (default: this host)')
+      .addOption(sizeOption()),
+  )
     .addHelpText(
       'after',
       examples(
@@ -118,18 +130,16 @@ export function imageCommands(ctx: CliContext) {
       ctx.out.write(`pulled ${i.name}: ${describeSource(i.source)} (${formatSize(i.sizeBytes)})\n`);
     });
 
-  image
-    .command('import')
-    .description(
-      'import a rootfs tarball (plain, gzip, zstd or xz; `-` reads stdin, e.g. from docker export)',
-    )
-    .argument('<name>', 'image name')
-    .argument('<file>', 'the tarball, or - for stdin')
-    .option('--size <size>', 'ext4 size, e.g. 4GiB (default: content x 1.5, at least 1 GiB)')
-    .addOption(kernelRefOption())
-    .addOption(kernelOption())
-    .addOption(initrdOption())
-    .addOption(modulesOption())
+  withKernelOptions(
+    image
+      .command('import')
+      .description(
+        'import a rootfs tarball (plain, gzip, zstd or xz; `-` reads stdin, e.g. from docker export)',
+      )
+      .argument('<name>', 'image name')
+      .argument('<file>', 'the tarball, or - for stdin')
+      .addOption(sizeOption()),
+  )
     .addHelpText(
       'after',
       examples(
@@ -148,15 +158,13 @@ export function imageCommands(ctx: CliContext) {
       ctx.out.write(`imported ${i.name}: ${describeSource(i.source)} (${formatSize(i.sizeBytes)})\n`);
     });
 
-  image
-    .command('register')
-    .description('register host files as an unmanaged image (nothing is copied)')
-    .requiredOption('--name <name>', 'image name')
-    .requiredOption('--rootfs <ext4>', 'an ext4 root filesystem')
-    .addOption(kernelRefOption())
-    .addOption(kernelOption())
-    .addOption(initrdOption())
-    .addOption(modulesOption())
+  withKernelOptions(
+    image
+      .command('register')
+      .description('register host files as an unmanaged image (nothing is copied)')
+      .requiredOption('--name <name>', 'image name')
+      .requiredOption('--rootfs <ext4>', 'an ext4 root filesystem'),
+  )
     .addHelpText(
       'after',
       examples('banger image register --name mine --rootfs ./rootfs.ext4 --kernel-ref debian-cloud-amd64'),
