@@ -33,6 +33,8 @@ export interface VmmLaunchSpec {
   accel: 'kvm' | 'tcg';
   /** Network namespace the VMM runs in (the tap lives there). */
   netns?: string;
+  /** QEMU's machine type, from the kernel's capabilities (chooseMachine). */
+  machine?: 'microvm' | 'q35';
 }
 
 /** JSON-serialisable: enough to find the VMM again after a daemon restart. */
@@ -108,7 +110,11 @@ export interface ImageSource {
 export interface BootKernel {
   kernelPath: string;
   initrdPath?: string | undefined;
+  /** From the kernel's manifest; absent for a kernel an image carries (the machine then stays microvm). */
+  manifest?: { capabilities: { virtioMmio: Tristate; virtioPci: Tristate } };
 }
+
+type Tristate = 'builtin' | 'module' | 'absent' | 'unknown';
 
 export interface KernelSource {
   /** The named kernel, pulled from the catalog when missing. */

@@ -5,11 +5,13 @@ import { notFound, operationFailed, toBangerError } from '../../../model/errors.
 import type { TeardownIdentity } from '../../../model/identity.js';
 import type { VM } from '../../../model/vm.js';
 import { ensureSshKey } from '../../../ssh/index.js';
+import { chooseMachine } from '../../../vmm/index.js';
 import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
 import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { macFor } from './names.js';
+import type { BootKernel } from './ports.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
@@ -46,9 +48,14 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     const vmm = await deps.vmm();
 
     stage('kernel');
-    const kernel = image.artifacts.kernelPath
+    const kernel: BootKernel = image.artifacts.kernelPath
       ? { kernelPath: image.artifacts.kernelPath, initrdPath: image.artifacts.initrdPath }
       : await deps.kernels.ensure(image.artifacts.kernelRef ?? config.default_kernel_name, opts);
+    // microvm where the kernel has virtio-mmio, q35 where it has only virtio-pci (a bad_request before
+    // any host side effect when it has neither); an image's own kernel of unknown config keeps microvm.
+    const machine = chooseMachine(
+      kernel.manifest?.capabilities ?? { virtioMmio: 'unknown', virtioPci: 'unknown' },
+    );
 
     stage('network');
     await network.ensureBridge();
@@ -93,6 +100,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         net: { tap: tap.name, mac: macFor(vm.id) },
         agent: vmm.agentTransport ?? 'virtio-serial',
         accel: vmm.accel ?? 'tcg',
+        machine,
         netns: network.netns,
       },
       { signal: opts.signal },
