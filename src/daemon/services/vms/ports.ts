@@ -89,6 +89,7 @@ export interface AgentClient {
   health(): Promise<unknown>;
   ports(): Promise<unknown>;
   exec(req: ExecRequest, io: ExecIo): ExecHandle | Promise<ExecHandle>;
+  readFile(path: string): Promise<Buffer>;
   writeFile(path: string, data: Buffer, opts?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
   shutdown(): Promise<void>;
   close(): void | Promise<void>;

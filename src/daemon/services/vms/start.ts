@@ -1,22 +1,31 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
 import { notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { TeardownIdentity } from '../../../model/identity.js';
 import type { VM } from '../../../model/vm.js';
-import { ensureSshKey } from '../../../ssh/index.js';
+import { ensureSshKey, pinHostKey } from '../../../ssh/index.js';
 import { chooseMachine } from '../../../vmm/index.js';
 import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
+import {
+  hasSshd,
+  installAuthorizedKey,
+  mountWorkDisk,
+  readHostKey,
+  WORK_DISK_MOUNT,
+  waitForSshd,
+} from './guest-setup.js';
 import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { macFor } from './names.js';
-import type { BootKernel } from './ports.js';
+import type { AgentClient, BootKernel } from './ports.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
 
 const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
+/** How long a guest with sshd may take, after its agent answers, to listen on port 22. */
+const DEFAULT_SSHD_TIMEOUT_MS = 60_000;
 
 /**
  * Boots a created or stopped VM. Every host side effect is recorded in the ledger (handles.json + the
@@ -42,6 +51,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
   });
   store.vms.update(vm.id, vm.state, { ...vm.runtime, vmDir: paths.dir, lastError: undefined });
 
+  let live: LiveVm | undefined;
   try {
     const image = store.images.findById(vm.imageId);
     if (!image) throw notFound(`image ${vm.imageId} of VM ${vm.name} no longer exists`);
@@ -76,6 +86,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     stage('disks');
     const root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
 
+    const bootAt = performance.now();
     stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
     const prefix = config.cidr;
     const instance = await vmm.start(
@@ -122,7 +133,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     await checkpoint('vmm');
 
     stage('agent', 'waiting for the guest agent');
-    const live: LiveVm = { instance, ledger };
+    live = { instance, ledger };
     try {
       live.agent = await deps.guest.waitForAgent(instance.agentEndpoint, {
         timeoutMs: deps.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
@@ -133,15 +144,25 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         `VM ${vm.name} booted but its agent did not answer: ${toBangerError(err).message}`,
         {
           cause: err,
-          hint: `banger vm logs ${vm.name}`,
+          hint: `look at its boot with: banger vm logs ${vm.name}; then remove it with: banger vm delete ${vm.name}`,
         },
       );
     }
-    if (deps.ssh) await authorize(deps, vm, live);
+    const agentMs = performance.now() - bootAt;
+    stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
+    await mountWorkDisk(live.agent);
+    stage('ssh');
+    await setupSsh(deps, vm, live.agent, ip.address, opts.waitForSsh ?? true);
     stage('ready');
+    // Info level: the benchmark and a slow-start report read where the time went.
+    deps.log.info(
+      { vm: vm.id, vmmToAgentMs: Math.round(agentMs), totalMs: Math.round(performance.now() - t0) },
+      'VM ready',
+    );
     await checkpoint('ready');
     return live;
   } catch (err) {
+    await Promise.resolve(live?.agent?.close()).catch(() => {});
     await failStart(deps, vm, ledger, err);
     throw err;
   }
@@ -164,19 +185,29 @@ async function failStart(deps: VmServiceDeps, vm: VM, ledger: IdentityLedger, er
 }
 
 /**
- * Puts banger's public key into the guest's root authorized_keys through the agent, so `vm ssh` works
- * where the image has sshd. Best effort: images without sshd do not need it, and exec does not use it.
+ * Puts banger's public key into the guest's root authorized_keys through the agent, and where the image has
+ * sshd waits (bounded) for it to listen and pins its host key from the file, read through the agent (no
+ * network scan). Best effort: exec does not need ssh, and `vm ssh` retries the pin and says what is wrong.
  */
-async function authorize(deps: VmServiceDeps, vm: VM, live: LiveVm): Promise<void> {
-  if (!deps.ssh || !live.agent) return;
+async function setupSsh(
+  deps: VmServiceDeps,
+  vm: VM,
+  agent: AgentClient,
+  guestIp: string,
+  waitForSsh: boolean,
+): Promise<void> {
+  if (!deps.ssh) return;
   try {
     const pub = await ensureSshKey(deps.runner, deps.ssh.keyPath);
-    await live.agent.writeFile('/root/.ssh/authorized_keys', Buffer.from(`${pub}\n`), {
-      mode: 0o600,
-      uid: 0,
-      gid: 0,
-    });
+    await installAuthorizedKey(agent, pub);
+    if (!waitForSsh || !(await hasSshd(agent))) return;
+    if (!(await waitForSshd(agent, { timeoutMs: deps.sshdTimeoutMs ?? DEFAULT_SSHD_TIMEOUT_MS }))) {
+      deps.log.warn({ vm: vm.id }, 'sshd did not start listening on port 22 in time');
+      return;
+    }
+    const key = await readHostKey(agent);
+    if (key) await pinHostKey(deps.ssh.knownHostsPath, guestIp, key);
   } catch (err) {
-    deps.log.warn({ vm: vm.id, err: toBangerError(err).message }, 'could not install the ssh key');
+    deps.log.warn({ vm: vm.id, err: toBangerError(err).message }, 'ssh set-up failed');
   }
 }
