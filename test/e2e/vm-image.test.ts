@@ -140,7 +140,7 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
           '512',
         ]);
         expect(c.exitCode, c.stderr).toBe(0);
-        const { vm } = JSON.parse((await inst.cli(['vm', 'show', 'deb', '--json'])).stdout);
+        const vm = JSON.parse((await inst.cli(['vm', 'show', 'deb', '--json'])).stdout);
         // Pinned at start, from the key file read through the agent.
         const guestKey = (
           await inst.cli(['vm', 'exec', 'deb', '--', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'])
