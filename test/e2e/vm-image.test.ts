@@ -97,6 +97,13 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
     const mounted = await inst.cli(['vm', 'run', '--rm', '--', 'sh', '-c', 'grep " /root " /proc/mounts']);
     expect(mounted.exitCode, mounted.stderr).toBe(0);
     expect(mounted.stdout).toMatch(/^\/dev\/vdb \/root ext4 /);
+    // No command and no sshd in this image: a login shell through the agent's PTY exec, fed from our stdin.
+    const shell = await cliLong(inst, ['vm', 'run', '--rm', '--image', 'alpine'], {
+      input: Buffer.from('echo "tty:$(tty)"; exit 5\n'),
+      timeoutMs: 300_000,
+    });
+    expect(shell.exitCode, shell.stderr).toBe(5);
+    expect(shell.stdout).toMatch(/tty:\/dev\/pts\/\d+/);
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
   });
 
