@@ -134,12 +134,23 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
 
     stage('agent', 'waiting for the guest agent');
     live = { instance, ledger };
+    // A VMM that exits during boot (the guest powered off: no init, a kernel panic) ends the wait at once
+    // rather than after the whole agent timeout.
+    const gaveUp = new AbortController();
+    const vmmGone = instance.exited.then((e) => {
+      throw operationFailed(`the VMM exited during boot (${e.signal ?? `code ${e.code}`})`);
+    });
+    vmmGone.catch(() => {});
     try {
-      live.agent = await deps.guest.waitForAgent(instance.agentEndpoint, {
-        timeoutMs: deps.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
-        signal: opts.signal,
-      });
+      live.agent = await Promise.race([
+        deps.guest.waitForAgent(instance.agentEndpoint, {
+          timeoutMs: deps.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
+          signal: opts.signal ? AbortSignal.any([opts.signal, gaveUp.signal]) : gaveUp.signal,
+        }),
+        vmmGone,
+      ]);
     } catch (err) {
+      gaveUp.abort();
       throw operationFailed(
         `VM ${vm.name} booted but its agent did not answer: ${toBangerError(err).message}`,
         {
