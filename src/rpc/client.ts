@@ -10,6 +10,8 @@ export interface CallOptions {
   onOutput?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
   /** Forwarded to the call's stdin, chunk by chunk, then its end. */
   stdin?: NodeJS.ReadableStream;
+  /** Emits 'resize' (rows, cols) when the terminal of a tty call changes size; forwarded to the daemon. */
+  resizes?: NodeJS.EventEmitter;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -65,7 +67,7 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
         socket.on('connect', () => {
           connected = true;
           socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params, meta: { version } })}\n`);
-          const input = (params: { data?: string; eof?: boolean }) =>
+          const input = (params: { data?: string; eof?: boolean; resize?: { rows: number; cols: number } }) =>
             !settled &&
             socket.write(
               `${JSON.stringify({ jsonrpc: '2.0', method: 'input', params: { id: 1, ...params } })}\n`,
@@ -74,6 +76,7 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
             input({ data: Buffer.from(chunk).toString('base64') }),
           );
           options.stdin?.on('end', () => input({ eof: true }));
+          options.resizes?.on('resize', (rows: number, cols: number) => input({ resize: { rows, cols } }));
         });
         socket.on('error', (err) => {
           finish(() =>

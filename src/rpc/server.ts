@@ -135,6 +135,8 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
           const stdin = stdins.get(input.data.params.id);
           if (input.data.params.data) stdin?.write(Buffer.from(input.data.params.data, 'base64'));
           if (input.data.params.eof) stdin?.end();
+          const size = input.data.params.resize;
+          if (size) stdin?.emit('resize', size.rows, size.cols);
           return;
         }
         request = requestSchema.parse(message);

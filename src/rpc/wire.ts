@@ -56,6 +56,10 @@ export const inputSchema = z.object({
     id: z.union([z.number(), z.string()]),
     data: z.string().optional(),
     eof: z.boolean().optional(),
+    /** The client's terminal was resized (a call with a tty). */
+    resize: z
+      .object({ rows: z.number().int().min(1).max(10000), cols: z.number().int().min(1).max(10000) })
+      .optional(),
   }),
 });
 

@@ -1,3 +1,3 @@
 /** ssh: banger's key and its TOFU known_hosts. */
 export { ensureSshKey } from './keys.js';
-export { forgetHost, sshOptions } from './known-hosts.js';
+export { forgetHost, hostKeyMismatch, pinHostKey, pinnedKey, sshOptions } from './known-hosts.js';

@@ -1,17 +1,20 @@
 /**
  * The whole chain under QEMU TCG: `banger image import` (the image service: rootfs build + guest assets)
  * of the Alpine minirootfs, no kernel named, so `vm run` boots the config's default kernel from the kernel
- * store; network in a namespace this file creates.
+ * store; then the default Debian image (`debian-bookworm`, built by the image service's debootstrap recipe,
+ * its tarball cached under the test cache) with its default kernel: sshd, the pinned host key, the work
+ * disk at /root. Network in a namespace this file creates.
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { ALPINE_TARBALL, writeInstanceConfig } from '../fixtures/alpine-guest.js';
 import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
-import { ensureTestKernel } from '../fixtures/kernel.js';
+import { cliLong } from '../fixtures/images.js';
+import { ensureTestKernel, testCacheDir } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 
 const fx = createNetnsFixture();
@@ -28,6 +31,14 @@ async function probe(): Promise<string | undefined> {
   return undefined;
 }
 const skipReason = await probe();
+const debianSkip =
+  process.env.BANGER_E2E_DEBIAN === '0'
+    ? 'BANGER_E2E_DEBIAN=0'
+    : !existsSync('/usr/sbin/debootstrap')
+      ? 'debootstrap is not installed'
+      : !existsSync('/usr/bin/ssh')
+        ? 'the ssh client is not installed'
+        : undefined;
 if (skipReason) console.warn(`vm image e2e skipped: ${skipReason}`);
 
 describe.skipIf(skipReason !== undefined)('vm run on an imported image with the default kernel', () => {
@@ -56,11 +67,119 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
   });
 
   it('imports, boots and runs a command, then deletes', async () => {
-    const imp = await inst.cli(['image', 'import', 'alpine', ALPINE_TARBALL]);
+    // The first call starts the daemon: it keeps the recipe cache setting for the Debian test below.
+    const imp = await inst.cli(['image', 'import', 'alpine', ALPINE_TARBALL], {
+      BANGER_RECIPE_CACHE: `${testCacheDir()}/recipes`,
+    });
     expect(imp.exitCode, imp.stderr).toBe(0);
     const r = await inst.cli(['vm', 'run', '--rm', '--', 'sh', '-c', 'cat /etc/alpine-release; uname -r']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toBe(`3.20.3\n${version}`);
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
   });
+
+  it("--image alpine prints its release; a command's exit code is banger's", async () => {
+    const rel = await inst.cli([
+      'vm',
+      'run',
+      '--rm',
+      '--image',
+      'alpine',
+      '--',
+      'cat',
+      '/etc/alpine-release',
+    ]);
+    expect(rel.exitCode, rel.stderr).toBe(0);
+    expect(rel.stdout).toBe('3.20.3');
+    const seven = await inst.cli(['vm', 'run', '--rm', '--image', 'alpine', '--', 'sh', '-c', 'exit 7']);
+    expect(seven.exitCode, seven.stderr).toBe(7);
+    // The work disk is mounted at /root, so a command sees it (and writes there land on it).
+    const mounted = await inst.cli(['vm', 'run', '--rm', '--', 'sh', '-c', 'grep " /root " /proc/mounts']);
+    expect(mounted.exitCode, mounted.stderr).toBe(0);
+    expect(mounted.stdout).toMatch(/^\/dev\/vdb \/root ext4 /);
+    // No command and no sshd in this image: a login shell through the agent's PTY exec, fed from our stdin.
+    const shell = await cliLong(inst, ['vm', 'run', '--rm', '--image', 'alpine'], {
+      input: Buffer.from('echo "tty:$(tty)"; exit 5\n'),
+      timeoutMs: 300_000,
+    });
+    expect(shell.exitCode, shell.stderr).toBe(5);
+    expect(shell.stdout).toMatch(/tty:\/dev\/pts\/\d+/);
+    expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+  });
+
+  describe.skipIf(debianSkip !== undefined)(
+    `the default Debian image${debianSkip ? ` (skipped: ${debianSkip})` : ''}`,
+    () => {
+      const long = (args: string[]) => cliLong(inst, args, { timeoutMs: 600_000 });
+      const knownHosts = () => join(inst.home, 'state', 'ssh', 'known_hosts');
+
+      it('vm run --rm -- cat /etc/os-release prints Debian', { timeout: 1_200_000 }, async () => {
+        const pull = await long(['image', 'pull', 'debian-bookworm']);
+        expect(pull.exitCode, pull.stderr).toBe(0);
+        const r = await long([
+          'vm',
+          'run',
+          '--rm',
+          '--image',
+          'debian-bookworm',
+          '--memory',
+          '512',
+          '--',
+          'cat',
+          '/etc/os-release',
+        ]);
+        expect(r.exitCode, r.stderr).toBe(0);
+        expect(r.stdout).toContain('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"');
+        expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+      });
+
+      it('a VM with sshd: vm ssh works with the host key pinned, across a restart', {
+        timeout: 1_200_000,
+      }, async () => {
+        const c = await long([
+          'vm',
+          'create',
+          '--name',
+          'deb',
+          '--image',
+          'debian-bookworm',
+          '--memory',
+          '512',
+        ]);
+        expect(c.exitCode, c.stderr).toBe(0);
+        const vm = JSON.parse((await inst.cli(['vm', 'show', 'deb', '--json'])).stdout);
+        // Pinned at start, from the key file read through the agent.
+        const guestKey = (
+          await inst.cli(['vm', 'exec', 'deb', '--', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'])
+        ).stdout
+          .split(' ')
+          .slice(0, 2)
+          .join(' ');
+        expect(await readFile(knownHosts(), 'utf8')).toContain(`${vm.runtime.guestIp} ${guestKey}\n`);
+        const ssh = await long(['vm', 'ssh', 'deb', '--', 'cat', '/etc/debian_version']);
+        expect(ssh.exitCode, ssh.stderr).toBe(0);
+        expect(ssh.stdout).toMatch(/^12\./);
+        const mounted = await inst.cli(['vm', 'exec', 'deb', '--', 'findmnt', '-no', 'SOURCE', '/root']);
+        expect(mounted.stdout).toBe('/dev/vdb');
+        expect((await long(['vm', 'restart', 'deb'])).exitCode).toBe(0);
+        const again = await long(['vm', 'ssh', 'deb', '--', 'true']);
+        expect(again.exitCode, again.stderr).toBe(0);
+
+        // A key that no longer matches the pin is refused with what to do.
+        const pinned = await readFile(knownHosts(), 'utf8');
+        const forged = pinned.replace(
+          guestKey,
+          'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbB',
+        );
+        await writeFile(knownHosts(), forged);
+        const refused = await long(['vm', 'ssh', 'deb', '--', 'true']);
+        expect(refused.exitCode).not.toBe(0);
+        expect(refused.stderr).toMatch(/different ssh host key/);
+        expect(refused.stderr).toContain(`ssh-keygen -R ${vm.runtime.guestIp} -f ${knownHosts()}`);
+
+        expect((await inst.cli(['vm', 'delete', 'deb'])).exitCode).toBe(0);
+        expect(await readFile(knownHosts(), 'utf8')).not.toContain(`${vm.runtime.guestIp} `);
+      });
+    },
+  );
 });

@@ -77,6 +77,16 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
       env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=from-image'],
       workingDir: '/root',
     });
+    // An empty root: banger's initramfs finds no init there and powers the guest off (a failed boot).
+    const empty = join(work, 'empty.ext4');
+    await runner.run(['truncate', '-s', '16M', empty]);
+    await runner.run(['mkfs.ext4', '-q', '-F', empty]);
+    registerImage(inst.home, {
+      name: 'broken',
+      rootfsPath: empty,
+      kernelPath: kernel.kernelPath,
+      initrdPath: kernel.initrdPath,
+    });
   });
 
   afterAll(async () => {
@@ -105,6 +115,19 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     expect(r.stdout).toBe('hi'); // the fixture strips the final newline
     expect(r.stderr).toMatch(/from-image \/root [a-z]+-[a-z]+/);
     expect(JSON.parse((await cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+    expect(await qemus()).toEqual([]);
+  });
+
+  it('vm run --rm keeps a VM whose boot failed, and says how to look and delete', async () => {
+    const r = await cli(['vm', 'run', '--rm', '--image', 'broken', '--name', 'nope-boot', '--', 'true']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('kept despite --rm');
+    expect(r.stderr).toContain('banger vm logs nope-boot');
+    expect(r.stderr).toContain('banger vm delete nope-boot');
+    const vm = JSON.parse((await cli(['vm', 'show', 'nope-boot', '--json'])).stdout);
+    expect(vm.state).toBe('error');
+    expect((await cli(['vm', 'logs', 'nope-boot'])).stdout).toContain('not found in the root filesystem');
+    expect((await cli(['vm', 'delete', 'nope-boot'])).exitCode).toBe(0);
     expect(await qemus()).toEqual([]);
   });
 

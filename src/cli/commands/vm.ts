@@ -1,9 +1,10 @@
+import { EventEmitter } from 'node:events';
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command } from '@commander-js/extra-typings';
-import { badRequest } from '../../model/errors.js';
+import { BangerError, badRequest } from '../../model/errors.js';
 import { formatSize } from '../../model/sizes.js';
 import type { VM } from '../../model/vm.js';
 import type { Params, Result } from '../../rpc/index.js';
@@ -388,9 +389,11 @@ export function vmCommands(ctx: CliContext) {
           ctx.out.write(`${v.name}\n`);
           return;
         }
-        const { argv: ssh, netns } = await (await client()).call('vm.ssh', { ref: v.id });
-        process.exitCode = await runInteractive(ctx, ssh, netns);
-        if (opts.rm) await (await client()).call('vm.delete', { ref: v.id });
+        try {
+          process.exitCode = await sshOrShell(ctx, v.id);
+        } finally {
+          if (opts.rm) await (await client()).call('vm.delete', { ref: v.id });
+        }
         return;
       }
       const io = streamOptions(ctx);
@@ -424,6 +427,64 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
     return /^y(es)?$/i.test((await rl.question(question)).trim());
   } finally {
     rl.close();
+  }
+}
+
+/**
+ * ssh into the VM when its image has sshd (the daemon pins the host key first), else an interactive shell
+ * through the agent on a pseudo-terminal.
+ */
+async function sshOrShell(ctx: CliContext, ref: string): Promise<number> {
+  const client = await ctx.client();
+  try {
+    const { argv, netns } = await client.call('vm.ssh', { ref });
+    return await runInteractive(ctx, argv, netns);
+  } catch (err) {
+    if (!(err instanceof BangerError) || err.code !== 'not_found') throw err;
+  }
+  return agentShell(ctx, ref);
+}
+
+/**
+ * A login shell through the agent's PTY exec: our terminal in raw mode (keys go to the guest as typed),
+ * its size sent at the start and on every resize, and restored however the call ends.
+ */
+async function agentShell(ctx: CliContext, ref: string): Promise<number> {
+  const stdin = process.stdin;
+  const out = process.stdout;
+  const tty = stdin.isTTY && out.isTTY;
+  const size = () => ({ rows: out.rows || 24, cols: out.columns || 80 });
+  const resizes = new EventEmitter();
+  const onResize = () => {
+    const s = size();
+    resizes.emit('resize', s.rows, s.cols);
+  };
+  if (tty) {
+    stdin.setRawMode(true);
+    out.on('resize', onResize);
+  }
+  try {
+    const r = await (await ctx.client()).call(
+      'vm.exec',
+      {
+        ref,
+        argv: ['/bin/sh', '-c', 'if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi'],
+        env: [`TERM=${process.env.TERM ?? 'xterm-256color'}`],
+        tty: size(),
+      },
+      {
+        onOutput: (stream, data) => (stream === 'stdout' ? ctx.out : ctx.err).write(data),
+        stdin,
+        resizes,
+      },
+    );
+    return exitStatus(r);
+  } finally {
+    if (tty) {
+      out.off('resize', onResize);
+      stdin.setRawMode(false);
+    }
+    stdin.destroy();
   }
 }
 

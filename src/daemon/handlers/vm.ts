@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import type { z } from 'zod';
+import { BangerError } from '../../model/errors.js';
 import { parseSize } from '../../model/sizes.js';
 import type { CallContext } from '../../rpc/index.js';
 import type { vmCreateParamsSchema } from '../../rpc/methods/vm.js';
@@ -54,10 +55,15 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
       await vms.delete(vm.id);
       return { id: vm.id, name: vm.name };
     },
-    'vm.ssh': async ({ ref }) => vms.sshCommand(ref),
+    'vm.ssh': async ({ ref }, ctx) => vms.sshCommand(ref, op(ctx)),
     'vm.logs': async ({ ref }) => ({ path: vms.logPath(ref) }),
-    'vm.exec': async ({ ref, argv, env, cwd, stdin }, ctx) =>
-      vms.exec(ref, { argv, env: envRecord(env), cwd }, callIo(ctx, stdin), op(ctx)),
+    'vm.exec': async ({ ref, argv, env, cwd, stdin, tty }, ctx) =>
+      vms.exec(
+        ref,
+        { argv, env: envRecord(env), cwd, tty },
+        callIo(ctx, stdin || tty !== undefined),
+        op(ctx),
+      ),
     'vm.prune': async ({ ids }) => ({
       deleted: (await vms.prune(ids)).map((v) => ({ id: v.id, name: v.name, state: v.state })),
     }),
@@ -74,7 +80,21 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
     },
     'vm.sshConfig': async () => vms.sshConfig(),
     'vm.run': async ({ create, argv, env, cwd, stdin, rm, workspace }, ctx) => {
-      const vm = await vms.create({ ...toCreateRequest(create), noStart: false }, op(ctx));
+      let vm: Awaited<ReturnType<VmService['create']>>;
+      try {
+        vm = await vms.create(
+          { ...toCreateRequest(create), noStart: false },
+          { ...op(ctx), waitForSsh: false },
+        );
+      } catch (err) {
+        // A VM whose boot failed is kept even with --rm: its console log is what says why.
+        if (rm && err instanceof BangerError && /booted but its agent did not answer/.test(err.message))
+          throw new BangerError(err.code, `${err.message} (kept despite --rm, to read its console log)`, {
+            hint: err.hint,
+            cause: err,
+          });
+        throw err;
+      }
       let result: { exitCode: number | null; signal: string | null };
       try {
         let dir = cwd;

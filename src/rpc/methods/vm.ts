@@ -23,6 +23,8 @@ const execSchema = {
   cwd: z.string().optional(),
   /** Forward the client's stdin (input notifications) to the command. */
   stdin: z.boolean().default(false),
+  /** Run on a pseudo-terminal of this size (an interactive shell); resizes arrive as input notifications. */
+  tty: z.object({ rows: z.number().int().min(1), cols: z.number().int().min(1) }).optional(),
 };
 
 const exitSchema = z.object({ exitCode: z.number().nullable(), signal: z.string().nullable() });

@@ -33,6 +33,8 @@ export interface VmmLaunchSpec {
   accel: 'kvm' | 'tcg';
   /** Network namespace the VMM runs in (the tap lives there). */
   netns?: string;
+  /** QEMU's machine type, from the kernel's capabilities (chooseMachine). */
+  machine?: 'microvm' | 'q35';
 }
 
 /** JSON-serialisable: enough to find the VMM again after a daemon restart. */
@@ -87,6 +89,7 @@ export interface AgentClient {
   health(): Promise<unknown>;
   ports(): Promise<unknown>;
   exec(req: ExecRequest, io: ExecIo): ExecHandle | Promise<ExecHandle>;
+  readFile(path: string): Promise<Buffer>;
   writeFile(path: string, data: Buffer, opts?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
   shutdown(): Promise<void>;
   close(): void | Promise<void>;
@@ -108,7 +111,11 @@ export interface ImageSource {
 export interface BootKernel {
   kernelPath: string;
   initrdPath?: string | undefined;
+  /** From the kernel's manifest; absent for a kernel an image carries (the machine then stays microvm). */
+  manifest?: { capabilities: { virtioMmio: Tristate; virtioPci: Tristate } };
 }
+
+type Tristate = 'builtin' | 'module' | 'absent' | 'unknown';
 
 export interface KernelSource {
   /** The named kernel, pulled from the catalog when missing. */

@@ -6,7 +6,7 @@ import { BangerError, badRequest, operationFailed, toBangerError } from '../../.
 import { validateVmName } from '../../../model/names.js';
 import { parseSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
-import { ensureSshKey, forgetHost, sshOptions } from '../../../ssh/index.js';
+import { ensureSshKey, forgetHost, pinHostKey, sshOptions } from '../../../ssh/index.js';
 import {
   applySpecChange,
   type GuestPort,
@@ -17,6 +17,7 @@ import {
   writeSshConfig,
 } from './admin.js';
 import { ensureVmDisks } from './disks.js';
+import { GUEST_HOST_KEY, hasSshd, readHostKey, waitForSshd } from './guest-setup.js';
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
@@ -49,7 +50,7 @@ export interface VmService {
   /** Copies a host directory into the guest (tar through the agent's exec); returns the guest path. */
   copyWorkspace(ref: string, hostDir: string, opts?: OpOptions): Promise<string>;
   /** How to reach the guest with ssh: argv (ssh and its options, then the target) and its netns. */
-  sshCommand(ref: string): Promise<{ argv: string[]; netns?: string }>;
+  sshCommand(ref: string, opts?: OpOptions): Promise<{ argv: string[]; netns?: string }>;
   /** The guest's console log. */
   logPath(ref: string): string;
   reconcile(): Promise<ReconcileReport>;
@@ -66,6 +67,8 @@ export interface VmService {
 }
 
 const AGENT_RECONNECT_MS = 15_000;
+/** How long `vm ssh` waits for a guest's sshd to listen (a VM just started may still be booting it). */
+const SSHD_WAIT_MS = 60_000;
 /** Where `vm run PATH` puts the workspace in the guest. */
 const WORKSPACE_GUEST_DIR = '/root/workspace';
 
@@ -293,6 +296,8 @@ export function createVmService(deps: VmServiceDeps): VmService {
         { ...req, env, cwd: req.cwd ?? image?.config.workingDir, user: req.user ?? image?.config.user },
         io,
       );
+      // A tty call's terminal resizes arrive as 'resize' events on its stdin (see the RPC server).
+      if (req.tty) io.stdin?.on('resize', (rows: number, cols: number) => handle.resize(rows, cols));
       const onAbort = () => handle.signal('KILL');
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
@@ -328,7 +333,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
       return guestDir;
     },
 
-    async sshCommand(ref) {
+    async sshCommand(ref, opts = {}) {
       const vm = resolveVm(store.vms, ref);
       if (vm.state !== 'running' || !vm.runtime.guestIp) {
         throw new BangerError('not_running', `VM ${vm.name} is not running`, {
@@ -336,9 +341,25 @@ export function createVmService(deps: VmServiceDeps): VmService {
         });
       }
       if (!deps.ssh) throw badRequest('ssh is not configured in this daemon');
+      const ip = vm.runtime.guestIp;
+      const agent = await agentOf(vm, opts.signal);
+      if (!(await hasSshd(agent))) {
+        throw new BangerError('not_found', `VM ${vm.name}'s image has no sshd`, {
+          hint: `banger vm exec ${vm.name} -- sh`,
+        });
+      }
+      if (!(await waitForSshd(agent, { timeoutMs: SSHD_WAIT_MS, signal: opts.signal }))) {
+        throw operationFailed(`sshd in VM ${vm.name} is not listening on port 22`, {
+          hint: `banger vm logs ${vm.name}`,
+        });
+      }
+      // Checked on every ssh: a key that changed since the pin is refused here, with what to do.
+      const key = await readHostKey(agent);
+      if (!key) throw operationFailed(`VM ${vm.name} has no ${GUEST_HOST_KEY} to pin`);
+      await pinHostKey(deps.ssh.knownHostsPath, ip, key);
       await ensureSshKey(deps.runner, deps.ssh.keyPath);
       return {
-        argv: ['ssh', ...sshOptions(deps.ssh.keyPath, deps.ssh.knownHostsPath), `root@${vm.runtime.guestIp}`],
+        argv: ['ssh', ...sshOptions(deps.ssh.keyPath, deps.ssh.knownHostsPath), `root@${ip}`],
         netns: deps.network.netns,
       };
     },

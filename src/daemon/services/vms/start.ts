@@ -1,20 +1,31 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
 import { notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { TeardownIdentity } from '../../../model/identity.js';
 import type { VM } from '../../../model/vm.js';
-import { ensureSshKey } from '../../../ssh/index.js';
+import { ensureSshKey, pinHostKey } from '../../../ssh/index.js';
+import { chooseMachine } from '../../../vmm/index.js';
 import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
+import {
+  hasSshd,
+  installAuthorizedKey,
+  mountWorkDisk,
+  readHostKey,
+  WORK_DISK_MOUNT,
+  waitForSshd,
+} from './guest-setup.js';
 import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { macFor } from './names.js';
+import type { AgentClient, BootKernel } from './ports.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
 
 const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
+/** How long a guest with sshd may take, after its agent answers, to listen on port 22. */
+const DEFAULT_SSHD_TIMEOUT_MS = 60_000;
 
 /**
  * Boots a created or stopped VM. Every host side effect is recorded in the ledger (handles.json + the
@@ -40,15 +51,21 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
   });
   store.vms.update(vm.id, vm.state, { ...vm.runtime, vmDir: paths.dir, lastError: undefined });
 
+  let live: LiveVm | undefined;
   try {
     const image = store.images.findById(vm.imageId);
     if (!image) throw notFound(`image ${vm.imageId} of VM ${vm.name} no longer exists`);
     const vmm = await deps.vmm();
 
     stage('kernel');
-    const kernel = image.artifacts.kernelPath
+    const kernel: BootKernel = image.artifacts.kernelPath
       ? { kernelPath: image.artifacts.kernelPath, initrdPath: image.artifacts.initrdPath }
       : await deps.kernels.ensure(image.artifacts.kernelRef ?? config.default_kernel_name, opts);
+    // microvm where the kernel has virtio-mmio, q35 where it has only virtio-pci (a bad_request before
+    // any host side effect when it has neither); an image's own kernel of unknown config keeps microvm.
+    const machine = chooseMachine(
+      kernel.manifest?.capabilities ?? { virtioMmio: 'unknown', virtioPci: 'unknown' },
+    );
 
     stage('network');
     await network.ensureBridge();
@@ -69,6 +86,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     stage('disks');
     const root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
 
+    const bootAt = performance.now();
     stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
     const prefix = config.cidr;
     const instance = await vmm.start(
@@ -93,6 +111,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         net: { tap: tap.name, mac: macFor(vm.id) },
         agent: vmm.agentTransport ?? 'virtio-serial',
         accel: vmm.accel ?? 'tcg',
+        machine,
         netns: network.netns,
       },
       { signal: opts.signal },
@@ -114,26 +133,47 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     await checkpoint('vmm');
 
     stage('agent', 'waiting for the guest agent');
-    const live: LiveVm = { instance, ledger };
+    live = { instance, ledger };
+    // A VMM that exits during boot (the guest powered off: no init, a kernel panic) ends the wait at once
+    // rather than after the whole agent timeout.
+    const gaveUp = new AbortController();
+    const vmmGone = instance.exited.then((e) => {
+      throw operationFailed(`the VMM exited during boot (${e.signal ?? `code ${e.code}`})`);
+    });
+    vmmGone.catch(() => {});
     try {
-      live.agent = await deps.guest.waitForAgent(instance.agentEndpoint, {
-        timeoutMs: deps.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
-        signal: opts.signal,
-      });
+      live.agent = await Promise.race([
+        deps.guest.waitForAgent(instance.agentEndpoint, {
+          timeoutMs: deps.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS,
+          signal: opts.signal ? AbortSignal.any([opts.signal, gaveUp.signal]) : gaveUp.signal,
+        }),
+        vmmGone,
+      ]);
     } catch (err) {
+      gaveUp.abort();
       throw operationFailed(
         `VM ${vm.name} booted but its agent did not answer: ${toBangerError(err).message}`,
         {
           cause: err,
-          hint: `banger vm logs ${vm.name}`,
+          hint: `look at its boot with: banger vm logs ${vm.name}; then remove it with: banger vm delete ${vm.name}`,
         },
       );
     }
-    if (deps.ssh) await authorize(deps, vm, live);
+    const agentMs = performance.now() - bootAt;
+    stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
+    await mountWorkDisk(live.agent);
+    stage('ssh');
+    await setupSsh(deps, vm, live.agent, ip.address, opts.waitForSsh ?? true);
     stage('ready');
+    // Info level: the benchmark and a slow-start report read where the time went.
+    deps.log.info(
+      { vm: vm.id, vmmToAgentMs: Math.round(agentMs), totalMs: Math.round(performance.now() - t0) },
+      'VM ready',
+    );
     await checkpoint('ready');
     return live;
   } catch (err) {
+    await Promise.resolve(live?.agent?.close()).catch(() => {});
     await failStart(deps, vm, ledger, err);
     throw err;
   }
@@ -156,19 +196,29 @@ async function failStart(deps: VmServiceDeps, vm: VM, ledger: IdentityLedger, er
 }
 
 /**
- * Puts banger's public key into the guest's root authorized_keys through the agent, so `vm ssh` works
- * where the image has sshd. Best effort: images without sshd do not need it, and exec does not use it.
+ * Puts banger's public key into the guest's root authorized_keys through the agent, and where the image has
+ * sshd waits (bounded) for it to listen and pins its host key from the file, read through the agent (no
+ * network scan). Best effort: exec does not need ssh, and `vm ssh` retries the pin and says what is wrong.
  */
-async function authorize(deps: VmServiceDeps, vm: VM, live: LiveVm): Promise<void> {
-  if (!deps.ssh || !live.agent) return;
+async function setupSsh(
+  deps: VmServiceDeps,
+  vm: VM,
+  agent: AgentClient,
+  guestIp: string,
+  waitForSsh: boolean,
+): Promise<void> {
+  if (!deps.ssh) return;
   try {
     const pub = await ensureSshKey(deps.runner, deps.ssh.keyPath);
-    await live.agent.writeFile('/root/.ssh/authorized_keys', Buffer.from(`${pub}\n`), {
-      mode: 0o600,
-      uid: 0,
-      gid: 0,
-    });
+    await installAuthorizedKey(agent, pub);
+    if (!waitForSsh || !(await hasSshd(agent))) return;
+    if (!(await waitForSshd(agent, { timeoutMs: deps.sshdTimeoutMs ?? DEFAULT_SSHD_TIMEOUT_MS }))) {
+      deps.log.warn({ vm: vm.id }, 'sshd did not start listening on port 22 in time');
+      return;
+    }
+    const key = await readHostKey(agent);
+    if (key) await pinHostKey(deps.ssh.knownHostsPath, guestIp, key);
   } catch (err) {
-    deps.log.warn({ vm: vm.id, err: toBangerError(err).message }, 'could not install the ssh key');
+    deps.log.warn({ vm: vm.id, err: toBangerError(err).message }, 'ssh set-up failed');
   }
 }

@@ -30,6 +30,8 @@ export interface VmServiceDeps {
   };
   /** How long a booting guest may take to answer on its agent channel. */
   agentTimeoutMs?: number;
+  /** How long a guest with sshd may take after its agent answers to listen on port 22. */
+  sshdTimeoutMs?: number;
   /** How long `vm stop` waits for a clean poweroff before killing the VMM. */
   stopTimeoutMs?: number;
   /**
@@ -53,4 +55,9 @@ export interface CreateVmRequest {
 export interface OpOptions {
   progress?: ProgressSink;
   signal?: AbortSignal;
+  /**
+   * Start: wait (bounded) for the guest's sshd and pin its host key (default true). `vm run -- cmd` skips
+   * the wait, as its command goes through the agent; `vm ssh` pins on demand.
+   */
+  waitForSsh?: boolean;
 }

@@ -1,0 +1,105 @@
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { operationFailed } from '../../../model/errors.js';
+import type { AgentClient } from './ports.js';
+
+/** Where the original mounted the per-VM work disk (the second virtio disk): root's home. */
+export const WORK_DISK_DEVICE = '/dev/vdb';
+export const WORK_DISK_MOUNT = '/root';
+export const GUEST_HOST_KEY = '/etc/ssh/ssh_host_ed25519_key.pub';
+
+/** Runs a short shell script in the guest; returns its exit code and combined output. */
+export async function guestSh(
+  agent: AgentClient,
+  script: string,
+): Promise<{ code: number | null; output: string }> {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  const handle = await agent.exec({ argv: ['/bin/sh', '-c', script] }, { stdout: sink, stderr: sink });
+  const r = await handle.wait();
+  return { code: r.exitCode, output: Buffer.concat(chunks).toString().trim() };
+}
+
+/**
+ * Mounts the work disk at /root on every start (a mount does not outlive a boot). On its first mount the
+ * empty disk is seeded with the image's /root (dotfiles), as the original's work-seed did. The guard on
+ * /proc/cmdline keeps it to banger guests: the service's tests run the agent on the host itself.
+ */
+const MOUNT_SCRIPT = `
+set -e
+grep -q 'banger.hostname=' /proc/cmdline || exit 0
+[ -b ${WORK_DISK_DEVICE} ] || { echo "no work disk at ${WORK_DISK_DEVICE}"; exit 1; }
+grep -q '^${WORK_DISK_DEVICE} ' /proc/mounts && exit 0
+seed=/run/banger-work
+mkdir -p $seed
+mount -t ext4 ${WORK_DISK_DEVICE} $seed
+if [ ! -e $seed/.banger-seeded ]; then
+  cp -a ${WORK_DISK_MOUNT}/. $seed/ 2>/dev/null || true
+  : > $seed/.banger-seeded
+fi
+umount $seed
+rmdir $seed
+mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT}
+`;
+
+export async function mountWorkDisk(agent: AgentClient): Promise<void> {
+  const r = await guestSh(agent, MOUNT_SCRIPT);
+  if (r.code !== 0)
+    throw operationFailed(`mounting the work disk at ${WORK_DISK_MOUNT} in the guest failed: ${r.output}`);
+}
+
+/** root's authorized_keys with banger's key (dirs 0700, file 0600, owned by root). */
+export async function installAuthorizedKey(agent: AgentClient, publicKey: string): Promise<void> {
+  const r = await guestSh(agent, 'mkdir -p /root/.ssh && chmod 0700 /root /root/.ssh');
+  if (r.code !== 0) throw operationFailed(`preparing /root/.ssh failed: ${r.output}`);
+  await agent.writeFile('/root/.ssh/authorized_keys', Buffer.from(`${publicKey}\n`), {
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+  });
+}
+
+/** Whether the image ships sshd at all (no wait for an image that will never listen on 22). */
+export async function hasSshd(agent: AgentClient): Promise<boolean> {
+  const r = await guestSh(
+    agent,
+    'command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -x /usr/bin/sshd ]',
+  );
+  return r.code === 0;
+}
+
+interface Port {
+  protocol: string;
+  port: number;
+}
+
+/** Polls the agent's listening ports until tcp 22 shows up, for at most timeoutMs; false when it does not. */
+export async function waitForSshd(
+  agent: AgentClient,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<boolean> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const ports = ((await agent.ports()) ?? []) as Port[];
+    if (ports.some((p) => p.port === 22 && p.protocol.startsWith('tcp'))) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(250, undefined, { signal: opts.signal });
+  }
+}
+
+/** The guest's ed25519 host key line (`ssh-ed25519 AAAA…`), read through the agent; undefined when absent. */
+export async function readHostKey(agent: AgentClient): Promise<string | undefined> {
+  try {
+    const text = (await agent.readFile(GUEST_HOST_KEY)).toString('utf8').trim();
+    const [type, key] = text.split(/\s+/);
+    if (type !== 'ssh-ed25519' || !key || !/^[A-Za-z0-9+/=]+$/.test(key)) return undefined;
+    return `${type} ${key}`;
+  } catch {
+    return undefined;
+  }
+}
