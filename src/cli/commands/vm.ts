@@ -10,6 +10,7 @@ import type { VM } from '../../model/vm.js';
 import type { Params, Result } from '../../rpc/index.js';
 import { callWithProgress } from '../call.js';
 import { type CliContext, examples } from '../context.js';
+import { createProgressRenderer } from '../render/progress.js';
 import { ago, renderJson, renderTable } from '../render/table.js';
 
 type ExitResult = Result<'vm.exec'>;
@@ -397,14 +398,16 @@ export function vmCommands(ctx: CliContext) {
         return;
       }
       const io = streamOptions(ctx);
+      const progress = progressBeforeOutput(ctx);
       try {
         const r = await (await client()).call(
           'vm.run',
           { create: params, argv, env: [], stdin: io.forward, rm: Boolean(opts.rm), workspace },
-          { onOutput: io.onOutput, stdin: io.stdin, onProgress: progressToStderr(ctx) },
+          { onOutput: progress.beforeOutput(io.onOutput), stdin: io.stdin, onProgress: progress.render },
         );
         process.exitCode = exitStatus(r);
       } finally {
+        progress.done();
         io.done();
       }
     });
@@ -412,11 +415,22 @@ export function vmCommands(ctx: CliContext) {
   return vm;
 }
 
-/** Stage lines on stderr, so a command's stdout stays clean for pipes. */
-function progressToStderr(ctx: CliContext) {
-  return (e: { kind: string; stage?: string; message?: string }) => {
-    if (e.kind === 'stage' && process.stderr.isTTY)
-      ctx.err.write(`${e.stage}${e.message ? `: ${e.message}` : ''}\n`);
+/**
+ * `vm run`'s progress (image pull or build, kernel, boot, and the notice when guests run under TCG) through
+ * the common renderer on stderr, so stdout carries only the command's output; the progress line is closed
+ * before the command's first output.
+ */
+function progressBeforeOutput(ctx: CliContext) {
+  const renderer = createProgressRenderer(ctx.err);
+  return {
+    render: renderer.render,
+    done: renderer.done,
+    beforeOutput:
+      (write: (stream: 'stdout' | 'stderr', data: Buffer) => unknown) =>
+      (stream: 'stdout' | 'stderr', data: Buffer) => {
+        renderer.done();
+        write(stream, data);
+      },
   };
 }
 
