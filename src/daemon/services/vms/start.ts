@@ -33,7 +33,7 @@ const DEFAULT_SSHD_TIMEOUT_MS = 60_000;
  * is left in `error` with the reason.
  */
 export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {}): Promise<LiveVm> {
-  const { store, network, disks, config } = deps;
+  const { store, network, config } = deps;
   const progress = opts.progress ?? (() => {});
   const t0 = performance.now();
   const stage = (name: string, message?: string) => {
