@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GUEST_AGENT_PATH } from '../../src/guest/index.js';
-import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
+import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
 import {
   ALPINE_TARBALL,
   cliLong,
