@@ -1,41 +1,17 @@
-import type { Readable, Writable } from 'node:stream';
+import type { ExecHandle, ExecIo, ExecRequest } from '../../../guest/index.js';
 import type { AgentEndpoint } from '../../../model/agent-endpoint.js';
 import type { TeardownIdentity } from '../../../model/identity.js';
 import type { Image } from '../../../model/image.js';
 import type { ProgressSink } from '../../../model/progress.js';
+import type { VmmDisk, VmmLaunchSpec } from '../../../vmm/index.js';
+
+export type { ExecHandle, ExecIo, ExecRequest, VmmDisk, VmmLaunchSpec };
 
 /**
- * The faces of the parts the VM service drives, as the helpers' brief states them (src/vmm, src/guest,
- * the images service). They live here so the service compiles and is tested before those parts land; the
- * composition root passes the real ones, which satisfy these shapes structurally.
+ * What the VM service needs of the parts it drives (src/vmm, src/guest, the images and kernel services),
+ * narrowed to what it calls, so the composition root passes the real ones and the crash tests a stand-in
+ * VMM process. Shapes the parts already export are re-exported, not restated.
  */
-
-export interface VmmDisk {
-  path: string;
-  format: 'raw' | 'qcow2';
-  readOnly?: boolean;
-}
-
-export interface VmmLaunchSpec {
-  name: string;
-  /** Sockets and the console log live here. */
-  runDir: string;
-  kernelPath: string;
-  initrdPath?: string;
-  cmdline: string;
-  rootDisk: { path: string; format: 'raw' | 'qcow2' };
-  extraDisks?: VmmDisk[];
-  vcpus: number;
-  memoryMiB: number;
-  net?: { tap: string; mac: string };
-  agent: 'vsock' | 'virtio-serial';
-  cid?: number;
-  accel: 'kvm' | 'tcg';
-  /** Network namespace the VMM runs in (the tap lives there). */
-  netns?: string;
-  /** QEMU's machine type, from the kernel's capabilities (chooseMachine). */
-  machine?: 'microvm' | 'q35';
-}
 
 /** JSON-serialisable: enough to find the VMM again after a daemon restart. */
 export type VmmHandles = { pid: number; startTime: number } & Record<string, unknown>;
@@ -63,26 +39,6 @@ export interface Vmm {
   start(spec: VmmLaunchSpec, opts?: { signal?: AbortSignal }): Promise<VmmInstance>;
   /** Reattach after a daemon restart; null when the process is gone or is not ours. */
   adopt(handles: VmmHandles): Promise<VmmInstance | null>;
-}
-
-export interface ExecRequest {
-  argv: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  user?: string;
-  tty?: { rows: number; cols: number };
-}
-
-export interface ExecIo {
-  stdin?: Readable;
-  stdout: Writable;
-  stderr: Writable;
-}
-
-export interface ExecHandle {
-  resize(rows: number, cols: number): void;
-  signal(name: string): void;
-  wait(): Promise<{ exitCode: number | null; signal: string | null }>;
 }
 
 export interface AgentClient {
