@@ -52,16 +52,7 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
   beforeAll(async () => {
     kernel = await ensureTestKernel();
     ns = await fx.createNetns('e2e');
-    // NAT masquerades through the default route's device: a veth pair with both ends inside the namespace
-    // gives it one, and nothing the guest sends leaves the namespace.
-    for (const argv of [
-      ['ip', 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1'],
-      ['ip', 'link', 'set', 'up1', 'up'],
-      ['ip', 'addr', 'add', '10.98.0.1/24', 'dev', 'up0'],
-      ['ip', 'link', 'set', 'up0', 'up'],
-      ['ip', 'route', 'add', 'default', 'via', '10.98.0.2'],
-    ])
-      await fx.exec(ns, argv);
+    await fx.addClosedUplink(ns); // NAT needs an uplink; nothing leaves the namespace
     const work = await fx.tempDir();
     const rootfs = await buildAlpineRoot(runner, work);
     inst = createInstance();

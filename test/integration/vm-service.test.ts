@@ -28,16 +28,7 @@ let n = 0;
 
 beforeAll(async () => {
   ns = await fx.createNetns('vms');
-  // NAT masquerades through the default route's device: a veth pair with both ends inside the namespace
-  // gives it one, and nothing it sends leaves the namespace.
-  for (const argv of [
-    ['ip', 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1'],
-    ['ip', 'link', 'set', 'up1', 'up'],
-    ['ip', 'addr', 'add', '10.98.0.1/24', 'dev', 'up0'],
-    ['ip', 'link', 'set', 'up0', 'up'],
-    ['ip', 'route', 'add', 'default', 'via', '10.98.0.2'],
-  ])
-    await fx.exec(ns, argv);
+  await fx.addClosedUplink(ns); // NAT needs an uplink; nothing leaves the namespace
   root = await fx.tempDir();
   imagePath = join(root, 'tiny.ext4');
   await runner.run(['truncate', '-s', '24M', imagePath]);
