@@ -11,30 +11,20 @@ import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import { GUEST_INIT_SHIM_PATH, waitForAgent } from '../src/guest/index.js';
 import { createRunner } from '../src/host/index.js';
-import { probeHost } from '../src/vmm/index.js';
 import { buildAlpineRoot, registerImage, writeInstanceConfig } from '../test/fixtures/alpine-guest.js';
 import { createInstance, REPO_ROOT } from '../test/fixtures/banger-instance.js';
 import { ensureTestKernel } from '../test/fixtures/kernel.js';
 import { createNetnsFixture } from '../test/fixtures/netns.js';
+import { median, probeBenchHost } from './_lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const runner = createRunner();
 const kernel = await ensureTestKernel();
-const host = await probeHost({
-  config: { qemu_bin: 'qemu-system-x86_64', firecracker_bin: 'firecracker' },
-  runner,
-});
-const qemuBin = host.qemu?.path ?? 'qemu-system-x86_64';
+const { host, qemuBin } = await probeBenchHost(runner);
 const fx = createNetnsFixture(runner);
 const ns = await fx.createNetns('bench');
 const work = await fx.tempDir();
 const inst = createInstance();
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 /** The daemon's last `VM ready` line: VMM start to the agent answering, in ms. */
 async function lastBootMs(): Promise<number> {

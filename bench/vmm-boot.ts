@@ -5,7 +5,7 @@ import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner } from '../src/host/index.js';
-import { createQemuVmm, probeHost } from '../src/vmm/index.js';
+import { createQemuVmm } from '../src/vmm/index.js';
 import {
   buildBusyboxRoot,
   busyboxLaunchSpec,
@@ -13,7 +13,7 @@ import {
   GUEST_CMDLINE,
 } from '../test/fixtures/busybox-guest.js';
 import { ensureTestKernel } from '../test/fixtures/kernel.js';
-import { median } from './_lib.js';
+import { median, probeBenchHost } from './_lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 /** How long start() itself took (QEMU up, QMP handshake done), per driver round. */
@@ -21,11 +21,7 @@ const startReturnMs: number[] = [];
 const GUARD_MS = 120_000;
 const runner = createRunner();
 const kernel = await ensureTestKernel();
-const host = await probeHost({
-  config: { qemu_bin: 'qemu-system-x86_64', firecracker_bin: 'firecracker' },
-  runner,
-});
-const qemuBin = host.qemu?.path ?? 'qemu-system-x86_64';
+const { host, qemuBin } = await probeBenchHost(runner);
 const vmm = createQemuVmm({ runner, qemuBin, vhostVsock: false, tscKhz: host.tscKhz });
 const work = await mkdtemp(join(tmpdir(), 'bgr-bench-'));
 const base = await buildBusyboxRoot(runner, work);
