@@ -343,8 +343,11 @@ int run_loop(void) {
       struct slot sl = slots[i];
       if (sl.kind == P_SIGCHLD) reap();
       else if (sl.kind == P_LISTEN) {
-        int fd = accept4(*(int *)sl.ptr, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) conn_add(fd, CONN_STREAM);
+        /* Drain the whole backlog: a client opening many connections at once must not find it full
+         * (connect would fail with EAGAIN) while the agent takes one per wakeup. */
+        int fd;
+        while ((fd = accept4(*(int *)sl.ptr, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+          conn_add(fd, CONN_STREAM);
       } else if (sl.kind == P_CONN) {
         conn_t *c = NULL;
         for (c = g_conns; c && c != sl.ptr; c = c->next) {}

@@ -33,7 +33,7 @@ int listen_vsock(unsigned port) {
     return -1;
   }
   struct sockaddr_vm_ addr = {.svm_family = AF_VSOCK, .svm_port = port, .svm_cid = VMADDR_CID_ANY_};
-  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 16) < 0) {
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, SOMAXCONN) < 0) {
     if (!warned++) logmsg("vsock port %u: %s; will retry", port, strerror(errno));
     close(fd);
     return -1;
@@ -50,7 +50,7 @@ int listen_unix(const char *path) {
   strcpy(addr.sun_path, path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   unlink(path);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, 16) < 0) {
+  if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, SOMAXCONN) < 0) {
     logmsg("cannot listen on %s: %s", path, strerror(errno));
     if (fd >= 0) close(fd);
     return -1;

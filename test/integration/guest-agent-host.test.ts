@@ -121,6 +121,26 @@ describe.skipIf(skipReason !== undefined)('banger-agent on the host over a unix 
     }
   });
 
+  it('accepts many connections opened at once, each served', async () => {
+    // The agent is held stopped while the connections arrive, as a busy guest may be: they wait in the
+    // listen backlog, which must be deep enough (a backlog of 16 made the rest fail with EAGAIN).
+    agent.kill('SIGSTOP');
+    const connecting = Promise.allSettled(
+      Array.from({ length: 64 }, () => connectAgent({ kind: 'virtio-serial', socketPath })),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    agent.kill('SIGCONT');
+    const settled = await connecting;
+    const clients = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+    try {
+      expect(settled.filter((s) => s.status === 'rejected')).toEqual([]);
+      const pids = await Promise.all(clients.map(async (c) => (await c.health()).pid));
+      expect(new Set(pids)).toEqual(new Set([agent.pid]));
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+
   it('runs many commands at once on one connection, each with its own streams and exit status', async () => {
     const big = randomBytes(3 * 1024 * 1024);
     const [codes, stdinEcho, killed, large, env, cwd, user, ...parallel] = await Promise.all([
