@@ -76,6 +76,18 @@ describe('vm prune', () => {
     expect(owners).toEqual([up.id]);
     expect(await h.service.prune()).toEqual([]);
   });
+
+  it('keeps a VM that is started while the prune is under way', async () => {
+    const h = harness();
+    const vm = await h.service.create({ name: 'racer', image: 'tiny' });
+    await h.service.stop('racer');
+    // Both in one tick: the prune lists the VM as stopped before the start takes its lock.
+    const [started, pruned] = await Promise.all([h.service.start('racer'), h.service.prune()]);
+    expect(started.state).toBe('running');
+    expect(pruned).toEqual([]);
+    expect(h.store.vms.findById(vm.id)?.state).toBe('running');
+    expect(existsSync(vmPaths(h.deps.vmsDir, vm.id).dir)).toBe(true);
+  });
 });
 
 describe('vm set', () => {

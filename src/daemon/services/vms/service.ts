@@ -90,6 +90,19 @@ export function createVmService(deps: VmServiceDeps): VmService {
     return vm;
   };
 
+  /** Deletes a VM; the caller holds its lock. */
+  const deleteHeld = async (id: string): Promise<void> => {
+    await markDeleting(deps, fresh(id));
+    const entry = live.get(id);
+    if (entry) {
+      await stopLive(deps, fresh(id), entry, true);
+      live.delete(id);
+    }
+    const ip = fresh(id).runtime.guestIp;
+    await destroyVm(deps, fresh(id));
+    if (ip && deps.ssh) await forgetHost(deps.runner, deps.ssh.knownHostsPath, ip);
+  };
+
   /** A VM whose VMM exits on its own (poweroff inside, crash) is torn down and marked accordingly. */
   const watch = (vm: VM, instance: VmmInstance, ledger: IdentityLedger): LiveVm => {
     const entry: LiveVm = { instance, ledger };
@@ -234,34 +247,30 @@ export function createVmService(deps: VmServiceDeps): VmService {
 
     async delete(ref) {
       const vm = resolveVm(store.vms, ref);
-      await locked(vm.id, async () => {
-        await markDeleting(deps, vm);
-        const entry = live.get(vm.id);
-        if (entry) {
-          await stopLive(deps, fresh(vm.id), entry, true);
-          live.delete(vm.id);
-        }
-        const ip = fresh(vm.id).runtime.guestIp;
-        await destroyVm(deps, fresh(vm.id));
-        if (ip && deps.ssh) await forgetHost(deps.runner, deps.ssh.knownHostsPath, ip);
-      });
+      await locked(vm.id, () => deleteHeld(vm.id));
       locks.delete(vm.id);
       await refreshSshConfig();
     },
 
     async prune(ids) {
       const wanted = ids && new Set(ids);
-      const doomed = store.vms
-        .list()
-        .filter((v) => PRUNABLE_STATES.includes(v.state) && !live.has(v.id) && (!wanted || wanted.has(v.id)));
+      const prunable = (v: VM | undefined): v is VM =>
+        v !== undefined && PRUNABLE_STATES.includes(v.state) && !live.has(v.id);
+      const doomed = store.vms.list().filter((v) => prunable(v) && (!wanted || wanted.has(v.id)));
       const deleted: VM[] = [];
       for (const vm of doomed) {
-        // A VM started since the listing is kept: the check is repeated under its lock.
-        const current = store.vms.findById(vm.id);
-        if (!current || !PRUNABLE_STATES.includes(current.state) || live.has(vm.id)) continue;
-        await this.delete(vm.id);
-        deleted.push(current);
+        // The check is repeated under the VM's lock: one started since the listing is kept.
+        const gone = await locked(vm.id, async () => {
+          const current = store.vms.findById(vm.id);
+          if (!prunable(current)) return undefined;
+          await deleteHeld(vm.id);
+          return current;
+        });
+        if (!gone) continue;
+        locks.delete(vm.id);
+        deleted.push(gone);
       }
+      if (deleted.length > 0) await refreshSshConfig();
       return deleted;
     },
 
