@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
+import { listLinks } from '../../src/host/index.js';
 import { ALPINE_TARBALL, writeInstanceConfig } from '../fixtures/alpine-guest.js';
 import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
 import { cliLong } from '../fixtures/images.js';
@@ -44,11 +45,12 @@ if (skipReason) console.warn(`vm image e2e skipped: ${skipReason}`);
 describe.skipIf(skipReason !== undefined)('vm run on an imported image with the default kernel', () => {
   let inst: BangerInstance;
   let version: string;
+  let ns: string;
 
   beforeAll(async () => {
     const kernel = await ensureTestKernel();
     version = kernel.version;
-    const ns = await fx.createNetns('img');
+    ns = await fx.createNetns('img');
     inst = createInstance();
     await mkdir(join(inst.home, 'config'), { recursive: true });
     writeInstanceConfig(inst.home, ns, fx.id.slice(6), ['default_kernel_name = "test"']);
@@ -105,6 +107,62 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
     expect(shell.exitCode, shell.stderr).toBe(5);
     expect(shell.stdout).toMatch(/tty:\/dev\/pts\/\d+/);
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+  });
+
+  it('four VMs created at once all boot, each with its own name, address and tap, and all clean up', async () => {
+    const names = ['quad-a', 'quad-b', 'quad-c', 'quad-d'];
+    const created = await Promise.all(
+      names.map((name) =>
+        cliLong(inst, ['vm', 'create', '--image', 'alpine', '--name', name], { timeoutMs: 600_000 }),
+      ),
+    );
+    for (const c of created) expect(c.exitCode, c.stderr).toBe(0);
+    const vms = JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout) as {
+      name: string;
+      state: string;
+      runtime: { guestIp: string; identities: { kind: string; name?: string }[] };
+    }[];
+    expect(vms.map((v) => v.name).sort()).toEqual(names);
+    expect(vms.every((v) => v.state === 'running')).toBe(true);
+    const ips = vms.map((v) => v.runtime.guestIp);
+    const taps = vms.map((v) => v.runtime.identities.find((i) => i.kind === 'tap')?.name);
+    expect(new Set(ips).size).toBe(4);
+    expect(new Set(taps).size).toBe(4);
+    expect(taps.every((t) => t?.startsWith('tap-fc-'))).toBe(true);
+
+    // Each guest's agent answers with its own hostname and address, and the guests reach one another.
+    const seen = await Promise.all(
+      vms.map((v) =>
+        inst
+          .cli(['vm', 'exec', v.name, '--', 'sh', '-c', 'hostname; ip -4 -o addr show'])
+          .then((r) => ({ v, r })),
+      ),
+    );
+    for (const { v, r } of seen) {
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout.split('\n')[0]).toBe(v.name);
+      expect(r.stdout).toContain(`inet ${v.runtime.guestIp}/`);
+    }
+    const ping = await inst.cli([
+      'vm',
+      'exec',
+      names[0] as string,
+      '--',
+      'ping',
+      '-c',
+      '1',
+      '-W',
+      '10',
+      ips[3] as string,
+    ]);
+    expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
+
+    const deleted = await inst.cli(['vm', 'delete', ...names]);
+    expect(deleted.exitCode, deleted.stderr).toBe(0);
+    expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+    expect(await processesUsing(join(inst.home, 'state', 'vms'))).toEqual([]);
+    const left = (await listLinks(runner, ns)).filter((l) => l.name.startsWith('tap-fc-'));
+    expect(left.length).toBeLessThanOrEqual(1); // the pool's one idle tap
   });
 
   describe.skipIf(debianSkip !== undefined)(
