@@ -8,12 +8,13 @@
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
 import { ALPINE_TARBALL, writeInstanceConfig } from '../fixtures/alpine-guest.js';
-import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
+import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
 import { cliLong } from '../fixtures/images.js';
 import { ensureTestKernel, testCacheDir } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
@@ -106,6 +107,40 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
     });
     expect(shell.exitCode, shell.stderr).toBe(5);
     expect(shell.stdout).toMatch(/tty:\/dev\/pts\/\d+/);
+    expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+  });
+
+  it('a bare vm run on a terminal gets an interactive shell on a guest PTY, raw, sized like the terminal', async () => {
+    // script(1) gives the CLI a real terminal (stdin and stdout are its pty), sized before banger starts.
+    // What we type goes through the CLI's raw mode to the agent's PTY, so Ctrl-C interrupts the guest's
+    // command instead of banger.
+    const banger = [
+      process.execPath,
+      join(REPO_ROOT, 'bin', 'banger'),
+      'vm',
+      'run',
+      '--rm',
+      '--image',
+      'alpine',
+    ];
+    const term = execa('script', ['-qec', `stty rows 33 cols 101; ${banger.join(' ')}`, '/dev/null'], {
+      env: inst.env,
+      stdin: 'pipe',
+      reject: false,
+      timeout: 300_000,
+    });
+    let screen = '';
+    term.stdout?.on('data', (d: Buffer) => {
+      screen += d.toString();
+    });
+    term.stdin?.write('echo "size:$(stty size) tty:$(tty)"; echo sleep""ing; sleep 60\n');
+    await waitUntil(() => /^sleeping\r?$/m.test(screen), 120_000);
+    term.stdin?.write('\x03');
+    term.stdin?.write('echo "after:$?"; exit 3\n');
+    const r = await term;
+    expect(r.exitCode, screen + r.stderr).toBe(3);
+    expect(screen).toMatch(/size:33 101 tty:\/dev\/pts\/\d+/);
+    expect(screen).toMatch(/after:130/); // sleep died of SIGINT in the guest; banger carried on
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
   });
 
