@@ -79,6 +79,10 @@ async function unpack(extract: tarStream.Extract, destDir: string): Promise<void
         entry.resume();
         break;
       }
+      case 'link':
+      case 'block-device':
+      case 'character-device':
+      case 'fifo':
       default:
         // Hardlinks, devices, fifos and unknown types: refused, never skipped silently.
         throw badRequest(
