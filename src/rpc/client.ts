@@ -2,7 +2,7 @@ import { createConnection } from 'node:net';
 import { BangerError } from '../model/errors.js';
 import type { ProgressEvent } from '../model/progress.js';
 import { type MethodName, methods, type Params, type Result } from './protocol.js';
-import { lineSplitter, responseSchema } from './wire.js';
+import { type ForwardedSignal, type InputParams, lineSplitter, responseSchema } from './wire.js';
 
 export interface CallOptions {
   onProgress?: (event: ProgressEvent) => void;
@@ -10,8 +10,11 @@ export interface CallOptions {
   onOutput?: (stream: 'stdout' | 'stderr', data: Buffer) => void;
   /** Forwarded to the call's stdin, chunk by chunk, then its end. */
   stdin?: NodeJS.ReadableStream;
-  /** Emits 'resize' (rows, cols) when the terminal of a tty call changes size; forwarded to the daemon. */
-  resizes?: NodeJS.EventEmitter;
+  /**
+   * Forwarded to the daemon: 'resize' (rows, cols) when the terminal of a tty call changes size, and
+   * 'signal' (a ForwardedSignal) for the call's command.
+   */
+  controls?: NodeJS.EventEmitter;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -61,13 +64,20 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
               options.timeoutMs,
             )
           : undefined;
-        const onAbort = () => finish(() => reject(new BangerError('cancelled', `${method} cancelled`)));
+        const onAbort = () => {
+          const reason: unknown = options.signal?.reason;
+          finish(() =>
+            reject(
+              reason instanceof BangerError ? reason : new BangerError('cancelled', `${method} cancelled`),
+            ),
+          );
+        };
         options.signal?.addEventListener('abort', onAbort, { once: true });
 
         socket.on('connect', () => {
           connected = true;
           socket.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method, params, meta: { version } })}\n`);
-          const input = (params: { data?: string; eof?: boolean; resize?: { rows: number; cols: number } }) =>
+          const input = (params: Omit<InputParams, 'id'>) =>
             !settled &&
             socket.write(
               `${JSON.stringify({ jsonrpc: '2.0', method: 'input', params: { id: 1, ...params } })}\n`,
@@ -76,21 +86,20 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
             input({ data: Buffer.from(chunk).toString('base64') }),
           );
           options.stdin?.on('end', () => input({ eof: true }));
-          options.resizes?.on('resize', (rows: number, cols: number) => input({ resize: { rows, cols } }));
+          options.controls?.on('resize', (rows: number, cols: number) => input({ resize: { rows, cols } }));
+          options.controls?.on('signal', (signal: ForwardedSignal) => input({ signal }));
         });
         socket.on('error', (err) => {
           finish(() =>
             reject(
               connected
-                ? new BangerError('operation_failed', err.message)
+                ? new ConnectionLostError(method, err.message)
                 : new DaemonUnreachableError(socketPath, err),
             ),
           );
         });
         socket.on('close', () => {
-          finish(() =>
-            reject(new BangerError('operation_failed', `bangerd closed the connection during ${method}`)),
-          );
+          finish(() => reject(new ConnectionLostError(method, 'no answer')));
         });
         socket.on(
           'data',
