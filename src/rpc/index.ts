@@ -8,3 +8,4 @@ export {
 export { type OperationSummary, Operations } from './operations.js';
 export * from './protocol.js';
 export { type CallContext, type Handler, type Handlers, type RpcServer, startRpcServer } from './server.js';
+export { FORWARDED_SIGNALS, type ForwardedSignal } from './wire.js';

@@ -137,6 +137,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
           if (input.data.params.eof) stdin?.end();
           const size = input.data.params.resize;
           if (size) stdin?.emit('resize', size.rows, size.cols);
+          if (input.data.params.signal) stdin?.emit('signal', input.data.params.signal);
           return;
         }
         request = requestSchema.parse(message);

@@ -49,6 +49,10 @@ export const responseSchema = z.union([
  * Client -> daemon during a call: bytes for the call's stdin (base64), or its end. A notification (no
  * top-level id), so it never starts a call of its own.
  */
+/** Signals a client may forward to a running command (`vm run`/`vm exec`), named without `SIG`. */
+export const FORWARDED_SIGNALS = ['INT', 'TERM', 'HUP', 'QUIT'] as const;
+export type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];
+
 export const inputSchema = z.object({
   jsonrpc: z.literal('2.0'),
   method: z.literal('input'),
@@ -60,10 +64,13 @@ export const inputSchema = z.object({
     resize: z
       .object({ rows: z.number().int().min(1).max(10000), cols: z.number().int().min(1).max(10000) })
       .optional(),
+    /** The client got this signal (Ctrl-C, …) and forwards it to the call's command. */
+    signal: z.enum(FORWARDED_SIGNALS).optional(),
   }),
 });
 
 export type WireRequest = z.infer<typeof requestSchema>;
+export type InputParams = z.infer<typeof inputSchema>['params'];
 
 /** JSON-RPC numeric codes for our string codes (the string code travels in `data.code`). */
 export function jsonRpcCode(code: string): number {

@@ -7,6 +7,7 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
@@ -17,7 +18,13 @@ import {
   registerImage,
   writeInstanceConfig,
 } from '../fixtures/alpine-guest.js';
-import { type BangerInstance, createInstance, processAlive, waitUntil } from '../fixtures/banger-instance.js';
+import {
+  type BangerInstance,
+  createInstance,
+  processAlive,
+  REPO_ROOT,
+  waitUntil,
+} from '../fixtures/banger-instance.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 
@@ -154,6 +161,78 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     expect(logs.stdout.length).toBeGreaterThan(0);
     expect((await cli(['vm', 'delete', 'keep'])).exitCode).toBe(0);
     expect(await qemus()).toEqual([]);
+  });
+
+  /** The CLI as a child we can signal, with what it printed so far. */
+  const started = (args: string[]) => {
+    const child = execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), ...args], {
+      env: inst.env,
+      reject: false,
+      timeout: 300_000,
+    });
+    const seen = { out: '', err: '' };
+    child.stdout?.on('data', (d: Buffer) => {
+      seen.out += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      seen.err += d.toString();
+    });
+    return { child, seen };
+  };
+
+  it("Ctrl-C reaches the guest's command: its trap runs and its exit code comes back; --rm cleans up", async () => {
+    const { child, seen } = started([
+      'vm',
+      'run',
+      '--rm',
+      '--',
+      'sh',
+      '-c',
+      'trap "echo got-int; exit 42" INT; echo ready; while :; do sleep 1; done',
+    ]);
+    await waitUntil(() => seen.out.includes('ready'), 120_000);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, seen.err).toBe(42);
+    expect(seen.out).toBe('ready\ngot-int\n');
+    expect(JSON.parse((await cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+  });
+
+  it('Ctrl-C while the VM boots cancels the run (130) and leaves nothing', async () => {
+    const { child, seen } = started(['vm', 'run', '--rm', '--', 'echo', 'never']);
+    await waitUntil(async () => (await qemus()).length > 0, 120_000);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, seen.err).toBe(130);
+    expect(seen.err).toContain('interrupted by SIGINT');
+    expect(seen.out).toBe('');
+    expect(JSON.parse((await cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+    await waitUntil(async () => (await qemus()).length === 0);
+  });
+
+  it('a second Ctrl-C gives up on a command that ignores the first: killed, 130, and --rm still cleans up', async () => {
+    const { child, seen } = started([
+      'vm',
+      'run',
+      '--rm',
+      '--',
+      'sh',
+      '-c',
+      'trap "" INT; echo ready; sleep 600',
+    ]);
+    await waitUntil(() => seen.out.includes('ready'), 120_000);
+    child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 500)); // the first one reaches the guest and is ignored there
+    expect(child.exitCode).toBeNull();
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode, seen.err).toBe(130);
+    expect(seen.err).toContain('second Ctrl-C');
+    await waitUntil(
+      async () => JSON.parse((await cli(['vm', 'list', '--json'])).stdout).length === 0,
+      60_000,
+    );
+    await waitUntil(async () => (await qemus()).length === 0);
   });
 
   it('daemon SIGKILLed with a VM running: the VM is adopted; with its VMM gone too: cleaned', async () => {

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -10,6 +9,7 @@ import type { VM } from '../../model/vm.js';
 import type { Params, Result } from '../../rpc/index.js';
 import { callWithProgress } from '../call.js';
 import { type CliContext, examples } from '../context.js';
+import { forwardSignals } from '../forward-signals.js';
 import { createProgressRenderer } from '../render/progress.js';
 import { ago, renderJson, renderTable } from '../render/table.js';
 
@@ -83,14 +83,20 @@ function withCreateOptions(cmd: Command<[], {}, {}>) {
     .option('--nat', 'give the guest outbound network access through the host');
 }
 
-/** Streams a command's output to our stdout/stderr; forwards piped stdin (never a terminal's). */
+/**
+ * Streams a command's output to our stdout/stderr; forwards piped stdin (never a terminal's) and our signals
+ * (see forwardSignals).
+ */
 function streamOptions(ctx: CliContext) {
   const piped = !process.stdin.isTTY;
+  const signals = forwardSignals();
   return {
-    stdin: piped ? process.stdin : undefined,
     forward: piped,
+    /** The call options that carry our stdin and forwarded signals. */
+    call: { stdin: piped ? process.stdin : undefined, controls: signals.controls, signal: signals.abort },
     /** Stop reading our stdin once the call is over, or it keeps the process alive. */
     done: () => {
+      signals.done();
       if (piped) process.stdin.destroy();
     },
     onOutput: (stream: 'stdout' | 'stderr', data: Buffer) =>
@@ -356,7 +362,7 @@ export function vmCommands(ctx: CliContext) {
         const r = await (await client()).call(
           'vm.exec',
           { ref, argv, env: opts.env ?? [], cwd: opts.workdir, stdin: io.forward },
-          { onOutput: io.onOutput, stdin: io.stdin },
+          { ...io.call, onOutput: io.onOutput },
         );
         process.exitCode = exitStatus(r);
       } finally {
@@ -403,7 +409,7 @@ export function vmCommands(ctx: CliContext) {
         const r = await (await client()).call(
           'vm.run',
           { create: params, argv, env: [], stdin: io.forward, rm: Boolean(opts.rm), workspace },
-          { onOutput: progress.beforeOutput(io.onOutput), stdin: io.stdin, onProgress: progress.render },
+          { ...io.call, onOutput: progress.beforeOutput(io.onOutput), onProgress: progress.render },
         );
         process.exitCode = exitStatus(r);
       } finally {
@@ -468,10 +474,11 @@ async function agentShell(ctx: CliContext, ref: string): Promise<number> {
   const out = process.stdout;
   const tty = stdin.isTTY && out.isTTY;
   const size = () => ({ rows: out.rows || 24, cols: out.columns || 80 });
-  const resizes = new EventEmitter();
+  // Keys reach the guest as typed (raw mode), so only signals sent to banger itself are forwarded.
+  const signals = forwardSignals();
   const onResize = () => {
     const s = size();
-    resizes.emit('resize', s.rows, s.cols);
+    signals.controls.emit('resize', s.rows, s.cols);
   };
   if (tty) {
     stdin.setRawMode(true);
@@ -489,11 +496,13 @@ async function agentShell(ctx: CliContext, ref: string): Promise<number> {
       {
         onOutput: (stream, data) => (stream === 'stdout' ? ctx.out : ctx.err).write(data),
         stdin,
-        resizes,
+        controls: signals.controls,
+        signal: signals.abort,
       },
     );
     return exitStatus(r);
   } finally {
+    signals.done();
     if (tty) {
       out.off('resize', onResize);
       stdin.setRawMode(false);

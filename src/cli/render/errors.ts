@@ -8,5 +8,6 @@ export function printError(err: unknown, stream: NodeJS.WriteStream = process.st
   const op = error.opId ? ` ${c.dim(`(${error.opId})`)}` : '';
   stream.write(`${c.red('banger:')} ${error.message}${op}\n`);
   if (error.hint) stream.write(`  ${c.dim('hint:')} ${error.hint}\n`);
-  return 1;
+  // Cancelled means interrupted (Ctrl-C): the status a shell gives a command that SIGINT ended.
+  return error.code === 'cancelled' ? 130 : 1;
 }

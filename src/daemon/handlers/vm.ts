@@ -58,12 +58,10 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
     'vm.ssh': async ({ ref }, ctx) => vms.sshCommand(ref, op(ctx)),
     'vm.logs': async ({ ref }) => ({ path: vms.logPath(ref) }),
     'vm.exec': async ({ ref, argv, env, cwd, stdin, tty }, ctx) =>
-      vms.exec(
-        ref,
-        { argv, env: envRecord(env), cwd, tty },
-        callIo(ctx, stdin || tty !== undefined),
-        op(ctx),
-      ),
+      vms.exec(ref, { argv, env: envRecord(env), cwd, tty }, callIo(ctx, stdin || tty !== undefined), {
+        ...op(ctx),
+        control: ctx.stdin,
+      }),
     'vm.prune': async ({ ids }) => ({
       deleted: (await vms.prune(ids)).map((v) => ({ id: v.id, name: v.name, state: v.state })),
     }),
@@ -80,13 +78,24 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
     },
     'vm.sshConfig': async () => vms.sshConfig(),
     'vm.run': async ({ create, argv, env, cwd, stdin, rm, workspace }, ctx) => {
+      // Until the command runs there is nothing to forward a signal to: the client's Ctrl-C cancels the
+      // run instead, and the create cleans up after itself as on a disconnect.
+      const interrupted = new AbortController();
+      const interrupt = (name: string) =>
+        interrupted.abort(
+          new BangerError('cancelled', `vm run interrupted by SIG${name} before its command ran`),
+        );
+      ctx.stdin.on('signal', interrupt);
+      const starting = { ...op(ctx), signal: AbortSignal.any([ctx.signal, interrupted.signal]) };
       let vm: Awaited<ReturnType<VmService['create']>>;
       try {
         vm = await vms.create(
           { ...toCreateRequest(create), noStart: false },
-          { ...op(ctx), waitForSsh: false },
+          { ...starting, waitForSsh: false },
         );
       } catch (err) {
+        ctx.stdin.off('signal', interrupt);
+        if (interrupted.signal.aborted) throw interrupted.signal.reason; // says why, not only where
         // A VM whose boot failed is kept even with --rm: its console log is what says why.
         if (rm && err instanceof BangerError && /booted but its agent did not answer/.test(err.message))
           throw new BangerError(err.code, `${err.message} (kept despite --rm, to read its console log)`, {
@@ -100,10 +109,19 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
         let dir = cwd;
         if (workspace) {
           ctx.progress({ kind: 'stage', stage: 'workspace' });
-          dir = cwd ?? (await vms.copyWorkspace(vm.id, workspace, op(ctx)));
+          dir =
+            cwd ??
+            (await vms.copyWorkspace(vm.id, workspace, starting).catch((err: unknown) => {
+              throw interrupted.signal.aborted ? interrupted.signal.reason : err;
+            }));
         }
-        result = await vms.exec(vm.id, { argv, env: envRecord(env), cwd: dir }, callIo(ctx, stdin), op(ctx));
+        ctx.stdin.off('signal', interrupt);
+        result = await vms.exec(vm.id, { argv, env: envRecord(env), cwd: dir }, callIo(ctx, stdin), {
+          ...op(ctx),
+          control: ctx.stdin,
+        });
       } finally {
+        ctx.stdin.off('signal', interrupt);
         // --rm also when the command failed or the client went away; a boot failure never gets here.
         if (rm) await vms.delete(vm.id);
       }

@@ -21,7 +21,7 @@ import { GUEST_HOST_KEY, hasSshd, readHostKey, waitForSshd } from './guest-setup
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
-import type { ExecIo, ExecRequest, VmmInstance } from './ports.js';
+import type { ExecHandle, ExecIo, ExecRequest, VmmInstance } from './ports.js';
 
 import { type ReconcileReport, reconcileVms } from './reconcile.js';
 import { resolveVm } from './resolve.js';
@@ -194,23 +194,36 @@ export function createVmService(deps: VmServiceDeps): VmService {
         lastTouchedAt: now,
       };
       store.vms.insert(vm);
-      await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
-      if (req.noStart) {
-        // Disks now, so a created VM is ready to boot and `create` shows the cost of copy-on-write.
-        opts.progress?.({ kind: 'stage', stage: 'disks' });
-        await locked(id, async () => {
-          const ledger = await ledgerFor(deps, vm);
-          try {
-            await ensureVmDisks(deps, vm, image, ledger, (await deps.vmm()).kind);
-          } catch (err) {
-            const current = fresh(id);
-            store.vms.update(id, 'error', { ...current.runtime, lastError: toBangerError(err).message });
-            throw err;
-          }
-        });
-        return fresh(id);
+      try {
+        await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
+        if (req.noStart) {
+          // Disks now, so a created VM is ready to boot and `create` shows the cost of copy-on-write.
+          opts.progress?.({ kind: 'stage', stage: 'disks' });
+          await locked(id, async () => {
+            const ledger = await ledgerFor(deps, vm);
+            try {
+              await ensureVmDisks(deps, vm, image, ledger, (await deps.vmm()).kind);
+            } catch (err) {
+              const current = fresh(id);
+              store.vms.update(id, 'error', { ...current.runtime, lastError: toBangerError(err).message });
+              throw err;
+            }
+          });
+          return fresh(id);
+        }
+        return await locked(id, () => doStart(fresh(id), opts));
+      } catch (err) {
+        // Cancelled (Ctrl-C, the client went away): the VM never served anyone, so nothing of it is kept. A
+        // boot that failed on its own is kept, in state error, for its console log.
+        if (opts.signal?.aborted) {
+          await locked(id, () => deleteHeld(id)).catch((e: unknown) =>
+            deps.log.warn({ vm: id, err: toBangerError(e).message }, 'removing a cancelled VM failed'),
+          );
+          locks.delete(id);
+          await refreshSshConfig();
+        }
+        throw err;
       }
-      return locked(id, () => doStart(fresh(id), opts));
     },
 
     async start(ref, opts = {}) {
@@ -297,21 +310,29 @@ export function createVmService(deps: VmServiceDeps): VmService {
 
     async exec(ref, req, io, opts = {}) {
       const vm = resolveVm(store.vms, ref);
-      const agent = await agentOf(vm, opts.signal);
-      const image = store.images.findById(vm.imageId);
-      // The image's Env first, the caller's on top (later keys win).
-      const env = { ...envRecord(image?.config.env ?? []), ...(req.env ?? {}) };
-      const handle = await agent.exec(
-        { ...req, env, cwd: req.cwd ?? image?.config.workingDir, user: req.user ?? image?.config.user },
-        io,
-      );
-      // A tty call's terminal resizes arrive as 'resize' events on its stdin (see the RPC server).
-      if (req.tty) io.stdin?.on('resize', (rows: number, cols: number) => handle.resize(rows, cols));
-      const onAbort = () => handle.signal('KILL');
+      // A signal that arrives while the command is being started is sent to it once it runs.
+      let handle: ExecHandle | undefined;
+      const early: string[] = [];
+      const onSignal = (name: string) => (handle ? handle.signal(name) : early.push(name));
+      opts.control?.on('signal', onSignal);
+      const onAbort = () => handle?.signal('KILL');
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       try {
-        return await handle.wait();
+        const agent = await agentOf(vm, opts.signal);
+        const image = store.images.findById(vm.imageId);
+        // The image's Env first, the caller's on top (later keys win).
+        const env = { ...envRecord(image?.config.env ?? []), ...(req.env ?? {}) };
+        const started = await agent.exec(
+          { ...req, env, cwd: req.cwd ?? image?.config.workingDir, user: req.user ?? image?.config.user },
+          io,
+        );
+        handle = started;
+        if (opts.signal?.aborted) started.signal('KILL');
+        for (const name of early.splice(0)) started.signal(name);
+        if (req.tty) opts.control?.on('resize', (rows: number, cols: number) => started.resize(rows, cols));
+        return await started.wait();
       } finally {
+        opts.control?.off('signal', onSignal);
         opts.signal?.removeEventListener('abort', onAbort);
       }
     },

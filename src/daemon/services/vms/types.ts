@@ -60,4 +60,9 @@ export interface OpOptions {
    * the wait, as its command goes through the agent; `vm ssh` pins on demand.
    */
   waitForSsh?: boolean;
+  /**
+   * Exec: the caller's control events for the command, 'resize' (rows, cols) for a tty and 'signal' (a
+   * name such as `INT`) to send to it. The RPC server emits them on the call's stdin stream.
+   */
+  control?: NodeJS.EventEmitter;
 }
