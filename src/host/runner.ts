@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn as spawnChild } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { execa } from 'execa';
 import { BangerError } from '../model/errors.js';
 
 /**
@@ -72,6 +71,8 @@ export function createRunner(): Runner {
       const full = withNetns(argv, options.netns);
       const [file, ...args] = full;
       if (!file) throw new BangerError('bad_request', 'empty command');
+      // Loaded on first use: importing execa takes ~100 ms, which every CLI call would pay at start-up.
+      const { execa } = await import('execa');
       const result = await execa(file, args, {
         input: options.input,
         cwd: options.cwd,

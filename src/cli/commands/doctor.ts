@@ -1,6 +1,6 @@
 import { Command } from '@commander-js/extra-typings';
 import { type CliContext, examples } from '../context.js';
-import { type CheckStatus, runDoctor } from '../doctor/index.js';
+import type { CheckStatus } from '../doctor/index.js';
 import { colorsFor } from '../render/color.js';
 
 /** `banger doctor`: PASS/WARN/FAIL rows with a fix hint each; exit 1 when anything FAILs. */
@@ -13,6 +13,8 @@ export function doctorCommand(ctx: CliContext) {
       examples('banger doctor', 'banger doctor --json | jq \'.[] | select(.status != "PASS")\''),
     )
     .action(async (opts) => {
+      // Loaded here, not at start-up: the checks import the VMM and kernel layers (~150 ms).
+      const { runDoctor } = await import('../doctor/index.js');
       const results = await runDoctor({ layout: ctx.layout, runner: ctx.runner, arch: process.arch });
       if (opts.json) {
         ctx.out.write(`${JSON.stringify(results, null, 2)}\n`);
