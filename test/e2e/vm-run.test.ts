@@ -180,17 +180,16 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     return { child, seen };
   };
 
+  /** `vm run --rm` of a shell that loops until killed, with the given SIGINT trap, once it says it is ready. */
+  const looping = async (trap: string) => {
+    const script = `trap "${trap}" INT; echo ready; while :; do sleep 1; done`;
+    const run = started(['vm', 'run', '--rm', '--', 'sh', '-c', script]);
+    await waitUntil(() => run.seen.out.includes('ready'), 120_000);
+    return run;
+  };
+
   it("Ctrl-C reaches the guest's command: its trap runs and its exit code comes back; --rm cleans up", async () => {
-    const { child, seen } = started([
-      'vm',
-      'run',
-      '--rm',
-      '--',
-      'sh',
-      '-c',
-      'trap "echo got-int; exit 42" INT; echo ready; while :; do sleep 1; done',
-    ]);
-    await waitUntil(() => seen.out.includes('ready'), 120_000);
+    const { child, seen } = await looping('echo got-int; exit 42');
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode, seen.err).toBe(42);
@@ -212,16 +211,7 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
 
   it('a second Ctrl-C gives up on a command that shrugs off the first: killed, 130, and --rm still cleans up', async () => {
     // The first SIGINT only makes the loop say so; the second must end the call.
-    const { child, seen } = started([
-      'vm',
-      'run',
-      '--rm',
-      '--',
-      'sh',
-      '-c',
-      'trap "echo shrugged" INT; echo ready; while :; do sleep 1; done',
-    ]);
-    await waitUntil(() => seen.out.includes('ready'), 120_000);
+    const { child, seen } = await looping('echo shrugged');
     child.kill('SIGINT');
     await waitUntil(() => seen.out.includes('shrugged'), 60_000);
     expect(child.exitCode).toBeNull();
