@@ -97,9 +97,19 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
     const seven = await inst.cli(['vm', 'run', '--rm', '--image', 'alpine', '--', 'sh', '-c', 'exit 7']);
     expect(seven.exitCode, seven.stderr).toBe(7);
     // The work disk is mounted at /root, so a command sees it (and writes there land on it).
-    const mounted = await inst.cli(['vm', 'run', '--rm', '--', 'sh', '-c', 'grep " /root " /proc/mounts']);
+    // It was made on the host with the image's /root in it (mode 0700 from the image), so the guest only mounts it.
+    const mounted = await inst.cli([
+      'vm',
+      'run',
+      '--rm',
+      '--',
+      'sh',
+      '-c',
+      'grep " /root " /proc/mounts; stat -c %a /root; ls -A /root',
+    ]);
     expect(mounted.exitCode, mounted.stderr).toBe(0);
-    expect(mounted.stdout).toMatch(/^\/dev\/vdb \/root ext4 /);
+    expect(mounted.stdout).toMatch(/^\/dev\/vdb \/root ext4 .*\n700\n/);
+    expect(mounted.stdout.split('\n')).toContain('.banger-seeded');
     // No command and no sshd in this image: a login shell through the agent's PTY exec, fed from our stdin.
     const shell = await cliLong(inst, ['vm', 'run', '--rm', '--image', 'alpine'], {
       input: Buffer.from('echo "tty:$(tty)"; exit 5\n'),
@@ -254,6 +264,17 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
         expect(ssh.stdout).toMatch(/^12\./);
         const mounted = await inst.cli(['vm', 'exec', 'deb', '--', 'findmnt', '-no', 'SOURCE', '/root']);
         expect(mounted.stdout).toBe('/dev/vdb');
+        // The work disk came with Debian's /root dotfiles, seeded on the host when it was made.
+        const dotfiles = await inst.cli([
+          'vm',
+          'exec',
+          'deb',
+          '--',
+          'sh',
+          '-c',
+          'test -s /root/.bashrc && test -s /root/.profile',
+        ]);
+        expect(dotfiles.exitCode, dotfiles.stderr).toBe(0);
         expect((await long(['vm', 'restart', 'deb'])).exitCode).toBe(0);
         const again = await long(['vm', 'ssh', 'deb', '--', 'true']);
         expect(again.exitCode, again.stderr).toBe(0);

@@ -163,6 +163,37 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     expect(await qemus()).toEqual([]);
   });
 
+  it('a work disk made before host seeding (no marker) is seeded by the guest at its first mount', async () => {
+    expect(
+      (await cli(['vm', 'create', '--name', 'legacy', '--image', 'alpine', '--no-start'])).exitCode,
+    ).toBe(0);
+    const show = JSON.parse((await cli(['vm', 'show', 'legacy', '--json'])).stdout);
+    // As banger made work disks before: an empty ext4, root dir 0755, no marker.
+    await runner.run([
+      'mkfs.ext4',
+      '-F',
+      '-q',
+      '-E',
+      'root_owner=0:0',
+      join(show.runtime.vmDir, 'work.ext4'),
+    ]);
+    expect((await cli(['vm', 'start', 'legacy'])).exitCode).toBe(0);
+    const r = await cli([
+      'vm',
+      'exec',
+      'legacy',
+      '--',
+      'sh',
+      '-c',
+      'grep -c " /root " /proc/mounts; stat -c %a /root; ls -A /root',
+    ]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const [mounts, mode, ...entries] = r.stdout.split('\n');
+    expect([mounts, mode]).toEqual(['1', '700']); // mounted once; the image's /root mode copied over
+    expect(entries).toContain('.banger-seeded');
+    expect((await cli(['vm', 'delete', 'legacy'])).exitCode).toBe(0);
+  });
+
   /** The CLI as a child we can signal, with what it printed so far. */
   const started = (args: string[]) => {
     const child = execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), ...args], {

@@ -1,4 +1,13 @@
-import { mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  realpathSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -146,5 +155,38 @@ describe('work disk', () => {
       code: 'bad_request',
     });
     await teardownAll({ priv, stateDir }, [id]);
+  });
+
+  it("starts with a seed directory: owners, modes and symlinks kept, its root takes the seed's mode", async () => {
+    const seed = join(stateDir, 'seed-root');
+    mkdirSync(join(seed, '.config'), { recursive: true });
+    writeFileSync(join(seed, '.profile'), 'export A=1\n', { mode: 0o640 });
+    chownSync(join(seed, '.config'), 1000, 1001);
+    symlinkSync('.profile', join(seed, 'link'));
+    chmodSync(seed, 0o700);
+    const path = join(stateDir, 'vms', 'seeded.ext4');
+    mkdirSync(join(stateDir, 'vms'), { recursive: true });
+    const id = await createWorkDisk(runner, { path, sizeBytes: 32 * MiB, seedDir: seed });
+    expect(await readExt4(path, '/.profile')).toBe('export A=1\n');
+    const listing = (await runner.run(['debugfs', '-R', 'ls -l /', path])).stdout;
+    expect(listing).toMatch(/40700 \(2\)\s+0\s+0\s+\d+\s.*\s\.$/m);
+    expect(listing).toMatch(/100640 \(1\)\s+0\s+0\s.*\.profile/);
+    expect(listing).toMatch(/40755 \(2\)\s+1000\s+1001\s.*\.config/);
+    expect(listing).toMatch(/120777 \(7\).*link/);
+    expect(await fsckClean(path)).toBe(true);
+    await teardownAll({ priv, stateDir }, [id]);
+  });
+
+  it('refuses a seed that does not fit, naming the fix, and leaves no file', async () => {
+    const seed = join(stateDir, 'big-root');
+    mkdirSync(seed);
+    writeFileSync(join(seed, 'big'), Buffer.alloc(40 * MiB, 1));
+    const path = join(stateDir, 'vms', 'small.ext4');
+    mkdirSync(join(stateDir, 'vms'), { recursive: true });
+    await expect(createWorkDisk(runner, { path, sizeBytes: 32 * MiB, seedDir: seed })).rejects.toMatchObject({
+      code: 'bad_request',
+      hint: expect.stringContaining('--disk-size'),
+    });
+    expect(existsSync(path)).toBe(false);
   });
 });

@@ -140,6 +140,15 @@ describe('VM lifecycle', () => {
     const handles = JSON.parse(readFileSync(vmPaths(h.deps.vmsDir, vm.id).handles, 'utf8'));
     expect(handles.identities).toEqual(vm.runtime.identities);
     await assertConsistent(h);
+    // The work disk was made with the image's /root in it (this image has none: an empty 0700 root) and
+    // the marker that tells the guest it only has to mount it; the scratch dir it was seeded from is gone.
+    const workDisk = vmPaths(h.deps.vmsDir, vm.id).workDisk;
+    const listing = (await runner.run(['debugfs', '-R', 'ls -l /', workDisk])).stdout;
+    expect(listing).toMatch(/40700 \(2\)\s+0\s+0\s.*\s\.$/m);
+    expect(listing).toContain('.banger-seeded');
+    expect(readdirSync(vmPaths(h.deps.vmsDir, vm.id).dir).filter((f) => f.startsWith('work-seed'))).toEqual(
+      [],
+    );
 
     const stopped = await h.service.stop('life');
     expect(stopped.state).toBe('stopped');

@@ -1,5 +1,6 @@
 import { open, rm, stat, truncate } from 'node:fs/promises';
 import { badRequest, operationFailed } from '../../model/errors.js';
+import { formatSize } from '../../model/sizes.js';
 import type { Runner } from '../runner.js';
 import type { FileIdentity } from './files.js';
 
@@ -14,10 +15,14 @@ export function planWorkDisk(path: string): FileIdentity {
   return { kind: 'file', path };
 }
 
-/** A sparse file of `sizeBytes` holding a fresh ext4; replaces a half-made one left by a crash. */
+/**
+ * A sparse file of `sizeBytes` holding a fresh ext4; replaces a half-made one left by a crash. With
+ * `seedDir`, the filesystem starts with that directory's contents (`mkfs.ext4 -d`) and its root gets the
+ * directory's mode (mkfs leaves it 0755).
+ */
 export async function createWorkDisk(
   runner: Runner,
-  { path, sizeBytes }: { path: string; sizeBytes: number },
+  { path, sizeBytes, seedDir }: { path: string; sizeBytes: number; seedDir?: string },
 ): Promise<FileIdentity> {
   if (!Number.isInteger(sizeBytes) || sizeBytes < 16 * 1024 * 1024) {
     throw badRequest(`work disk size ${sizeBytes} is too small`, { hint: 'use at least 16MiB' });
@@ -29,7 +34,22 @@ export async function createWorkDisk(
     await fh.close();
   }
   try {
-    await runner.run(['mkfs.ext4', '-F', '-q', '-E', MKFS_EXTRA_OPTIONS, path]);
+    const seed = seedDir ? ['-d', seedDir] : [];
+    const made = await runner.run(['mkfs.ext4', '-F', '-q', '-E', MKFS_EXTRA_OPTIONS, ...seed, path], {
+      allowFailure: true,
+    });
+    if (made.exitCode !== 0) {
+      const why = made.stderr.trim();
+      throw /allocate|no space|too many/i.test(why) && seedDir
+        ? badRequest(`the image's /root does not fit a ${formatSize(sizeBytes)} work disk: ${why}`, {
+            hint: 'give the VM a larger disk: --disk-size',
+          })
+        : operationFailed(`mkfs.ext4 failed on ${path}: ${why}`);
+    }
+    if (seedDir) {
+      const mode = 0o40000 | ((await stat(seedDir)).mode & 0o7777); // a directory, with the seed's bits
+      await runner.run(['debugfs', '-w', '-R', `set_inode_field / mode 0${mode.toString(8)}`, path]);
+    }
   } catch (err) {
     await rm(path, { force: true });
     throw err;

@@ -25,23 +25,30 @@ export async function guestSh(
   return { code: r.exitCode, output: Buffer.concat(chunks).toString().trim() };
 }
 
+/** Marks a work disk that holds the image's /root already (seeded on the host when it was made). */
+export const WORK_DISK_SEEDED_MARKER = '.banger-seeded';
+
 /**
- * Mounts the work disk at /root on every start (a mount does not outlive a boot). On its first mount the
- * empty disk is seeded with the image's /root (dotfiles), as the original's work-seed did. The guard on
+ * Mounts the work disk at /root on every start (a mount does not outlive a boot). The disk was seeded on
+ * the host with the image's /root when it was made, so this is one `mount`; the checks are shell builtins,
+ * since every process costs tens of milliseconds in a guest under TCG. A disk made before host seeding
+ * (no marker) is seeded here once, from the image's /root, as the original's work-seed did. The guard on
  * /proc/cmdline keeps it to banger guests: the service's tests run the agent on the host itself.
  */
 const MOUNT_SCRIPT = `
 set -e
-grep -q 'banger.hostname=' /proc/cmdline || exit 0
+read -r cmdline < /proc/cmdline
+case " $cmdline " in *" banger.hostname="*) ;; *) exit 0 ;; esac
 [ -b ${WORK_DISK_DEVICE} ] || { echo "no work disk at ${WORK_DISK_DEVICE}"; exit 1; }
-grep -q '^${WORK_DISK_DEVICE} ' /proc/mounts && exit 0
+while read -r dev _; do [ "$dev" = ${WORK_DISK_DEVICE} ] && exit 0; done < /proc/mounts
+mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT}
+[ -e ${WORK_DISK_MOUNT}/${WORK_DISK_SEEDED_MARKER} ] && exit 0
+umount ${WORK_DISK_MOUNT}
 seed=/run/banger-work
 mkdir -p $seed
 mount -t ext4 ${WORK_DISK_DEVICE} $seed
-if [ ! -e $seed/.banger-seeded ]; then
-  cp -a ${WORK_DISK_MOUNT}/. $seed/ 2>/dev/null || true
-  : > $seed/.banger-seeded
-fi
+cp -a ${WORK_DISK_MOUNT}/. $seed/ 2>/dev/null || true
+: > $seed/${WORK_DISK_SEEDED_MARKER}
 umount $seed
 rmdir $seed
 mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT}
