@@ -188,6 +188,27 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
       expect(r.stdout.split('\n')[0]).toBe(v.name);
       expect(r.stdout).toContain(`inet ${v.runtime.guestIp}/`);
     }
+    // A listener in one guest; `vm ports` asks all four at once and names each VM.
+    const listen = await inst.cli([
+      'vm',
+      'exec',
+      'quad-a',
+      '--',
+      'sh',
+      '-c',
+      'setsid nc -lk -p 8123 -e true </dev/null >/dev/null 2>&1 &',
+    ]);
+    expect(listen.exitCode, listen.stderr).toBe(0);
+    let ports: { name: string; guestIp: string; ports: { endpoint: string; process?: string }[] }[] = [];
+    await waitUntil(async () => {
+      const r = await inst.cli(['vm', 'ports', ...names, '--json']);
+      ports = JSON.parse(r.stdout);
+      return ports.find((p) => p.name === 'quad-a')?.ports.some((p) => p.endpoint.endsWith(':8123')) ?? false;
+    }, 60_000);
+    expect(ports.map((p) => p.name).sort()).toEqual(names);
+    const table = await inst.cli(['vm', 'ports', 'quad-a', 'quad-b']);
+    expect(table.stdout).toMatch(/^VM\s+ENDPOINT\s+PROTO\s+PROCESS/);
+    expect(table.stdout).toMatch(/quad-a\s+\S+:8123\s+tcp\s+nc/);
     const ping = await inst.cli([
       'vm',
       'exec',

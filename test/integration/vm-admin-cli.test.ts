@@ -113,6 +113,11 @@ describe('vm prune / set / ports through the CLI', () => {
       expect(r.exitCode, args.join(' ')).toBe(1);
       expect(r.stderr).toContain('no VM "nope"');
     }
+    // Several VMs are asked at once; each one that cannot answer is named, and the status says so.
+    const several = await inst.cli(['vm', 'ports', 'nope', 'nada']);
+    expect(several.exitCode).toBe(1);
+    expect(several.stderr).toContain('no VM "nope"');
+    expect(several.stderr).toContain('no VM "nada"');
     const bad = await inst.cli(['vm', 'set', 'nope', '--vcpu', 'lots']);
     expect(bad.stderr).toContain('--vcpu must be a positive integer');
   });

@@ -10,6 +10,7 @@ import type { Params, Result } from '../../rpc/index.js';
 import { callWithProgress } from '../call.js';
 import { type CliContext, examples } from '../context.js';
 import { forwardSignals } from '../forward-signals.js';
+import { printError } from '../render/errors.js';
 import { createProgressRenderer } from '../render/progress.js';
 import { ago, renderJson, renderTable } from '../render/table.js';
 
@@ -293,25 +294,34 @@ export function vmCommands(ctx: CliContext) {
     });
 
   vm.command('ports')
-    .description("list a running VM's listening TCP and UDP ports (from its agent)")
-    .argument('<vm>', 'VM')
-    .option('--json', 'print JSON')
+    .description("list running VMs' listening TCP and UDP ports (from their agents)")
+    .argument('<vm...>', 'VMs (asked at once)')
+    .option('--json', 'print JSON (an object for one VM, an array for several)')
     .addHelpText(
       'after',
-      examples('banger vm ports dev', "banger vm ports dev --json | jq -r '.ports[].endpoint'"),
+      examples(
+        'banger vm ports dev',
+        "banger vm ports dev --json | jq -r '.ports[].endpoint'",
+        'banger vm ports web db cache',
+      ),
     )
-    .action(async (ref, opts) => {
-      const r = await (await client()).call('vm.ports', { ref });
-      if (opts.json) {
-        ctx.out.write(renderJson(r));
-        return;
+    .action(async (refs, opts) => {
+      const c = await client();
+      const settled = await Promise.allSettled(refs.map((ref) => c.call('vm.ports', { ref })));
+      const answers = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+      const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason] : []));
+      const several = refs.length > 1;
+      if (!several && failures.length > 0) throw failures[0];
+      if (opts.json) ctx.out.write(renderJson(several ? answers : answers[0]));
+      else if (answers.length > 0) {
+        const rows = answers.flatMap((r) =>
+          r.ports.map((p) => [...(several ? [r.name] : []), p.endpoint, p.protocol, p.process ?? '-']),
+        );
+        ctx.out.write(renderTable([...(several ? ['VM'] : []), 'ENDPOINT', 'PROTO', 'PROCESS'], rows));
       }
-      ctx.out.write(
-        renderTable(
-          ['ENDPOINT', 'PROTO', 'PROCESS'],
-          r.ports.map((p) => [p.endpoint, p.protocol, p.process ?? '-']),
-        ),
-      );
+      // The VMs that could not answer, each said as an error would be; the exit status says some failed.
+      for (const err of failures) printError(err, ctx.err);
+      if (failures.length > 0) process.exitCode = 1;
     });
 
   vm.command('logs')
