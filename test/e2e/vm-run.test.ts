@@ -228,17 +228,21 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     expect(JSON.parse((await cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
   });
 
-  it('Ctrl-C while the VM boots cancels the run (130) and leaves nothing', async () => {
-    const { child, seen } = started(['vm', 'run', '--rm', '--', 'echo', 'never']);
-    await waitUntil(async () => (await qemus()).length > 0, 120_000);
-    child.kill('SIGINT');
-    const r = await child;
-    expect(r.exitCode, seen.err).toBe(130);
-    expect(seen.err).toContain('interrupted by SIGINT');
-    expect(seen.out).toBe('');
-    expect(JSON.parse((await cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
-    await waitUntil(async () => (await qemus()).length === 0);
-  });
+  // At the VMM start and during the wait for the agent (once taken for a failed boot, and the VM kept).
+  for (const stage of ['boot', 'agent']) {
+    it(`Ctrl-C at the ${stage} stage cancels the run (130) and leaves nothing`, async () => {
+      const { child, seen } = started(['vm', 'run', '--rm', '--', 'echo', 'never']);
+      await waitUntil(() => seen.err.includes(`• ${stage}`), 120_000);
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode, seen.err).toBe(130);
+      expect(seen.err).toContain('interrupted by SIGINT');
+      expect(seen.err).not.toContain('kept');
+      expect(seen.out).toBe('');
+      expect(JSON.parse((await cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+      await waitUntil(async () => (await qemus()).length === 0);
+    });
+  }
 
   it('a second Ctrl-C gives up on a command that shrugs off the first: killed, 130, and --rm still cleans up', async () => {
     // The first SIGINT only makes the loop say so; the second must end the call.

@@ -151,6 +151,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       ]);
     } catch (err) {
       gaveUp.abort();
+      // Cancelled (Ctrl-C, the client went away) is not a boot that failed: no "look at its log" advice.
+      if (opts.signal?.aborted) throw err;
       throw operationFailed(
         `VM ${vm.name} booted but its agent did not answer: ${toBangerError(err).message}`,
         {
