@@ -98,15 +98,8 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
     expect(seven.exitCode, seven.stderr).toBe(7);
     // The work disk is mounted at /root, so a command sees it (and writes there land on it).
     // It was made on the host with the image's /root in it (mode 0700 from the image), so the guest only mounts it.
-    const mounted = await inst.cli([
-      'vm',
-      'run',
-      '--rm',
-      '--',
-      'sh',
-      '-c',
-      'grep " /root " /proc/mounts; stat -c %a /root; ls -A /root',
-    ]);
+    const look = 'grep " /root " /proc/mounts; stat -c %a /root; ls -A /root';
+    const mounted = await inst.cli(['vm', 'run', '--rm', '--', 'sh', '-c', look]);
     expect(mounted.exitCode, mounted.stderr).toBe(0);
     expect(mounted.stdout).toMatch(/^\/dev\/vdb \/root ext4 .*\n700\n/);
     expect(mounted.stdout.split('\n')).toContain('.banger-seeded');
