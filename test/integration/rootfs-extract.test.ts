@@ -2,6 +2,7 @@ import {
   chownSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   statSync,
@@ -49,6 +50,20 @@ describe('extractDirectory', () => {
     expect(statSync(join(dest, 'root', '.ssh')).mode & 0o7777).toBe(0o700);
     expect(lstatSync(join(dest, 'root', '.profile')).isSymbolicLink()).toBe(true);
     expect(readlinkSync(join(dest, 'root', '.profile'))).toBe('.bashrc');
+  });
+
+  it('treats a path that is a symlink in the image as absent, never following it on the host', async () => {
+    // A hostile image whose /root points at /etc: read naively, the host's /etc would become the seed.
+    const tree = join(work, 'hostile');
+    mkdirSync(tree);
+    symlinkSync('/etc', join(tree, 'root'));
+    const hostile = join(work, 'hostile.ext4');
+    await runner.run(['truncate', '-s', '16M', hostile]);
+    await runner.run(['mkfs.ext4', '-F', '-q', '-d', tree, hostile]);
+    const dest = join(work, 'hostile-out');
+    mkdirSync(dest);
+    expect(await extractDirectory(runner, hostile, '/root', dest)).toBeUndefined();
+    expect(readdirSync(dest)).toEqual([]);
   });
 
   it('answers undefined for a directory the image does not have', async () => {

@@ -1,4 +1,12 @@
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
@@ -162,6 +170,25 @@ describe('VM lifecycle', () => {
     await h.service.delete('life');
     expect(h.store.vms.list()).toEqual([]);
     expect(existsSync(vmPaths(h.deps.vmsDir, vm.id).dir)).toBe(false);
+    await wipe(h);
+  });
+
+  it("seeds the work disk from the image's /root, and never from the host when /root is a symlink", async () => {
+    const dir = freshState();
+    const tree = join(root, 'hostile-tree');
+    mkdirSync(tree, { recursive: true });
+    symlinkSync('/etc', join(tree, 'root')); // a hostile image: its /root points at the host's /etc
+    const hostile = join(root, 'hostile.ext4');
+    await runner.run(['truncate', '-s', '24M', hostile]);
+    await runner.run(['mkfs.ext4', '-F', '-q', '-d', tree, hostile]);
+    const h = open(dir);
+    addImage(h.store, 'hostile', hostile);
+    const vm = await h.service.create({ name: 'hostile', image: 'hostile', noStart: true });
+    const listing = (await runner.run(['debugfs', '-R', 'ls -l /', vmPaths(h.deps.vmsDir, vm.id).workDisk]))
+      .stdout;
+    expect(listing).toContain('.banger-seeded');
+    expect(listing).not.toContain('passwd');
+    await h.service.delete(vm.id);
     await wipe(h);
   });
 
