@@ -1,15 +1,17 @@
 // Pull speed of banger's OCI client against `skopeo copy docker://… oci:…` from the same loopback
 // registry in the same run: cold (empty cache) and warm (everything cached) pulls of the Alpine 3.20.3
-// image (one 3.5 MB layer) and of a synthetic ~128 MiB two-layer image (the issue's size class; its
-// layers are random bytes, which the puller never decompresses). Prints medians and ratios.
+// image (one 3.5 MB layer), a synthetic ~128 MiB two-layer image (random bytes, which the puller never
+// decompresses) and the issue's image: Debian bookworm minbase from debootstrap in two gzipped layers.
+// Prints medians and ratios.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner } from '../src/host/runner.js';
 import { createOciPuller } from '../src/oci/index.js';
 import { ALPINE_AMD64, testdataDir } from '../test/fixtures/oci-layout.js';
 import { registryUnavailable, startRegistry } from '../test/fixtures/registry.js';
+import { debianLayers } from './_debian.js';
 import { median, timeMs } from './_lib.js';
 
 const RUNS = 5;
@@ -35,11 +37,29 @@ try {
   await writeFile(big2, noise(8 * 1024 * 1024));
   await reg.pushImage('alpine:3.20.3', [{ tarball: join(td, ALPINE_AMD64), architecture: 'amd64' }]);
   await reg.pushImage('big:1', [{ tarball: big1, moreLayers: [big2], architecture: 'amd64' }]);
-
-  for (const [name, ref] of [
+  const images: [string, string][] = [
     ['alpine 3.20.3 (3.5 MB)', `${reg.host}/alpine:3.20.3`],
     ['synthetic 2 layers (128 MiB)', `${reg.host}/big:1`],
-  ] as const) {
+  ];
+  // The issue's image: a debootstrap Debian tree in two gzipped layers (skipped, saying why, without it).
+  try {
+    const [l1, ...more] = await debianLayers(scratch);
+    await reg.pushImage('debian:bookworm', [
+      { tarball: l1 as string, moreLayers: more, architecture: 'amd64' },
+    ]);
+    const mb = (await Promise.all([l1 as string, ...more].map((f) => stat(f)))).reduce(
+      (n, st) => n + st.size,
+      0,
+    );
+    images.push([
+      `debian bookworm minbase, 2 layers (${(mb / 1e6).toFixed(0)} MB gzipped)`,
+      `${reg.host}/debian:bookworm`,
+    ]);
+  } catch (err) {
+    process.stderr.write(`debian case skipped: ${(err as Error).message.slice(0, 200)}\n`);
+  }
+
+  for (const [name, ref] of images) {
     const skopeo: number[] = [];
     const cold: number[] = [];
     const warm: number[] = [];

@@ -2,14 +2,13 @@
 // (`umoci unpack --rootless` + `mkfs.ext4 -d`, what the e2e notes measured), and against the limit (gunzip of
 // the layers to /dev/null plus `mkfs.ext4 -d` of a tree already on disk). Runs are interleaved; medians.
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRunner } from '../src/host/index.js';
 import { buildRootfs } from '../src/rootfs/index.js';
-import { ensureDebianTree } from '../test/fixtures/debian-tree.js';
-import { packTar } from '../test/fixtures/layers.js';
+import { debianLayers } from './_debian.js';
 
 const RUNS = 5;
 const ALPINE = '/work/shared/testdata/alpine-minirootfs-3.20.3-x86_64.tar.gz';
@@ -53,23 +52,6 @@ async function prepare(name: string, layers: string[]): Promise<Case> {
   return { name, layers, layout, tree: join(bundle, 'rootfs'), sizeBytes: probe.sizeBytes };
 }
 
-/** Debian bookworm minbase as two layers, like the e2e notes' image: the tree, then whiteouts + a new file. */
-async function debianLayers(): Promise<string[]> {
-  const tree = await ensureDebianTree();
-  const l1 = join(root, 'debian-l1.tar.gz');
-  await sh(`tar --numeric-owner --xattrs --xattrs-include='*' -C '${tree}' -cf - . | gzip -6 > '${l1}'`);
-  const l2 = join(root, 'debian-l2.tar.gz');
-  const tar = await packTar([
-    { name: './etc/hostname', type: 'file', mode: 0o644, content: 'banger\n' },
-    { name: './var/cache/apt/.wh.pkgcache.bin', type: 'file', mode: 0o644, content: '' },
-    { name: './usr/share/doc/.wh..wh..opq', type: 'file', mode: 0o644, content: '' },
-    { name: './usr/share/doc/README.banger', type: 'file', mode: 0o644, content: 'hi\n' },
-  ]);
-  await writeFile(join(root, 'l2.tar'), tar);
-  await sh(`gzip -6 -c '${join(root, 'l2.tar')}' > '${l2}'`);
-  return [l1, l2];
-}
-
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await fn();
@@ -107,7 +89,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 try {
   const cases = [await prepare('alpine 3.20 amd64 (1 layer)', [ALPINE])];
   try {
-    cases.push(await prepare('debian bookworm minbase (2 layers)', await debianLayers()));
+    cases.push(await prepare('debian bookworm minbase (2 layers)', await debianLayers(root)));
   } catch (err) {
     console.error(`debian case skipped: debootstrap failed: ${(err as Error).message.slice(0, 200)}`);
   }
