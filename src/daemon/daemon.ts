@@ -13,6 +13,7 @@ import {
   createRunner,
 } from '../host/index.js';
 import { createKernelManager } from '../kernel/index.js';
+import { toBangerError } from '../model/errors.js';
 import { createOciPuller } from '../oci/index.js';
 import { buildRootfs, injectAssets, limitsFromConfig, writeFidelityReport } from '../rootfs/index.js';
 import { type Handlers, Operations, type RpcServer, startRpcServer } from '../rpc/index.js';
@@ -125,6 +126,12 @@ export async function startDaemon({
       operations.abortAll(`daemon stopping: ${reason}`);
       await server?.close();
       await vms.close(); // VMs keep running; the next daemon adopts them
+      // Idle taps go (running VMs keep theirs); the next daemon refills the pool where the bridge is.
+      await network.taps
+        .drain()
+        .catch((err: unknown) =>
+          log.warn({ err: toBangerError(err).message }, 'draining the tap pool failed'),
+        );
       await puller.close();
       store.db.close();
       rmSync(layout.pidPath, { force: true });

@@ -328,4 +328,23 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
       expect(taps.length).toBeLessThanOrEqual(1);
     });
   }
+
+  it('a graceful daemon stop removes the idle taps and keeps a running VM and its tap; the next daemon refills', async () => {
+    expect((await cli(['vm', 'run', '-d', '--name', 'stays'])).exitCode).toBe(0);
+    const vmTap = JSON.parse((await cli(['vm', 'show', 'stays', '--json'])).stdout).runtime.identities.find(
+      (i: { kind: string }) => i.kind === 'tap',
+    )?.name;
+    const taps = async () =>
+      (await listLinks(runner, ns)).filter((l) => l.name.startsWith('tap-fc-')).map((l) => l.name);
+    // A daemon that starts where the bridge exists fills the pool: the VM's tap and one idle.
+    expect((await cli(['daemon', 'stop'])).exitCode).toBe(0);
+    expect(JSON.parse((await cli(['vm', 'show', 'stays', '--json'])).stdout).state).toBe('running');
+    expect((await taps()).length).toBe(2);
+    expect((await cli(['daemon', 'stop'])).exitCode).toBe(0);
+    expect(await taps()).toEqual([vmTap]); // the idle one is gone, the VM's stays
+    expect((await listLinks(runner, ns)).some((l) => l.name === `br-fc-${fx.id.slice(6)}`)).toBe(true);
+    expect((await cli(['vm', 'exec', 'stays', '--', 'true'])).exitCode).toBe(0); // adopted by the next daemon
+    expect((await taps()).length).toBe(2);
+    expect((await cli(['vm', 'delete', 'stays'])).exitCode).toBe(0);
+  });
 });

@@ -1,9 +1,20 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command } from '@commander-js/extra-typings';
+import { BangerError } from '../../model/errors.js';
 import { DaemonUnreachableError } from '../../rpc/index.js';
 import { type CliContext, examples } from '../context.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether the process named in the pid file still runs (a daemon killed mid-stop leaves its file behind). */
+function daemonAlive(pidPath: string): boolean {
+  try {
+    process.kill(Number(readFileSync(pidPath, 'utf8').trim()), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** `banger daemon status|stop`: never start a daemon just to look at it. */
 export function daemonCommands(ctx: CliContext) {
@@ -56,8 +67,15 @@ export function daemonCommands(ctx: CliContext) {
         }
         throw err;
       }
-      const deadline = Date.now() + 10_000;
-      while (existsSync(ctx.layout.socketPath) && Date.now() < deadline) await sleep(50);
+      // Its pid file goes last, after the VMs' agents are let go, the idle taps removed and the store closed:
+      // once it is gone, the daemon is done with the host. (The socket goes first, so it says less.)
+      const deadline = Date.now() + 30_000;
+      const stopping = () => existsSync(ctx.layout.pidPath) && daemonAlive(ctx.layout.pidPath);
+      while (stopping() && Date.now() < deadline) await sleep(50);
+      if (stopping())
+        throw new BangerError('operation_failed', 'bangerd is still stopping after 30 s', {
+          hint: `see ${ctx.layout.logPath}`,
+        });
       ctx.out.write('bangerd stopped\n');
     });
 
