@@ -22,7 +22,7 @@ import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
 import { createImageService } from './services/images/index.js';
-import { createVmService, type VmService } from './services/vms/index.js';
+import { createVmService, tapsHeldBy, type VmService } from './services/vms/index.js';
 import { buildVmParts } from './vm-parts.js';
 
 export interface DaemonOptions {
@@ -81,16 +81,12 @@ export async function startDaemon({
   });
   await images.sweep();
   const priv = createInProcessPrivOps({ runner, stateDir: layout.stateDir });
-  // Taps of VMs the store thinks are running stay leased until reconcile has looked at them.
-  const leasedTaps = store.vms
-    .list()
-    .flatMap((vm) => vm.runtime.identities.flatMap((i) => (i.kind === 'tap' ? [String(i.name)] : [])));
   const network = createHostNetwork({
     runner,
     priv,
     config,
     leaseStore: createFileIpLeaseStore(join(layout.stateDir, 'ip-leases.json')),
-    leasedTaps,
+    leasedTaps: tapsHeldBy(store.vms.list()),
   });
   const disks = createHostDisks({ runner, priv, stateDir: layout.stateDir, vmsDir: layout.vmsDir, config });
   const vms: VmService = createVmService({

@@ -30,11 +30,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const h of open.splice(0)) {
-    for (const vm of h.store.vms.list()) await h.service.delete(vm.id).catch(() => {});
-    await h.deps.network.taps.drain().catch(() => {});
-    await h.close();
-  }
+  for (const h of open.splice(0)) await h.discard();
 });
 
 afterAll(async () => {

@@ -48,9 +48,7 @@ afterEach(async () => {
   for (const dir of stateDirs.splice(0)) {
     const h = open(dir);
     await h.service.reconcile().catch(() => {});
-    for (const vm of h.store.vms.list()) await h.service.delete(vm.id).catch(() => {});
-    await h.deps.network.taps.drain().catch(() => {});
-    await h.close();
+    await h.discard();
   }
 });
 

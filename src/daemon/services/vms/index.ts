@@ -7,4 +7,5 @@ export type { ReconcileReport } from './reconcile.js';
 export { resolveVm } from './resolve.js';
 export { readHandles, type VmHandlesFile, vmPaths } from './run-dir.js';
 export { createVmService, envRecord, type VmService } from './service.js';
+export { tapsHeldBy } from './teardown.js';
 export type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';

@@ -1,9 +1,8 @@
 import type { ExecHandle, ExecIo, ExecRequest } from '../../../guest/index.js';
 import type { AgentEndpoint } from '../../../model/agent-endpoint.js';
-import type { TeardownIdentity } from '../../../model/identity.js';
 import type { Image } from '../../../model/image.js';
 import type { ProgressSink } from '../../../model/progress.js';
-import type { VmmDisk, VmmLaunchSpec } from '../../../vmm/index.js';
+import type { VmmInstance as DriverInstance, VmmDisk, VmmLaunchSpec } from '../../../vmm/index.js';
 
 export type { ExecHandle, ExecIo, ExecRequest, VmmDisk, VmmLaunchSpec };
 
@@ -16,19 +15,8 @@ export type { ExecHandle, ExecIo, ExecRequest, VmmDisk, VmmLaunchSpec };
 /** JSON-serialisable: enough to find the VMM again after a daemon restart. */
 export type VmmHandles = { pid: number; startTime: number } & Record<string, unknown>;
 
-export interface VmmInstance {
-  pid: number;
-  startTime: number;
-  handles: VmmHandles;
-  identities: TeardownIdentity[];
-  agentEndpoint: AgentEndpoint;
-  consoleLogPath: string;
-  /** Graceful (the guest's own shutdown first, then ACPI), then quit, then SIGKILL. */
-  stop(opts: { timeoutMs: number; guestShutdown?: () => Promise<void> }): Promise<void>;
-  /** Kills the VMM now and waits until it has exited. */
-  kill(signal?: NodeJS.Signals): Promise<void>;
-  exited: Promise<{ code: number | null; signal: string | null }>;
-}
+/** A running VM as the driver gives it, less what the service never asks (its kind, alive()). */
+export type VmmInstance = Omit<DriverInstance, 'kind' | 'alive' | 'handles'> & { handles: VmmHandles };
 
 export interface Vmm {
   kind: 'qemu' | 'firecracker';

@@ -1,5 +1,6 @@
 import { teardownAll } from '../../../host/index.js';
 import type { TeardownIdentity } from '../../../model/identity.js';
+import type { VM } from '../../../model/vm.js';
 import type { VmServiceDeps } from './types.js';
 
 type TapId = Extract<TeardownIdentity, { kind: 'tap' }>;
@@ -25,4 +26,11 @@ export async function undo(deps: VmServiceDeps, ids: readonly TeardownIdentity[]
     }
   }
   if (errors.length > 0) throw errors[0];
+}
+
+/** The taps the store's VMs hold: leased to them until reconcile has looked at them, never idle in the pool. */
+export function tapsHeldBy(vms: readonly VM[]): string[] {
+  return vms.flatMap((vm) =>
+    vm.runtime.identities.flatMap((i) => (i.kind === 'tap' ? [String(i.name)] : [])),
+  );
 }
