@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRunner } from '../src/host/index.js';
 import { buildRootfs } from '../src/rootfs/index.js';
+import { ALPINE_TARBALL } from '../test/fixtures/shared.js';
 import { debianLayers } from './_debian.js';
 
 const RUNS = 5;
-const ALPINE = '/work/shared/testdata/alpine-minirootfs-3.20.3-x86_64.tar.gz';
+const ALPINE = ALPINE_TARBALL;
 
 const runner = createRunner();
 const sh = (script: string) => runner.run(['sh', '-c', script], { timeoutMs: 30 * 60_000 });

@@ -21,8 +21,9 @@ import { buildRootfs, injectAssets } from '../../src/rootfs/index.js';
 import { fsck, readImageFile, statImage, statOne } from '../fixtures/ext4-reader.js';
 import { compareWithGnuTar } from '../fixtures/gnu-tar-compare.js';
 import { packTar, type TarEntry } from '../fixtures/layers.js';
+import { ALPINE_TARBALL } from '../fixtures/shared.js';
 
-const ALPINE = '/work/shared/testdata/alpine-minirootfs-3.20.3-x86_64.tar.gz';
+const ALPINE = ALPINE_TARBALL;
 const runner = createRunner();
 const fileLayer = (path: string): LayerSource => ({ digest: path, open: async () => createReadStream(path) });
 
