@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,6 +13,10 @@ describe('ensureRuntimeDir', () => {
 
   it('creates the directory 0700', () => {
     ensureRuntimeDir(join(dir, 'run'));
+    const st = statSync(join(dir, 'run'));
+    expect(st.isDirectory()).toBe(true);
+    expect(st.mode & 0o777).toBe(0o700);
+    expect(st.uid).toBe(process.getuid?.());
   });
 
   it('refuses a symlink, a foreign owner and an open mode', () => {
