@@ -119,6 +119,9 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
   it('vm run --rm keeps a VM whose boot failed, and says how to look and delete', async () => {
     const r = await cli(['vm', 'run', '--rm', '--image', 'broken', '--name', 'nope-boot', '--', 'true']);
     expect(r.exitCode).toBe(1);
+    // Failing fast: the wait ended when the VMM exited, not at the agent timeout (which says "timed out").
+    expect(r.stderr).toContain('the VMM exited during boot');
+    expect(r.stderr).not.toMatch(/timed out/i);
     expect(r.stderr).toContain('kept despite --rm');
     expect(r.stderr).toContain('banger vm logs nope-boot');
     expect(r.stderr).toContain('banger vm delete nope-boot');
