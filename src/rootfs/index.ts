@@ -7,7 +7,7 @@ export { injectAssets } from './assets.js';
 export { type BuildRootfsOptions, buildRootfs } from './build.js';
 export { buildDebugfsScript, type DebugfsScript, type ScriptEntry } from './debugfs-script.js';
 export { detectCompression } from './decompress.js';
-export { extractDirectory } from './extract.js';
+export { DEFAULT_EXTRACT_LIMITS, type ExtractLimits, extractDirectory } from './extract.js';
 export { DEFAULT_LIMITS, limitsFromConfig, MAX_LAYERS } from './limits.js';
 export { debugfsQuote, entryComponents } from './paths.js';
 export { writeFidelityReport } from './report.js';
