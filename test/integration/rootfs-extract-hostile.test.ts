@@ -2,9 +2,9 @@ import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileS
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { createRunner } from '../../src/host/index.js';
+import { createRunner, type Runner } from '../../src/host/index.js';
 import { BangerError } from '../../src/model/errors.js';
-import { type ExtractLimits, extractDirectory } from '../../src/rootfs/index.js';
+import { type ExtractLimits, extractDirectory, injectAssets } from '../../src/rootfs/index.js';
 import {
   blockSizeOf,
   blocksOf,
@@ -14,6 +14,7 @@ import {
   readBlock,
   writeBlock,
 } from '../fixtures/crafted-ext4.js';
+import { readImageFile } from '../fixtures/ext4-reader.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 
 // The hostile-image corpus of the work-disk seed: ext4 images crafted to make the daemon (root) write
@@ -185,5 +186,69 @@ describe('work-disk seed against hostile ext4 images', () => {
     block.writeUInt16LE(0xfffc, block.indexOf('zzzz') - 4);
     await writeBlock(image, dirBlock!, block);
     await expectRefused(/directory record at \d+ has length 65532/);
+  });
+});
+
+describe('guest-asset injection into images built elsewhere', () => {
+  /** The real runner, recording each argv and who owned the image while it ran. */
+  function watching(): { runner: Runner; seen: { argv: string[]; owner: number }[] } {
+    const seen: { argv: string[]; owner: number }[] = [];
+    return {
+      seen,
+      runner: {
+        ...runner,
+        async run(argv, options) {
+          seen.push({ argv: [...argv], owner: statSync(image).uid });
+          return runner.run(argv, options);
+        },
+      },
+    };
+  }
+
+  it("reads the image with banger's reader and runs only the debugfs write, confined to 65534", async () => {
+    mkdirSync(join(tree, 'etc'));
+    writeFileSync(join(tree, 'etc', 'hostname'), 'old\n');
+    await mkfsFrom(tree, image);
+    const w = watching();
+    await injectAssets(
+      image,
+      [{ kind: 'file', path: '/etc/hostname', content: 'new\n', mode: 0o644 }],
+      w.runner,
+    );
+    expect(w.seen).toEqual([
+      {
+        argv: [
+          'setpriv',
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          '--no-new-privs',
+          '--',
+          'debugfs',
+          '-w',
+          '-f',
+          '-',
+          '/dev/fd/3',
+        ],
+        owner: 65534,
+      },
+    ]);
+    expect(statSync(image).uid).toBe(0);
+    expect((await readImageFile(image, '/etc/hostname')).toString()).toBe('new\n');
+  });
+
+  it('refuses a hostile image before any tool runs on it', async () => {
+    mkdirSync(join(tree, 'etc'));
+    writeFileSync(join(tree, 'etc', 'zzzz'), 'x');
+    await mkfsFrom(tree, image);
+    const [dirBlock] = await blocksOf(image, '/etc');
+    const block = await readBlock(image, dirBlock!);
+    block.writeUInt16LE(0xfffc, block.indexOf('zzzz') - 4);
+    await writeBlock(image, dirBlock!, block);
+    const w = watching();
+    await expect(
+      injectAssets(image, [{ kind: 'file', path: '/etc/hostname', content: 'x', mode: 0o644 }], w.runner),
+    ).rejects.toMatchObject({ code: 'bad_request', message: expect.stringMatching(/has length 65532/) });
+    expect(w.seen).toEqual([]);
   });
 });
