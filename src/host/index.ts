@@ -1,3 +1,4 @@
+export { CONFINED_FILE, CONFINED_ID, type ConfinedOptions, runConfined } from './confine.js';
 export * from './disk/index.js';
 export { defaultRouteDevice, type LinkState, listLinks, readLink } from './ip-state.js';
 export * from './net/index.js';

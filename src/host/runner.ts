@@ -17,6 +17,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Return the result instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
+  /** Open descriptors of ours the command inherits, as its fds 3, 4, … in this order. */
+  passFds?: readonly number[];
 }
 
 export interface RunResult {
@@ -77,6 +79,8 @@ export function createRunner(): Runner {
         input: options.input,
         cwd: options.cwd,
         env: options.env,
+        // execa's types only name fds 3-9 as extra stdio items; any open descriptor of ours works at run time.
+        ...(options.passFds ? { stdio: ['pipe', 'pipe', 'pipe', ...(options.passFds as 3[])] as const } : {}),
         timeout: options.timeoutMs,
         cancelSignal: options.signal,
         reject: false,

@@ -1,11 +1,11 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRunner, type Runner } from '../host/index.js';
+import { createRunner, type Runner, runConfined } from '../host/index.js';
 import { badRequest } from '../model/errors.js';
 import type { GuestAsset } from '../model/guest-asset.js';
 import { TYPE_BITS } from './debugfs-script.js';
-import { probePaths, runDebugfs } from './ext4.js';
+import { checkDebugfsErrors, DEBUGFS_TIMEOUT_MS, probePaths } from './ext4.js';
 import { absolute, debugfsQuote, entryComponents } from './paths.js';
 import type { FlatTree } from './tree.js';
 import type { EntryMeta } from './types.js';
@@ -60,10 +60,11 @@ function parentsOf(parts: readonly string[]): string[] {
 }
 
 /**
- * Writes guest assets into an existing ext4 image (built elsewhere: tar import, register) with debugfs,
- * without mounting: one read-only pass to see what exists, then one write batch. Missing parents are made
- * root-owned 0755; an existing file or symlink is replaced; an existing directory in a file's place is an
- * error.
+ * Writes guest assets into an existing ext4 image (built elsewhere: a bundle, a promoted registered image)
+ * without mounting: banger's own reader sees what exists, then one debugfs write batch, run confined
+ * (uid 65534, the image as fd 3, the script on stdin) because the image's maker controls every byte
+ * debugfs parses. Missing parents are made root-owned 0755; an existing file or symlink is replaced; an
+ * existing directory in a file's place is an error.
  */
 export async function injectAssets(
   ext4Path: string,
@@ -72,10 +73,12 @@ export async function injectAssets(
 ): Promise<void> {
   if (assets.length === 0) return;
   const work = await mkdtemp(join(tmpdir(), 'banger-inject-'));
+  // The confined debugfs reads the asset files by name: it may pass through, not list or write.
+  await chmod(work, 0o711);
   try {
     const planned = assets.map((asset) => ({ asset, parts: assetParts(asset) }));
     const probe = [...new Set(planned.flatMap(({ parts }) => [...parentsOf(parts), absolute(parts)]))];
-    const exists = await probePaths(runner, ext4Path, join(work, 'probe'), probe);
+    const exists: Map<string, string> = await probePaths(ext4Path, probe);
     const lines: string[] = [];
     const mtime = Math.floor(Date.now() / 1000);
     const made = new Set<string>();
@@ -103,7 +106,7 @@ export async function injectAssets(
         if (existing !== undefined) lines.push(`rm ${q}`);
         if (asset.kind === 'file') {
           const host = join(work, `asset-${i}`);
-          await writeFile(host, await contentOf(asset));
+          await writeFile(host, await contentOf(asset), { mode: 0o644 });
           // The trailing `/.` makes debugfs follow a symlinked parent (/etc/init.d -> rc.d/init.d); cd alone
           // does not follow its last component.
           lines.push(`cd ${debugfsQuote(`${absolute(parts.slice(0, -1))}/.`)}`);
@@ -122,9 +125,11 @@ export async function injectAssets(
       lines.push(`sif ${q} mode 0${(TYPE_BITS[meta.kind] | meta.mode).toString(8)}`);
       lines.push(`sif ${q} uid ${meta.uid}`, `sif ${q} gid ${meta.gid}`, `sif ${q} mtime @${mtime}`);
     }
-    const script = join(work, 'inject');
-    await writeFile(script, `${lines.join('\n')}\n`);
-    await runDebugfs({ runner, image: ext4Path, scriptPath: script });
+    const r = await runConfined(runner, ext4Path, (image) => ['debugfs', '-w', '-f', '-', image], {
+      input: `${lines.join('\n')}\n`,
+      timeoutMs: DEBUGFS_TIMEOUT_MS,
+    });
+    checkDebugfsErrors(ext4Path, r.stderr);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

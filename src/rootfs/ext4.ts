@@ -1,8 +1,8 @@
-import { open, writeFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { Ext4Image, type InodeKind } from '../ext4/index.js';
 import type { Runner } from '../host/index.js';
 import { badRequest, operationFailed } from '../model/errors.js';
 import { formatSize } from '../model/sizes.js';
-import { debugfsQuote } from './paths.js';
 
 /** The image gets room to grow: content × 1.5, never below 1 GiB (as the original). */
 const HEADROOM = 1.5;
@@ -10,6 +10,8 @@ const MIN_IMAGE_BYTES = 1024 ** 3;
 const BLOCK = 4096;
 /** mke2fs's default bytes-per-inode for a filesystem of this size. */
 const BYTES_PER_INODE = 16384;
+/** A debugfs batch writes every file of an image: generous, but not forever. */
+export const DEBUGFS_TIMEOUT_MS = 30 * 60_000;
 
 /** What the image must hold: file blocks, one block per directory/symlink, inode table. */
 export interface ContentEstimate {
@@ -72,10 +74,18 @@ export async function makeExt4(opts: {
 /** Lines of debugfs stderr that are not errors: its banner. */
 const BANNER = /^debugfs \d+\.\d+/;
 
-/**
- * Runs a debugfs command file against an image in write mode. debugfs exits 0 even when a command fails,
- * so anything on stderr but its banner is a failure.
- */
+/** debugfs exits 0 even when a command fails, so anything on stderr but its banner is a failure. */
+export function checkDebugfsErrors(image: string, stderr: string): void {
+  const errors = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !BANNER.test(l));
+  if (errors.length > 0) {
+    throw operationFailed(`debugfs failed on ${image}: ${errors.slice(0, 5).join('; ')}`);
+  }
+}
+
+/** Runs a debugfs command file against an image banger built (its own mkfs output) in write mode. */
 export async function runDebugfs(opts: {
   runner: Runner;
   image: string;
@@ -84,51 +94,26 @@ export async function runDebugfs(opts: {
 }): Promise<void> {
   const result = await opts.runner.run(['debugfs', '-w', '-f', opts.scriptPath, opts.image], {
     signal: opts.signal,
-    timeoutMs: 30 * 60_000,
+    timeoutMs: DEBUGFS_TIMEOUT_MS,
   });
-  const errors = result.stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !BANNER.test(l));
-  if (errors.length > 0) {
-    throw operationFailed(`debugfs failed on ${opts.image}: ${errors.slice(0, 5).join('; ')}`);
-  }
+  checkDebugfsErrors(opts.image, result.stderr);
 }
 
-/** Reads an image's listing of `paths` with one read-only debugfs run: which exist, and their type. */
-export async function probePaths(
-  runner: Runner,
-  image: string,
-  scriptPath: string,
-  paths: readonly string[],
-): Promise<Map<string, string>> {
-  await writeFile(scriptPath, paths.map((p) => `stat ${debugfsQuote(p)}\n`).join(''));
-  const result = await runner.run(['debugfs', '-f', scriptPath, image]);
-  const found = new Map<string, string>();
-  // stdout echoes each command as `debugfs: stat "<path>"`; the stat body follows only when it exists.
-  let current: string | undefined;
-  for (const line of splitEchoes(result.stdout)) {
-    if (line.startsWith('debugfs: stat ')) {
-      const idx = echoIndex(line, paths);
-      current = idx === undefined ? undefined : paths[idx];
-      continue;
+/**
+ * What each of `paths` is in an image built elsewhere (absent paths are left out), read with banger's
+ * own ext4 reader: no tool runs as root on the image. Symlinks in the middle of a path are followed
+ * inside the image, as debugfs does; the last component is not.
+ */
+export async function probePaths(image: string, paths: readonly string[]): Promise<Map<string, InodeKind>> {
+  const img = await Ext4Image.open(image);
+  try {
+    const found = new Map<string, InodeKind>();
+    for (const p of paths) {
+      const inode = await img.lookup(p);
+      if (inode) found.set(p, inode.kind);
     }
-    const m = /^Inode: \d+\s+Type: (\S+)/.exec(line);
-    if (m && current !== undefined) {
-      found.set(current, m[1]!);
-      current = undefined;
-    }
+    return found;
+  } finally {
+    await img.close();
   }
-  return found;
-}
-
-function echoIndex(line: string, paths: readonly string[]): number | undefined {
-  const arg = line.slice('debugfs: stat '.length);
-  for (const [i, p] of paths.entries()) if (debugfsQuote(p) === arg) return i;
-  return undefined;
-}
-
-/** debugfs ends some outputs (a device's numbers) without a newline, so an echo can follow mid-line. */
-export function splitEchoes(stdout: string): string[] {
-  return stdout.replaceAll('debugfs: ', '\ndebugfs: ').split('\n');
 }

@@ -23,6 +23,7 @@ import {
   type PrivOps,
   planLoop,
   probeCowStrategies,
+  type Runner,
   teardownAll,
 } from '../../src/host/index.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
@@ -158,6 +159,32 @@ describe('work disk', () => {
     await expect(growWorkDisk(runner, { path, sizeBytes: 64 * MiB })).rejects.toMatchObject({
       code: 'bad_request',
     });
+    await teardownAll({ priv, stateDir }, [id]);
+  });
+
+  it('grows a disk the guest wrote with e2fsck and resize2fs confined to uid 65534, given the disk as fd 3', async () => {
+    const path = join(stateDir, 'vms', 'guest-written.ext4');
+    mkdirSync(join(stateDir, 'vms'), { recursive: true });
+    const id = await createWorkDisk(runner, { path, sizeBytes: 32 * MiB });
+    const seen: { argv: string[]; owner: number; fds: readonly number[] | undefined }[] = [];
+    const watching: Runner = {
+      ...runner,
+      async run(argv, options) {
+        // The disk is lent to 65534 only while the tool runs.
+        seen.push({ argv: [...argv], owner: statSync(path).uid, fds: options?.passFds });
+        return runner.run(argv, options);
+      },
+    };
+    await growWorkDisk(watching, { path, sizeBytes: 48 * MiB });
+    const confined = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--no-new-privs', '--'];
+    expect(seen.map((s) => s.argv)).toEqual([
+      [...confined, 'e2fsck', '-f', '-p', '/dev/fd/3'],
+      [...confined, 'resize2fs', '/dev/fd/3'],
+    ]);
+    for (const s of seen) expect([s.owner, s.fds?.length]).toEqual([65534, 1]);
+    const st = statSync(path);
+    expect([st.uid, st.gid, st.mode & 0o7777, st.size]).toEqual([0, 0, 0o600, 48 * MiB]);
+    expect(await fsckClean(path)).toBe(true);
     await teardownAll({ priv, stateDir }, [id]);
   });
 

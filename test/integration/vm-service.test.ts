@@ -4,6 +4,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -17,6 +18,7 @@ import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
 import type { VM } from '../../src/model/vm.js';
 import { REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
+import { debugfsWrite, mkfsFrom } from '../fixtures/crafted-ext4.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { createStandinVmm, hostAgentGuest } from '../fixtures/standin-vmm.js';
 import { addImage, buildVmHarness, type VmHarness } from '../fixtures/vm-harness.js';
@@ -186,6 +188,33 @@ describe('VM lifecycle', () => {
       .stdout;
     expect(listing).toContain('.banger-seeded');
     expect(listing).not.toContain('passwd');
+    await h.service.delete(vm.id);
+    await wipe(h);
+  });
+
+  it('never writes a host file from a crafted /root (a symlink, then a second entry of its name)', async () => {
+    // The reproduction: vm create --no-start on an image whose /root/aaaa -> a 0600 host file, plus
+    // a regular file linked in as a second "aaaa". The seed is refused; the guest seeds the disk instead.
+    const dir = freshState();
+    const victim = join(root, 'victim-secret');
+    writeFileSync(victim, 'host secret\n', { mode: 0o600 });
+    const tree = join(root, 'dup-tree');
+    mkdirSync(join(tree, 'root'), { recursive: true });
+    mkdirSync(join(tree, 'src'), { recursive: true });
+    symlinkSync(victim, join(tree, 'root', 'aaaa'));
+    writeFileSync(join(tree, 'src', 'aaaa'), 'PWNED\n', { mode: 0o644 });
+    const evil = join(root, 'evil.ext4');
+    await mkfsFrom(tree, evil, '24M');
+    await debugfsWrite(evil, 'ln /src/aaaa /root');
+    const h = open(dir);
+    addImage(h.store, 'evil', evil);
+    const vm = await h.service.create({ name: 'evil', image: 'evil', noStart: true });
+    expect(readFileSync(victim, 'utf8')).toBe('host secret\n');
+    expect(statSync(victim).mode & 0o777).toBe(0o600);
+    const listing = (await runner.run(['debugfs', '-R', 'ls -l /', vmPaths(h.deps.vmsDir, vm.id).workDisk]))
+      .stdout;
+    expect(listing).not.toContain('.banger-seeded');
+    expect(listing).not.toContain('aaaa');
     await h.service.delete(vm.id);
     await wipe(h);
   });

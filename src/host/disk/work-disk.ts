@@ -1,6 +1,7 @@
 import { open, rm, stat, truncate } from 'node:fs/promises';
 import { badRequest, operationFailed } from '../../model/errors.js';
 import { formatSize } from '../../model/sizes.js';
+import { runConfined } from '../confine.js';
 import type { Runner } from '../runner.js';
 import type { FileIdentity } from './files.js';
 
@@ -59,7 +60,8 @@ export async function createWorkDisk(
 
 /**
  * Grows an ext4 disk image offline: `e2fsck -f` (resize2fs refuses without a fresh check), extend the
- * file, `resize2fs`. Shrinking is refused; the same size is a no-op.
+ * file, `resize2fs`. Shrinking is refused; the same size is a no-op. The guest wrote this filesystem, so
+ * both tools run confined (see runConfined): as uid 65534, given the disk as a descriptor.
  */
 export async function growWorkDisk(
   runner: Runner,
@@ -73,12 +75,15 @@ export async function growWorkDisk(
     });
   }
   // -p repairs what is safe without asking; exit 1 means "errors corrected", which is fine to grow.
-  const fsck = await runner.run(['e2fsck', '-f', '-p', path], { allowFailure: true });
+  const fsck = await runConfined(runner, path, (disk) => ['e2fsck', '-f', '-p', disk], {
+    allowFailure: true,
+  });
   if (fsck.exitCode !== 0 && fsck.exitCode !== 1) {
     throw operationFailed(`e2fsck found problems it could not fix in ${path}: ${fsck.stderr.trim()}`, {
       hint: `inspect it with: e2fsck -f ${path}`,
     });
   }
   await truncate(path, sizeBytes);
-  await runner.run(['resize2fs', path]);
+  const resize = await runConfined(runner, path, (disk) => ['resize2fs', disk], { allowFailure: true });
+  if (resize.exitCode !== 0) throw operationFailed(`resize2fs failed on ${path}: ${resize.stderr.trim()}`);
 }

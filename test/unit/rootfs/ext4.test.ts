@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseSize, estimateBytes, splitEchoes } from '../../../src/rootfs/ext4.js';
+import { chooseSize, estimateBytes } from '../../../src/rootfs/ext4.js';
 
 const GiB = 1024 ** 3;
 
@@ -22,15 +22,5 @@ describe('image sizing', () => {
     expect(() => chooseSize({ bytes: 100 * 1024 * 1024, inodes: 10 }, 64 * 1024 * 1024)).toThrow(
       /needs about 118 MiB but the requested size is 64 MiB/,
     );
-  });
-});
-
-describe('splitEchoes', () => {
-  it('puts each command echo on its own line even after output without a newline', () => {
-    expect(splitEchoes('Device major/minor number: 01:03 (hex 01:03)debugfs: stat "/b"\nInode: 2')).toEqual([
-      'Device major/minor number: 01:03 (hex 01:03)',
-      'debugfs: stat "/b"',
-      'Inode: 2',
-    ]);
   });
 });

@@ -63,7 +63,10 @@ async function createSeededWorkDisk(
   try {
     let seed: string | undefined;
     try {
-      seed = await extractDirectory(deps.runner, image.artifacts.rootfsPath, WORK_DISK_MOUNT, tmp);
+      // The disk could not hold more than its size, so neither may the copy.
+      seed = await extractDirectory(image.artifacts.rootfsPath, WORK_DISK_MOUNT, tmp, {
+        maxBytes: sizeBytes,
+      });
       if (!seed) {
         seed = join(tmp, 'root');
         await mkdir(seed, { mode: 0o700 });
