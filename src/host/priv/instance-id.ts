@@ -10,7 +10,7 @@ const MAX_ID_FILE_BYTES = 64;
 /**
  * This instance's id (the suffix of its link mark), made once at random and kept 0600 in the state dir.
  * Concurrent first calls agree: the file is published with link(2), which fails when another caller won,
- * and then the winner's id is read. The read follows no symlink and is size-capped.
+ * and then the winner's id is read. The read follows no symlink, opens no FIFO and is size-capped.
  */
 export async function loadInstanceId(path: string): Promise<string> {
   const existing = await readId(path);
@@ -30,28 +30,23 @@ export async function loadInstanceId(path: string): Promise<string> {
 }
 
 async function readId(path: string): Promise<string | undefined> {
-  let handle: Awaited<ReturnType<typeof open>>;
   try {
     // O_NONBLOCK: a FIFO planted under the name must not hang the open.
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      if (!(await handle.stat()).isFile()) throw new Error('not a regular file');
+      const buf = Buffer.alloc(MAX_ID_FILE_BYTES + 1);
+      const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+      if (bytesRead > MAX_ID_FILE_BYTES) throw new Error(`larger than ${MAX_ID_FILE_BYTES} bytes`);
+      return validateInstanceId(buf.subarray(0, bytesRead).toString('utf8').trim());
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw operationFailed(`cannot read banger's instance id ${path}: ${(err as Error).message}`, {
+    throw operationFailed(`banger's instance id ${path} is unusable: ${(err as Error).message}`, {
       cause: err,
-      hint: 'it must be a regular file (symlinks are refused)',
+      hint: `remove ${path}; banger then makes a new id, and links made under the old one are left alone as foreign`,
     });
-  }
-  try {
-    if (!(await handle.stat()).isFile()) {
-      throw operationFailed(`banger's instance id ${path} is not a regular file`, {
-        hint: `remove it; banger then makes a new id (links made under the old one are left alone as foreign)`,
-      });
-    }
-    const buf = Buffer.alloc(MAX_ID_FILE_BYTES + 1);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    const text = buf.subarray(0, bytesRead).toString('utf8');
-    return validateInstanceId(text.trim(), path);
-  } finally {
-    await handle.close();
   }
 }

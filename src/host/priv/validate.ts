@@ -55,13 +55,9 @@ export function validateTapName(name: string): string {
   return name;
 }
 
-/** An instance id as read from `where` (its file); anything else is refused, never used as a mark. */
-export function validateInstanceId(id: string, where: string): string {
-  if (!INSTANCE_ID_RE.test(id)) {
-    throw operationFailed(`banger's instance id in ${where} is malformed`, {
-      hint: 'remove the file; banger then makes a new id (links made under the old one are left alone as foreign)',
-    });
-  }
+/** An instance id: anything else is refused, never used as a mark. */
+export function validateInstanceId(id: string): string {
+  if (!INSTANCE_ID_RE.test(id)) throw badRequest(`invalid instance id ${JSON.stringify(id.slice(0, 64))}`);
   return id;
 }
 
