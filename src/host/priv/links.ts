@@ -90,6 +90,8 @@ export async function createTapLink(runner: Runner, req: TapRequest, mark: strin
  * Runs `create` and writes the mark as the new link's alias. The kernel takes no alias at creation (tun
  * has no netlink create, and a bridge's IFLA_IFALIAS is ignored on RTM_NEWLINK), so it follows at once;
  * if marking fails the link is removed, since an unmarked link would be foreign to us from then on.
+ * Both creates are exclusive (`ip tuntap add` sets IFF_TUN_EXCL, `ip link add` gets EEXIST), so a link
+ * someone made under the name since we looked fails the create instead of receiving our mark.
  */
 async function createMarked(
   runner: Runner,
