@@ -31,6 +31,8 @@ export interface Layout {
   /** Content-addressed OCI blobs: <ociDir>/blobs/sha256/<hex>. */
   ociDir: string;
   sshDir: string;
+  /** This instance's random id (0600), the suffix of the mark on every link it creates. */
+  instanceIdPath: string;
 }
 
 export interface LayoutInputs {
@@ -82,7 +84,13 @@ export function resolveLayout({ env, uid, home, mode }: LayoutInputs): Layout {
     vmsDir: join(stateDir, 'vms'),
     ociDir: join(cacheDir, 'oci'),
     sshDir: join(stateDir, 'ssh'),
+    instanceIdPath: instanceIdPath(stateDir),
   };
+}
+
+/** Where a state dir keeps its instance id; the privileged link operations read it from there. */
+export function instanceIdPath(stateDir: string): string {
+  return join(stateDir, 'instance-id');
 }
 
 /** The layout for this process: system mode when `BANGER_SYSTEM=1`, user mode otherwise. */

@@ -60,6 +60,8 @@ export const configSchema = z.strictObject({
     .regex(/^br-fc(-[a-z0-9-]+)?$/, 'br-fc or br-fc-<suffix>')
     .max(15)
     .default('br-fc'),
+  /** Use an existing bridge_name banger did not create, as it is: never re-addressed, set up or deleted. */
+  adopt_bridge: z.boolean().default(false),
   bridge_ip: ipv4.default('172.16.0.1'),
   cidr: z.number().int().min(8).max(30).default(24),
   tap_pool_size: z.number().int().min(0).max(64).default(2),

@@ -87,6 +87,7 @@ export async function startDaemon({
     config,
     leaseStore: createFileIpLeaseStore(join(layout.stateDir, 'ip-leases.json')),
     leasedTaps: tapsHeldBy(store.vms.list()),
+    log: log.child({ svc: 'network' }),
   });
   const disks = createHostDisks({ runner, priv, stateDir: layout.stateDir, vmsDir: layout.vmsDir, config });
   const vms: VmService = createVmService({

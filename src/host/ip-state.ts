@@ -12,12 +12,15 @@ export interface LinkState {
   up: boolean;
   /** IPv4 addresses as `a.b.c.d/prefix`. */
   addresses: string[];
+  /** The link's alias (IFLA_IFALIAS), where banger writes its ownership mark; undefined when unset. */
+  alias: string | undefined;
 }
 
 interface IpLinkJson {
   ifname: string;
   flags?: string[];
   master?: string;
+  ifalias?: string;
   linkinfo?: { info_kind?: string };
   addr_info?: { family?: string; local?: string; prefixlen?: number }[];
 }
@@ -74,6 +77,7 @@ function toState(l: IpLinkJson, addresses: string[]): LinkState {
     master: l.master,
     up: (l.flags ?? []).includes('UP'),
     addresses,
+    alias: l.ifalias,
   };
 }
 

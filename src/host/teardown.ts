@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
 import { operationFailed } from '../model/errors.js';
 import type { TeardownIdentity } from '../model/identity.js';
 import { teardownFile } from './disk/files.js';
@@ -15,6 +16,8 @@ export interface TeardownDeps {
   stateDir: string;
   /** Needed to release `ip` identities. */
   ips?: IpAllocator;
+  /** Where a refused teardown is reported (a tap or bridge under the recorded name that is not ours). */
+  log?: Pick<Logger, 'warn'>;
 }
 
 /** How long a killed process may take to exit before its devices are released anyway. */
@@ -27,9 +30,9 @@ const PROCESS_EXIT_WAIT_MS = 10_000;
 export async function teardownIdentity(deps: TeardownDeps, id: TeardownIdentity): Promise<void> {
   switch (id.kind) {
     case 'bridge':
-      return teardownBridge(deps.priv, id);
+      return teardownBridge(deps.priv, id, deps.log);
     case 'tap':
-      return teardownTap(deps.priv, id);
+      return teardownTap(deps.priv, id, deps.log);
     case 'nat':
       return teardownNat(deps.priv, id);
     case 'ip':

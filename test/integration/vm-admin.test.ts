@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ const fx = createNetnsFixture();
 const runner = fx.runner;
 const bridge = `br-fc-${fx.id.slice(6)}`;
 const bridgeIp = '172.30.0.1';
+/** Each harness's fresh state dir is the same banger instance: they share the bridge in one namespace. */
+const instanceId = randomBytes(16).toString('hex');
 let ns: string;
 let root: string;
 let imagePath: string;
@@ -40,7 +43,7 @@ afterAll(async () => {
 
 function harness(extra: Partial<Parameters<typeof buildVmHarness>[0]> = {}): VmHarness {
   const stateDir = join(root, `s${n++}`);
-  const h = buildVmHarness({ stateDir, netns: ns, bridge, bridgeIp, ...extra });
+  const h = buildVmHarness({ stateDir, netns: ns, bridge, bridgeIp, instanceId, ...extra });
   addImage(h.store, 'tiny', imagePath);
   open.push(h);
   return h;

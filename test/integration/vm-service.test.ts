@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -31,6 +32,8 @@ const runner = fx.runner;
 const token = fx.id.slice(6);
 const bridge = `br-fc-${token}`;
 const bridgeIp = '172.29.0.1';
+/** Each test's fresh state dir is the same banger instance: they share the bridge in one namespace. */
+const instanceId = randomBytes(16).toString('hex');
 let ns: string;
 let root: string;
 let imagePath: string;
@@ -65,7 +68,7 @@ const stateDirs: string[] = [];
 function freshState(): string {
   const dir = join(root, `s${n++}`);
   stateDirs.push(dir);
-  const h = buildVmHarness({ stateDir: dir, netns: ns, bridge, bridgeIp });
+  const h = buildVmHarness({ stateDir: dir, netns: ns, bridge, bridgeIp, instanceId });
   addImage(h.store, 'tiny', imagePath);
   h.store.db.close();
   return dir;

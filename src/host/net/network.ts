@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.js';
 import type { PrivOps } from '../priv/types.js';
 import type { Runner } from '../runner.js';
@@ -10,13 +11,15 @@ import { createTapPool, type TapPool } from './tap-pool.js';
 export interface HostNetworkOptions {
   runner: Runner;
   priv: PrivOps;
-  config: Pick<Config, 'bridge_name' | 'bridge_ip' | 'cidr' | 'tap_pool_size' | 'netns'>;
+  config: Pick<Config, 'bridge_name' | 'bridge_ip' | 'cidr' | 'adopt_bridge' | 'tap_pool_size' | 'netns'>;
   /** Where guest IP leases persist (`createFileIpLeaseStore(<stateDir>/ip-leases.json)` or the store's). */
   leaseStore: IpLeaseStore;
   /** Taps recorded by VMs still running from before a daemon restart. */
   leasedTaps?: readonly string[];
   /** Uid that may open taps (an unprivileged VMM). */
   tapOwner?: number;
+  /** Where refusals to delete a link banger did not make are reported. */
+  log?: Pick<Logger, 'warn'>;
 }
 
 /**
@@ -49,6 +52,7 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
       netns,
       owner: opts.tapOwner,
       leased: opts.leasedTaps,
+      log: opts.log,
     }),
     ips: createIpAllocator({ store: opts.leaseStore, bridgeIp: config.bridge_ip, prefix: config.cidr }),
     planNat: (tap, guestIp) => planNat({ runner }, { tap, guestIp, netns }),

@@ -1,6 +1,8 @@
 import { Mutex } from 'async-mutex';
+import type { Logger } from 'pino';
 import type { TeardownIdentity } from '../../model/identity.js';
 import { listLinks } from '../ip-state.js';
+import { linkOwner } from '../priv/link-mark.js';
 import type { PrivOps } from '../priv/types.js';
 import type { Runner } from '../runner.js';
 
@@ -19,20 +21,24 @@ export interface TapPoolOptions {
   owner?: number;
   /** Taps held by VMs that survived a daemon restart (from the store); never handed out. */
   leased?: readonly string[];
+  /** Where a refused deletion (a tap that is not ours) is reported. */
+  log?: Pick<Logger, 'warn'>;
 }
 
 /**
  * Warm taps attached to the bridge, so starting a VM does not wait for tap creation. Idle taps are the
- * banger taps on the bridge that nobody leases; the kernel's link list is the truth, read with `ip -j`.
+ * taps on the bridge that carry this instance's mark and that nobody leases; the kernel's link list is the
+ * truth, read with `ip -j`. A `tap-fc-NNNN` without our mark (another program's, another banger
+ * instance's) is never handed out or deleted, and its name is never reused.
  */
 export interface TapPool {
   /** Creates idle taps until `size` are ready. */
   fill(): Promise<void>;
   /** Hands out an idle tap (or creates one); record the identity before giving it to a VMM. */
   acquire(): Promise<TapIdentity>;
-  /** Returns a tap: kept when the pool is short, deleted otherwise. */
+  /** Returns a tap: kept when the pool is short, deleted otherwise (only if it is ours). */
   release(identity: TapIdentity): Promise<void>;
-  /** Deletes every idle tap (daemon shutdown, tests). */
+  /** Deletes every idle tap of ours (daemon shutdown, tests). */
   drain(): Promise<void>;
 }
 
@@ -43,10 +49,15 @@ export function createTapPool(opts: TapPoolOptions): TapPool {
   const identity = (name: string): TapIdentity => ({ kind: 'tap', name, ...(netns ? { netns } : {}) });
 
   const scan = async () => {
-    const taps = (await listLinks(runner, netns)).filter((l) => l.kind === 'tun' && TAP_NAME.test(l.name));
-    const idle = taps.filter((t) => t.master === bridge && !leased.has(t.name)).map((t) => t.name);
+    const mark = await priv.linkMark();
+    const links = await listLinks(runner, netns);
+    const idle = links
+      .filter((l) => l.kind === 'tun' && TAP_NAME.test(l.name) && linkOwner(l, mark) === 'ours')
+      .filter((t) => t.master === bridge && !leased.has(t.name))
+      .map((t) => t.name);
     idle.sort();
-    return { idle, taken: new Set([...taps.map((t) => t.name), ...leased]) };
+    // Every link name counts as taken, whatever its kind or owner: a new tap must not collide with it.
+    return { idle, taken: new Set([...links.map((l) => l.name), ...leased]) };
   };
 
   const create = async (taken: Set<string>) => {
@@ -76,11 +87,11 @@ export function createTapPool(opts: TapPoolOptions): TapPool {
         leased.delete(tap.name);
         const { idle } = await scan();
         const keep = idle.includes(tap.name) && idle.length <= size;
-        if (!keep) await priv.deleteTap({ name: tap.name, netns: tap.netns });
+        if (!keep) await teardownTap(priv, tap, opts.log);
       }),
     drain: () =>
       lock.runExclusive(async () => {
-        for (const name of (await scan()).idle) await priv.deleteTap({ name, netns });
+        for (const name of (await scan()).idle) await teardownTap(priv, identity(name), opts.log);
       }),
   };
 }
@@ -90,7 +101,15 @@ export function tapName(n: number): string {
   return `tap-fc-${String(n).padStart(4, '0')}`;
 }
 
-/** Deletes one tap from its identity alone (reconcile); succeeds when it is already gone. */
-export async function teardownTap(priv: PrivOps, identity: TapIdentity): Promise<void> {
-  await priv.deleteTap({ name: identity.name, netns: identity.netns });
+/**
+ * Deletes one tap from its identity alone (reconcile); succeeds when it is already gone. A tap without
+ * our mark is someone else's that took the recorded name: it is left in place and logged.
+ */
+export async function teardownTap(
+  priv: PrivOps,
+  identity: TapIdentity,
+  log?: Pick<Logger, 'warn'>,
+): Promise<void> {
+  const res = await priv.deleteTap({ name: identity.name, netns: identity.netns });
+  if (res === 'foreign') log?.warn({ tap: identity.name }, 'tap is not banger-made: left in place');
 }

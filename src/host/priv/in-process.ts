@@ -1,7 +1,10 @@
 import { Mutex } from 'async-mutex';
+import { instanceIdPath } from '../../config/index.js';
 import { badRequest } from '../../model/errors.js';
 import type { Runner } from '../runner.js';
 import { createDmSnapshotDevice, removeDmDevice } from './dm.js';
+import { loadInstanceId } from './instance-id.js';
+import { linkMark } from './link-mark.js';
 import { createTapLink, deleteLink, ensureBridgeLink } from './links.js';
 import { attachLoopDevice, detachLoopDevice } from './loop.js';
 import { addIptablesNat, removeIptablesNat } from './nat-iptables.js';
@@ -26,7 +29,10 @@ import {
 
 export interface InProcessPrivOpsOptions {
   runner: Runner;
-  /** banger's state dir: the only tree whose files privileged operations may touch. */
+  /**
+   * banger's state dir: the only tree whose files privileged operations may touch, and where this
+   * instance's id (the suffix of its link mark) is kept.
+   */
   stateDir: string;
 }
 
@@ -38,7 +44,17 @@ export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOpt
   // Bridge and NAT changes read state then act (NAT deletes banger's table once it looks empty), so two
   // of them interleaving could drop a rule just added; one lock keeps each read-then-act whole.
   const net = new Mutex();
+  // Read (or made) on the first link operation, so a daemon that never touches the network writes nothing.
+  let mark: Promise<string> | undefined;
+  const ourMark = (): Promise<string> => {
+    mark ??= loadInstanceId(instanceIdPath(stateDir)).then(linkMark, (err: unknown) => {
+      mark = undefined;
+      throw err;
+    });
+    return mark;
+  };
   return {
+    linkMark: ourMark,
     async ensureBridge(req) {
       const name = validateBridgeName(req.name);
       const checked = {
@@ -46,24 +62,30 @@ export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOpt
         ip: validateIPv4(req.ip),
         prefix: validatePrefix(req.prefix),
         netns: validateNetns(req.netns),
+        adopt: req.adopt === true,
       };
-      await net.runExclusive(() => ensureBridgeLink(runner, checked));
+      const m = await ourMark();
+      await net.runExclusive(() => ensureBridgeLink(runner, checked, m));
     },
     async deleteBridge(req) {
       const name = validateBridgeName(req.name);
       const netns = validateNetns(req.netns);
-      await net.runExclusive(() => deleteLink(runner, name, 'bridge', netns));
+      const m = await ourMark();
+      return net.runExclusive(() => deleteLink(runner, name, 'bridge', m, netns));
     },
     async createTap(req) {
-      await createTapLink(runner, {
+      const checked = {
         name: validateTapName(req.name),
         bridge: validateBridgeName(req.bridge),
         owner: req.owner === undefined ? undefined : validateUid(req.owner),
         netns: validateNetns(req.netns),
-      });
+      };
+      await createTapLink(runner, checked, await ourMark());
     },
     async deleteTap(req) {
-      await deleteLink(runner, validateTapName(req.name), 'tun', validateNetns(req.netns));
+      const name = validateTapName(req.name);
+      const netns = validateNetns(req.netns);
+      return deleteLink(runner, name, 'tun', await ourMark(), netns);
     },
     async addNat(req) {
       const checked = {

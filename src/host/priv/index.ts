@@ -1,5 +1,7 @@
 export { DEFAULT_CHUNK_SECTORS, snapshotTable } from './dm.js';
 export { createInProcessPrivOps, type InProcessPrivOpsOptions } from './in-process.js';
+export { loadInstanceId } from './instance-id.js';
+export { describeOwner, type LinkOwner, linkMark, linkOwner } from './link-mark.js';
 export { type LoopEntry, listLoops } from './loop.js';
 export { iptablesRules } from './nat-iptables.js';
 export { listNftRules, natComment, nftAddScript } from './nat-nft.js';
@@ -12,6 +14,7 @@ export {
   validateBridgeName,
   validateDmName,
   validateIfaceName,
+  validateInstanceId,
   validateIPv4,
   validateLoopDevice,
   validatePathUnder,

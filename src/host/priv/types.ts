@@ -3,14 +3,27 @@
  * commands itself (as root); a separate root helper can implement the same interface later without any
  * caller changing. Every input is validated by the implementation, never trusted from the caller.
  * Removal operations are idempotent: they succeed when the object is already gone.
+ *
+ * Links carry this instance's mark (`linkMark`, written as the link's alias when it is created); a link
+ * without it is never changed or deleted, whatever its name.
  */
 export interface PrivOps {
-  /** Creates the bridge if missing, adds `ip/prefix` if missing, and sets it up. */
+  /** The alias (`banger:<instance-id>`) on every link this instance created; how a link proves it is ours. */
+  linkMark(): Promise<string>;
+  /**
+   * Creates the bridge (marked) if missing, adds `ip/prefix` if missing, and sets it up. A bridge of that
+   * name without our mark is refused, or with `adopt` used as it is: never re-addressed, set up or deleted.
+   */
   ensureBridge(req: BridgeRequest): Promise<void>;
-  deleteBridge(req: { name: string; netns?: string }): Promise<void>;
-  /** Creates a persistent tap attached to `bridge` and up; `owner` lets an unprivileged VMM open it. */
+  /** Deletes the bridge only when it carries our mark; `foreign` means it was left alone. */
+  deleteBridge(req: { name: string; netns?: string }): Promise<LinkRemoval>;
+  /**
+   * Creates a persistent tap (marked) attached to `bridge` and up; `owner` lets an unprivileged VMM open
+   * it. An existing link of that name without our mark is refused.
+   */
   createTap(req: TapRequest): Promise<void>;
-  deleteTap(req: { name: string; netns?: string }): Promise<void>;
+  /** Deletes the tap only when it carries our mark; `foreign` means it was left alone. */
+  deleteTap(req: { name: string; netns?: string }): Promise<LinkRemoval>;
   /** Adds the MASQUERADE + FORWARD rules for one guest; a no-op when they are already there. */
   addNat(req: NatRequest): Promise<void>;
   /** Removes that guest's rules (and banger's nft table once it holds none). */
@@ -37,11 +50,16 @@ export interface PrivOps {
   signalProcess(req: { pid: number; startTime: number; signal: string }): Promise<'signalled' | 'gone'>;
 }
 
+/** What a link removal did: `foreign` links (no mark of ours) are refused and left in place. */
+export type LinkRemoval = 'deleted' | 'absent' | 'foreign';
+
 export interface BridgeRequest {
   name: string;
   ip: string;
   prefix: number;
   netns?: string;
+  /** Config `adopt_bridge`: use an existing bridge banger did not make, without changing it. */
+  adopt?: boolean;
 }
 
 export interface TapRequest {

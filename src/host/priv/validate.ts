@@ -13,6 +13,8 @@ const DM_RE = /^banger-[a-z0-9][a-z0-9-]{0,100}$/;
 const LOOP_RE = /^\/dev\/loop\d{1,6}$/;
 /** nft table names banger may create: `banger` or `banger_<suffix>`. */
 const TABLE_RE = /^banger(_[a-z0-9_]{1,32})?$/;
+/** An instance id: 128 random bits in hex, the suffix of the mark banger writes on its links. */
+const INSTANCE_ID_RE = /^[0-9a-f]{32}$/;
 /** A generic interface name as the kernel accepts it, without `/`, whitespace or `:`. */
 const IFACE_RE = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
 
@@ -51,6 +53,12 @@ export function validateTapName(name: string): string {
     });
   }
   return name;
+}
+
+/** An instance id: anything else is refused, never used as a mark. */
+export function validateInstanceId(id: string): string {
+  if (!INSTANCE_ID_RE.test(id)) throw badRequest(`invalid instance id ${JSON.stringify(id.slice(0, 64))}`);
+  return id;
 }
 
 /** Dotted-quad IPv4 without leading zeros (which some tools read as octal). */

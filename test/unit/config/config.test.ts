@@ -19,6 +19,13 @@ describe('config.toml', () => {
     expect(() => parseConfig('[vm_defaults]\nvcpus = 2')).toThrow('unknown key "vm_defaults.vcpus"');
   });
 
+  it('adopts a bridge banger did not create only when adopt_bridge says so', () => {
+    expect(defaultConfig().adopt_bridge).toBe(false);
+    expect(parseConfig('adopt_bridge = true').adopt_bridge).toBe(true);
+    expect(() => parseConfig('adopt_bridge = "yes"')).toThrow(/key "adopt_bridge"/);
+    expect(() => parseConfig('adopt_bridges = true')).toThrow('unknown key "adopt_bridges"');
+  });
+
   it('names the key with a bad value and says what it must be', () => {
     expect(() => parseConfig('vmm = "kvmtool"')).toThrow(/key "vmm"/);
     expect(() => parseConfig('bridge_name = "eth0"')).toThrow(/key "bridge_name": br-fc or br-fc-<suffix>/);
@@ -48,6 +55,7 @@ describe('layouts', () => {
 
   it('uses the FHS in system mode', () => {
     const l = resolveLayout({ ...base, env: {}, mode: 'system' });
+    expect(l.instanceIdPath).toBe('/var/lib/banger/instance-id');
     expect([l.configDir, l.stateDir, l.cacheDir, l.runtimeDir]).toEqual([
       '/etc/banger',
       '/var/lib/banger',

@@ -14,7 +14,10 @@ export async function undo(deps: VmServiceDeps, ids: readonly TeardownIdentity[]
   const rest = ids.filter((id) => id.kind !== 'tap');
   const errors: unknown[] = [];
   try {
-    await teardownAll({ priv: deps.priv, stateDir: deps.stateDir, ips: deps.network.ips }, rest);
+    await teardownAll(
+      { priv: deps.priv, stateDir: deps.stateDir, ips: deps.network.ips, log: deps.log },
+      rest,
+    );
   } catch (err) {
     errors.push(err);
   }
