@@ -87,6 +87,45 @@ describe('rootfs builder against hostile layers', () => {
     await expectRefused(build([await tarLayer([f(name)])]), 'bad_request', message);
   });
 
+  /** A relative path of exactly `bytes` bytes: 199-byte directory names, then the rest as the last name. */
+  function pathOf(bytes: number, prefix = ''): string {
+    let p = prefix;
+    while (Buffer.byteLength(p) + 200 < bytes) p += `${'d'.repeat(199)}/`;
+    return p + 'f'.repeat(bytes - Buffer.byteLength(p));
+  }
+
+  // e2fsprogs 1.47.0's mkfs.ext4 -d aborts (heap corruption) on a staged path of exactly 2039 bytes; banger
+  // stops at 1900, before any tool sees the path.
+  it('builds a 1900-byte path and refuses a 2039-byte one by name, before mkfs.ext4 sees it', async () => {
+    const ok = pathOf(1900);
+    await build([await tarLayer([f(ok, 'deep')])]);
+    expect((await readImageFile(output(), `/${ok}`)).toString()).toBe('deep');
+    await rm(output());
+    const long = pathOf(2039);
+    const err = await expectRefused(
+      build([await tarLayer([f(long)])]),
+      'bad_request',
+      /longer than 1900 bytes/,
+    );
+    expect(err.message).toContain(JSON.stringify(long));
+  });
+
+  it('refuses a short name that lands at a 2039-byte path through a symlink', async () => {
+    const deepDir = pathOf(1800, 'x/');
+    const name = 'n'.repeat(2039 - 1800 - 1);
+    const layer = await tarLayer([
+      f(`${deepDir}/keep`),
+      { name: 'l', type: 'symlink', linkname: `/${deepDir}` },
+      f(`l/${name}`),
+    ]);
+    const err = await expectRefused(
+      build([layer]),
+      'bad_request',
+      /2039 bytes long, over the 1900-byte limit/,
+    );
+    expect(err.message).toContain(`"/${deepDir}/${name}"`);
+  });
+
   it.each([
     ['missing', /not in this or an earlier layer/],
     ['../../etc/passwd', /points outside the image/],
