@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { operationFailed } from '../model/errors.js';
+import { ensurePrivateDir } from './private-paths.js';
 
 /** AF_UNIX socket paths are limited to 108 bytes including the NUL (sun_path). */
 export const UNIX_SOCKET_PATH_MAX = 107;
@@ -117,12 +118,13 @@ export function ensureRuntimeDir(dir: string, uid: number = process.getuid?.() ?
   }
 }
 
-/** Creates the state, cache and config directories (0700 for state: it holds keys and disks). */
+/**
+ * Creates the state, cache and config directories. State and cache are 0700 and ours (they hold keys,
+ * disks and the store): existing ones are tightened, ones owned by another user refused (ensurePrivateDir).
+ */
 export function ensureLayoutDirs(layout: Layout): void {
-  for (const dir of [layout.stateDir, layout.imagesDir, layout.kernelsDir, layout.vmsDir, layout.sshDir]) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  }
-  mkdirSync(layout.cacheDir, { recursive: true, mode: 0o700 });
+  const { stateDir, imagesDir, kernelsDir, vmsDir, sshDir, cacheDir } = layout;
+  for (const dir of [stateDir, imagesDir, kernelsDir, vmsDir, sshDir, cacheDir]) ensurePrivateDir(dir);
   mkdirSync(layout.configDir, { recursive: true, mode: 0o755 });
   ensureRuntimeDir(layout.runtimeDir);
 }

@@ -16,7 +16,13 @@ import { createKernelManager } from '../kernel/index.js';
 import { toBangerError } from '../model/errors.js';
 import { createOciPuller } from '../oci/index.js';
 import { buildRootfs, injectAssets, limitsFromConfig, writeFidelityReport } from '../rootfs/index.js';
-import { type Handlers, Operations, type RpcServer, startRpcServer } from '../rpc/index.js';
+import {
+  type Handlers,
+  Operations,
+  type RpcServer,
+  refuseIfDaemonAnswers,
+  startRpcServer,
+} from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
@@ -52,6 +58,8 @@ export async function startDaemon({
   recipeCacheDir,
 }: DaemonOptions): Promise<Daemon> {
   ensureLayoutDirs(layout);
+  // Before the sweeps and reconcile below, which would take a running daemon's work for a crash's leftovers.
+  await refuseIfDaemonAnswers(layout.socketPath);
   const store: Store = createStore(openStore(layout.dbPath));
   const operations = new Operations();
   const runner = createRunner();

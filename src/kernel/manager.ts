@@ -11,8 +11,9 @@ import { badRequest } from '../model/errors.js';
 import { validateArtifactName } from '../model/names.js';
 import { type ProgressSink, silentProgress } from '../model/progress.js';
 import { type AssembleOptions, assembleKernel, type InitramfsPolicy } from './assemble.js';
+import { refuseEscapingSymlinks } from './beneath.js';
 import { downloadDebianPackage, extractDeb, resolveDebianKernelPackage } from './debian.js';
-import { locateKernel } from './locate.js';
+import { type KernelSourceTree, locateKernel } from './locate.js';
 import type { KernelManifest, LocalKernel } from './manifest.js';
 import { type BrokenKernel, createKernelStore, type KernelStore } from './store.js';
 import { fetchKernelTarball } from './tarball.js';
@@ -109,7 +110,7 @@ export function createKernelManager(options: KernelManagerOptions): KernelManage
         message: `extracting ${debPath}`,
       });
       await extractDeb(runner, debPath, join(work, 'tree'));
-      const src = await locateKernel(join(work, 'tree'));
+      const src = await locateUnpacked(join(work, 'tree'), 'kernel package');
       if (!src) {
         throw badRequest(`${debPath} contains no kernel (no boot/vmlinuz-*)`, {
           hint: 'pass a linux-image-<version> package, not a metapackage or headers package',
@@ -159,7 +160,7 @@ export function createKernelManager(options: KernelManagerOptions): KernelManage
           progress,
           signal: o.signal,
         });
-        const src = await locateKernel(tree);
+        const src = await locateUnpacked(tree, 'kernel bundle');
         if (!src) throw badRequest(`kernel bundle ${entry.url} holds no vmlinux or vmlinuz`);
         return await assembleKernel(staging, src, {
           ...assembleOpts(name, o, `tarball:${entry.url}`, entry.distro),
@@ -210,6 +211,17 @@ export function createKernelManager(options: KernelManagerOptions): KernelManage
       );
     },
   };
+}
+
+/**
+ * Locates the kernel in a tree a bundle or package made, once no symlink in it leads out (checked by what
+ * is on disk, not by spelling). Its modules move into the store, so their links must stay inside them too.
+ */
+async function locateUnpacked(tree: string, what: string): Promise<KernelSourceTree | undefined> {
+  await refuseEscapingSymlinks(tree, what);
+  const src = await locateKernel(tree);
+  if (src?.modulesDir) await refuseEscapingSymlinks(src.modulesDir, `${what} modules`);
+  return src;
 }
 
 async function debianPackageSize(runner: Runner, name: string): Promise<number | undefined> {

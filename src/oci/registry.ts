@@ -8,6 +8,7 @@ import { registryError } from './errors.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import type { ImageReference } from './reference.js';
 import { type HttpResponse, send } from './transport/http.js';
+import { readCapped } from './transport/read-capped.js';
 
 /** Registries cap manifests at 4 MiB (distribution's limit); anything bigger is hostile or broken. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -56,26 +57,6 @@ function speaksPlainHttp(err: unknown): boolean {
     if (e.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || e.code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') return true;
   }
   return false;
-}
-
-async function readCapped(res: HttpResponse, cap: number, what: string): Promise<Buffer> {
-  const declared = Number(res.headers['content-length'] ?? Number.NaN);
-  if (declared > cap) {
-    res.body.destroy();
-    throw badRequest(`manifest of ${what} is ${declared} bytes, over the ${cap}-byte limit`);
-  }
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of res.body) {
-    const b = chunk as Buffer;
-    n += b.length;
-    if (n > cap) {
-      res.body.destroy();
-      throw badRequest(`manifest of ${what} is over the ${cap}-byte limit`);
-    }
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** The distribution API client: ping, auth on 401, manifests and blobs. Stateless beyond its caches. */
@@ -173,7 +154,11 @@ export function createRegistryClient(deps: {
           );
         throw err;
       }
-      const body = await readCapped(res, MAX_MANIFEST_BYTES, what);
+      const body = await readCapped(res, MAX_MANIFEST_BYTES, (declared) =>
+        badRequest(
+          `manifest of ${what} is ${declared === undefined ? 'over' : `${declared} bytes, over`} the ${MAX_MANIFEST_BYTES}-byte limit`,
+        ),
+      );
       const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
       const expected = tagOrDigest.startsWith('sha256:') ? tagOrDigest : res.headers['docker-content-digest'];
       if (typeof expected === 'string' && expected.startsWith('sha256:') && expected !== digest)

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type tarStream from 'tar-stream';
 import { badRequest } from '../model/errors.js';
 import type { FlattenOptions, FlattenStats } from './flatten.js';
+import { type HeaderNumbers, headerNumbers } from './header-numbers.js';
 import { entryComponents } from './paths.js';
 import { xattrsOf } from './pax-xattrs.js';
 import type { FlatTree, TreeNode } from './tree.js';
@@ -11,24 +12,19 @@ const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 export const LIMIT_HINT = 'raise max_unpacked_size / max_entries in config.toml if the image is genuine';
 
-function metaOf(header: tarStream.Header, kind: EntryMeta['kind']): EntryMeta {
+function metaOf(header: tarStream.Header, kind: EntryMeta['kind'], n: HeaderNumbers): EntryMeta {
   const pax = (header.pax ?? undefined) as Record<string, string> | undefined;
-  const num = (v: string | undefined, fallback: number) => {
-    const n = v === undefined ? Number.NaN : Number(v);
-    return Number.isFinite(n) ? n : fallback;
-  };
-  const mtimeMs = header.mtime instanceof Date ? header.mtime.getTime() : 0;
   const meta: EntryMeta = {
     kind,
-    uid: num(pax?.uid, header.uid ?? 0),
-    gid: num(pax?.gid, header.gid ?? 0),
+    uid: n.uid,
+    gid: n.gid,
     mode: (header.mode ?? (kind === 'dir' ? 0o755 : 0o644)) & 0o7777,
-    mtime: Math.floor(num(pax?.mtime, Number.isFinite(mtimeMs) ? mtimeMs / 1000 : 0)),
+    mtime: n.mtime,
     xattrs: xattrsOf(pax),
   };
   if (kind === 'char' || kind === 'block') {
-    meta.devMajor = header.devmajor ?? 0;
-    meta.devMinor = header.devminor ?? 0;
+    meta.devMajor = n.devMajor;
+    meta.devMinor = n.devMinor;
   }
   return meta;
 }
@@ -43,10 +39,12 @@ export async function applyEntry(
 ): Promise<void> {
   const { tree } = options;
   const parts = entryComponents(header.name);
+  // Every entry, also one that is skipped: a bad number means the layer cannot be trusted to parse.
+  const numbers = headerNumbers(header, `/${parts.join('/')}`);
   const drain = () => entry.resume();
   if (parts.length === 0) {
     // The root itself (`./` or umoci's `/`): its metadata is the image root's.
-    if (header.type === 'directory') tree.root.meta = metaOf(header, 'dir');
+    if (header.type === 'directory') tree.root.meta = metaOf(header, 'dir', numbers);
     drain();
     return;
   }
@@ -82,12 +80,12 @@ export async function applyEntry(
           { hint: LIMIT_HINT },
         );
       }
-      stats.contentBytes += await tree.putFile(dir, name, metaOf(header, 'file'), layer, entry);
+      stats.contentBytes += await tree.putFile(dir, name, metaOf(header, 'file', numbers), layer, entry);
       return;
     }
     case 'directory':
       drain();
-      await tree.putDir(dir, name, metaOf(header, 'dir'), layer);
+      await tree.putDir(dir, name, metaOf(header, 'dir', numbers), layer);
       return;
     case 'symlink': {
       drain();
@@ -95,7 +93,7 @@ export async function applyEntry(
       if (target === '' || /[\n\r\0]/.test(target))
         throw badRequest(`symlink ${shown} has an empty or unprintable target`);
       // Kept verbatim, absolute or not: the guest resolves it inside its own root.
-      await tree.putSymlink(dir, name, metaOf(header, 'symlink'), layer, target);
+      await tree.putSymlink(dir, name, metaOf(header, 'symlink', numbers), layer, target);
       return;
     }
     case 'link': {
@@ -109,7 +107,7 @@ export async function applyEntry(
     case 'fifo': {
       drain();
       const kind = header.type === 'fifo' ? 'fifo' : header.type === 'block-device' ? 'block' : 'char';
-      await tree.putVirtual(dir, name, metaOf(header, kind), layer);
+      await tree.putVirtual(dir, name, metaOf(header, kind, numbers), layer);
       return;
     }
     default:

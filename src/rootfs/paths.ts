@@ -2,8 +2,15 @@ import { badRequest } from '../model/errors.js';
 
 /** ext4 (and every Linux filesystem we meet) caps a name at 255 bytes. */
 const MAX_NAME_BYTES = 255;
-/** Keeps `<staging>/<path>` under the kernel's 4096-byte PATH_MAX with room for the staging prefix. */
-const MAX_PATH_BYTES = 3800;
+/**
+ * The longest path below the staging root we let `mkfs.ext4 -d` see. e2fsprogs 1.47.0 keeps the path it is
+ * copying as `/<path>` in a heap buffer of 255 bytes doubled as needed (510, 1020, 2040), and its check is
+ * one byte short: a path that fills the buffer exactly overflows it by its NUL. Only the 2040-byte buffer
+ * has no malloc slack behind it, so a staged path of exactly 2039 bytes (or one passing through a directory
+ * of that length) aborts mkfs with heap corruption, whatever the staging directory's own path; measured:
+ * 2038 and 2040 build, 2039 dies with SIGABRT. 1900 keeps a margin below that and stays far under PATH_MAX.
+ */
+export const MAX_STAGED_PATH_BYTES = 1900;
 
 /**
  * Splits a tar entry name into safe components. Returns `[]` for the root itself (`/`, `.`, `./`, which
@@ -18,9 +25,25 @@ export function entryComponents(name: string): string[] {
     if (part === '..') throw unsafeName(name, 'contains ".."');
     checkComponent(name, part);
   }
-  if (Buffer.byteLength(parts.join('/')) > MAX_PATH_BYTES)
-    throw unsafeName(name, `is longer than ${MAX_PATH_BYTES} bytes`);
+  if (Buffer.byteLength(parts.join('/')) > MAX_STAGED_PATH_BYTES)
+    throw unsafeName(name, `is longer than ${MAX_STAGED_PATH_BYTES} bytes`);
   return parts;
+}
+
+/**
+ * Refuses an entry whose place in the image, once symlinks in the image are followed, is longer than
+ * mkfs.ext4 can stage: a short name below a symlink to a long directory lands at a long path.
+ */
+export function checkStagedPath(parts: readonly string[]): void {
+  const bytes = Buffer.byteLength(parts.join('/'));
+  if (bytes > MAX_STAGED_PATH_BYTES) {
+    throw badRequest(
+      `layer entry ${JSON.stringify(absolute(parts))} is ${bytes} bytes long, over the ${MAX_STAGED_PATH_BYTES}-byte limit for a path in the image`,
+      {
+        hint: 'the image is malformed or hostile (mkfs.ext4 cannot build paths this long); nothing was written',
+      },
+    );
+  }
 }
 
 function checkComponent(whole: string, part: string): void {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { badRequest } from '../model/errors.js';
+import { checkStagedPath } from './paths.js';
 import { finishDir, type Staging } from './staging.js';
 import type { EntryMeta } from './types.js';
 
@@ -121,7 +122,10 @@ export class FlatTree {
   }
 
   private attach(dir: TreeNode, name: string, meta: EntryMeta, layer: number): TreeNode {
-    const node: TreeNode = { name, parent: dir, parts: [...dir.parts, name], meta, layer };
+    // Every node's path is checked here, where it is known after symlinks, before the host sees it.
+    const parts = [...dir.parts, name];
+    checkStagedPath(parts);
+    const node: TreeNode = { name, parent: dir, parts, meta, layer };
     if (meta.kind === 'dir') node.children = new Map();
     dir.children!.set(name, node);
     return node;

@@ -7,5 +7,12 @@ export {
 } from './client.js';
 export { type OperationSummary, Operations } from './operations.js';
 export * from './protocol.js';
-export { type CallContext, type Handler, type Handlers, type RpcServer, startRpcServer } from './server.js';
+export {
+  type CallContext,
+  type Handler,
+  type Handlers,
+  type RpcServer,
+  refuseIfDaemonAnswers,
+  startRpcServer,
+} from './server.js';
 export { FORWARDED_SIGNALS, type ForwardedSignal } from './wire.js';

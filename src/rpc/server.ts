@@ -84,15 +84,23 @@ async function listenExclusive(server: Server, socketPath: string): Promise<void
     await tryListen();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    if (await socketAnswers(socketPath)) {
-      throw new BangerError('already_exists', `another bangerd is already running on ${socketPath}`, {
-        hint: 'banger daemon stop',
-      });
-    }
+    await refuseIfDaemonAnswers(socketPath);
     unlinkSync(socketPath);
     await tryListen();
   }
   chmodSync(socketPath, 0o600);
+}
+
+/**
+ * Refuses to go on while another daemon answers on `socketPath`. The daemon asks this before its start-up
+ * sweeps too: a second daemon must not remove the staging or fresh image directories the first is writing.
+ */
+export async function refuseIfDaemonAnswers(socketPath: string): Promise<void> {
+  if (await socketAnswers(socketPath)) {
+    throw new BangerError('already_exists', `another bangerd is already running on ${socketPath}`, {
+      hint: 'banger daemon stop',
+    });
+  }
 }
 
 function socketAnswers(socketPath: string): Promise<boolean> {

@@ -1,3 +1,5 @@
 /** ssh: banger's key and its TOFU known_hosts. */
+
+export { sshConfigLines, sshOptions } from './client-options.js';
 export { ensureSshKey } from './keys.js';
-export { forgetHost, hostKeyMismatch, pinHostKey, pinnedKey, sshOptions } from './known-hosts.js';
+export { forgetHost, hostKeyMismatch, pinHostKey, pinnedKey } from './known-hosts.js';

@@ -5,28 +5,6 @@ import writeFileAtomic from 'write-file-atomic';
 import type { Runner } from '../host/index.js';
 import { BangerError } from '../model/errors.js';
 
-/**
- * Host keys are pinned trust-on-first-use in banger's own known_hosts: the daemon reads the guest's key
- * through the agent at start (pinHostKey), and ssh then refuses any other (`StrictHostKeyChecking=yes`). A deleted VM's address
- * is reused by the next VM, so delete forgets its entry.
- */
-export function sshOptions(keyPath: string, knownHostsPath: string): string[] {
-  return [
-    '-i',
-    keyPath,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    `UserKnownHostsFile=${knownHostsPath}`,
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'HostKeyAlgorithms=ssh-ed25519',
-    '-o',
-    'LogLevel=ERROR',
-  ];
-}
-
 export async function forgetHost(runner: Runner, knownHostsPath: string, host: string): Promise<void> {
   if (!existsSync(knownHostsPath)) return;
   await runner.run(['ssh-keygen', '-q', '-R', host, '-f', knownHostsPath], { allowFailure: true });

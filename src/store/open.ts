@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateFile, tightenIfPresent } from '../config/index.js';
 import { BangerError, operationFailed } from '../model/errors.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 
@@ -22,6 +23,10 @@ function configure(db: Database.Database): void {
 /** Opens (creating if needed) the store and applies pending migrations, each in its own transaction. */
 export function openStore(path: string, migrations: readonly Migration[] = MIGRATIONS): Database.Database {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // SQLite creates its files 0644 (less the umask) and gives -wal and -shm the database file's mode:
+  // a 0600 database keeps all three private. Leftovers from an older banger are tightened too.
+  ensurePrivateFile(path);
+  for (const side of [`${path}-wal`, `${path}-shm`]) tightenIfPresent(side);
   let db: Database.Database;
   try {
     db = new Database(path);

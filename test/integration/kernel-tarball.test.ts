@@ -1,7 +1,8 @@
 /**
  * Catalog tarball entries against a local HTTP server on 127.0.0.1: a good bundle installs; a bad digest,
- * a short download, a connection cut mid-body, traversal, absolute paths, escaping symlinks and special
- * files are refused with a clear error and leave nothing in the store; an unknown name lists the catalog.
+ * a short download, a connection cut mid-body, traversal, absolute paths, escaping symlinks (by spelling,
+ * or only on disk through another link) and special files are refused with a clear error and leave nothing
+ * in the store; an unknown name lists the catalog.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -141,6 +142,16 @@ describe('kernel pull from tarball catalog entries', () => {
       { name: 'again', type: 'link', linkname: 'vmlinux' },
     ]);
     await addEntry('empty', [{ name: 'README', data: 'no kernel here' }]);
+    // `d/d -> ..` makes every second `d` the bundle root again: the vmlinuz link spells 40 names down and
+    // 40 up (inside, read lexically) but climbs 40 levels above the root on disk, to a host file.
+    await writeFile(join(work, 'host-secret'), 'HOST SECRET');
+    const climb = `${'d/'.repeat(40)}${'../'.repeat(40)}${join(work, 'host-secret').slice(1)}`;
+    await addEntry('climb', [
+      { name: 'd/', type: 'directory' },
+      { name: 'd/d', type: 'symlink', linkname: '..' },
+      { name: 'vmlinuz', type: 'symlink', linkname: climb },
+      { name: 'config', data: CONFIG },
+    ]);
     await writeFile(join(work, 'catalog.json'), JSON.stringify({ version: 1, entries }));
   });
 
@@ -185,6 +196,7 @@ describe('kernel pull from tarball catalog entries', () => {
     ['chardev', /is a character-device/],
     ['hardlink', /is a link/],
     ['empty', /holds no vmlinux or vmlinuz/],
+    ['climb', /^kernel bundle symlink vmlinuz -> (d\/){40}\.\.\/.* leads outside the tree$/],
   ];
   for (const [name, message] of refused) {
     it(`refuses ${name} and leaves nothing in the store`, async () => {

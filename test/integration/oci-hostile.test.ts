@@ -159,6 +159,65 @@ describe.skipIf(skip !== undefined)(`oci pull of hostile input${skip ? ` (skippe
     expect(await cacheFiles(f.cacheDir)).toEqual({ blobs: [], tmp: [] });
   });
 
+  it.each([
+    ['an endless body', false],
+    ['a Content-Length over 1 MiB, then silence', true],
+  ])('refuses a token answer over 1 MiB (%s) in bounded time and memory', async (_how, declared) => {
+    // At most this much is ever offered, then the answer hangs open: a reader without a cap would wait
+    // (holding it all) instead of failing.
+    const OFFER = 256 * 1024 * 1024;
+    let offered = 0;
+    const bearerProxy = await startRegistryProxy({
+      upstream: reg.url,
+      bearer: {
+        answerToken: (res) => {
+          res.writeHead(200, {
+            'content-type': 'application/json',
+            ...(declared ? { 'content-length': String(2 * 1024 * 1024) } : {}),
+          });
+          if (declared) return void res.write('{"token":"');
+          const chunk = Buffer.alloc(64 * 1024, 0x61);
+          const pump = () => {
+            while (!res.destroyed && offered < OFFER) {
+              offered += chunk.length;
+              if (!res.write(chunk)) return void res.once('drain', pump);
+            }
+          };
+          res.write('{"token":"');
+          pump();
+        },
+      },
+    });
+    try {
+      const started = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<'hung'>((r) => {
+        timer = setTimeout(() => r('hung'), 15_000);
+      });
+      const outcome = await Promise.race([
+        rejection(f.puller.pull(`${bearerProxy.host}/alpine:3.20.3`)),
+        hung,
+      ]);
+      clearTimeout(timer);
+      expect(outcome).not.toBe('hung');
+      if (outcome === 'hung') return;
+      expect(outcome.code).toBe('operation_failed');
+      expect(outcome.message).toBe(
+        `token answer from ${bearerProxy.url}/token is over the 1048576-byte limit`,
+      );
+      expect(outcome.hint).toContain('broken or hostile');
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // Cut off near the cap: what was offered past it is only what the sockets buffered.
+      expect(offered).toBeLessThan(32 * 1024 * 1024);
+      // The ping's challenge sent banger to the token service first: no manifest was asked for.
+      expect(bearerProxy.tokenRequests).toHaveLength(1);
+      expect(bearerProxy.requests.map((r) => r.path)).toEqual(['/v2/']);
+      expect(await cacheFiles(f.cacheDir)).toEqual({ blobs: [], tmp: [] });
+    } finally {
+      await bearerProxy.close();
+    }
+  });
+
   it('refuses schema 1 and unknown manifest media types by name', async () => {
     let body = '';
     let type = '';

@@ -87,6 +87,114 @@ describe('rootfs builder against hostile layers', () => {
     await expectRefused(build([await tarLayer([f(name)])]), 'bad_request', message);
   });
 
+  /** A relative path of exactly `bytes` bytes: 199-byte directory names, then the rest as the last name. */
+  function pathOf(bytes: number, prefix = ''): string {
+    let p = prefix;
+    while (Buffer.byteLength(p) + 200 < bytes) p += `${'d'.repeat(199)}/`;
+    return p + 'f'.repeat(bytes - Buffer.byteLength(p));
+  }
+
+  // e2fsprogs 1.47.0's mkfs.ext4 -d aborts (heap corruption) on a staged path of exactly 2039 bytes; banger
+  // stops at 1900, before any tool sees the path.
+  it('builds a 1900-byte path and refuses a 2039-byte one by name, before mkfs.ext4 sees it', async () => {
+    const ok = pathOf(1900);
+    await build([await tarLayer([f(ok, 'deep')])]);
+    expect((await readImageFile(output(), `/${ok}`)).toString()).toBe('deep');
+    await rm(output());
+    const long = pathOf(2039);
+    const err = await expectRefused(
+      build([await tarLayer([f(long)])]),
+      'bad_request',
+      /longer than 1900 bytes/,
+    );
+    expect(err.message).toContain(JSON.stringify(long));
+  });
+
+  it('refuses a short name that lands at a 2039-byte path through a symlink', async () => {
+    const deepDir = pathOf(1800, 'x/');
+    const name = 'n'.repeat(2039 - 1800 - 1);
+    const layer = await tarLayer([
+      f(`${deepDir}/keep`),
+      { name: 'l', type: 'symlink', linkname: `/${deepDir}` },
+      f(`l/${name}`),
+    ]);
+    const err = await expectRefused(
+      build([layer]),
+      'bad_request',
+      /2039 bytes long, over the 1900-byte limit/,
+    );
+    expect(err.message).toContain(`"/${deepDir}/${name}"`);
+  });
+
+  // Every number a layer's PAX records (or header) carry is checked before use: none reaches lchown,
+  // utimes or debugfs as a raw RangeError/EINVAL, and none is silently misread.
+  const victim = (pax: Record<string, string>): TarEntry => f('victim', 'x', { pax });
+  const device = (extra: Partial<TarEntry>): TarEntry => ({
+    name: 'dev',
+    type: 'character-device',
+    mode: 0o600,
+    devmajor: 1,
+    devminor: 3,
+    ...extra,
+  });
+  it.each<[string, TarEntry, RegExp]>([
+    [
+      'uid=-5',
+      victim({ uid: '-5' }),
+      /layer entry \/victim has PAX uid "-5": not a non-negative whole number$/,
+    ],
+    ['uid=4294967295', victim({ uid: '4294967295' }), /PAX uid "4294967295": outside 0\.\.4294967294/],
+    ['gid=1.5', victim({ gid: '1.5' }), /PAX gid "1\.5": not a non-negative whole number/],
+    ['gid=NaN', victim({ gid: 'NaN' }), /PAX gid "NaN": not a non-negative whole number/],
+    ['uid=1e3', victim({ uid: '1e3' }), /PAX uid "1e3": not a non-negative whole number/],
+    ['size=1e0', victim({ size: '1e0' }), /PAX size "1e0": not a non-negative whole number/],
+    ['mtime=1e300', victim({ mtime: '1e300' }), /PAX mtime "1e300": not a decimal number of seconds/],
+    [
+      'mtime=99999999999999',
+      victim({ mtime: '99999999999999' }),
+      /PAX mtime "99999999999999": outside what ext4/,
+    ],
+    ['mtime=-3000000000', victim({ mtime: '-3000000000' }), /PAX mtime "-3000000000": outside what ext4/],
+    ['atime=x', victim({ atime: 'x' }), /PAX atime "x": not a decimal number of seconds/],
+    ['ctime=Infinity', victim({ ctime: 'Infinity' }), /PAX ctime "Infinity": not a decimal/],
+    [
+      'SCHILY.devmajor=5000',
+      device({ pax: { 'SCHILY.devmajor': '5000' } }),
+      /layer entry \/dev has PAX devmajor "5000": outside 0\.\.4095$/,
+    ],
+    [
+      'SCHILY.devminor=-1',
+      device({ pax: { 'SCHILY.devminor': '-1' } }),
+      /PAX devminor "-1": not a non-negative/,
+    ],
+    [
+      'header devminor 100000',
+      device({ devminor: 100_000 }),
+      /layer entry \/dev has devminor "100000": outside 0\.\.65535$/,
+    ],
+  ])('refuses a layer whose entry has %s, naming the entry and field', async (_what, entry, message) => {
+    const err = await expectRefused(build([await tarLayer([f('before'), entry])]), 'bad_request', message);
+    expect(err.hint).toContain('malformed or hostile');
+  });
+
+  it('keeps sane PAX numbers: ids too big for ustar, fractional and negative times, SCHILY device numbers', async () => {
+    const layer = await tarLayer([
+      victim({ uid: '3000001', gid: '70000', mtime: '1700000000.75', atime: '-1.5', ctime: '0' }),
+      device({ pax: { 'SCHILY.devmajor': '4095', 'SCHILY.devminor': '65535' } }),
+    ]);
+    await build([layer]);
+    expect(await statOne(output(), '/victim')).toMatchObject({
+      uid: 3000001,
+      gid: 70000,
+      mtime: 1700000000,
+    });
+    expect(await statOne(output(), '/dev')).toMatchObject({
+      type: 'character special',
+      device: [4095, 65535],
+    });
+    expect((await fsck(output())).exitCode).toBe(0);
+  });
+
   it.each([
     ['missing', /not in this or an earlier layer/],
     ['../../etc/passwd', /points outside the image/],

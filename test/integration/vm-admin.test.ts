@@ -145,6 +145,14 @@ describe("banger's ssh_config", () => {
     expect(text).toContain(`Host sshy.vm\n  HostName ${vm.runtime.guestIp}\n`);
     expect(text).toContain(`Host *.vm\n  User root\n  IdentityFile "${join(root, 'key')}"`);
     expect(text).toContain(`UserKnownHostsFile "${join(root, 'kh')}"`);
+    // `ssh NAME.vm` must trust only the key pinned through the agent, as `vm ssh` does: no accept-new.
+    expect(text).toContain('  StrictHostKeyChecking yes\n  HostKeyAlgorithms ssh-ed25519\n');
+    expect(text).not.toContain('accept-new');
+    const resolved = (await runner.run(['ssh', '-G', '-F', configPath, 'sshy.vm'])).stdout.split('\n');
+    expect(resolved).toContain(`hostname ${vm.runtime.guestIp}`);
+    expect(resolved).toContain('stricthostkeychecking true');
+    expect(resolved).toContain(`userknownhostsfile ${join(root, 'kh')}`);
+    expect(resolved).toContain('hostkeyalgorithms ssh-ed25519');
     expect((await h.service.sshConfig()).text).toBe(text);
     await h.service.delete('sshy');
     expect(readFileSync(configPath, 'utf8')).not.toContain('sshy');

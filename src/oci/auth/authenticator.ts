@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { BangerError, operationFailed } from '../../model/errors.js';
 import { redactUrl, registryError } from '../errors.js';
 import { send } from '../transport/http.js';
+import { readCapped } from '../transport/read-capped.js';
 import { type Challenge, pickChallenge } from './challenge.js';
 import type { CredentialSource, Credentials } from './credentials.js';
 
@@ -18,6 +19,7 @@ const tokenSchema = z
 const DEFAULT_TOKEN_SECONDS = 60;
 /** Refresh this long before expiry so a token never dies in flight. */
 const EXPIRY_MARGIN_MS = 10_000;
+/** A token answer is a JSON object of a few KiB; anything near this is broken or hostile. */
 const MAX_TOKEN_BODY = 1024 * 1024;
 
 export interface Authenticator {
@@ -93,12 +95,14 @@ export function createAuthenticator(deps: {
     if (res.statusCode !== 200) {
       throw await registryError(res, url, `token request for ${registry}`, loginHint(registry));
     }
-    const text = await res.body.text();
-    if (text.length > MAX_TOKEN_BODY)
-      throw operationFailed(`token answer from ${redactUrl(url)} is too large`);
+    const body = await readCapped(res, MAX_TOKEN_BODY, () =>
+      operationFailed(`token answer from ${redactUrl(url)} is over the ${MAX_TOKEN_BODY}-byte limit`, {
+        hint: `the token service of ${registry} is broken or hostile; a real token answer is a few KiB`,
+      }),
+    );
     let parsed: z.infer<typeof tokenSchema>;
     try {
-      parsed = tokenSchema.parse(JSON.parse(text));
+      parsed = tokenSchema.parse(JSON.parse(body.toString('utf8')));
     } catch {
       throw operationFailed(`token answer from ${redactUrl(url)} is not a token`);
     }

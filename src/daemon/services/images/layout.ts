@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isImageId } from './naming.js';
 
 /** Every file of a managed image directory `<imagesDir>/<id>/`. */
 export const IMAGE_FILES = {
@@ -43,21 +44,28 @@ export async function removeImageDir(imagesDir: string, id: string): Promise<voi
 }
 
 /**
- * Removes staging and trash directories a crash left behind; call once at daemon start. `beforeRemove`
- * gets each one first (the service unmounts what a killed debootstrap left mounted inside).
+ * Removes what a crash left in the image store; call once at daemon start, before any install runs.
+ * That is staging and trash directories, and image directories whose row was never written: an install
+ * renames its staging directory into place and then inserts the row, so a crash between the two leaves a
+ * directory no row names. Only names banger makes are touched, and an image directory with a row (managed
+ * or not) is kept. `beforeRemove` gets each one first (the service unmounts what a killed debootstrap left
+ * mounted inside).
  */
 export async function sweepImagesDir(
   imagesDir: string,
+  hasRow: (id: string) => boolean,
   beforeRemove: (dir: string) => Promise<void> = async () => {},
-): Promise<string[]> {
-  if (!existsSync(imagesDir)) return [];
-  const removed: string[] = [];
-  for (const name of await readdir(imagesDir)) {
-    if (name.startsWith(STAGING_PREFIX) || name.startsWith(TRASH_PREFIX)) {
-      await beforeRemove(join(imagesDir, name));
-      await rm(join(imagesDir, name), { recursive: true, force: true });
-      removed.push(name);
-    }
+): Promise<{ leftovers: string[]; orphans: string[] }> {
+  const swept = { leftovers: [] as string[], orphans: [] as string[] };
+  if (!existsSync(imagesDir)) return swept;
+  for (const entry of await readdir(imagesDir, { withFileTypes: true })) {
+    const { name } = entry;
+    const leftover = name.startsWith(STAGING_PREFIX) || name.startsWith(TRASH_PREFIX);
+    const orphan = !leftover && entry.isDirectory() && isImageId(name) && !hasRow(name);
+    if (!leftover && !orphan) continue;
+    await beforeRemove(join(imagesDir, name));
+    await rm(join(imagesDir, name), { recursive: true, force: true });
+    (leftover ? swept.leftovers : swept.orphans).push(name);
   }
-  return removed;
+  return swept;
 }

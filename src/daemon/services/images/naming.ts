@@ -7,6 +7,11 @@ export function newImageId(): string {
   return randomBytes(8).toString('hex');
 }
 
+/** Whether `name` has the shape newImageId makes (so a directory of that name is one banger made). */
+export function isImageId(name: string): boolean {
+  return /^[0-9a-f]{16}$/.test(name);
+}
+
 /**
  * The default image name for an OCI reference, as the original: the repository's last path component plus
  * the tag (`docker.io/library/debian:bookworm` -> `debian-bookworm`), or the digest's first 12 hex digits.

@@ -100,7 +100,7 @@ export interface ImageService {
   ensure(nameOrRef: string, o?: ImageOpOptions): Promise<Image>;
   pruneCache(o: { dryRun: boolean }): Promise<PruneResult>;
   bundle(p: BundleParams, o?: ImageOpOptions): Promise<PackedBundle>;
-  /** Removes staging and trash left by a crash; call once at daemon start. */
+  /** Removes staging, trash and row-less image directories left by a crash; call once at daemon start. */
   sweep(): Promise<void>;
 }
 
@@ -240,8 +240,17 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
     async sweep() {
       await mkdir(deps.imagesDir, { recursive: true, mode: 0o700 });
       // A recipe build killed mid-debootstrap leaves /proc and /sys mounted inside its staging tree.
-      const removed = await sweepImagesDir(deps.imagesDir, (dir) => unmountUnder(deps.runner, dir));
-      if (removed.length > 0) deps.log.info({ removed }, 'removed image staging left by a crash');
+      const hasRow = (id: string) => store.images.findById(id) !== undefined;
+      const { leftovers, orphans } = await sweepImagesDir(deps.imagesDir, hasRow, (dir) =>
+        unmountUnder(deps.runner, dir),
+      );
+      if (leftovers.length > 0)
+        deps.log.info({ removed: leftovers }, 'removed image staging left by a crash');
+      if (orphans.length > 0)
+        deps.log.warn(
+          { removed: orphans },
+          'removed image directories without a store row (a crash mid-install)',
+        );
     },
   };
 }

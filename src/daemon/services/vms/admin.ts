@@ -8,6 +8,7 @@ import { growWorkDisk } from '../../../host/index.js';
 import { BangerError, badRequest } from '../../../model/errors.js';
 import { formatSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
+import { sshConfigLines } from '../../../ssh/index.js';
 import type { AgentClient } from './ports.js';
 import { vmPaths } from './run-dir.js';
 import type { VmServiceDeps } from './types.js';
@@ -126,7 +127,7 @@ async function socketOwners(agent: AgentClient): Promise<Map<number, string>> {
 
 /**
  * banger's ssh_config: one `Host NAME.vm NAME` block per VM with an address, then the shared options for
- * `*.vm` (banger's key and known_hosts, root). Users opt in with `banger ssh-config --install`, which
+ * `*.vm` (root, and the same key, pinned known_hosts and strict checking as `vm ssh`). Users opt in with `banger ssh-config --install`, which
  * Includes this file from ~/.ssh/config.
  */
 export function renderSshConfig(
@@ -138,16 +139,7 @@ export function renderSshConfig(
     if (!vm.runtime.guestIp) continue;
     lines.push(`Host ${vm.name}.vm`, `  HostName ${vm.runtime.guestIp}`, '');
   }
-  lines.push(
-    'Host *.vm',
-    '  User root',
-    `  IdentityFile "${ssh.keyPath}"`,
-    '  IdentitiesOnly yes',
-    `  UserKnownHostsFile "${ssh.knownHostsPath}"`,
-    '  StrictHostKeyChecking accept-new',
-    '  LogLevel ERROR',
-    '',
-  );
+  lines.push('Host *.vm', '  User root', ...sshConfigLines(ssh.keyPath, ssh.knownHostsPath), '');
   return lines.join('\n');
 }
 
