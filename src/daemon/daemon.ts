@@ -52,7 +52,10 @@ export async function startDaemon({
   recipeCacheDir,
 }: DaemonOptions): Promise<Daemon> {
   ensureLayoutDirs(layout);
-  const store: Store = createStore(openStore(layout.dbPath));
+  const store: Store = createStore(openStore(layout.dbPath), {
+    onRefusedIdentity: (vm, { value, reason }) =>
+      log.warn({ vm, identity: value, reason }, 'stored teardown identity refused; not acted on'),
+  });
   const operations = new Operations();
   const runner = createRunner();
   const kernels = createKernelManager({

@@ -1,7 +1,19 @@
 export * from './disk/index.js';
 export { defaultRouteDevice, type LinkState, listLinks, readLink } from './ip-state.js';
 export * from './net/index.js';
+export { readPidFile, withPidFile } from './pidfile.js';
 export * from './priv/index.js';
+export {
+  checkProcessProof,
+  type ProcessProof,
+  type ProofCheck,
+  processArgv,
+  processExe,
+  processExited,
+  processStartTime,
+  processUids,
+  readProcStat,
+} from './proc.js';
 export * from './runner.js';
 export { describeIdentity, type TeardownDeps, teardownAll, teardownIdentity } from './teardown.js';
 export { findExecutable } from './which.js';

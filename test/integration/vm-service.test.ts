@@ -12,12 +12,12 @@ import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vmPaths } from '../../src/daemon/services/vms/index.js';
-import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
 import type { VM } from '../../src/model/vm.js';
 import { REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
+import { processesNaming } from '../fixtures/proc-scan.js';
 import { createStandinVmm, hostAgentGuest } from '../fixtures/standin-vmm.js';
 import { addImage, buildVmHarness, type VmHarness } from '../fixtures/vm-harness.js';
 
@@ -93,7 +93,7 @@ async function assertConsistent(h: VmHarness): Promise<void> {
   const vmsDir = h.deps.vmsDir;
   for (const vm of vms) {
     const runtimeKinds = vm.runtime.identities.map((i) => i.kind).filter((k) => k !== 'file' && k !== 'ip');
-    const procs = await processesUsing(vmPaths(vmsDir, vm.id).run);
+    const procs = await processesNaming(vmPaths(vmsDir, vm.id).run);
     if (vm.state === 'running') {
       expect(procs.length, `${vm.name} running but no process`).toBe(1);
     } else {
@@ -103,7 +103,7 @@ async function assertConsistent(h: VmHarness): Promise<void> {
   }
   const ids = new Set(vms.map((v) => v.id));
   expect(readdirSync(vmsDir).filter((d) => !ids.has(d))).toEqual([]);
-  expect(await processesUsing(vmsDir)).toHaveLength(vms.filter((v) => v.state === 'running').length);
+  expect(await processesNaming(vmsDir)).toHaveLength(vms.filter((v) => v.state === 'running').length);
   const leases = await h.deps.network.ips.leases();
   for (const owner of Object.values(leases)) expect(ids.has(owner), `lease of ${owner}`).toBe(true);
   const running = vms.filter((v) => v.state === 'running');

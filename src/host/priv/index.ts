@@ -3,7 +3,6 @@ export { createInProcessPrivOps, type InProcessPrivOpsOptions } from './in-proce
 export { type LoopEntry, listLoops } from './loop.js';
 export { iptablesRules } from './nat-iptables.js';
 export { listNftRules, natComment, nftAddScript } from './nat-nft.js';
-export { processStartTime } from './signal.js';
 export type * from './types.js';
 export {
   ALLOWED_SIGNALS,
