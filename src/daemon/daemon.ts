@@ -60,7 +60,10 @@ export async function startDaemon({
   ensureLayoutDirs(layout);
   // Before the sweeps and reconcile below, which would take a running daemon's work for a crash's leftovers.
   await refuseIfDaemonAnswers(layout.socketPath);
-  const store: Store = createStore(openStore(layout.dbPath));
+  const store: Store = createStore(openStore(layout.dbPath), {
+    onRefusedIdentity: (vm, { value, reason }) =>
+      log.warn({ vm, identity: value, reason }, 'stored teardown identity refused; not acted on'),
+  });
   const operations = new Operations();
   const runner = createRunner();
   const kernels = createKernelManager({

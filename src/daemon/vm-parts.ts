@@ -87,6 +87,7 @@ function chooseOnce({ config, layout, runner, kernels, log }: PartsInput): () =>
       kind: choice.kind,
       accel: choice.accel,
       agentTransport: driver.capabilities.agentTransports.includes('vsock') ? 'vsock' : 'virtio-serial',
+      plan: (spec) => driver.plan(spec),
       start: (spec, opts) => driver.start(spec, opts),
       adopt: async (handles) => {
         // handles.json is validated loosely on read; the driver gets only what its schema accepts.

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn as spawnChild } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { BangerError } from '../model/errors.js';
+import { withPidFile } from './pidfile.js';
 
 /**
  * The only place that spawns host programs. Always argv arrays, never a shell string. Every command can
@@ -39,6 +40,11 @@ export interface SpawnOptions {
   pipe?: boolean;
   /** Share the caller's terminal (interactive programs such as ssh run by the CLI). */
   inherit?: boolean;
+  /**
+   * The process writes `<pid> <start time>` here itself, before it execs the program (see pidfile.ts), so
+   * it stays findable even when the caller dies right after the spawn.
+   */
+  pidFile?: string;
 }
 
 export interface Runner {
@@ -114,7 +120,9 @@ export function createRunner(): Runner {
     },
 
     spawn(argv, options = {}) {
-      const [file, ...args] = withNetns(argv, options.netns);
+      if (argv.length === 0) throw new BangerError('bad_request', 'empty command');
+      const inNetns = withNetns(argv, options.netns);
+      const [file, ...args] = options.pidFile ? withPidFile(options.pidFile, inNetns) : inNetns;
       if (!file) throw new BangerError('bad_request', 'empty command');
       let logFd: number | undefined;
       if (options.logPath) logFd = openSync(options.logPath, 'a', 0o600);

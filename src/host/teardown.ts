@@ -1,22 +1,29 @@
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { operationFailed } from '../model/errors.js';
-import type { TeardownIdentity } from '../model/identity.js';
+import { BangerError, badRequest, operationFailed } from '../model/errors.js';
+import type { PidfileIdentity, TeardownIdentity } from '../model/identity.js';
 import { teardownFile } from './disk/files.js';
 import { detachLoop } from './disk/loop.js';
 import { teardownBridge } from './net/bridge.js';
 import type { IpAllocator } from './net/ip-allocator.js';
 import { teardownNat } from './net/nat.js';
 import { teardownTap } from './net/tap-pool.js';
-import { processGone } from './priv/signal.js';
-import type { PrivOps } from './priv/types.js';
+import { readPidFile } from './pidfile.js';
+import type { PrivOps, SignalRequest } from './priv/types.js';
+import { validateEntryUnder } from './priv/validate.js';
+import { processExited } from './proc.js';
 
 export interface TeardownDeps {
   priv: PrivOps;
-  stateDir: string;
+  /**
+   * The VM's own directory: every `file` and `pidfile` identity must lie inside it (resolved, so neither
+   * `..` nor a symlink leads out), or it is refused and left alone. Absent: every such identity is refused.
+   */
+  vmDir?: string;
   /** Needed to release `ip` identities. */
   ips?: IpAllocator;
-  /** Where a refused teardown is reported (a tap or bridge under the recorded name that is not ours). */
+  /** Hears of identities refused rather than undone: a link that is not ours, a process that is not the recorded one. */
   log?: Pick<Logger, 'warn'>;
 }
 
@@ -43,9 +50,11 @@ export async function teardownIdentity(deps: TeardownDeps, id: TeardownIdentity)
     case 'dm':
       return deps.priv.removeDm({ name: id.name });
     case 'process':
-      return killProcess(deps.priv, id);
+      return killProcess(deps, id);
+    case 'pidfile':
+      return refusable(deps, id, () => killByPidFile(deps, inVmDir(deps.vmDir, id), id));
     case 'file':
-      return teardownFile(deps.stateDir, id);
+      return refusable(deps, id, () => teardownFile(inVmDir(deps.vmDir, id), id));
   }
 }
 
@@ -95,18 +104,60 @@ export function describeIdentity(id: TeardownIdentity): string {
       return `device-mapper ${id.name}`;
     case 'process':
       return `process ${id.pid}`;
+    case 'pidfile':
+      return `process of pidfile ${id.path}`;
     case 'file':
       return `file ${id.path}`;
   }
 }
 
-async function killProcess(priv: PrivOps, id: { pid: number; startTime: number }): Promise<void> {
-  const res = await priv.signalProcess({ pid: id.pid, startTime: id.startTime, signal: 'KILL' });
-  if (res === 'gone') return;
+/**
+ * SIGKILLs the recorded process through PrivOps, which checks the proof first. A live process that has
+ * the pid and start time but not the owner, executable or argument is not ours (a damaged or forged
+ * record): it is left alone and the identity counts as undone, since the process it names is gone.
+ */
+async function killProcess(deps: TeardownDeps, proof: Omit<SignalRequest, 'signal'>): Promise<void> {
+  const res = await deps.priv.signalProcess({ ...proof, signal: 'KILL' });
+  if (res.outcome === 'gone') return;
+  if (res.outcome === 'refused') {
+    deps.log?.warn({ pid: proof.pid, reason: res.reason }, 'process identity refused; not signalled');
+    return;
+  }
   // Devices (dm, loop, tap) are only free once the process has exited; a zombie has released them.
   const deadline = Date.now() + PROCESS_EXIT_WAIT_MS;
-  while (!processGone(id.pid, id.startTime)) {
-    if (Date.now() > deadline) throw operationFailed(`process ${id.pid} did not exit after SIGKILL`);
+  while (!processExited(proof.pid, proof.startTime)) {
+    if (Date.now() > deadline) throw operationFailed(`process ${proof.pid} did not exit after SIGKILL`);
     await sleep(20);
+  }
+}
+
+/**
+ * A VMM spawned but never recorded (the daemon died in between): its wrapper wrote its pid and start
+ * time, so it is killed with the same proof as a recorded one, less the executable it was never seen with.
+ */
+async function killByPidFile(deps: TeardownDeps, vmDir: string, id: PidfileIdentity): Promise<void> {
+  // The VM's directory is gone (a delete removed it after killing what its pidfile named): so is the file.
+  if (!existsSync(vmDir)) return;
+  const path = validateEntryUnder(vmDir, id.path);
+  const recorded = await readPidFile(path);
+  if (recorded) await killProcess(deps, { ...recorded, arg: id.arg });
+}
+
+function inVmDir(vmDir: string | undefined, id: TeardownIdentity): string {
+  if (vmDir === undefined) throw badRequest(`refusing ${describeIdentity(id)}: no VM directory to hold it`);
+  return vmDir;
+}
+
+/**
+ * Runs the teardown of a path identity; a path that leads out of the VM's directory, or a pidfile that was
+ * not written by the wrapper, is refused (bad_request): logged and left alone, never acted on. The identity
+ * then counts as undone, so a forged record cannot wedge a delete.
+ */
+async function refusable(deps: TeardownDeps, id: TeardownIdentity, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (!(err instanceof BangerError) || err.code !== 'bad_request') throw err;
+    deps.log?.warn({ identity: id, reason: err.message }, 'identity refused; not acted on');
   }
 }

@@ -1,7 +1,7 @@
 export * from './agent-endpoint.js';
 export * from './errors.js';
 export type * from './guest-asset.js';
-export type * from './identity.js';
+export * from './identity.js';
 export * from './image.js';
 export type * from './layer.js';
 export * from './names.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { teardownIdentitySchema } from './identity.js';
 
 /** One union for a VM's state, never a set of booleans that must agree. */
 export const vmStateSchema = z.enum(['created', 'running', 'stopped', 'error']);
@@ -11,18 +12,16 @@ export const vmSpecSchema = z.object({
   nat: z.boolean(),
 });
 
-/** A teardown identity as stored (see identity.ts); kept loose here so new kinds need no migration. */
-const storedIdentitySchema = z.looseObject({ kind: z.string() });
-
 /**
  * Durable runtime facts. `identities` mirrors handles.json: every host side effect's teardown identity,
- * written before the effect and cleared after its teardown (see ARCHITECTURE.md).
+ * written before the effect and cleared after its teardown (see ARCHITECTURE.md). The store parses each
+ * one on its own (parseIdentities) before the row reaches this schema, so a damaged one is refused alone.
  */
 export const vmRuntimeSchema = z.object({
   guestIp: z.string().optional(),
   vmDir: z.string().optional(),
   logPath: z.string().optional(),
-  identities: z.array(storedIdentitySchema).default([]),
+  identities: z.array(teardownIdentitySchema).default([]),
   lastError: z.string().optional(),
 });
 

@@ -1,11 +1,11 @@
 import type Database from 'better-sqlite3';
 import { ImageRepository } from './images.js';
-import { VmRepository } from './vms.js';
+import { type OnRefusedIdentity, VmRepository } from './vms.js';
 
 export { ImageRepository } from './images.js';
 export { MIGRATIONS, type Migration } from './migrations.js';
 export { inspectSchema, migrate, openStore, openStoreReadOnly, type SchemaState } from './open.js';
-export { VmRepository } from './vms.js';
+export { type OnRefusedIdentity, VmRepository } from './vms.js';
 
 /** The repositories over one open database, handed to services by the composition root. */
 export interface Store {
@@ -14,6 +14,10 @@ export interface Store {
   vms: VmRepository;
 }
 
-export function createStore(db: Database.Database): Store {
-  return { db, images: new ImageRepository(db), vms: new VmRepository(db) };
+/** `onRefusedIdentity` hears of every stored teardown identity refused on read (the daemon logs them). */
+export function createStore(
+  db: Database.Database,
+  opts: { onRefusedIdentity?: OnRefusedIdentity } = {},
+): Store {
+  return { db, images: new ImageRepository(db), vms: new VmRepository(db, opts.onRefusedIdentity) };
 }

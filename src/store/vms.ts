@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { alreadyExists } from '../model/errors.js';
+import { parseIdentities, type RefusedIdentity } from '../model/identity.js';
 import { type VM, type VMRuntime, type VMState, vmSchema } from '../model/vm.js';
 
 interface VmRow {
@@ -14,14 +15,23 @@ interface VmRow {
   last_touched_at: string;
 }
 
-function fromRow(row: VmRow): VM {
+/** Told of every stored identity the store refused to hand out (the daemon logs it). */
+export type OnRefusedIdentity = (vmId: string, refused: RefusedIdentity) => void;
+
+function fromRow(row: VmRow, onRefused: OnRefusedIdentity): VM {
+  const runtime = JSON.parse(row.runtime_json) as Record<string, unknown>;
+  // The mirror of handles.json is as untrusted as the file: each identity passes its kind's schema or is
+  // refused (reported, left out), so one damaged entry neither hides the VM nor reaches a teardown.
+  const stored = Array.isArray(runtime.identities) ? runtime.identities : [];
+  const { identities, refused } = parseIdentities(stored);
+  for (const r of refused) onRefused(row.id, r);
   return vmSchema.parse({
     id: row.id,
     name: row.name,
     imageId: row.image_id,
     state: row.state,
     spec: JSON.parse(row.spec_json),
-    runtime: JSON.parse(row.runtime_json),
+    runtime: { ...runtime, identities },
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     lastTouchedAt: row.last_touched_at,
@@ -31,23 +41,27 @@ function fromRow(row: VmRow): VM {
 /** The vms table. Runtime is stored as JSON, as the original's runtime_json. */
 export class VmRepository {
   private readonly db: Database.Database;
+  private readonly onRefused: OnRefusedIdentity;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, onRefused: OnRefusedIdentity = () => {}) {
     this.db = db;
+    this.onRefused = onRefused;
   }
 
   list(): VM[] {
-    return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, name').all() as VmRow[]).map(fromRow);
+    return (this.db.prepare('SELECT * FROM vms ORDER BY created_at, name').all() as VmRow[]).map((r) =>
+      fromRow(r, this.onRefused),
+    );
   }
 
   findById(id: string): VM | undefined {
     const row = this.db.prepare('SELECT * FROM vms WHERE id = ?').get(id) as VmRow | undefined;
-    return row && fromRow(row);
+    return row && fromRow(row, this.onRefused);
   }
 
   findByName(name: string): VM | undefined {
     const row = this.db.prepare('SELECT * FROM vms WHERE name = ?').get(name) as VmRow | undefined;
-    return row && fromRow(row);
+    return row && fromRow(row, this.onRefused);
   }
 
   /** Names of VMs that use an image, for refusing `image delete`. */

@@ -26,7 +26,7 @@ export {
   readOnlyKvmProbeCache,
 } from './kvm-probe.js';
 export { chooseMachine, type MachineCapabilities } from './machine.js';
-export { processAlive } from './process.js';
+export { plannedVmmProcess, processAlive, vmmPidFile } from './process.js';
 export { buildQemuCommand, qemuRunFiles } from './qemu/args.js';
 export { createQemuVmm, type QemuDriverDeps } from './qemu/driver.js';
 export {

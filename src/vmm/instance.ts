@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { operationFailed } from '../model/errors.js';
 import type { TeardownIdentity } from '../model/identity.js';
-import { pollExit, processAlive, signalProcess, waitExit } from './process.js';
+import { pollExit, processAlive, signalVmm, waitExit } from './process.js';
 import type { VmmExit, VmmHandles, VmmInstance, VmmStopOptions } from './types.js';
 
 /** After a graceful request timed out, how long the VMM's own quit may take before SIGKILL. */
@@ -30,6 +30,12 @@ export function exitOf(child: ChildProcess | undefined, pid: number, startTime: 
   );
 }
 
+/** The VMM's sockets, pidfile and jail are dead files once it is gone. */
+export async function removeVmmFiles(handles: Pick<VmmHandles, 'files' | 'jailDir'>): Promise<void> {
+  await Promise.all(handles.files.map((f) => rm(f, { force: true })));
+  if (handles.jailDir) await rm(handles.jailDir, { recursive: true, force: true });
+}
+
 /** Runs a stop request, bounded in time: a hung agent or VMM must not hold the stop forever. */
 async function bestEffort(fn: (() => Promise<void>) | undefined, boundMs: number): Promise<void> {
   if (!fn) return;
@@ -53,18 +59,17 @@ export function makeInstance(opts: {
   const { pid, startTime } = handles;
   const exited = opts.exited.then(async (exit) => {
     hooks.close();
-    // The VMM's sockets are dead files once it is gone.
-    await Promise.all(handles.files.map((f) => rm(f, { force: true })));
-    if (handles.jailDir) await rm(handles.jailDir, { recursive: true, force: true });
+    await removeVmmFiles(handles);
     return exit;
   });
   // Only the process: its sockets go when it exits (and a new start clears stale ones), and the run dir is
   // the VM service's to remove, so teardown after a crash needs nothing else from this layer.
-  const identities: TeardownIdentity[] = [{ kind: 'process', pid, startTime }];
+  const proof = { pid, startTime, exe: handles.exe, arg: handles.arg };
+  const identities: TeardownIdentity[] = [{ kind: 'process', ...proof }];
   const alive = () => processAlive(pid, startTime);
 
   async function kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    signalProcess(pid, startTime, signal);
+    signalVmm(proof, signal);
     if (signal === 'SIGKILL' && !(await waitExit(exited, KILL_WAIT_MS)))
       throw operationFailed(`VMM process ${pid} did not exit after SIGKILL`);
   }

@@ -1,21 +1,34 @@
-import { readFileSync } from 'node:fs';
-import { processStartTime } from '../host/index.js';
+import { join } from 'node:path';
+import {
+  checkProcessProof,
+  type ProcessProof,
+  processExe,
+  processExited,
+  processStartTime,
+} from '../host/index.js';
+import { operationFailed } from '../model/errors.js';
+import type { PidfileIdentity } from '../model/identity.js';
 import type { VmmExit } from './types.js';
 
 /** How often an adopted VMM (not our child, so no exit event) is checked for exit. */
 const ADOPTED_POLL_MS = 200;
 
+/** Where every VMM's spawn wrapper writes `<pid> <start time>`: in the VM's run dir. */
+export function vmmPidFile(runDir: string): string {
+  return join(runDir, 'vmm.pid');
+}
+
+/**
+ * The identity a VM records before it spawns its VMM: the pidfile the spawn wrapper writes and the
+ * argument the VMM's argv will hold whole, so a daemon that dies right after the spawn leaves it findable.
+ */
+export function plannedVmmProcess(runDir: string, arg: string): PidfileIdentity {
+  return { kind: 'pidfile', path: vmmPidFile(runDir), arg };
+}
+
 /** true while the process with this start time runs (a zombie has exited: it only awaits its parent). */
 export function processAlive(pid: number, startTime: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  // comm may hold spaces and parentheses, so fields are counted after the last ')'.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(rest[19]) === startTime && rest[0] !== 'Z' && rest[0] !== 'X';
+  return !processExited(pid, startTime);
 }
 
 /** The start time of a process we just spawned; it exists until we reap it, so this only fails on races. */
@@ -25,13 +38,19 @@ export function startTimeOf(pid: number): number {
   return t;
 }
 
-/** The command line of a process as argv, or undefined when it is gone. */
-export function processArgv(pid: number): string[] | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  } catch {
-    return undefined;
-  }
+/**
+ * The executable of a VMM that is up (its control socket answered, so any wrapper has exec'd it), as
+ * /proc/PID/exe names it: part of the proof a later signal checks.
+ */
+export function exeOf(pid: number): string {
+  const exe = processExe(pid);
+  if (exe === undefined) throw operationFailed(`the VMM (pid ${pid}) exited before it could be recorded`);
+  return exe;
+}
+
+/** The VMM named by its proof is running, as banger's uid: what adopt and every signal require. */
+export function isOurVmm(proof: ProcessProof): boolean {
+  return checkProcessProof(proof, process.geteuid?.() ?? 0).result === 'match';
 }
 
 /** Resolves when a process that is not our child exits; its exit status is unknowable to us. */
@@ -46,11 +65,11 @@ export function pollExit(pid: number, startTime: number): Promise<VmmExit> {
   });
 }
 
-/** Sends a signal to pid only while it is still the process we started; false when it is gone. */
-export function signalProcess(pid: number, startTime: number, signal: NodeJS.Signals): boolean {
-  if (!processAlive(pid, startTime)) return false;
+/** Sends a signal to the VMM only while it is provably the one recorded (see checkProcessProof). */
+export function signalVmm(proof: ProcessProof, signal: NodeJS.Signals): boolean {
+  if (!isOurVmm(proof)) return false;
   try {
-    process.kill(pid, signal);
+    process.kill(proof.pid, signal);
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;

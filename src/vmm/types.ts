@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AgentEndpoint } from '../model/agent-endpoint.js';
-import type { TeardownIdentity } from '../model/identity.js';
+import type { PidfileIdentity, TeardownIdentity } from '../model/identity.js';
 
 /** The two VMMs banger drives. */
 export type VmmKind = 'qemu' | 'firecracker';
@@ -64,12 +64,17 @@ const agentEndpointSchema = z.discriminatedUnion('kind', [
 
 /**
  * The JSON-serialisable facts that let a new daemon find a running VMM again: the process (pid + start
- * time, since pids are reused), its control socket and where the agent answers. Written to handles.json.
+ * time, since pids are reused, and its executable and proof argument, since a record can be damaged), its
+ * control socket and where the agent answers. Written to handles.json.
  */
 export const vmmHandlesSchema = z.object({
   kind: z.enum(['qemu', 'firecracker']),
   pid: z.number().int().positive(),
   startTime: z.number().int().nonnegative(),
+  /** /proc/PID/exe once the VMM was up: a signal or an adopt requires it still. */
+  exe: z.string().startsWith('/'),
+  /** The argument its argv holds whole and no other program's does (see the drivers' `plan`). */
+  arg: z.string().min(1),
   /** QMP socket (QEMU) or API socket (Firecracker). */
   controlSocket: z.string().min(1),
   consoleLogPath: z.string().min(1),
@@ -118,6 +123,11 @@ export interface VmmInstance {
 export interface Vmm {
   kind: VmmKind;
   capabilities: VmmCapabilities;
+  /**
+   * The identity to record before `start`: the pidfile the VMM's spawn writes and the argument that
+   * proves it is this VM's VMM. After `start` the instance's `process` identity replaces it.
+   */
+  plan(spec: VmmLaunchSpec): PidfileIdentity;
   start(spec: VmmLaunchSpec, opts?: { signal?: AbortSignal }): Promise<VmmInstance>;
   /** Reattaches to a VMM started by an earlier daemon; null when that process is gone. */
   adopt(handles: VmmHandles): Promise<VmmInstance | null>;

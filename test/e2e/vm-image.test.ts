@@ -10,7 +10,6 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
 import { ALPINE_TARBALL, writeInstanceConfig } from '../fixtures/alpine-guest.js';
@@ -18,6 +17,7 @@ import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fi
 import { cliLong } from '../fixtures/images.js';
 import { ensureTestKernel, testCacheDir } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
+import { processesNaming } from '../fixtures/proc-scan.js';
 
 const fx = createNetnsFixture();
 const runner = fx.runner;
@@ -62,7 +62,7 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
 
   afterAll(async () => {
     if (inst) {
-      for (const p of await processesUsing(join(inst.home, 'state', 'vms'))) process.kill(p.pid, 'SIGKILL');
+      for (const p of await processesNaming(join(inst.home, 'state', 'vms'))) process.kill(p.pid, 'SIGKILL');
       await inst.cleanup();
     }
     await fx.cleanup();
@@ -219,7 +219,7 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
     const deleted = await inst.cli(['vm', 'delete', ...names]);
     expect(deleted.exitCode, deleted.stderr).toBe(0);
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
-    expect(await processesUsing(join(inst.home, 'state', 'vms'))).toEqual([]);
+    expect(await processesNaming(join(inst.home, 'state', 'vms'))).toEqual([]);
     const left = (await listLinks(runner, ns)).filter((l) => l.name.startsWith('tap-fc-'));
     expect(left.length).toBeLessThanOrEqual(1); // the pool's one idle tap
   });

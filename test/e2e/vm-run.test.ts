@@ -9,7 +9,6 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
 import {
@@ -27,6 +26,7 @@ import {
 } from '../fixtures/banger-instance.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
+import { processesNaming } from '../fixtures/proc-scan.js';
 
 const fx = createNetnsFixture();
 const runner = fx.runner;
@@ -54,7 +54,7 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     return r;
   };
   const vmsDir = () => join(inst.home, 'state', 'vms');
-  const qemus = () => processesUsing(vmsDir());
+  const qemus = () => processesNaming(vmsDir());
 
   beforeAll(async () => {
     kernel = await ensureTestKernel();
@@ -92,7 +92,7 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
       const list = await inst.cli(['vm', 'list', '--json']);
       for (const vm of JSON.parse(list.stdout || '[]') as { id: string }[])
         await inst.cli(['vm', 'delete', vm.id]);
-      for (const p of await processesUsing(vmsDir())) process.kill(p.pid, 'SIGKILL');
+      for (const p of await processesNaming(vmsDir())) process.kill(p.pid, 'SIGKILL');
       await inst.cleanup();
     }
     await fx.cleanup();

@@ -3,7 +3,7 @@
  * answers on the agent's virtio-serial port, on microvm and on q35; checks the console log, the agent
  * channel, graceful stop, kill, and adopt() from another process after the starter exited. Nothing may be left behind.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -99,7 +99,16 @@ describe.skipIf(skipReason !== undefined)('QEMU driver under TCG', () => {
     started.push(vm);
     expect(vm.kind).toBe('qemu');
     expect(vm.agentEndpoint).toEqual({ kind: 'virtio-serial', socketPath: join(work, 'vm1', 'agent.sock') });
-    expect(vm.identities).toContainEqual({ kind: 'process', pid: vm.pid, startTime: vm.startTime });
+    // The process identity proves itself: QEMU's own executable and its whole -qmp argument, and the
+    // pidfile the spawn wrapper wrote names the same pid and start time.
+    expect(vm.identities).toContainEqual({
+      kind: 'process',
+      pid: vm.pid,
+      startTime: vm.startTime,
+      exe: expect.stringMatching(/qemu-system-/),
+      arg: `unix:${join(work, 'vm1', 'qmp.sock')},server=on,wait=off`,
+    });
+    expect(readFileSync(join(work, 'vm1', 'vmm.pid'), 'utf8')).toBe(`${vm.pid} ${vm.startTime}\n`);
     expect(vmmHandlesSchema.parse(JSON.parse(JSON.stringify(vm.handles)))).toEqual(vm.handles);
 
     const log = await waitForConsole(vm.consoleLogPath, 'AGENT-PORT');

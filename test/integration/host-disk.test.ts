@@ -8,7 +8,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   attachLoop,
@@ -103,8 +103,8 @@ describe.each(COW_STRATEGIES)('COW strategy %s', (name) => {
     expect(await readExt4(imagePath, 'hello')).toBe('from the image\n');
     expect(await fsckClean(imagePath)).toBe(true);
 
-    await teardownAll({ priv, stateDir }, disk.identities);
-    await teardownAll({ priv, stateDir }, plan.identities);
+    await teardownAll({ priv, vmDir }, disk.identities);
+    await teardownAll({ priv, vmDir }, plan.identities);
     expect(() => statSync(disk.path)).toThrow();
   });
 });
@@ -127,7 +127,7 @@ describe('loop devices', () => {
     writeFileSync(file, Buffer.alloc(4 * MiB));
     const recorded = planLoop(file);
     await attachLoop(priv, file, false);
-    await teardownAll({ priv, stateDir }, [recorded, { kind: 'file', path: file }]);
+    await teardownAll({ priv, vmDir: join(stateDir, 'vms') }, [recorded, { kind: 'file', path: file }]);
     expect((await listLoops(runner)).some((l) => l.backingFile === file)).toBe(false);
     expect(() => statSync(file)).toThrow();
   });
@@ -159,7 +159,7 @@ describe('work disk', () => {
     await expect(growWorkDisk(runner, { path, sizeBytes: 64 * MiB })).rejects.toMatchObject({
       code: 'bad_request',
     });
-    await teardownAll({ priv, stateDir }, [id]);
+    await teardownAll({ priv, vmDir: join(stateDir, 'vms') }, [id]);
   });
 
   it('grows a disk the guest wrote with e2fsck and resize2fs confined to uid 65534, given the disk as fd 3', async () => {
@@ -185,7 +185,7 @@ describe('work disk', () => {
     const st = statSync(path);
     expect([st.uid, st.gid, st.mode & 0o7777, st.size]).toEqual([0, 0, 0o600, 48 * MiB]);
     expect(await fsckClean(path)).toBe(true);
-    await teardownAll({ priv, stateDir }, [id]);
+    await teardownAll({ priv, vmDir: dirname(path) }, [id]);
   });
 
   it("starts with a seed directory: owners, modes and symlinks kept, its root takes the seed's mode", async () => {
@@ -205,7 +205,7 @@ describe('work disk', () => {
     expect(listing).toMatch(/40755 \(2\)\s+1000\s+1001\s.*\.config/);
     expect(listing).toMatch(/120777 \(7\).*link/);
     expect(await fsckClean(path)).toBe(true);
-    await teardownAll({ priv, stateDir }, [id]);
+    await teardownAll({ priv, vmDir: join(stateDir, 'vms') }, [id]);
   });
 
   it('refuses a seed that does not fit, naming the fix, and leaves no file', async () => {

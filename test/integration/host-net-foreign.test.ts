@@ -94,7 +94,7 @@ describe('taps banger did not make', () => {
       name,
       netns: ns,
     }));
-    await teardownAll({ priv: privA, stateDir: '/', log }, named);
+    await teardownAll({ priv: privA, log }, named);
     await a.release({ kind: 'tap', name: 'tap-fc-0007', netns: ns });
     expect(await taps()).toEqual(foreign);
     expect(warned().filter((w) => w.includes('"tap-fc-0007"') && w.includes('not banger-made'))).toHaveLength(
@@ -136,7 +136,7 @@ describe('taps banger did not make', () => {
     for (const t of fromB) await b.release(t);
     await b.drain();
     // B's teardown of an identity naming A's tap leaves it: it is another banger's.
-    await teardownAll({ priv: privB, stateDir: '/', log }, [held]);
+    await teardownAll({ priv: privB, log }, [held]);
     expect(warned().join('\n')).toContain('"tap-fc-0001"');
     expect(await taps()).toEqual([`tap-fc-0001${on(markA)}`, `tap-fc-0002${on(markA)}`]);
     await a.release(held);
@@ -190,7 +190,7 @@ describe('bridges banger did not make', () => {
     expect(await link(tap.name)).toMatchObject({ master: name, alias: await privA.linkMark() });
     await p.release(tap);
     await p.drain();
-    await teardownAll({ priv: privA, stateDir: '/' }, [{ kind: 'bridge', name, netns: ns }]);
+    await teardownAll({ priv: privA }, [{ kind: 'bridge', name, netns: ns }]);
     expect(shape(await link(name))).toEqual(before);
     expect(await privA.deleteBridge({ name, netns: ns })).toBe('foreign');
     await ip('link', 'del', name);
@@ -214,10 +214,10 @@ describe('links banger made', () => {
     await expect(ensureBridge({ priv: privB, runner }, own, ns)).rejects.toMatchObject({
       message: expect.stringContaining('another banger instance made it'),
     });
-    await teardownAll({ priv: privB, stateDir: '/' }, [id, tap]);
+    await teardownAll({ priv: privB }, [id, tap]);
     expect(await link(name)).toBeDefined();
     expect(await link(tap.name)).toBeDefined();
-    await teardownAll({ priv: privA, stateDir: '/' }, [id, tap]);
+    await teardownAll({ priv: privA }, [id, tap]);
     expect(await link(name)).toBeUndefined();
     expect(await link(tap.name)).toBeUndefined();
   });

@@ -176,7 +176,7 @@ describe('tap pool', () => {
     });
     const next = await second.acquire();
     expect(next.name).not.toBe(held.name);
-    await teardownAll({ priv, stateDir: '/' }, [held, next]);
+    await teardownAll({ priv }, [held, next]);
     expect(await taps()).toEqual([]);
   });
 });
@@ -248,8 +248,8 @@ describe('teardown from recorded identities (crash safety)', () => {
       nat,
       { ...nat, guestIp: '172.30.0.77', tap: 'tap-fc-0777' },
     ];
-    await teardownAll({ priv, stateDir: '/' }, recorded);
-    await teardownAll({ priv, stateDir: '/' }, recorded);
+    await teardownAll({ priv }, recorded);
+    await teardownAll({ priv }, recorded);
     const left = (await listLinks(runner, hostNs)).map((l) => l.name).sort();
     expect(left).toEqual(['lo', GUEST_TAP, 'up0']);
     expect(await bangerTables()).toBe('');
@@ -284,7 +284,7 @@ describe('HostNetwork, as a VM service uses it', () => {
     } finally {
       server.kill();
     }
-    await teardownAll({ priv, stateDir, ips: net.ips }, recorded);
+    await teardownAll({ priv, ips: net.ips }, recorded);
     await net.taps.drain();
     expect(await net.ips.leases()).toEqual({});
     expect(await bangerTables()).toBe('');

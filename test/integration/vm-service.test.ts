@@ -11,17 +11,17 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vmPaths } from '../../src/daemon/services/vms/index.js';
-import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
 import type { VM } from '../../src/model/vm.js';
-import { REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
+import { waitUntil } from '../fixtures/banger-instance.js';
 import { debugfsWrite, mkfsFrom } from '../fixtures/crafted-ext4.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
+import { processesNaming } from '../fixtures/proc-scan.js';
 import { createStandinVmm, hostAgentGuest } from '../fixtures/standin-vmm.js';
+import { crashWorker } from '../fixtures/vm-crash.js';
 import { addImage, buildVmHarness, type VmHarness } from '../fixtures/vm-harness.js';
 
 // The VM service over real parts: a SQLite store, bridge/taps/NAT in a namespace this file creates,
@@ -98,7 +98,7 @@ async function assertConsistent(h: VmHarness): Promise<void> {
   const vmsDir = h.deps.vmsDir;
   for (const vm of vms) {
     const runtimeKinds = vm.runtime.identities.map((i) => i.kind).filter((k) => k !== 'file' && k !== 'ip');
-    const procs = await processesUsing(vmPaths(vmsDir, vm.id).run);
+    const procs = await processesNaming(vmPaths(vmsDir, vm.id).run);
     if (vm.state === 'running') {
       expect(procs.length, `${vm.name} running but no process`).toBe(1);
     } else {
@@ -108,7 +108,7 @@ async function assertConsistent(h: VmHarness): Promise<void> {
   }
   const ids = new Set(vms.map((v) => v.id));
   expect(readdirSync(vmsDir).filter((d) => !ids.has(d))).toEqual([]);
-  expect(await processesUsing(vmsDir)).toHaveLength(vms.filter((v) => v.state === 'running').length);
+  expect(await processesNaming(vmsDir)).toHaveLength(vms.filter((v) => v.state === 'running').length);
   const leases = await h.deps.network.ips.leases();
   for (const owner of Object.values(leases)) expect(ids.has(owner), `lease of ${owner}`).toBe(true);
   const running = vms.filter((v) => v.state === 'running');
@@ -336,35 +336,13 @@ describe('exec through the real agent (run on the host as the stand-in guest)', 
 });
 
 /** Runs the service in a child process and SIGKILLs it when it reaches `pauseAt`. */
-async function crashAt(
+function crashAt(
   stateDir: string,
   action: 'create' | 'stop' | 'delete',
   pauseAt: string | undefined,
   nat = true,
 ): Promise<void> {
-  rmSync(join(stateDir, 'paused'), { force: true });
-  const args = { stateDir, netns: ns, bridge, bridgeIp, action, name: 'crashy', nat, pauseAt };
-  const child = execa(
-    process.execPath,
-    ['--import', 'tsx', join(REPO_ROOT, 'test/fixtures/vm-service-worker.ts'), JSON.stringify(args)],
-    {
-      cwd: REPO_ROOT,
-      reject: false,
-    },
-  );
-  if (!pauseAt) {
-    const res = await child;
-    expect(res.stdout, res.stderr).toContain('done');
-    return;
-  }
-  let exited = false;
-  void child.then(() => {
-    exited = true;
-  });
-  await waitUntil(() => existsSync(join(stateDir, 'paused')) || exited, 60_000);
-  if (exited) throw new Error(`worker ended before ${pauseAt}: ${(await child).stderr}`);
-  child.kill('SIGKILL');
-  await child;
+  return crashWorker({ stateDir, netns: ns, bridge, bridgeIp, action, name: 'crashy', nat, pauseAt });
 }
 
 const CREATE_STAGES = ['ip', 'tap', 'nat', 'root-disk', 'work-disk', 'vmm', 'ready'];

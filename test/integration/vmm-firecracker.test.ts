@@ -3,7 +3,7 @@
  * built from shared/reference/firecracker-api.yaml stands in: it refuses any request the spec would not
  * accept and records the order of calls. The driver's whole boot and stop sequence must pass it.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRunner } from '../../src/host/index.js';
+import { createInProcessPrivOps, createRunner, teardownAll } from '../../src/host/index.js';
 import { BangerError } from '../../src/model/errors.js';
 import {
   createFirecrackerVmm,
@@ -66,6 +66,29 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
     await writeFile(bin, `#!/bin/sh\nexec ${line} "$@"\n`);
     await chmod(bin, 0o755);
     return { bin, record };
+  }
+
+  /**
+   * A stand-in jailer: resolves the chroot as the real one does and execs "firecracker" in place with
+   * `--id <id>` (as the real jailer passes it on: the argument that proves the pid is this VM's) and
+   * --chroot, keeping the in-chroot --api-sock argument.
+   */
+  async function fakeJailer(): Promise<string> {
+    const jailer = join(work, 'fake-jailer');
+    await writeFile(
+      jailer,
+      [
+        '#!/bin/sh',
+        'while [ $# -gt 0 ]; do case "$1" in',
+        '  --id) id=$2; shift 2 ;; --exec-file) exe=$2; shift 2 ;; --chroot-base-dir) base=$2; shift 2 ;;',
+        '  --uid|--gid|--netns) shift 2 ;; --) shift; break ;; *) shift ;;',
+        'esac; done',
+        'exec "$exe" --id "$id" --chroot "$base/$(basename "$exe")/$id/root" "$@"',
+        '',
+      ].join('\n'),
+    );
+    await chmod(jailer, 0o755);
+    return jailer;
   }
 
   async function calls(record: string): Promise<Recorded[]> {
@@ -266,22 +289,7 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
 
   it('under the jailer: stages files into the chroot, speaks chroot paths, and reaches the API by a short symlink', async () => {
     const { bin, record } = await fakeBinary('jail');
-    // A stand-in jailer: resolves the chroot as the real one does and execs "firecracker" with --chroot,
-    // keeping the in-chroot --api-sock argument (adopt looks for it in the command line).
-    const jailer = join(work, 'fake-jailer');
-    await writeFile(
-      jailer,
-      [
-        '#!/bin/sh',
-        'while [ $# -gt 0 ]; do case "$1" in',
-        '  --id) id=$2; shift 2 ;; --exec-file) exe=$2; shift 2 ;; --chroot-base-dir) base=$2; shift 2 ;;',
-        '  --uid|--gid|--netns) shift 2 ;; --) shift; break ;; *) shift ;;',
-        'esac; done',
-        'exec "$exe" --chroot "$base/$(basename "$exe")/$id/root" "$@"',
-        '',
-      ].join('\n'),
-    );
-    await chmod(jailer, 0o755);
+    const jailer = await fakeJailer();
     const chrootBase = join(work, 'jail');
     const vmm = createFirecrackerVmm({
       runner,
@@ -306,13 +314,48 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
       port: 1024,
     });
     expect(await createFirecrackerVmm({ runner, firecrackerBin: bin }).adopt(vm.handles)).not.toBeNull();
+    // Its argv names no run dir, so the pid is recorded where the run dir is: the spawn wrapper wrote it
+    // before the jailer ran, and the identity planned before the spawn finds and proves it from there.
+    const pidFile = join(work, 'fcj', 'vmm.pid');
+    expect(readFileSync(pidFile, 'utf8')).toBe(`${vm.pid} ${vm.startTime}\n`);
+    expect(vmm.plan(spec('fcj'))).toEqual({ kind: 'pidfile', path: pidFile, arg: 'fcj' });
+    expect(vm.identities).toEqual([
+      {
+        kind: 'process',
+        pid: vm.pid,
+        startTime: vm.startTime,
+        exe: realpathSync(process.execPath),
+        arg: 'fcj',
+      },
+    ]);
 
     await vm.stop({ timeoutMs: 30_000 });
     expect(await vm.exited).toEqual({ code: 0, signal: null });
+    expect(existsSync(pidFile)).toBe(false);
     // The chroot and the symlink went with the VM; the staged hard links never touched the originals.
     expect(existsSync(join(chrootBase, 'jail-firecracker', 'fcj'))).toBe(false);
     expect(existsSync(join(work, 'fc-fcj.sock'))).toBe(false);
     expect(existsSync(join(work, 'root.ext4'))).toBe(true);
+  });
+
+  it('under the jailer, a Firecracker whose daemon died right after the spawn is found by its pidfile and killed', async () => {
+    const { bin } = await fakeBinary('jail-crash');
+    const jailer = await fakeJailer();
+    const vmm = createFirecrackerVmm({
+      runner,
+      firecrackerBin: bin,
+      jailer: { jailerBin: jailer, chrootBase: join(work, 'jail'), uid: 0, gid: 0 },
+      shortSocketDir: work,
+    });
+    const s = spec('fcx');
+    const planned = vmm.plan(s); // what the VM service records before the spawn
+    const vm = await vmm.start(s);
+    started.push(vm);
+    // The daemon "dies" here: nothing but the planned identity was recorded. Its teardown alone finds the
+    // jailed Firecracker, whose argv does not name the run dir, and kills it.
+    const priv = createInProcessPrivOps({ runner, stateDir: work });
+    await teardownAll({ priv, vmDir: work }, [planned]);
+    expect(await vm.exited).toMatchObject({ signal: 'SIGKILL' });
   });
 });
 

@@ -20,8 +20,8 @@ import {
   validateLoopDevice,
   validateNetns,
   validatePathUnder,
-  validatePid,
   validatePrefix,
+  validateProcessProof,
   validateSignal,
   validateTableName,
   validateTapName,
@@ -144,9 +144,7 @@ export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOpt
     },
     async signalProcess(req) {
       const signal = validateSignal(req.signal);
-      if (!Number.isInteger(req.startTime) || req.startTime < 0)
-        throw badRequestValue('startTime', req.startTime);
-      return signalPid(validatePid(req.pid), req.startTime, signal);
+      return signalPid(validateProcessProof(req), signal, process.geteuid?.() ?? 0);
     },
   };
 }

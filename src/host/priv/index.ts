@@ -5,7 +5,6 @@ export { describeOwner, type LinkOwner, linkMark, linkOwner } from './link-mark.
 export { type LoopEntry, listLoops } from './loop.js';
 export { iptablesRules } from './nat-iptables.js';
 export { listNftRules, natComment, nftAddScript } from './nat-nft.js';
-export { processStartTime } from './signal.js';
 export type * from './types.js';
 export {
   ALLOWED_SIGNALS,

@@ -44,14 +44,31 @@ export interface PrivOps {
   /** `dmsetup remove`, retried while the device is busy. */
   removeDm(req: { name: string }): Promise<void>;
   /**
-   * Sends an allow-listed signal to a process, only when its start time still matches (a recycled pid is
-   * someone else's process). Returns `gone` when the process no longer exists.
+   * Sends an allow-listed signal to a process only when it is provably the one recorded: same start time
+   * (a recycled pid is someone else's process), owned by banger's uid, the recorded executable, and the
+   * recorded argument whole in its argv. `gone` when that process no longer runs; `refused` (with the
+   * reason) when a live process has the pid and start time but is not it.
    */
-  signalProcess(req: { pid: number; startTime: number; signal: string }): Promise<'signalled' | 'gone'>;
+  signalProcess(req: SignalRequest): Promise<SignalResult>;
 }
 
 /** What a link removal did: `foreign` links (no mark of ours) are refused and left in place. */
 export type LinkRemoval = 'deleted' | 'absent' | 'foreign';
+
+export interface SignalRequest {
+  pid: number;
+  startTime: number;
+  /** One whole argument of the process's argv (the VMM's control socket). */
+  arg: string;
+  /** /proc/PID/exe as recorded; absent only for a VMM found through its pidfile before it was recorded. */
+  exe?: string;
+  signal: string;
+}
+
+export type SignalResult =
+  | { outcome: 'signalled' }
+  | { outcome: 'gone' }
+  | { outcome: 'refused'; reason: string };
 
 export interface BridgeRequest {
   name: string;

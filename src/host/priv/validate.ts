@@ -1,6 +1,7 @@
 import { lstatSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { badRequest, operationFailed } from '../../model/errors.js';
+import type { ProcessProof } from '../proc.js';
 
 /** Linux IFNAMSIZ is 16 bytes including the NUL, so an interface name holds at most 15 bytes. */
 export const IFACE_NAME_MAX_BYTES = 15;
@@ -140,6 +141,31 @@ export function validatePid(pid: number): number {
 }
 
 /**
+ * A signal request must carry its whole proof: start time, the argument the process's argv must hold
+ * (non-empty, so "every process" cannot match) and, when given, an absolute executable path.
+ */
+export function validateProcessProof(req: {
+  pid: number;
+  startTime: number;
+  arg: string;
+  exe?: string;
+}): ProcessProof {
+  const pid = validatePid(req.pid);
+  if (!Number.isInteger(req.startTime) || req.startTime < 0)
+    throw badRequest(`invalid start time ${JSON.stringify(req.startTime)}`);
+  if (typeof req.arg !== 'string' || req.arg === '' || req.arg.includes('\0'))
+    throw badRequest(`invalid proof argument ${JSON.stringify(req.arg)}`, {
+      hint: 'a process is signalled only with an argument its argv must hold',
+    });
+  if (
+    req.exe !== undefined &&
+    (typeof req.exe !== 'string' || !isAbsolute(req.exe) || req.exe.includes('\0'))
+  )
+    throw badRequest(`invalid executable ${JSON.stringify(req.exe)}`);
+  return { pid, startTime: req.startTime, arg: req.arg, ...(req.exe !== undefined ? { exe: req.exe } : {}) };
+}
+
+/**
  * Resolves `path` and checks it lies strictly inside `stateDir`, following symlinks on every existing part,
  * so a symlink planted inside the state dir cannot point a privileged operation at /etc or /dev.
  * The path need not exist yet (a file about to be created); its deepest existing ancestor is resolved.
@@ -159,6 +185,32 @@ export function validatePathUnder(stateDir: string, path: string): string {
   if (rel === '' || rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
     throw badRequest(`refusing path ${JSON.stringify(path)}: outside banger's state dir ${stateDir}`, {
       hint: 'privileged operations only touch files under the state dir',
+    });
+  }
+  return resolved;
+}
+
+/**
+ * Checks that `path` names an entry strictly inside `root` with its parent directory resolved (symlinks
+ * followed, so a symlinked directory cannot lead out) but the entry itself not followed, so a symlink
+ * inside the tree can be removed without touching its target. Refuses paths that are not in normal form
+ * (`..`, `.`, doubled `/`): banger never records one. Returns the resolved path to act on.
+ */
+export function validateEntryUnder(root: string, path: string): string {
+  if (!isAbsolute(path) || path.includes('\0') || normalize(path) !== path || path.endsWith(sep)) {
+    throw badRequest(`refusing path ${JSON.stringify(path)}: not an absolute normal path`);
+  }
+  let realRoot: string;
+  try {
+    realRoot = realpathSync(root);
+  } catch (err) {
+    throw operationFailed(`directory ${root} does not exist`, { cause: err });
+  }
+  const resolved = join(resolveExisting(dirname(path)), basename(path));
+  const rel = relative(realRoot, resolved);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw badRequest(`refusing path ${JSON.stringify(path)}: outside ${root}`, {
+      hint: 'banger only removes files inside the VM directory it recorded them for',
     });
   }
   return resolved;

@@ -4,8 +4,8 @@ import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { withConsole } from '../cmdline.js';
-import { exitOf, makeInstance, type StopHooks } from '../instance.js';
-import { processAlive, processArgv, startTimeOf } from '../process.js';
+import { exitOf, makeInstance, removeVmmFiles, type StopHooks } from '../instance.js';
+import { exeOf, isOurVmm, plannedVmmProcess, processAlive, startTimeOf, vmmPidFile } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { createFirecrackerApi, type FirecrackerApi, FirecrackerApiError } from './api.js';
@@ -17,6 +17,16 @@ import {
   versionAtLeast,
 } from './config.js';
 import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot, stageJail } from './jailer.js';
+
+/**
+ * The argument that proves a pid is this VM's Firecracker. A direct launch names its API socket, in the
+ * VM's run dir. Under the jailer the API socket is the same in-chroot path for every VM, so the proof is
+ * the id the jailer passes on (`--id <vm name>`, unique among banger's VMs); the recorded executable, the
+ * copy in this VM's chroot, narrows it further.
+ */
+function proofArg(spec: VmmLaunchSpec, jailed: boolean): string {
+  return jailed ? spec.name : firecrackerRunFiles(spec.runDir).apiSocket;
+}
 
 /** Firecracker binds its API socket within milliseconds; this only bounds one that never does (a dead one is seen at once). */
 const API_READY_TIMEOUT_MS = 30_000;
@@ -121,6 +131,8 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
     for (const f of [files.apiSocket, files.vsockSocket, apiSocket]) await rm(f, { force: true });
     await writeFile(files.consoleLog, '', { mode: 0o600 });
+    const pidFile = vmmPidFile(spec.runDir);
+    await rm(pidFile, { force: true });
     if (chrootRoot && jail) {
       await stageJail(chrootRoot, spec, files, map);
       await symlink(join(chrootRoot, JAILED_API_SOCKET), apiSocket);
@@ -133,10 +145,13 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
       chrootRoot && jail
         ? jailerArgv({ ...jail, firecrackerBin: deps.firecrackerBin, id: spec.name, netns: spec.netns })
         : [deps.firecrackerBin, '--api-sock', files.apiSocket, '--id', spec.name];
+    // The jailer has no pidfile option and execs Firecracker in place: the spawn wrapper writes the pid
+    // both share, before the jailer runs, so a jailed Firecracker is as findable after a crash as any VMM.
     const child = deps.runner.spawn(argv, {
       detached: true,
       logPath: files.consoleLog,
       netns: jail ? undefined : spec.netns,
+      pidFile,
     });
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     const pid = child.pid;
@@ -147,19 +162,27 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     const startTime = startTimeOf(pid);
     const exited = exitOf(child, pid, startTime);
     const api = createFirecrackerApi(apiSocket);
-    const handles: VmmHandles = {
-      kind: 'firecracker',
-      pid,
-      startTime,
-      controlSocket: apiSocket,
-      consoleLogPath: files.consoleLog,
-      agentEndpoint,
-      files: chrootRoot ? [apiSocket] : [files.apiSocket, files.vsockSocket],
+    const vmmFiles = {
+      files: chrootRoot ? [apiSocket, pidFile] : [files.apiSocket, files.vsockSocket, pidFile],
       ...(chrootRoot ? { jailDir: dirname(chrootRoot) } : {}),
     };
-    const instance = makeInstance({ handles, exited, hooks: apiHooks(api) });
+    let instance: VmmInstance | undefined;
     try {
-      const info = await waitForApi(api, instance.alive);
+      const info = await waitForApi(api, () => processAlive(pid, startTime));
+      // The API answered, so the wrapper and the jailer have exec'd Firecracker: its executable is what
+      // a signal will require from now on.
+      const handles: VmmHandles = {
+        kind: 'firecracker',
+        pid,
+        startTime,
+        exe: exeOf(pid),
+        arg: proofArg(spec, chrootRoot !== undefined),
+        controlSocket: apiSocket,
+        consoleLogPath: files.consoleLog,
+        agentEndpoint,
+        ...vmmFiles,
+      };
+      instance = makeInstance({ handles, exited, hooks: apiHooks(api) });
       const version = parseVersion(info.vmm_version);
       if (!version || !versionAtLeast(version, FIRECRACKER_MIN_VERSION))
         throw badRequest(
@@ -171,7 +194,13 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
       }
       await api.put('/actions', { action_type: 'InstanceStart' });
     } catch (err) {
-      await instance.kill();
+      if (instance) await instance.kill();
+      else {
+        // Not yet recorded as a VMM: our own child, killed through its handle.
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+        await removeVmmFiles(vmmFiles);
+      }
       if (opts.signal?.aborted) throw new BangerError('cancelled', `start of VM ${spec.name} was cancelled`);
       if (err instanceof BangerError) throw err;
       const log = (await readFile(files.consoleLog, 'utf8').catch(() => ''))
@@ -194,10 +223,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     const handles = parseHandles(input);
     if (handles.kind !== 'firecracker')
       throw badRequest(`handles of a ${handles.kind} VM given to the Firecracker driver`);
-    if (!processAlive(handles.pid, handles.startTime)) return null;
-    const argv = processArgv(handles.pid) ?? [];
-    // Direct launches name the API socket; jailed ones run with the in-chroot socket path.
-    if (!argv.some((a) => a === handles.controlSocket || a === JAILED_API_SOCKET)) return null;
+    if (!isOurVmm(handles)) return null;
     return makeInstance({
       handles,
       exited: exitOf(undefined, handles.pid, handles.startTime),
@@ -207,6 +233,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
 
   return {
     kind: 'firecracker',
+    plan: (spec) => plannedVmmProcess(spec.runDir, proofArg(spec, deps.jailer !== undefined)),
     capabilities: { agentTransports: ['firecracker-vsock'], diskFormats: ['raw'], accels: ['kvm'] },
     start,
     adopt,

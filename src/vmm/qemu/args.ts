@@ -15,6 +15,14 @@ export function qemuRunFiles(runDir: string) {
   };
 }
 
+/**
+ * The `-qmp` value: it names this VM's QMP socket, in its run dir, so no other program's argv holds it
+ * whole. It is the argument that proves a pid is this VM's QEMU.
+ */
+export function qmpArg(runDir: string): string {
+  return `unix:${qemuRunFiles(runDir).qmpSocket},server=on,wait=off`;
+}
+
 /** Host facts that shape the command line. */
 export interface QemuHostFacts {
   qemuBin: string;
@@ -95,7 +103,7 @@ export function buildQemuCommand(spec: VmmLaunchSpec, host: QemuHostFacts): Qemu
     // The serial console goes to stdout, which the runner points at the console log (QEMU's own
     // errors land there too, where `vm logs` shows them).
     ...['-serial', 'stdio'],
-    ...['-qmp', `unix:${files.qmpSocket},server=on,wait=off`],
+    ...['-qmp', qmpArg(spec.runDir)],
     ...['-kernel', spec.kernelPath],
     ...(spec.initrdPath ? ['-initrd', spec.initrdPath] : []),
     ...['-append', cmdline],

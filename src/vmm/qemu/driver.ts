@@ -4,10 +4,10 @@ import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { exitOf, makeInstance, type StopHooks } from '../instance.js';
-import { processAlive, processArgv, startTimeOf } from '../process.js';
+import { exeOf, isOurVmm, plannedVmmProcess, startTimeOf, vmmPidFile } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
-import { buildQemuCommand, type QemuHostFacts } from './args.js';
+import { buildQemuCommand, type QemuHostFacts, qmpArg } from './args.js';
 import { QmpClient } from './qmp.js';
 
 /** QEMU creates its QMP socket before the guest runs; this bounds a QEMU that never gets that far. */
@@ -80,11 +80,14 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
     await rm(cmd.files.qmpSocket, { force: true });
     await rm(cmd.files.agentSocket, { force: true });
     await writeFile(cmd.files.consoleLog, '', { mode: 0o600 });
+    const pidFile = vmmPidFile(spec.runDir);
+    await rm(pidFile, { force: true });
 
     const child = deps.runner.spawn(cmd.argv, {
       detached: true,
       logPath: cmd.files.consoleLog,
       netns: spec.netns,
+      pidFile,
     });
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     const pid = child.pid;
@@ -94,10 +97,14 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
     }
     const startTime = startTimeOf(pid);
     const exited = exitOf(child, pid, startTime);
-    let qmp: QmpClient;
+    let qmp: QmpClient | undefined;
+    let exe: string;
     try {
       qmp = await waitForQmp(cmd.files.qmpSocket, child, opts.signal);
+      // QMP answered, so the spawn wrapper has exec'd QEMU: this is the executable a signal will require.
+      exe = exeOf(pid);
     } catch (err) {
+      qmp?.close();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
       await rm(cmd.files.qmpSocket, { force: true });
@@ -112,13 +119,15 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       kind: 'qemu',
       pid,
       startTime,
+      exe,
+      arg: qmpArg(spec.runDir),
       controlSocket: cmd.files.qmpSocket,
       consoleLogPath: cmd.files.consoleLog,
       agentEndpoint: cmd.agentEndpoint,
       files:
         cmd.agentEndpoint.kind === 'virtio-serial'
-          ? [cmd.files.qmpSocket, cmd.files.agentSocket]
-          : [cmd.files.qmpSocket],
+          ? [cmd.files.qmpSocket, cmd.files.agentSocket, pidFile]
+          : [cmd.files.qmpSocket, pidFile],
     };
     return makeInstance({ handles, exited, hooks: qmpHooks(qmp, cmd.files.qmpSocket) });
   }
@@ -126,17 +135,16 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
   async function adopt(input: VmmHandles): Promise<VmmInstance | null> {
     const handles = parseHandles(input);
     if (handles.kind !== 'qemu') throw badRequest(`handles of a ${handles.kind} VM given to the QEMU driver`);
-    if (!processAlive(handles.pid, handles.startTime)) return null;
-    // Same pid and start time is the same process; its argv naming our QMP socket guards against a
-    // handles.json edited to point at someone else's process.
-    const argv = processArgv(handles.pid) ?? [];
-    if (!argv.some((a) => a.includes(handles.controlSocket))) return null;
+    // Same pid and start time is the same process; its owner, executable and whole -qmp argument guard
+    // against a handles.json edited to point at someone else's process.
+    if (!isOurVmm(handles)) return null;
     const exited = exitOf(undefined, handles.pid, handles.startTime);
     return makeInstance({ handles, exited, hooks: qmpHooks(undefined, handles.controlSocket) });
   }
 
   return {
     kind: 'qemu',
+    plan: (spec) => plannedVmmProcess(spec.runDir, qmpArg(spec.runDir)),
     capabilities: {
       agentTransports: deps.vhostVsock ? ['vsock', 'virtio-serial'] : ['virtio-serial'],
       diskFormats: ['raw', 'qcow2'],

@@ -12,7 +12,7 @@ function recordingPriv(failing: string[]): { priv: PrivOps; calls: string[] } {
       const what = `${name} ${req.name ?? req.device ?? req.guestIp ?? req.pid}`;
       calls.push(what);
       if (failing.includes(what)) throw new Error(`${what} failed`);
-      return 'gone' as never;
+      return { outcome: 'gone' } as never;
     };
   const priv = {
     deleteBridge: op('deleteBridge'),
@@ -31,12 +31,12 @@ describe('teardownAll', () => {
     { kind: 'nat', table: 'banger', tap: 'tap-fc-0001', guestIp: '172.16.0.2' },
     { kind: 'loop', device: '/dev/loop3', backingFile: '/state/vms/a/rootfs.cow' },
     { kind: 'dm', name: 'banger-a' },
-    { kind: 'process', pid: 4242, startTime: 7 },
+    { kind: 'process', pid: 4242, startTime: 7, exe: '/usr/bin/qemu', arg: '/state/vms/a/run/qmp.sock' },
   ];
 
   it('undoes in reverse order of creation', async () => {
     const { priv, calls } = recordingPriv([]);
-    await teardownAll({ priv, stateDir: '/state' }, ids);
+    await teardownAll({ priv, vmDir: '/state/vms/a' }, ids);
     expect(calls).toEqual([
       'signalProcess 4242',
       'removeDm banger-a',
@@ -48,7 +48,7 @@ describe('teardownAll', () => {
 
   it('carries on past failures and reports every one of them', async () => {
     const { priv, calls } = recordingPriv(['removeDm banger-a', 'deleteTap tap-fc-0001']);
-    const err = await teardownAll({ priv, stateDir: '/state' }, ids).catch((e: unknown) => e);
+    const err = await teardownAll({ priv, vmDir: '/state/vms/a' }, ids).catch((e: unknown) => e);
     expect(calls).toHaveLength(5);
     expect(err).toMatchObject({ code: 'operation_failed' });
     expect((err as Error).message).toMatch(/2 thing\(s\).*device-mapper banger-a.*tap tap-fc-0001/);
@@ -58,7 +58,7 @@ describe('teardownAll', () => {
   it('needs an allocator to release an IP lease, and says so', async () => {
     const { priv } = recordingPriv([]);
     await expect(
-      teardownAll({ priv, stateDir: '/state' }, [{ kind: 'ip', address: '172.16.0.2' }]),
+      teardownAll({ priv, vmDir: '/state/vms/a' }, [{ kind: 'ip', address: '172.16.0.2' }]),
     ).rejects.toThrow(/no IP allocator/);
   });
 });

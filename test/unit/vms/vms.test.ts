@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   envRecord,
@@ -18,6 +19,7 @@ import type { VM } from '../../../src/model/vm.js';
 import { createStore, openStore } from '../../../src/store/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bgr-vms-unit-'));
+const silent = pino({ level: 'silent' });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('names', () => {
@@ -54,13 +56,13 @@ describe('kernel command line', () => {
 describe('handles.json', () => {
   it('reads a good file and treats a missing, truncated or wrong-shaped one as absent', async () => {
     const p = join(dir, 'handles.json');
-    expect(await readHandles(p)).toBeUndefined();
+    expect(await readHandles(p, silent)).toBeUndefined();
     writeFileSync(p, JSON.stringify({ vmId: 'a', identities: [{ kind: 'tap', name: 'tap-fc-0001' }] }));
-    expect((await readHandles(p))?.identities).toEqual([{ kind: 'tap', name: 'tap-fc-0001' }]);
+    expect((await readHandles(p, silent))?.identities).toEqual([{ kind: 'tap', name: 'tap-fc-0001' }]);
     writeFileSync(p, '{"vmId": "a", "identi');
-    expect(await readHandles(p)).toBeUndefined();
+    expect(await readHandles(p, silent)).toBeUndefined();
     writeFileSync(p, JSON.stringify({ vmId: 'a', identities: 'nope' }));
-    expect(await readHandles(p)).toBeUndefined();
+    expect(await readHandles(p, silent)).toBeUndefined();
   });
   it('runtime identities: everything but the IP lease and the disks in the VM dir', () => {
     const vmDir = vmPaths('/s/vms', 'abc').dir;

@@ -1,5 +1,6 @@
 import type { ExecHandle, ExecIo, ExecRequest } from '../../../guest/index.js';
 import type { AgentEndpoint } from '../../../model/agent-endpoint.js';
+import type { PidfileIdentity } from '../../../model/identity.js';
 import type { Image } from '../../../model/image.js';
 import type { ProgressSink } from '../../../model/progress.js';
 import type { VmmInstance as DriverInstance, VmmDisk, VmmLaunchSpec } from '../../../vmm/index.js';
@@ -24,6 +25,8 @@ export interface Vmm {
   agentTransport?: 'vsock' | 'virtio-serial';
   /** The acceleration chosen for this host (chooseVmm). */
   accel?: 'kvm' | 'tcg';
+  /** The identity recorded before `start` (see src/vmm's Vmm.plan); the instance's identities replace it. */
+  plan(spec: VmmLaunchSpec): PidfileIdentity;
   start(spec: VmmLaunchSpec, opts?: { signal?: AbortSignal }): Promise<VmmInstance>;
   /** Reattach after a daemon restart; null when the process is gone or is not ours. */
   adopt(handles: VmmHandles): Promise<VmmInstance | null>;

@@ -8,7 +8,7 @@ import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import type { VmmInstance } from './ports.js';
 import { readHandles, vmPaths } from './run-dir.js';
-import { destroyVm, killStrays, ledgerFor, releaseLeases, releaseRuntime } from './stop.js';
+import { destroyVm, ledgerFor, releaseLeases, releaseRuntime } from './stop.js';
 import { undo } from './teardown.js';
 import type { VmServiceDeps } from './types.js';
 
@@ -70,7 +70,7 @@ async function reconcileOne(
   const paths = vmPaths(deps.vmsDir, vm.id);
   if (!existsSync(paths.dir) && vm.state !== 'running') {
     // A create that never made its directory, or a delete cut short after removing it.
-    await undo(deps, vm.runtime.identities as never);
+    await undo(deps, vm.id, vm.runtime.identities);
     deps.store.vms.delete(vm.id);
     report.finishedDeletes.push(vm.name);
     return;
@@ -80,7 +80,7 @@ async function reconcileOne(
     report.finishedDeletes.push(vm.name);
     return;
   }
-  const handles = await readHandles(paths.handles);
+  const handles = await readHandles(paths.handles, deps.log);
   if (vm.state === 'running' && handles?.vmm) {
     const vmm = await deps.vmm();
     const instance = await vmm.adopt(handles.vmm).catch(() => null);
@@ -93,7 +93,6 @@ async function reconcileOne(
   }
   const ledger = await ledgerFor(deps, vm);
   const leftovers = ledger.runtimeIdentities();
-  await killStrays(deps, paths.run);
   if (leftovers.length === 0 && vm.state !== 'running' && !handles?.vmm) return;
   const wasRunning = vm.state === 'running';
   await releaseRuntime(
@@ -118,9 +117,8 @@ async function finishOrphanDirs(deps: VmServiceDeps, known: Set<string>, report:
     if (known.has(entry) || !/^[0-9a-f]{16}$/.test(entry)) continue;
     const paths = vmPaths(deps.vmsDir, entry);
     try {
-      await killStrays(deps, paths.run);
-      const handles = await readHandles(paths.handles);
-      if (handles) await undo(deps, handles.identities);
+      const handles = await readHandles(paths.handles, deps.log);
+      if (handles) await undo(deps, entry, handles.identities);
       await rm(join(deps.vmsDir, entry), { recursive: true, force: true });
       report.finishedDeletes.push(entry);
     } catch (err) {

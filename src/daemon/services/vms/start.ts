@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
 import { notFound, operationFailed, toBangerError } from '../../../model/errors.js';
-import type { TeardownIdentity } from '../../../model/identity.js';
 import type { VM } from '../../../model/vm.js';
 import { ensureSshKey, pinHostKey } from '../../../ssh/index.js';
 import { chooseMachine } from '../../../vmm/index.js';
@@ -18,7 +17,7 @@ import {
 import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { macFor } from './names.js';
-import type { AgentClient, BootKernel } from './ports.js';
+import type { AgentClient, BootKernel, VmmLaunchSpec } from './ports.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
@@ -44,11 +43,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
   const checkpoint = (name: string) => deps.checkpoint?.(name, vm.id) ?? Promise.resolve();
   const paths = vmPaths(deps.vmsDir, vm.id);
   await mkdir(paths.run, { recursive: true, mode: 0o700 });
-  const previous = (await readHandles(paths.handles))?.identities ?? vm.runtime.identities;
-  const ledger = new IdentityLedger(store.vms, paths.handles, {
-    vmId: vm.id,
-    identities: previous as TeardownIdentity[],
-  });
+  const previous = (await readHandles(paths.handles, deps.log))?.identities ?? vm.runtime.identities;
+  const ledger = new IdentityLedger(store.vms, paths.handles, { vmId: vm.id, identities: previous });
   store.vms.update(vm.id, vm.state, { ...vm.runtime, vmDir: paths.dir, lastError: undefined });
 
   let live: LiveVm | undefined;
@@ -89,35 +85,36 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     const bootAt = performance.now();
     stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
     const prefix = config.cidr;
-    const instance = await vmm.start(
-      {
-        name: vm.name,
-        runDir: paths.run,
-        kernelPath: kernel.kernelPath,
-        initrdPath: kernel.initrdPath,
-        cmdline: guestCmdline({
-          hostname: vm.name,
-          address: `${ip.address}/${prefix}`,
-          gateway: config.bridge_ip,
-          dns: config.default_dns,
-          // The agent's init shim starts the agent, then hands over to the image's own init (or stays
-          // PID 1 when there is none): one way to boot systemd, OpenRC, busybox and init-less images.
-          init: GUEST_INIT_SHIM_PATH,
-        }),
-        rootDisk: { path: root.path, format: root.format },
-        extraDisks: [{ path: paths.workDisk, format: 'raw' }],
-        vcpus: vm.spec.vcpu,
-        memoryMiB: vm.spec.memoryMib,
-        net: { tap: tap.name, mac: macFor(vm.id) },
-        agent: vmm.agentTransport ?? 'virtio-serial',
-        accel: vmm.accel ?? 'tcg',
-        machine,
-        netns: network.netns,
-      },
-      { signal: opts.signal },
-    );
-    const processId: TeardownIdentity = { kind: 'process', pid: instance.pid, startTime: instance.startTime };
-    await ledger.record([processId, ...instance.identities]);
+    const spec: VmmLaunchSpec = {
+      name: vm.name,
+      runDir: paths.run,
+      kernelPath: kernel.kernelPath,
+      initrdPath: kernel.initrdPath,
+      cmdline: guestCmdline({
+        hostname: vm.name,
+        address: `${ip.address}/${prefix}`,
+        gateway: config.bridge_ip,
+        dns: config.default_dns,
+        // The agent's init shim starts the agent, then hands over to the image's own init (or stays
+        // PID 1 when there is none): one way to boot systemd, OpenRC, busybox and init-less images.
+        init: GUEST_INIT_SHIM_PATH,
+      }),
+      rootDisk: { path: root.path, format: root.format },
+      extraDisks: [{ path: paths.workDisk, format: 'raw' }],
+      vcpus: vm.spec.vcpu,
+      memoryMiB: vm.spec.memoryMib,
+      net: { tap: tap.name, mac: macFor(vm.id) },
+      agent: vmm.agentTransport ?? 'virtio-serial',
+      accel: vmm.accel ?? 'tcg',
+      machine,
+      netns: network.netns,
+    };
+    // Recorded before the spawn, as every side effect is: a crash between the spawn and the line after
+    // `start` leaves the VMM findable through the pidfile its spawn writes, and provable by its argv.
+    const planned = vmm.plan(spec);
+    await ledger.record([planned]);
+    const instance = await vmm.start(spec, { signal: opts.signal });
+    await ledger.replace([planned], instance.identities);
     await ledger.setVmm(instance.handles, {
       agentEndpoint: instance.agentEndpoint,
       consoleLogPath: instance.consoleLogPath,
@@ -186,7 +183,7 @@ async function failStart(deps: VmServiceDeps, vm: VM, ledger: IdentityLedger, er
   const runtime = ledger.runtimeIdentities();
   let message = toBangerError(err).message;
   try {
-    await undo(deps, runtime);
+    await undo(deps, vm.id, runtime);
     await ledger.forget(runtime);
     await ledger.clearVmm();
   } catch (teardownErr) {

@@ -4,7 +4,6 @@ import { toBangerError } from '../../../model/errors.js';
 import type { VM } from '../../../model/vm.js';
 import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
-import { processesUsing } from './proc-scan.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { VmServiceDeps } from './types.js';
@@ -52,7 +51,7 @@ export async function releaseRuntime(
   lastError?: string,
 ): Promise<void> {
   const runtime = ledger.runtimeIdentities();
-  await undo(deps, runtime);
+  await undo(deps, vm.id, runtime);
   await ledger.forget(runtime);
   await ledger.clearVmm();
   const current = deps.store.vms.findById(vm.id);
@@ -62,16 +61,15 @@ export async function releaseRuntime(
 }
 
 /**
- * Everything a VM owns, from its record alone: the handles file, else the store mirror, plus any process
- * still holding its run dir (a VMM spawned just before a crash, whose pid was never written). Then the
+ * Everything a VM owns, from its record alone: the handles file, else the store mirror (a VMM spawned
+ * just before a crash is among them: its pidfile identity was recorded before the spawn). Then the
  * directory and the row. Safe to repeat.
  */
 export async function destroyVm(deps: VmServiceDeps, vm: VM): Promise<void> {
   const paths = vmPaths(deps.vmsDir, vm.id);
   await markDeleting(deps, vm);
   const ledger = await ledgerFor(deps, vm);
-  await killStrays(deps, paths.run);
-  await undo(deps, ledger.identities);
+  await undo(deps, vm.id, ledger.identities);
   await ledger.forget(ledger.identities);
   await deps.checkpoint?.('destroyed-identities', vm.id);
   // Leases are owned by VM id: release them even when the identity was never recorded (crash window).
@@ -88,21 +86,11 @@ export async function markDeleting(deps: VmServiceDeps, vm: VM): Promise<void> {
 
 export async function ledgerFor(deps: VmServiceDeps, vm: VM): Promise<IdentityLedger> {
   const paths = vmPaths(deps.vmsDir, vm.id);
-  const handles = await readHandles(paths.handles);
+  const handles = await readHandles(paths.handles, deps.log);
   return new IdentityLedger(
     deps.store.vms,
     paths.handles,
-    handles ?? { vmId: vm.id, identities: vm.runtime.identities as never },
-  );
-}
-
-/** Kills processes whose argv names the VM's run dir (pid + start time, through PrivOps). */
-export async function killStrays(deps: VmServiceDeps, runDir: string): Promise<void> {
-  const strays = await processesUsing(runDir);
-  if (strays.length === 0) return;
-  await undo(
-    deps,
-    strays.map((p) => ({ kind: 'process' as const, ...p })),
+    handles ?? { vmId: vm.id, identities: vm.runtime.identities },
   );
 }
 

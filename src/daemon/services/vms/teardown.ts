@@ -1,21 +1,28 @@
 import { teardownAll } from '../../../host/index.js';
 import type { TeardownIdentity } from '../../../model/identity.js';
 import type { VM } from '../../../model/vm.js';
+import { vmPaths } from './run-dir.js';
 import type { VmServiceDeps } from './types.js';
 
 type TapId = Extract<TeardownIdentity, { kind: 'tap' }>;
 
 /**
- * Undoes identities (reverse creation order, past failures). Taps go back to the pool rather than being
- * deleted, so the pool's idea of which taps are leased stays true; everything else is plain teardown.
+ * Undoes a VM's identities (reverse creation order, past failures). Taps go back to the pool rather than
+ * being deleted, so the pool's idea of which taps are leased stays true; everything else is plain
+ * teardown, with the VM's own directory as the only tree its file and pidfile identities may name.
  */
-export async function undo(deps: VmServiceDeps, ids: readonly TeardownIdentity[]): Promise<void> {
+export async function undo(
+  deps: VmServiceDeps,
+  vmId: string,
+  ids: readonly TeardownIdentity[],
+): Promise<void> {
   const taps = ids.filter((id): id is TapId => id.kind === 'tap');
   const rest = ids.filter((id) => id.kind !== 'tap');
   const errors: unknown[] = [];
   try {
+    const vmDir = vmPaths(deps.vmsDir, vmId).dir;
     await teardownAll(
-      { priv: deps.priv, stateDir: deps.stateDir, ips: deps.network.ips, log: deps.log },
+      { priv: deps.priv, vmDir, ips: deps.network.ips, log: deps.log.child({ vm: vmId }) },
       rest,
     );
   } catch (err) {
@@ -33,7 +40,5 @@ export async function undo(deps: VmServiceDeps, ids: readonly TeardownIdentity[]
 
 /** The taps the store's VMs hold: leased to them until reconcile has looked at them, never idle in the pool. */
 export function tapsHeldBy(vms: readonly VM[]): string[] {
-  return vms.flatMap((vm) =>
-    vm.runtime.identities.flatMap((i) => (i.kind === 'tap' ? [String(i.name)] : [])),
-  );
+  return vms.flatMap((vm) => vm.runtime.identities.flatMap((i) => (i.kind === 'tap' ? [i.name] : [])));
 }

@@ -29,7 +29,7 @@ export const dmSnapshotStrategy: CowStrategy = {
     ];
     // Leftovers of a crashed attempt (a loop over the old link, a stale dm device) would make a second
     // loop or a name clash; the plan names all of them, so clear them first.
-    await teardownAll({ priv: deps.priv, stateDir: deps.stateDir }, planned.identities);
+    await teardownAll({ priv: deps.priv, vmDir: input.vmDir }, planned.identities);
     const done: TeardownIdentity[] = [];
     try {
       await linkImage(input.imagePath, baseId.path);
@@ -53,7 +53,7 @@ export const dmSnapshotStrategy: CowStrategy = {
       return { ...planned, path, identities: [baseId, cowId, base, cow, dmId] };
     } catch (err) {
       // Roll back what exists; the caller's recorded plan covers anything a crash here would leave.
-      await teardownAll({ priv: deps.priv, stateDir: deps.stateDir }, done).catch(() => {});
+      await teardownAll({ priv: deps.priv, vmDir: input.vmDir }, done).catch(() => {});
       throw err;
     }
   },

@@ -80,6 +80,6 @@ describe('single-file strategies', () => {
       /EOPNOTSUPP/,
     );
     expect(existsSync(`${vmDir}/rootfs.ext4`)).toBe(false);
-    await teardownAll({ priv, stateDir: root }, reflinkStrategy.plan(input).identities);
+    await teardownAll({ priv, vmDir }, reflinkStrategy.plan(input).identities);
   });
 });

@@ -101,7 +101,7 @@ describe('dm-snapshot strategy', () => {
     expect(lstatSync(cow).blocks).toBe(0);
 
     host.runner.calls.length = 0;
-    await teardownAll({ priv, stateDir }, disk.identities);
+    await teardownAll({ priv, vmDir }, disk.identities);
     expect(host.runner.commands()).toEqual([
       'dmsetup info banger-vm1',
       'dmsetup remove --retry banger-vm1',
@@ -121,11 +121,11 @@ describe('dm-snapshot strategy', () => {
     const plan = dmSnapshotStrategy.plan(input);
     await dmSnapshotStrategy.create({ runner: host.runner, priv, stateDir }, input);
     host.loops.set('/dev/loop99', imagePath); // another VM's loop over the same image must survive
-    await teardownAll({ priv, stateDir }, plan.identities);
+    await teardownAll({ priv, vmDir }, plan.identities);
     expect([...host.loops]).toEqual([['/dev/loop99', imagePath]]);
     expect(host.dm.size).toBe(0);
     // Twice is fine: everything is already gone.
-    await teardownAll({ priv, stateDir }, plan.identities);
+    await teardownAll({ priv, vmDir }, plan.identities);
   });
 
   it('clears what a crashed attempt left before creating again', async () => {
@@ -136,7 +136,7 @@ describe('dm-snapshot strategy', () => {
     const disk = await dmSnapshotStrategy.create(deps, input);
     expect(host.loops.size).toBe(2);
     expect([...host.dm]).toEqual(['banger-vm1']);
-    await teardownAll({ priv, stateDir }, disk.identities);
+    await teardownAll({ priv, vmDir }, disk.identities);
   });
 
   it('rolls back what it made when the snapshot cannot be created', async () => {

@@ -47,11 +47,20 @@ describe('in-process PrivOps validation', () => {
   });
 
   it('refuses odd signals and pids', async () => {
-    await refused(priv.signalProcess({ pid: 1234, startTime: 1, signal: 'STOP' }));
-    await refused(priv.signalProcess({ pid: 1234, startTime: 1, signal: '9' }));
-    await refused(priv.signalProcess({ pid: 1234, startTime: 1, signal: 'SIGRTMIN+3' }));
-    await refused(priv.signalProcess({ pid: 1, startTime: 1, signal: 'KILL' }));
-    await refused(priv.signalProcess({ pid: -1, startTime: 1, signal: 'TERM' }));
+    await refused(priv.signalProcess({ pid: 1234, startTime: 1, arg: '/s/run/qmp.sock', signal: 'STOP' }));
+    await refused(priv.signalProcess({ pid: 1234, startTime: 1, arg: '/s/run/qmp.sock', signal: '9' }));
+    await refused(
+      priv.signalProcess({ pid: 1234, startTime: 1, arg: '/s/run/qmp.sock', signal: 'SIGRTMIN+3' }),
+    );
+    await refused(priv.signalProcess({ pid: 1, startTime: 1, arg: '/s/run/qmp.sock', signal: 'KILL' }));
+    await refused(priv.signalProcess({ pid: -1, startTime: 1, arg: '/s/run/qmp.sock', signal: 'TERM' }));
+  });
+
+  it('refuses a signal without its whole proof: an argument to match, an absolute executable', async () => {
+    await refused(priv.signalProcess({ pid: 1234, startTime: 1, arg: '', signal: 'KILL' }));
+    await refused(priv.signalProcess({ pid: 1234, startTime: 1, signal: 'KILL' } as never));
+    await refused(priv.signalProcess({ pid: 1234, startTime: 1, arg: 'a\0b', signal: 'KILL' }));
+    await refused(priv.signalProcess({ pid: 1234, startTime: 1, arg: 'x', exe: 'qemu', signal: 'KILL' }));
   });
 });
 
