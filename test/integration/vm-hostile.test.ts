@@ -5,6 +5,7 @@
  * real bystander processes (one of uid 65534) that must outlive every delete and reconcile.
  */
 import { type ChildProcess, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -53,11 +54,14 @@ afterAll(async () => {
   await fx.assertNoLeftovers();
 });
 
+/** Every state dir of this file is one banger instance (one link mark), so they share the file's bridge. */
+const instanceId = randomBytes(16).toString('hex');
+
 /** The service over a fresh (or given) state dir, its warnings collected. */
 function open(stateDir = join(root, `s${n++}`)): { h: VmHarness; stateDir: string; warnings: string[] } {
   const warnings: string[] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) });
-  const h = buildVmHarness({ stateDir, netns: ns, bridge, bridgeIp, log });
+  const h = buildVmHarness({ stateDir, netns: ns, bridge, bridgeIp, log, instanceId });
   addImage(h.store, 'tiny', imagePath);
   harnesses.push(h);
   return { h, stateDir, warnings };
