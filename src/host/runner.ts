@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn as spawnChild } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { Writable } from 'node:stream';
 import { BangerError } from '../model/errors.js';
+import { CONSOLE_KEEPER_SCRIPT } from './console-keeper.js';
 
 /**
  * The only place that spawns host programs. Always argv arrays, never a shell string. Every command can
@@ -31,6 +34,11 @@ export interface SpawnOptions {
   netns?: string;
   /** File that receives stdout and stderr (a VMM's console log). */
   logPath?: string;
+  /**
+   * Bounds logPath on disk: output goes through a pipe to a keeper process (console-keeper.ts) that rotates
+   * it to `<logPath>.1` at this size, so at most twice this is kept.
+   */
+  logMaxBytes?: number;
   /** Detached processes outlive the daemon (VMMs must survive a daemon restart). */
   detached?: boolean;
   /** Keep stdio as pipes for the caller to read and write. */
@@ -112,25 +120,57 @@ export function createRunner(): Runner {
     spawn(argv, options = {}) {
       const [file, ...args] = withNetns(argv, options.netns);
       if (!file) throw new BangerError('bad_request', 'empty command');
+      if (options.logPath && options.logMaxBytes !== undefined) return spawnWithKeeper(file, args, options);
       let logFd: number | undefined;
       if (options.logPath) logFd = openSync(options.logPath, 'a', 0o600);
       try {
-        const stdio = options.inherit
-          ? (['inherit', 'inherit', 'inherit'] as const)
-          : options.pipe
-            ? (['pipe', 'pipe', 'pipe'] as const)
-            : (['ignore', logFd ?? 'ignore', logFd ?? 'ignore'] as const);
-        const child = spawnChild(file, args, {
-          cwd: options.cwd,
-          env: options.env ? { ...process.env, ...options.env } : process.env,
-          detached: options.detached ?? false,
-          stdio: [...stdio],
-        });
-        if (options.detached) child.unref();
-        return child;
+        return spawnOne(file, args, options, logFd ?? 'ignore');
       } finally {
         if (logFd !== undefined) closeSync(logFd);
       }
     },
   };
+}
+
+type Output = number | 'ignore' | Writable;
+
+function spawnOne(file: string, args: string[], options: SpawnOptions, output: Output): ChildProcess {
+  const stdio = options.inherit
+    ? (['inherit', 'inherit', 'inherit'] as const)
+    : options.pipe
+      ? (['pipe', 'pipe', 'pipe'] as const)
+      : (['ignore', output, output] as const);
+  const child = spawnChild(file, args, {
+    cwd: options.cwd,
+    env: options.env ? { ...process.env, ...options.env } : process.env,
+    detached: options.detached ?? false,
+    stdio: [...stdio],
+  });
+  if (options.detached) child.unref();
+  return child;
+}
+
+/** The program writes into a pipe whose reader is the keeper; our copy of the pipe is closed at once. */
+function spawnWithKeeper(file: string, args: string[], options: SpawnOptions): ChildProcess {
+  const log = options.logPath as string;
+  const max = options.logMaxBytes as number;
+  if (!Number.isSafeInteger(max) || max < 4096)
+    throw new BangerError('bad_request', `log cap ${max} must be a whole number of bytes, at least 4096`);
+  // Its cwd, not its argv, names the directory: nothing scanning argv for a VM's run dir mistakes it for a VMM.
+  const keeper = spawnChild(
+    'sh',
+    ['-c', CONSOLE_KEEPER_SCRIPT, 'banger-console', basename(log), String(max)],
+    {
+      cwd: dirname(log),
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    },
+  );
+  keeper.unref();
+  const pipe = keeper.stdin as Writable;
+  try {
+    return spawnOne(file, args, { ...options, detached: options.detached ?? false }, pipe);
+  } finally {
+    pipe.destroy();
+  }
 }

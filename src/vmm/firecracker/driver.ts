@@ -4,6 +4,7 @@ import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { withConsole } from '../cmdline.js';
+import { CONSOLE_LOG_MAX_BYTES } from '../console.js';
 import { exitOf, makeInstance, type StopHooks } from '../instance.js';
 import { processAlive, processArgv, startTimeOf } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
@@ -136,6 +137,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     const child = deps.runner.spawn(argv, {
       detached: true,
       logPath: files.consoleLog,
+      logMaxBytes: CONSOLE_LOG_MAX_BYTES,
       netns: jail ? undefined : spec.netns,
     });
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));

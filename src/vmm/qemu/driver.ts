@@ -3,6 +3,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
+import { CONSOLE_LOG_MAX_BYTES } from '../console.js';
 import { exitOf, makeInstance, type StopHooks } from '../instance.js';
 import { processAlive, processArgv, startTimeOf } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
@@ -84,6 +85,7 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
     const child = deps.runner.spawn(cmd.argv, {
       detached: true,
       logPath: cmd.files.consoleLog,
+      logMaxBytes: CONSOLE_LOG_MAX_BYTES,
       netns: spec.netns,
     });
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
