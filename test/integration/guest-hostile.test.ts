@@ -10,7 +10,7 @@ import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { vmPaths } from '../../src/daemon/services/vms/index.js';
 import { processesUsing } from '../../src/daemon/services/vms/proc-scan.js';
 import { type AgentClient, connectAgent } from '../../src/guest/index.js';
@@ -50,20 +50,22 @@ const rss = () => process.memoryUsage().rss;
 describe('the agent client against a hostile agent', () => {
   let agent: ChildProcess | undefined;
   let client: AgentClient | undefined;
+  const spawned: ChildProcess[] = [];
 
   async function hostile(readFile: Mode, exec: Mode): Promise<AgentClient> {
     const socketPath = join(root, `a${n++}.sock`);
     agent = spawn(process.execPath, [HOSTILE_AGENT, readFile, exec, '--listen-unix', socketPath], {
       stdio: 'ignore',
     });
+    spawned.push(agent);
     while (!existsSync(socketPath)) await sleep(20);
     client = await connectAgent({ kind: 'virtio-serial', socketPath });
     return client;
   }
 
-  afterAll(() => {
+  afterEach(() => {
     client?.close();
-    agent?.kill('SIGKILL');
+    for (const a of spawned.splice(0)) a.kill('SIGKILL');
   });
 
   const cases: { mode: Mode; readFile: RegExp; exec: RegExp; withinMs: number }[] = [

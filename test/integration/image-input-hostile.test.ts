@@ -30,9 +30,16 @@ async function cli(inst: BangerInstance, args: string[], timeoutMs = 20_000) {
 describe('hostile import inputs (CLI -> daemon)', () => {
   let inst: BangerInstance | undefined;
   let dir: string | undefined;
+  /** A daemon a test froze after its pid file went: cleanup() cannot find it by that file. */
+  let frozenPid: number | undefined;
   afterEach(async () => {
-    const pid = inst?.daemonPid();
-    if (pid) process.kill(pid, 'SIGCONT'); // a test that froze it
+    if (frozenPid) {
+      for (const signal of ['SIGCONT', 'SIGKILL'] as const)
+        try {
+          process.kill(frozenPid, signal);
+        } catch {}
+      frozenPid = undefined;
+    }
     await inst?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });
     inst = undefined;
@@ -91,6 +98,7 @@ describe('hostile import inputs (CLI -> daemon)', () => {
         try {
           process.kill(pid, 'SIGSTOP');
           frozen = true;
+          frozenPid = pid;
         } catch {}
       });
       const stop = await cli(inst, ['daemon', 'stop', '--wait', '2']);
