@@ -2,6 +2,15 @@ import { randomInt } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import type { z } from 'zod';
 import { BangerError, ERROR_CODES, type ErrorCode, operationFailed } from '../model/index.js';
+import {
+  type FileReadLimit,
+  type GuestReadLimit,
+  REPLY_TIMEOUT_MS,
+  type ReadBudget,
+  readBudget,
+  tooMuch,
+  tooSlow,
+} from './limits.js';
 import { DATA_CHUNK, encodeFrame, encodeJson, type Frame, FrameDecoder, FrameType } from './protocol.js';
 import {
   type AgentHealth,
@@ -31,6 +40,11 @@ export interface ExecIo {
   stdin?: Readable;
   stdout: Writable;
   stderr: Writable;
+  /**
+   * For output the caller collects (rather than streams on with flow control): past it, wait() fails and
+   * the connection is dropped, which kills the command.
+   */
+  limit?: GuestReadLimit;
 }
 
 export interface ExecHandle {
@@ -121,6 +135,12 @@ export class AgentClient {
     for (const h of handlers) h.onClose(err);
   }
 
+  /** Ends a connection whose guest broke a limit: every stream on it fails with err, its commands die. */
+  private drop(err: BangerError): void {
+    this.fail(err);
+    this.stream.destroy();
+  }
+
   private readonly blockedSinks = new Set<Writable>();
 
   private holdUntilDrained(w: Writable): void {
@@ -151,20 +171,28 @@ export class AgentClient {
     return this.stream.write(frame);
   }
 
-  /** A request answered by one reply frame. */
+  /** A request answered by one reply frame (at most MAX_PAYLOAD, by the decoder), within a bounded time. */
   private request<T extends z.ZodType>(request: { op: string }, schema: T): Promise<z.infer<T>> {
     return new Promise((resolve, reject) => {
       const id = this.open(request, {
         onFrame: (frame) => {
           if (frame.type !== FrameType.reply) return;
+          clearTimeout(timer);
           this.streams.delete(id);
           const body = parseJson(frame.payload);
           const ok = schema.safeParse(body);
           if (ok.success) resolve(ok.data);
           else reject(agentError(body, request.op));
         },
-        onClose: reject,
+        onClose: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
+      const timer = setTimeout(
+        () => this.drop(tooSlow(`its ${request.op} reply`, REPLY_TIMEOUT_MS)),
+        REPLY_TIMEOUT_MS,
+      );
     });
   }
 
@@ -206,6 +234,8 @@ export class AgentClient {
     const onStdinEnd = () => {
       if (!ended) this.send(encodeFrame(FrameType.eof, id));
     };
+    let budget: ReadBudget | undefined;
+    const counted = (frame: Frame) => !budget || budget.add(frame.payload.length);
     try {
       result = new Promise<ExecResult>((resolve, reject) => {
         id = this.open(
@@ -217,19 +247,21 @@ export class AgentClient {
                   const body = parseJson(frame.payload);
                   if (execStartedSchema.safeParse(body).success) return;
                   ended = true;
+                  budget?.done();
                   this.streams.delete(id);
                   stopStdin();
                   reject(agentError(body, 'exec'));
                   return;
                 }
                 case FrameType.data:
-                  write(io.stdout, frame.payload);
+                  if (counted(frame)) write(io.stdout, frame.payload);
                   return;
                 case FrameType.stderr:
-                  write(io.stderr, frame.payload);
+                  if (counted(frame)) write(io.stderr, frame.payload);
                   return;
                 case FrameType.exit: {
                   ended = true;
+                  budget?.done();
                   this.streams.delete(id);
                   stopStdin();
                   const exit = exitSchema.safeParse(parseJson(frame.payload));
@@ -245,11 +277,13 @@ export class AgentClient {
             },
             onClose: (err) => {
               ended = true;
+              budget?.done();
               stopStdin();
               reject(err);
             },
           },
         );
+        if (io.limit) budget = readBudget(io.limit, (err) => this.drop(err));
       });
     } catch (err) {
       result = Promise.reject(err);
@@ -270,7 +304,9 @@ export class AgentClient {
     };
   }
 
-  readFile(path: string): Promise<Buffer> {
+  /** A regular file of the guest, refused (and the connection dropped) past limit's size or time. */
+  readFile(path: string, limit: FileReadLimit): Promise<Buffer> {
+    const bounds = { ...limit, what: limit.what ?? path };
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       const id = this.open(
@@ -279,18 +315,29 @@ export class AgentClient {
           onFrame: (frame) => {
             if (frame.type === FrameType.reply) {
               const body = parseJson(frame.payload);
-              if (fileInfoSchema.safeParse(body).success) return;
+              const info = fileInfoSchema.safeParse(body);
+              if (info.success) {
+                if (info.data.size > bounds.maxBytes) this.drop(tooMuch(bounds));
+                return;
+              }
+              budget.done();
               this.streams.delete(id);
               reject(agentError(body, 'read_file'));
-            } else if (frame.type === FrameType.data) chunks.push(frame.payload);
-            else if (frame.type === FrameType.eof) {
+            } else if (frame.type === FrameType.data) {
+              if (budget.add(frame.payload.length)) chunks.push(frame.payload);
+            } else if (frame.type === FrameType.eof) {
+              budget.done();
               this.streams.delete(id);
               resolve(Buffer.concat(chunks));
             }
           },
-          onClose: reject,
+          onClose: (err) => {
+            budget.done();
+            reject(err);
+          },
         },
       );
+      const budget = readBudget(bounds, (err) => this.drop(err));
     });
   }
 

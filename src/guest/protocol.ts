@@ -1,4 +1,4 @@
-import { badRequest } from '../model/errors.js';
+import { badRequest, operationFailed } from '../model/errors.js';
 
 /**
  * The agent's wire format (docs/agent-protocol.md): `[u32 BE length][u8 type][u32 BE stream][payload]`,
@@ -50,7 +50,8 @@ export function encodeJson(type: FrameType, stream: number, value: unknown): Buf
 }
 
 /**
- * Accumulates bytes and yields whole frames; throws a BangerError on a frame no agent would send. Chunks are
+ * Accumulates bytes and yields whole frames; throws operation_failed on a frame no agent would send (the
+ * guest's fault, not the caller's), and a length out of range before anything is allocated for it. Chunks are
  * joined only once a whole frame is there, so a frame arriving in many small reads costs one copy.
  */
 export class FrameDecoder {
@@ -65,17 +66,18 @@ export class FrameDecoder {
     const frames: Frame[] = [];
     while (this.total >= 4) {
       const len = this.peekLength();
-      if (len < 5 || len > MAX_PAYLOAD + 5) throw badRequest(`agent sent a frame of bad length ${len}`);
+      if (len < 5 || len > MAX_PAYLOAD + 5) throw operationFailed(`agent sent a frame of bad length ${len}`);
       if (this.total < 4 + len) break;
       const buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.total);
       let off = 0;
       while (buf.length - off >= 4) {
         const flen = buf.readUInt32BE(off);
-        if (flen < 5 || flen > MAX_PAYLOAD + 5) throw badRequest(`agent sent a frame of bad length ${flen}`);
+        if (flen < 5 || flen > MAX_PAYLOAD + 5)
+          throw operationFailed(`agent sent a frame of bad length ${flen}`);
         if (buf.length - off < 4 + flen) break;
         const type = buf.readUInt8(off + 4);
         if (type < FrameType.open || type > FrameType.exit)
-          throw badRequest(`agent sent a frame of unknown type ${type}`);
+          throw operationFailed(`agent sent a frame of unknown type ${type}`);
         frames.push({
           type: type as FrameType,
           stream: buf.readUInt32BE(off + 5),

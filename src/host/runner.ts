@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn as spawnChild } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { Writable } from 'node:stream';
 import { BangerError } from '../model/errors.js';
+import { CONSOLE_KEEPER_SCRIPT } from './console-keeper.js';
 import { withPidFile } from './pidfile.js';
 
 /**
@@ -34,6 +37,11 @@ export interface SpawnOptions {
   netns?: string;
   /** File that receives stdout and stderr (a VMM's console log). */
   logPath?: string;
+  /**
+   * Bounds logPath on disk: output goes through a pipe to a keeper process (console-keeper.ts) that rotates
+   * it to `<logPath>.1` at this size, so at most twice this is kept.
+   */
+  logMaxBytes?: number;
   /** Detached processes outlive the daemon (VMMs must survive a daemon restart). */
   detached?: boolean;
   /** Keep stdio as pipes for the caller to read and write. */
@@ -47,9 +55,12 @@ export interface SpawnOptions {
   pidFile?: string;
 }
 
+/** A spawned program; with `logMaxBytes`, `logClosed` settles once its keeper has written all it was sent. */
+export type SpawnedProcess = ChildProcess & { logClosed?: Promise<void> };
+
 export interface Runner {
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
-  spawn(argv: readonly string[], options?: SpawnOptions): ChildProcess;
+  spawn(argv: readonly string[], options?: SpawnOptions): SpawnedProcess;
 }
 
 /** A failed host command: argv, exit code and stderr kept for the message and the log. */
@@ -124,25 +135,60 @@ export function createRunner(): Runner {
       const inNetns = withNetns(argv, options.netns);
       const [file, ...args] = options.pidFile ? withPidFile(options.pidFile, inNetns) : inNetns;
       if (!file) throw new BangerError('bad_request', 'empty command');
+      if (options.logPath && options.logMaxBytes !== undefined) return spawnWithKeeper(file, args, options);
       let logFd: number | undefined;
       if (options.logPath) logFd = openSync(options.logPath, 'a', 0o600);
       try {
-        const stdio = options.inherit
-          ? (['inherit', 'inherit', 'inherit'] as const)
-          : options.pipe
-            ? (['pipe', 'pipe', 'pipe'] as const)
-            : (['ignore', logFd ?? 'ignore', logFd ?? 'ignore'] as const);
-        const child = spawnChild(file, args, {
-          cwd: options.cwd,
-          env: options.env ? { ...process.env, ...options.env } : process.env,
-          detached: options.detached ?? false,
-          stdio: [...stdio],
-        });
-        if (options.detached) child.unref();
-        return child;
+        return spawnOne(file, args, options, logFd ?? 'ignore');
       } finally {
         if (logFd !== undefined) closeSync(logFd);
       }
     },
   };
+}
+
+type Output = number | 'ignore' | Writable;
+
+function spawnOne(file: string, args: string[], options: SpawnOptions, output: Output): ChildProcess {
+  const stdio = options.inherit
+    ? (['inherit', 'inherit', 'inherit'] as const)
+    : options.pipe
+      ? (['pipe', 'pipe', 'pipe'] as const)
+      : (['ignore', output, output] as const);
+  const child = spawnChild(file, args, {
+    cwd: options.cwd,
+    env: options.env ? { ...process.env, ...options.env } : process.env,
+    detached: options.detached ?? false,
+    stdio: [...stdio],
+  });
+  if (options.detached) child.unref();
+  return child;
+}
+
+/** The program writes into a pipe whose reader is the keeper; our copy of the pipe is closed at once. */
+function spawnWithKeeper(file: string, args: string[], options: SpawnOptions): SpawnedProcess {
+  const log = options.logPath as string;
+  const max = options.logMaxBytes as number;
+  if (!Number.isSafeInteger(max) || max < 4096)
+    throw new BangerError('bad_request', `log cap ${max} must be a whole number of bytes, at least 4096`);
+  // Its cwd, not its argv, names the directory: nothing scanning argv for a VM's run dir mistakes it for a VMM.
+  const keeper = spawnChild(
+    'sh',
+    ['-c', CONSOLE_KEEPER_SCRIPT, 'banger-console', basename(log), String(max)],
+    {
+      cwd: dirname(log),
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    },
+  );
+  keeper.unref();
+  // The keeper ends when the program (the pipe's last writer) has ended and its output is on disk.
+  const logClosed = new Promise<void>((resolve) => keeper.once('exit', () => resolve()));
+  const pipe = keeper.stdin as Writable;
+  try {
+    const child = spawnOne(file, args, { ...options, detached: options.detached ?? false }, pipe);
+    return Object.assign(child, { logClosed });
+  } finally {
+    pipe.destroy();
+  }
 }

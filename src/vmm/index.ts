@@ -6,6 +6,7 @@
  */
 export { type BuildVmmDeps, buildVmm } from './build.js';
 export { chooseVmm, type VmmChoice } from './choose.js';
+export { CONSOLE_LOG_MAX_BYTES } from './console.js';
 export { type AccelerationReport, type DescribeAccelerationDeps, describeAcceleration } from './doctor.js';
 export { firecrackerConfigCalls, firecrackerRunFiles } from './firecracker/config.js';
 export {

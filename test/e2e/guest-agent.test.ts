@@ -208,7 +208,9 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
     expect(tty.stdout).toContain('33 101');
 
     await client.writeFile('/root/hello.txt', 'from the host\n', { mode: 0o600, uid: 65534, gid: 65534 });
-    expect((await client.readFile('/root/hello.txt')).toString()).toBe('from the host\n');
+    expect((await client.readFile('/root/hello.txt', { maxBytes: 1024, timeoutMs: 30_000 })).toString()).toBe(
+      'from the host\n',
+    );
     const stat = await run(client, { argv: ['stat', '-c', '%a %u %g', '/root/hello.txt'] });
     expect(stat.stdout.trim()).toBe('600 65534 65534');
 

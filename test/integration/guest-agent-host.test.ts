@@ -25,6 +25,8 @@ import {
 import { createRunner } from '../../src/host/index.js';
 
 const runner = createRunner();
+/** A cap no file of these tests reaches. */
+const BIG = { maxBytes: 64 * 1024 * 1024, timeoutMs: 60_000 };
 
 async function probe(): Promise<string | undefined> {
   if (!existsSync(agentBinaryPath())) {
@@ -259,14 +261,14 @@ describe.skipIf(skipReason !== undefined)('banger-agent on the host over a unix 
     expect(st.mode & 0o7777).toBe(0o640);
     expect([st.uid, st.gid]).toEqual([65534, 65534]);
     expect((await readFile(path)).equals(data)).toBe(true);
-    expect((await client.readFile(path)).equals(data)).toBe(true);
+    expect((await client.readFile(path, BIG)).equals(data)).toBe(true);
 
     await client.writeFile(path, 'replaced');
     expect(await readFile(path, 'utf8')).toBe('replaced');
 
-    await expect(client.readFile(join(work, 'missing'))).rejects.toMatchObject({ code: 'not_found' });
-    await expect(client.readFile(work)).rejects.toMatchObject({ code: 'bad_request' });
-    await expect(client.readFile('relative/path')).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(client.readFile(join(work, 'missing'), BIG)).rejects.toMatchObject({ code: 'not_found' });
+    await expect(client.readFile(work, BIG)).rejects.toMatchObject({ code: 'bad_request' });
+    await expect(client.readFile('relative/path', BIG)).rejects.toMatchObject({ code: 'bad_request' });
     await expect(client.writeFile(join(work, 'no', 'dir', 'f'), 'x')).rejects.toMatchObject({
       code: 'not_found',
     });

@@ -4,7 +4,7 @@
  * accept and records the order of calls. The driver's whole boot and stop sequence must pass it.
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createInProcessPrivOps, createRunner, teardownAll } from '../../src/host/index.js';
 import { BangerError } from '../../src/model/errors.js';
 import {
+  CONSOLE_LOG_MAX_BYTES,
   createFirecrackerVmm,
   processAlive,
   type VmmInstance,
@@ -193,6 +194,31 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
       'firecracker.log',
       'metrics.json',
     ]);
+  });
+
+  it('a guest flooding its console: console.log rotates at the cap, the last output is kept, no keeper is left', async () => {
+    const flood = 3 * CONSOLE_LOG_MAX_BYTES;
+    const { bin } = await fakeBinary('flood', ['--console-flood', String(flood)]);
+    const vm = await createFirecrackerVmm({ runner, firecrackerBin: bin }).start(spec('fc3'));
+    started.push(vm);
+    const log = vm.consoleLogPath;
+    await waitFor(async () => (await readFile(log, 'utf8').catch(() => '')).endsWith('flood end\n'), 60_000);
+    const sizes = (await readdir(dirname(log))).filter((f) => f.startsWith('console.log')).sort();
+    expect(sizes).toEqual(['console.log', 'console.log.1']);
+    const older = await readFile(`${log}.1`, 'utf8');
+    const newer = await readFile(log, 'utf8');
+    expect(Buffer.byteLength(older)).toBe(CONSOLE_LOG_MAX_BYTES);
+    expect(Buffer.byteLength(newer)).toBeLessThanOrEqual(CONSOLE_LOG_MAX_BYTES);
+    // The two files are the end of the output, in order, with nothing lost at the seam.
+    const numbers = (older + newer)
+      .split('\n')
+      .slice(1, -2)
+      .map((l) => Number(l.replace('flood ', '')));
+    expect(numbers.length).toBeGreaterThan(100_000);
+    expect(numbers.every((v, i) => i === 0 || v === (numbers[i - 1] as number) + 1)).toBe(true);
+    await vm.kill();
+    // The keeper ends with the VMM (the pipe's last writer): nothing keeps the run dir as its cwd.
+    await waitFor(async () => (await cwdUsers(dirname(log))).length === 0, 10_000);
   });
 
   it('adopt() finds a running Firecracker from its handles, and nothing once it is killed', async () => {
@@ -386,4 +412,21 @@ function fetchUnix(
         req.end(payload);
       }),
   );
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Processes whose working directory is dir. */
+async function cwdUsers(dir: string): Promise<number[]> {
+  const pids = (await readdir('/proc')).filter((p) => /^\d+$/.test(p));
+  const users: number[] = [];
+  for (const pid of pids)
+    if ((await readlink(`/proc/${pid}/cwd`).catch(() => '')) === dir) users.push(Number(pid));
+  return users;
 }

@@ -1,13 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command } from '@commander-js/extra-typings';
-import { BangerError } from '../../model/errors.js';
+import { processExited, processStartTime } from '../../host/proc.js';
+import { BangerError, badRequest } from '../../model/errors.js';
 import { DaemonUnreachableError } from '../../rpc/index.js';
 import { type CliContext, examples } from '../context.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Whether the process named in the pid file still runs (a daemon killed mid-stop leaves its file behind). */
-function daemonAlive(pidPath: string): boolean {
+/** How long `daemon stop` waits for the process to exit by default. */
+const STOP_WAIT_S = 30;
+
+/** Whether the process in the pid file still runs (used only where /proc does not show the daemon). */
+function pidFileAlive(pidPath: string): boolean {
   try {
     process.kill(Number(readFileSync(pidPath, 'utf8').trim()), 0);
     return true;
@@ -56,10 +60,15 @@ export function daemonCommands(ctx: CliContext) {
   daemon
     .command('stop')
     .description('stop bangerd gracefully; running VMs keep running and are adopted by the next daemon')
-    .addHelpText('after', examples('banger daemon stop'))
-    .action(async () => {
+    .option('--wait <seconds>', 'how long to wait for the process to exit', String(STOP_WAIT_S))
+    .addHelpText('after', examples('banger daemon stop', 'banger daemon stop --wait 120'))
+    .action(async (opts) => {
+      const waitS = Number(opts.wait);
+      if (!Number.isFinite(waitS) || waitS <= 0)
+        throw badRequest(`--wait ${opts.wait} is not a positive number of seconds`);
+      let pid: number;
       try {
-        await ctx.existingClient().call('shutdown', {}, { timeoutMs: 5000 });
+        pid = (await ctx.existingClient().call('ping', {}, { timeoutMs: 5000 })).pid;
       } catch (err) {
         if (err instanceof DaemonUnreachableError) {
           ctx.out.write('bangerd is not running\n');
@@ -67,15 +76,24 @@ export function daemonCommands(ctx: CliContext) {
         }
         throw err;
       }
-      // Its pid file goes last, after the VMs' agents are let go, the idle taps removed and the store closed:
-      // once it is gone, the daemon is done with the host. (The socket goes first, so it says less.)
-      const deadline = Date.now() + 30_000;
-      const stopping = () => existsSync(ctx.layout.pidPath) && daemonAlive(ctx.layout.pidPath);
-      while (stopping() && Date.now() < deadline) await sleep(50);
-      if (stopping())
-        throw new BangerError('operation_failed', 'bangerd is still stopping after 30 s', {
-          hint: `see ${ctx.layout.logPath}`,
-        });
+      // pid + start time name this daemon for good: a pid file can go before the process does (a thread
+      // stuck in the kernel keeps it alive after its last step), and a pid alone can be reused.
+      const startTime = processStartTime(pid);
+      await ctx.existingClient().call('shutdown', {}, { timeoutMs: 5000 });
+      const running =
+        startTime === undefined
+          ? () => existsSync(ctx.layout.pidPath) && pidFileAlive(ctx.layout.pidPath)
+          : () => !processExited(pid, startTime);
+      const deadline = Date.now() + waitS * 1000;
+      while (running() && Date.now() < deadline) await sleep(50);
+      if (running())
+        throw new BangerError(
+          'operation_failed',
+          `bangerd (pid ${pid}) is still running ${waitS} s after it was asked to stop`,
+          {
+            hint: `see ${ctx.layout.logPath}; wait longer (banger daemon stop --wait 120) or end it: kill ${pid}, then kill -9 ${pid} (VMs keep running)`,
+          },
+        );
       ctx.out.write('bangerd stopped\n');
     });
 

@@ -152,7 +152,7 @@ export function imageCommands(ctx: CliContext) {
       const { image: i } =
         file === '-'
           ? await withStdinFifo(ctx, (fifo) =>
-              callWithProgress(ctx, 'image.import', { ...params, file: fifo, label: 'stdin' }),
+              callWithProgress(ctx, 'image.import', { ...params, file: fifo, stdin: true }),
             )
           : await callWithProgress(ctx, 'image.import', { ...params, file: resolve(file) });
       ctx.out.write(`imported ${i.name}: ${describeSource(i.source)} (${formatSize(i.sizeBytes)})\n`);
@@ -244,7 +244,7 @@ export function imageCommands(ctx: CliContext) {
       const r =
         opts.rootfsTar === '-'
           ? await withStdinFifo(ctx, (fifo) =>
-              callWithProgress(ctx, 'image.bundle', { ...params, rootfsTar: fifo }),
+              callWithProgress(ctx, 'image.bundle', { ...params, rootfsTar: fifo, stdin: true }),
             )
           : await callWithProgress(ctx, 'image.bundle', {
               ...params,

@@ -1,6 +1,6 @@
 import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Command } from '@commander-js/extra-typings';
 import { BangerError, badRequest } from '../../model/errors.js';
@@ -330,22 +330,29 @@ export function vmCommands(ctx: CliContext) {
     .option('-f, --follow', 'keep printing as the log grows')
     .action(async (ref, opts) => {
       const { path } = await (await client()).call('vm.logs', { ref });
+      // The console is rotated at a cap (docs/vmm.md): the older half is in .1, printed first.
+      if (!opts.follow && existsSync(`${path}.1`)) await copyTo(ctx.out, `${path}.1`, 0);
       if (!existsSync(path)) return;
       let offset = 0;
+      let inode = -1;
       const pump = async () => {
-        const size = (await stat(path)).size;
-        if (size <= offset) return;
-        await new Promise<void>((resolve, reject) => {
-          const s = createReadStream(path, { start: offset, end: size - 1 });
-          s.on('data', (d) => ctx.out.write(d));
-          s.on('end', resolve);
-          s.on('error', reject);
-        });
-        offset = size;
+        const st = await stat(path).catch(() => undefined);
+        if (!st) return; // between a rotation's rename and the new file
+        if (st.ino !== inode) {
+          inode = st.ino;
+          offset = 0;
+        }
+        if (st.size <= offset) return;
+        const end = st.size;
+        await copyTo(ctx.out, path, offset, end);
+        offset = end;
       };
       await pump();
       if (!opts.follow) return;
-      const watcher = watch(path, () => void pump());
+      // The directory, not the file: a rotation replaces the file, and a watch on it would go quiet.
+      const watcher = watch(dirname(path), (_event, name) => {
+        if (name === basename(path)) void pump();
+      });
       await new Promise<void>((resolve) => process.once('SIGINT', resolve));
       watcher.close();
     });
@@ -527,5 +534,15 @@ function runInteractive(ctx: CliContext, argv: string[], netns?: string): Promis
   return new Promise((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
     child.on('error', () => resolve(255));
+  });
+}
+
+/** Writes bytes [start, end) of a file (to its end without `end`) to out. */
+function copyTo(out: NodeJS.WritableStream, path: string, start: number, end?: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const s = createReadStream(path, { start, ...(end === undefined ? {} : { end: end - 1 }) });
+    s.on('data', (d) => out.write(d));
+    s.on('end', resolve);
+    s.on('error', reject);
   });
 }

@@ -65,13 +65,16 @@ export const imageMethods = {
       .strictObject({
         name,
         file: absPath,
+        /** file is the FIFO the CLI made for its stdin: the one non-regular file the daemon reads. */
+        stdin: z.boolean().optional(),
         label: z.string().optional(),
         sizeBytes: z.number().int().positive().optional(),
         ...kernelInputs,
       })
       .refine(exclusiveKernel, kernelMessage),
     result: z.object({ image: imageSchema }),
-    summary: 'Import a rootfs tarball (plain, gzip, zstd, xz; a file or a FIFO fed from stdin).',
+    summary:
+      "Import a rootfs tarball (plain, gzip, zstd, xz): a regular file, or the CLI's stdin FIFO (stdin).",
   }),
   'image.register': method({
     params: z.strictObject({ name, rootfs: absPath, ...kernelInputs }).refine(exclusiveKernel, kernelMessage),
@@ -99,6 +102,7 @@ export const imageMethods = {
         name,
         rootfs: absPath.optional(),
         rootfsTar: absPath.optional(),
+        stdin: z.boolean().optional(),
         kernelRef: z.string().min(1).optional(),
         distro: z.string().optional(),
         arch: z.string().optional(),

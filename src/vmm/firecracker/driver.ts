@@ -4,6 +4,7 @@ import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { withConsole } from '../cmdline.js';
+import { CONSOLE_LOG_MAX_BYTES } from '../console.js';
 import { exitOf, makeInstance, removeVmmFiles, type StopHooks } from '../instance.js';
 import { exeOf, isOurVmm, plannedVmmProcess, processAlive, startTimeOf, vmmPidFile } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
@@ -150,6 +151,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     const child = deps.runner.spawn(argv, {
       detached: true,
       logPath: files.consoleLog,
+      logMaxBytes: CONSOLE_LOG_MAX_BYTES,
       netns: jail ? undefined : spec.netns,
       pidFile,
     });

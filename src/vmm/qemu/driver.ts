@@ -1,8 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
+import { CONSOLE_LOG_MAX_BYTES } from '../console.js';
 import { exitOf, makeInstance, type StopHooks } from '../instance.js';
 import { exeOf, isOurVmm, plannedVmmProcess, startTimeOf, vmmPidFile } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
@@ -86,6 +88,7 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
     const child = deps.runner.spawn(cmd.argv, {
       detached: true,
       logPath: cmd.files.consoleLog,
+      logMaxBytes: CONSOLE_LOG_MAX_BYTES,
       netns: spec.netns,
       pidFile,
     });
@@ -110,6 +113,8 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       await rm(cmd.files.qmpSocket, { force: true });
       await rm(cmd.files.agentSocket, { force: true });
       if (opts.signal?.aborted) throw new BangerError('cancelled', `start of VM ${spec.name} was cancelled`);
+      // QEMU's last words pass through the console keeper; read the log once they are on disk (bounded).
+      await Promise.race([child.logClosed, sleep(2000)]);
       throw operationFailed(
         `QEMU for VM ${spec.name} exited during start-up: ${await tail(cmd.files.consoleLog)}`,
         { cause: err },

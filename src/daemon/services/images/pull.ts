@@ -62,7 +62,7 @@ export function createPull(
           const { reportPath } = await buildRootfsInto(
             deps,
             ctx,
-            [await tarLayer(tarball, deps.runner, o.progress)],
+            [await tarLayer({ file: tarball, pipeHint: '' }, deps.runner, o)],
             {
               sizeBytes: p.sizeBytes ?? entry.sizeBytes,
               ...o,

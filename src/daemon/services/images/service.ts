@@ -39,8 +39,10 @@ export interface PullParams extends KernelInputs {
 
 export interface ImportParams extends KernelInputs {
   name: string;
-  /** Absolute path of a tarball, or of a FIFO the CLI feeds from its stdin. */
+  /** Absolute path of a tarball, or of the FIFO the CLI feeds from its stdin. */
   file: string;
+  /** `file` is the CLI's stdin FIFO: the one non-regular file accepted (and recorded as `stdin`). */
+  stdin?: boolean | undefined;
   /** What `image show` records as the source (`stdin` for `-`). */
   label?: string | undefined;
   sizeBytes?: number | undefined;
@@ -55,8 +57,10 @@ export interface BundleParams {
   name: string;
   /** An ext4 to pack as it is … */
   rootfs?: string | undefined;
-  /** … or a rootfs tarball (file or FIFO) converted through the import pipeline first. */
+  /** … or a rootfs tarball (file, or the CLI's stdin FIFO) converted through the import pipeline first. */
   rootfsTar?: string | undefined;
+  /** `rootfsTar` is the CLI's stdin FIFO. */
+  stdin?: boolean | undefined;
   kernelRef?: string | undefined;
   distro?: string | undefined;
   arch?: string | undefined;
@@ -135,7 +139,16 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
 
     async importTar(p, o = {}) {
       checkKernelInputs(p);
-      const layer = await tarLayer(p.file, deps.runner, o.progress);
+      const label = p.label ?? (p.stdin ? 'stdin' : p.file);
+      const layer = await tarLayer(
+        {
+          file: p.file,
+          stdin: p.stdin,
+          pipeHint: `pipe it through stdin: banger image import ${p.name} - < ${p.file}`,
+        },
+        deps.runner,
+        o,
+      );
       return installImage(installDeps, p.name, async (ctx) => {
         const { reportPath } = await buildRootfsInto(deps, ctx, [layer], {
           sizeBytes: p.sizeBytes,
@@ -144,14 +157,14 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
           // The builder speaks of "layer 1"; the user gave a tarball, so name it.
           if (!(err instanceof BangerError) || err.code !== 'bad_request') throw err;
           const message = err.message.replace(/^layer 1( is)?:? */, (_m, is) => (is ? 'it is ' : ''));
-          throw new BangerError('bad_request', `cannot import ${p.label ?? p.file}: ${message}`, {
+          throw new BangerError('bad_request', `cannot import ${label}: ${message}`, {
             hint: err.hint,
             cause: err,
           });
         });
         const k = await stageKernel({ inputs: p, kernels: deps.kernels, runner: deps.runner, ...ctx, ...o });
         return {
-          source: { kind: 'tar', file: p.label ?? p.file },
+          source: { kind: 'tar', file: label },
           config: DEFAULT_IMAGE_CONFIG,
           artifacts: { reportPath, ...k },
         };
@@ -223,7 +236,16 @@ export function createImageService(deps: ImageServiceDeps): ImageService {
           throw badRequest(`rootfs ${p.rootfs} does not exist`);
         return pack(p.rootfs);
       }
-      const layer = await tarLayer(p.rootfsTar as string, deps.runner, o.progress);
+      const rootfsTar = p.rootfsTar as string;
+      const layer = await tarLayer(
+        {
+          file: rootfsTar,
+          stdin: p.stdin,
+          pipeHint: `pipe it through stdin: banger image bundle --name ${p.name} --rootfs-tar - --out ${p.out} < ${rootfsTar}`,
+        },
+        deps.runner,
+        o,
+      );
       const id = newImageId();
       const staging = await createStaging(deps.imagesDir, id);
       try {

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Writable } from 'node:stream';
 import writeFileAtomic from 'write-file-atomic';
 import { z } from 'zod';
 import { growWorkDisk } from '../../../host/index.js';
@@ -9,6 +8,7 @@ import { BangerError, badRequest } from '../../../model/errors.js';
 import { formatSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
 import { sshConfigLines } from '../../../ssh/index.js';
+import { guestSh } from './guest-setup.js';
 import type { AgentClient } from './ports.js';
 import { vmPaths } from './run-dir.js';
 import type { VmServiceDeps } from './types.js';
@@ -107,18 +107,10 @@ const OWNERS_SCRIPT = [
 ].join('\n');
 
 async function socketOwners(agent: AgentClient): Promise<Map<number, string>> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  const discard = new Writable({ write: (_c, _e, done) => done() });
-  const handle = await agent.exec({ argv: ['sh', '-c', OWNERS_SCRIPT] }, { stdout: sink, stderr: discard });
-  await handle.wait();
+  // 2>/dev/null inside: a process that exits mid-scan makes readlink complain, and only stdout is parsed.
+  const { output } = await guestSh(agent, `{\n${OWNERS_SCRIPT}\n} 2>/dev/null`, 'the socket owner lookup');
   const owners = new Map<number, string>();
-  for (const line of Buffer.concat(chunks).toString().split('\n')) {
+  for (const line of output.split('\n')) {
     const m = /^\[(\d+)\] (\S+)/.exec(line);
     if (m && !owners.has(Number(m[1]))) owners.set(Number(m[1]), m[2] as string);
   }

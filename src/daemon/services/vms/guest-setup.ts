@@ -8,10 +8,21 @@ export const WORK_DISK_DEVICE = '/dev/vdb';
 export const WORK_DISK_MOUNT = '/root';
 export const GUEST_HOST_KEY = '/etc/ssh/ssh_host_ed25519_key.pub';
 
-/** Runs a short shell script in the guest; returns its exit code and combined output. */
+/** A short script's output: 1 MiB and 2 min (a mount under TCG is slow) are far beyond what ours print. */
+export const GUEST_SH_MAX_BYTES = 1024 * 1024;
+export const GUEST_SH_TIMEOUT_MS = 120_000;
+/** An ed25519 public key line is under 100 bytes; 64 KiB leaves room for comments. */
+export const HOST_KEY_MAX_BYTES = 64 * 1024;
+export const HOST_KEY_TIMEOUT_MS = 10_000;
+
+/**
+ * Runs a short shell script in the guest; returns its exit code and combined output. The output is
+ * collected, so it is capped: past GUEST_SH_MAX_BYTES or GUEST_SH_TIMEOUT_MS the call fails naming `what`.
+ */
 export async function guestSh(
   agent: AgentClient,
   script: string,
+  what: string,
 ): Promise<{ code: number | null; output: string }> {
   const chunks: Buffer[] = [];
   const sink = new Writable({
@@ -20,7 +31,14 @@ export async function guestSh(
       done();
     },
   });
-  const handle = await agent.exec({ argv: ['/bin/sh', '-c', script] }, { stdout: sink, stderr: sink });
+  const handle = await agent.exec(
+    { argv: ['/bin/sh', '-c', script] },
+    {
+      stdout: sink,
+      stderr: sink,
+      limit: { maxBytes: GUEST_SH_MAX_BYTES, timeoutMs: GUEST_SH_TIMEOUT_MS, what },
+    },
+  );
   const r = await handle.wait();
   return { code: r.exitCode, output: Buffer.concat(chunks).toString().trim() };
 }
@@ -55,14 +73,18 @@ mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT}
 `;
 
 export async function mountWorkDisk(agent: AgentClient): Promise<void> {
-  const r = await guestSh(agent, MOUNT_SCRIPT);
+  const r = await guestSh(agent, MOUNT_SCRIPT, 'the work disk mount');
   if (r.code !== 0)
     throw operationFailed(`mounting the work disk at ${WORK_DISK_MOUNT} in the guest failed: ${r.output}`);
 }
 
 /** root's authorized_keys with banger's key (dirs 0700, file 0600, owned by root). */
 export async function installAuthorizedKey(agent: AgentClient, publicKey: string): Promise<void> {
-  const r = await guestSh(agent, 'mkdir -p /root/.ssh && chmod 0700 /root /root/.ssh');
+  const r = await guestSh(
+    agent,
+    'mkdir -p /root/.ssh && chmod 0700 /root /root/.ssh',
+    'preparing /root/.ssh',
+  );
   if (r.code !== 0) throw operationFailed(`preparing /root/.ssh failed: ${r.output}`);
   await agent.writeFile('/root/.ssh/authorized_keys', Buffer.from(`${publicKey}\n`), {
     mode: 0o600,
@@ -76,6 +98,7 @@ export async function hasSshd(agent: AgentClient): Promise<boolean> {
   const r = await guestSh(
     agent,
     'command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -x /usr/bin/sshd ]',
+    'the sshd probe',
   );
   return r.code === 0;
 }
@@ -99,14 +122,20 @@ export async function waitForSshd(
   }
 }
 
-/** The guest's ed25519 host key line (`ssh-ed25519 AAAA…`), read through the agent; undefined when absent. */
+/**
+ * The guest's ed25519 host key line (`ssh-ed25519 AAAA…`), read through the agent; undefined when absent
+ * or malformed. A guest that breaks the read's limit (the connection is then dropped) is an error.
+ */
 export async function readHostKey(agent: AgentClient): Promise<string | undefined> {
+  let text: string;
   try {
-    const text = (await agent.readFile(GUEST_HOST_KEY)).toString('utf8').trim();
-    const [type, key] = text.split(/\s+/);
-    if (type !== 'ssh-ed25519' || !key || !/^[A-Za-z0-9+/=]+$/.test(key)) return undefined;
-    return `${type} ${key}`;
-  } catch {
+    const limit = { maxBytes: HOST_KEY_MAX_BYTES, timeoutMs: HOST_KEY_TIMEOUT_MS };
+    text = (await agent.readFile(GUEST_HOST_KEY, limit)).toString('utf8').trim();
+  } catch (err) {
+    if (agent.closed) throw err;
     return undefined;
   }
+  const [type, key] = text.split(/\s+/);
+  if (type !== 'ssh-ed25519' || !key || !/^[A-Za-z0-9+/=]+$/.test(key)) return undefined;
+  return `${type} ${key}`;
 }

@@ -1,4 +1,4 @@
-import type { ExecHandle, ExecIo, ExecRequest } from '../../../guest/index.js';
+import type { ExecHandle, ExecIo, ExecRequest, FileReadLimit } from '../../../guest/index.js';
 import type { AgentEndpoint } from '../../../model/agent-endpoint.js';
 import type { PidfileIdentity } from '../../../model/identity.js';
 import type { Image } from '../../../model/image.js';
@@ -33,10 +33,12 @@ export interface Vmm {
 }
 
 export interface AgentClient {
+  /** True once the connection is gone (the guest broke a limit, the VM stopped): connect again. */
+  readonly closed?: boolean;
   health(): Promise<unknown>;
   ports(): Promise<unknown>;
   exec(req: ExecRequest, io: ExecIo): ExecHandle | Promise<ExecHandle>;
-  readFile(path: string): Promise<Buffer>;
+  readFile(path: string, limit: FileReadLimit): Promise<Buffer>;
   writeFile(path: string, data: Buffer, opts?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
   shutdown(): Promise<void>;
   close(): void | Promise<void>;

@@ -17,7 +17,7 @@ import {
   writeSshConfig,
 } from './admin.js';
 import { ensureVmDisks } from './disks.js';
-import { GUEST_HOST_KEY, hasSshd, readHostKey, waitForSshd } from './guest-setup.js';
+import { GUEST_HOST_KEY, GUEST_SH_MAX_BYTES, hasSshd, readHostKey, waitForSshd } from './guest-setup.js';
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
@@ -71,6 +71,8 @@ const AGENT_RECONNECT_MS = 15_000;
 const SSHD_WAIT_MS = 60_000;
 /** Where `vm run PATH` puts the workspace in the guest. */
 const WORKSPACE_GUEST_DIR = '/root/workspace';
+/** A large tree under TCG takes minutes; the bound is for a guest that never lets the copy end (Ctrl-C also does). */
+const WORKSPACE_COPY_TIMEOUT_MS = 60 * 60_000;
 
 export function createVmService(deps: VmServiceDeps): VmService {
   const { store, config } = deps;
@@ -145,6 +147,8 @@ export function createVmService(deps: VmServiceDeps): VmService {
         hint: `banger vm start ${vm.name}`,
       });
     }
+    // A connection dropped (a guest that broke a read limit, an agent restarted) is replaced.
+    if (entry.agent?.closed) entry.agent = undefined;
     entry.agent ??= await deps.guest.waitForAgent(entry.instance.agentEndpoint, {
       timeoutMs: AGENT_RECONNECT_MS,
       signal,
@@ -351,7 +355,16 @@ export function createVmService(deps: VmServiceDeps): VmService {
       const r = await this.exec(
         ref,
         { argv: ['sh', '-c', `mkdir -p ${guestDir} && tar -xf - -C ${guestDir}`] },
-        { stdin: tar.stdout ?? undefined, stdout: sink, stderr: sink },
+        {
+          stdin: tar.stdout ?? undefined,
+          stdout: sink,
+          stderr: sink,
+          limit: {
+            maxBytes: GUEST_SH_MAX_BYTES,
+            timeoutMs: WORKSPACE_COPY_TIMEOUT_MS,
+            what: 'the workspace copy',
+          },
+        },
         opts,
       );
       const code = await tarExit;

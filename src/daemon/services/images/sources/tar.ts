@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -12,28 +11,45 @@ import type { StagingContext } from '../install.js';
 import { IMAGE_FILES } from '../layout.js';
 import type { ImageServiceDeps } from '../service-deps.js';
 import { detectCompression, peekStream } from '../tar-magic.js';
+import { checkInputKind, openInput } from './input.js';
+
+/** Where a tarball comes from: a regular file, or the FIFO the CLI feeds from its stdin. */
+export interface TarInput {
+  file: string;
+  /** `file` is the CLI's stdin FIFO (`-`). */
+  stdin?: boolean | undefined;
+  /** The command that feeds this input through stdin, for the refusal of a FIFO or device path. */
+  pipeHint: string;
+}
 
 /**
- * A tarball (plain, gzip, zstd, xz; detected by magic bytes downstream) as a single layer. A FIFO works
- * too: that is how `banger image import NAME -` hands the daemon the CLI's stdin. It can be opened once.
+ * A tarball (plain, gzip, zstd, xz; detected by magic bytes downstream) as a single layer. The CLI's stdin
+ * arrives as a FIFO it made (`banger image import NAME -`); that stream can be opened once.
  */
 export async function tarLayer(
-  file: string,
+  input: TarInput,
   runner: Runner,
-  progress: ProgressSink = silentProgress,
+  o: { progress?: ProgressSink | undefined; signal?: AbortSignal | undefined } = {},
 ): Promise<LayerSource> {
+  const { file } = input;
+  const progress = o.progress ?? silentProgress;
   if (!isAbsolute(file)) throw badRequest(`tarball path ${file} must be absolute`);
   const st = await stat(file).catch((err: unknown) => {
     throw badRequest(`cannot read tarball ${file}`, { cause: err });
   });
-  if (!st.isFile() && !st.isFIFO()) throw badRequest(`${file} is not a file`);
-  const total = st.isFile() ? st.size : undefined;
+  const kind = { stdin: input.stdin === true, pipeHint: input.pipeHint };
+  // Refused before any work; checked again on the opened descriptor.
+  checkInputKind(file, st, kind);
   return {
-    size: total,
+    size: st.isFile() ? st.size : undefined,
     async open() {
-      const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
+      const { stream, size: total } = await openInput(file, {
+        ...kind,
+        name: input.stdin ? 'stdin' : file,
+        signal: o.signal,
+      });
       let done = 0;
-      stream.on('data', (chunk) => {
+      stream.on('data', (chunk: Buffer) => {
         done += chunk.length;
         progress({ kind: 'bytes', stage: 'read', done, total });
       });
