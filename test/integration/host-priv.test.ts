@@ -1,5 +1,4 @@
 import type { ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -67,22 +66,19 @@ describe('signalProcess', () => {
     expect(processStartTime(proof.pid)).toBe(proof.startTime);
   });
 
-  it.skipIf(!setprivWorks())(
-    'refuses a process of another uid (65534) even when its argv and exe match',
-    async () => {
-      const priv = createInProcessPrivOps({ runner: fx.runner, stateDir: await fx.tempDir() });
-      const { child, ...proof } = startSleeper(undefined, [
-        'setpriv',
-        '--reuid=65534',
-        '--regid=65534',
-        '--clear-groups',
-      ]);
-      await waitForExe(proof.pid, proof.exe);
-      const res = await priv.signalProcess({ ...proof, signal: 'KILL' });
-      expect(res).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/uid 65534/) });
-      expect(child.exitCode).toBeNull();
-    },
-  );
+  it('refuses a process of another uid (65534) even when its argv and exe match', async () => {
+    const priv = createInProcessPrivOps({ runner: fx.runner, stateDir: await fx.tempDir() });
+    const { child, ...proof } = startSleeper(undefined, [
+      'setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+    ]);
+    await waitForExe(proof.pid, proof.exe);
+    const res = await priv.signalProcess({ ...proof, signal: 'KILL' });
+    expect(res).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/uid 65534/) });
+    expect(child.exitCode).toBeNull();
+  });
 
   it('refuses STOP and CONT without touching the process', async () => {
     const priv = createInProcessPrivOps({ runner: fx.runner, stateDir: await fx.tempDir() });
@@ -107,16 +103,6 @@ describe('signalProcess', () => {
     await teardownAll({ priv }, [{ kind: 'process', ...proof }]);
   });
 });
-
-/** setpriv (util-linux) can drop to uid 65534 here: it needs root and the binary. */
-function setprivWorks(): boolean {
-  try {
-    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** setpriv execs its program in place: wait until the pid runs it, not setpriv. */
 async function waitForExe(pid: number, exe: string): Promise<void> {

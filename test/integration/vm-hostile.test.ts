@@ -4,7 +4,7 @@
  * SQLite store, taps in a namespace this file creates, a stand-in VMM that is a real detached process, and
  * real bystander processes (one of uid 65534) that must outlive every delete and reconcile.
  */
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -97,44 +97,29 @@ async function bystander(args: string[], asNobody = false): Promise<{ pid: numbe
 
 const alive = (p: { pid: number; startTime: number }) => !processExited(p.pid, p.startTime);
 
-function setprivWorks(): boolean {
-  try {
-    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'true']);
-    return true;
-  } catch {
-    return false;
-  }
-}
-const noSetpriv = setprivWorks()
-  ? false
-  : 'setpriv cannot drop to uid 65534 here (needs root and util-linux)';
-
 describe('processes banger did not start', () => {
-  it.skipIf(noSetpriv)(
-    'a process of uid 65534, and one of ours, naming a VM run dir in their argv survive reconcile and delete',
-    async () => {
-      const { h, stateDir } = open();
-      const idle = await h.service.create({ name: 'idle', image: 'tiny', noStart: true });
-      const live = await h.service.create({ name: 'live', image: 'tiny' });
-      const vmmPid = (live.runtime.identities.find((i) => i.kind === 'process') as { pid: number }).pid;
-      const nobody = await bystander([join(vmPaths(h.deps.vmsDir, idle.id).run, 'x')], true);
-      const ours = await bystander([`${vmPaths(h.deps.vmsDir, live.id).run}/qmp.sock`]);
-      expect(readFileSync(`/proc/${nobody.pid}/status`, 'utf8')).toMatch(/^Uid:\s+65534\s/m);
+  it('a process of uid 65534, and one of ours, naming a VM run dir in their argv survive reconcile and delete', async () => {
+    const { h, stateDir } = open();
+    const idle = await h.service.create({ name: 'idle', image: 'tiny', noStart: true });
+    const live = await h.service.create({ name: 'live', image: 'tiny' });
+    const vmmPid = (live.runtime.identities.find((i) => i.kind === 'process') as { pid: number }).pid;
+    const nobody = await bystander([join(vmPaths(h.deps.vmsDir, idle.id).run, 'x')], true);
+    const ours = await bystander([`${vmPaths(h.deps.vmsDir, live.id).run}/qmp.sock`]);
+    expect(readFileSync(`/proc/${nobody.pid}/status`, 'utf8')).toMatch(/^Uid:\s+65534\s/m);
 
-      // A daemon start: reconcile looks at every VM, the idle one included.
-      await closeHarness(h);
-      const again = open(stateDir).h;
-      await again.service.reconcile();
-      expect(alive(nobody) && alive(ours)).toBe(true);
+    // A daemon start: reconcile looks at every VM, the idle one included.
+    await closeHarness(h);
+    const again = open(stateDir).h;
+    await again.service.reconcile();
+    expect(alive(nobody) && alive(ours)).toBe(true);
 
-      await again.service.delete('idle');
-      await again.service.delete('live');
-      expect(again.store.vms.list()).toEqual([]);
-      await waitUntil(() => processExited(vmmPid, processStartTime(vmmPid) ?? -1));
-      expect(alive(nobody), 'uid 65534 bystander').toBe(true);
-      expect(alive(ours), 'bystander of ours').toBe(true);
-    },
-  );
+    await again.service.delete('idle');
+    await again.service.delete('live');
+    expect(again.store.vms.list()).toEqual([]);
+    await waitUntil(() => processExited(vmmPid, processStartTime(vmmPid) ?? -1));
+    expect(alive(nobody), 'uid 65534 bystander').toBe(true);
+    expect(alive(ours), 'bystander of ours').toBe(true);
+  });
 });
 
 describe('edited handles.json and store mirror', () => {
