@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AgentEndpoint } from '../model/agent-endpoint.js';
+import type { AgentEndpoint, AgentTransport } from '../model/agent-endpoint.js';
 import type { PidfileIdentity, TeardownIdentity } from '../model/identity.js';
 
 /** The two VMMs banger drives. */
@@ -33,8 +33,12 @@ export interface VmmLaunchSpec {
   vcpus: number;
   memoryMiB: number;
   net?: { tap: string; mac: string };
-  /** The wanted agent transport; QEMU falls back to virtio-serial where the host has no vhost-vsock. */
-  agent: 'vsock' | 'virtio-serial';
+  /**
+   * The agent transport, one of the driver's `capabilities.agentTransports`: QEMU offers vsock only where
+   * the host has vhost-vsock, Firecracker only its hybrid vsock. A driver refuses one it does not offer.
+   */
+  agent: AgentTransport;
+  /** The guest's vsock CID, leased per VM (host/net CidAllocator); needed by both vsock transports. */
   cid?: number;
   accel: Accel;
   /** Default `microvm`; see chooseMachine for picking it from the kernel's capabilities. */
@@ -47,7 +51,8 @@ export interface VmmLaunchSpec {
 
 /** What a driver can do, read by callers instead of asking which driver they hold. */
 export interface VmmCapabilities {
-  agentTransports: ReadonlyArray<AgentEndpoint['kind']>;
+  /** In order of preference: the VM service asks for the first. */
+  agentTransports: readonly AgentTransport[];
   diskFormats: readonly DiskFormat[];
   accels: readonly Accel[];
 }

@@ -129,7 +129,7 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
     vcpus: 2,
     memoryMiB: 512,
     net: { tap: 'tap-fc-0001', mac: '02:fc:00:00:00:01' },
-    agent: 'vsock',
+    agent: 'firecracker-vsock',
     cid: 3,
     accel: 'kvm',
     ...over,

@@ -1,5 +1,5 @@
 import type { ExecHandle, ExecIo, ExecRequest, FileReadLimit } from '../../../guest/index.js';
-import type { AgentEndpoint } from '../../../model/agent-endpoint.js';
+import type { AgentEndpoint, AgentTransport } from '../../../model/agent-endpoint.js';
 import type { PidfileIdentity } from '../../../model/identity.js';
 import type { Image } from '../../../model/image.js';
 import type { ProgressSink } from '../../../model/progress.js';
@@ -22,7 +22,7 @@ export type VmmInstance = Omit<DriverInstance, 'kind' | 'alive' | 'handles'> & {
 export interface Vmm {
   kind: 'qemu' | 'firecracker';
   /** The agent transport to ask for on this host (the composition root decides from the driver's capabilities). */
-  agentTransport?: 'vsock' | 'virtio-serial';
+  agentTransport: AgentTransport;
   /** The acceleration chosen for this host (chooseVmm). */
   accel?: 'kvm' | 'tcg';
   /** The identity recorded before `start` (see src/vmm's Vmm.plan); the instance's identities replace it. */

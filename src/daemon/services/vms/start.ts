@@ -69,6 +69,9 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     const ip = await network.ips.allocate(vm.id);
     await ledger.record([ip.identity]);
     await checkpoint('ip');
+    // Every transport gets the same CID path: leased and recorded before any VMM can be told it.
+    const cid = await network.cids.allocate(vm.id);
+    await ledger.record([cid.identity]);
     const tap = await network.taps.acquire();
     await ledger.record([tap]);
     await checkpoint('tap');
@@ -104,7 +107,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       vcpus: vm.spec.vcpu,
       memoryMiB: vm.spec.memoryMib,
       net: { tap: tap.name, mac: macFor(vm.id) },
-      agent: vmm.agentTransport ?? 'virtio-serial',
+      agent: vmm.agentTransport,
+      cid: cid.cid,
       accel: vmm.accel ?? 'tcg',
       machine,
       netns: network.netns,
