@@ -33,6 +33,7 @@ export { createQemuVmm, type QemuDriverDeps } from './qemu/driver.js';
 export {
   type Accel,
   type DiskFormat,
+  type KernelFeatures,
   MACHINES,
   type Machine,
   type Vmm,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { KernelCapabilities } from '../kernel/index.js';
 import type { AgentEndpoint, AgentTransport } from '../model/agent-endpoint.js';
 import type { PidfileIdentity, TeardownIdentity } from '../model/identity.js';
 
@@ -13,6 +14,12 @@ export type DiskFormat = 'raw' | 'qcow2';
  */
 export type Machine = 'microvm' | 'q35';
 export const MACHINES: readonly Machine[] = ['microvm', 'q35'];
+
+/** What a driver reads of the kernel's build config: the machine choice and Firecracker's preflight. */
+export type KernelFeatures = Pick<
+  KernelCapabilities,
+  'configKnown' | 'virtioMmio' | 'virtioPci' | 'virtioMmioCmdlineDevices'
+>;
 
 /** One disk handed to the guest; the root disk is always the first (/dev/vda). */
 export interface VmmDisk {
@@ -46,7 +53,7 @@ export interface VmmLaunchSpec {
   /** Network namespace the VMM runs in (the tap lives there). */
   netns?: string;
   /** What the kernel's build config says (src/kernel capabilities); Firecracker's preflight reads it. */
-  kernelFeatures?: { configKnown: boolean; virtioMmioCmdlineDevices: boolean };
+  kernelFeatures?: KernelFeatures;
 }
 
 /** What a driver can do, read by callers instead of asking which driver they hold. */

@@ -3,7 +3,12 @@ import type { AgentEndpoint, AgentTransport } from '../../../model/agent-endpoin
 import type { PidfileIdentity } from '../../../model/identity.js';
 import type { Image } from '../../../model/image.js';
 import type { ProgressSink } from '../../../model/progress.js';
-import type { VmmInstance as DriverInstance, VmmDisk, VmmLaunchSpec } from '../../../vmm/index.js';
+import type {
+  VmmInstance as DriverInstance,
+  KernelFeatures,
+  VmmDisk,
+  VmmLaunchSpec,
+} from '../../../vmm/index.js';
 
 export type { ExecHandle, ExecIo, ExecRequest, VmmDisk, VmmLaunchSpec };
 
@@ -61,10 +66,8 @@ export interface BootKernel {
   kernelPath: string;
   initrdPath?: string | undefined;
   /** From the kernel's manifest; absent for a kernel an image carries (the machine then stays microvm). */
-  manifest?: { capabilities: { virtioMmio: Tristate; virtioPci: Tristate } };
+  manifest?: { capabilities: KernelFeatures };
 }
-
-type Tristate = 'builtin' | 'module' | 'absent' | 'unknown';
 
 export interface KernelSource {
   /** The named kernel, pulled from the catalog when missing. */
