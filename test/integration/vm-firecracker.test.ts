@@ -171,11 +171,12 @@ describe.skipIf(skipReason !== undefined)('banger vm with Firecracker (the fake,
     const c = await show('fc-c');
     expect(cidOf(c)).toBe(5);
 
+    const cidA = cidOf(a);
     expect((await cli(['vm', 'delete', 'fc-a'])).exitCode).toBe(0);
     expect(Object.values(leases('cid-leases.json'))).not.toContain(a.id);
     // The lowest free CID is handed out again.
     expect((await cli(['vm', 'create', '--name', 'fc-d', '--image', 'tiny'])).exitCode).toBe(0);
-    expect(cidOf(await show('fc-d'))).toBe(cidOf(a));
+    expect(cidOf(await show('fc-d'))).toBe(cidA);
 
     for (const name of ['fc-b', 'fc-c', 'fc-d']) expect((await cli(['vm', 'delete', name])).exitCode).toBe(0);
     expect(leases('cid-leases.json')).toEqual({});
