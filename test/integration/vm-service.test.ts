@@ -350,7 +350,7 @@ function crashAt(
   return crashWorker({ stateDir, netns: ns, bridge, bridgeIp, action, name: 'crashy', nat, pauseAt });
 }
 
-const CREATE_STAGES = ['ip', 'tap', 'nat', 'root-disk', 'work-disk', 'vmm', 'ready'];
+const CREATE_STAGES = ['ip', 'cid', 'tap', 'nat', 'root-disk', 'work-disk', 'vmm', 'ready'];
 
 describe('crash safety: SIGKILL at each checkpoint, then reconcile', () => {
   for (const variant of ['intact', 'handles deleted', 'handles corrupt'] as const) {

@@ -71,6 +71,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     // Every transport gets the same CID path: leased and recorded before any VMM can be told it.
     const cid = await network.cids.allocate(vm.id);
     await ledger.record([cid.identity]);
+    await checkpoint('cid');
     const tap = await network.taps.acquire();
     await ledger.record([tap]);
     await checkpoint('tap');
