@@ -9,6 +9,7 @@ const ENV_OVERRIDABLE = [
   'log_level',
   'vmm',
   'accel',
+  'kvm_check',
   'qemu_bin',
   'firecracker_bin',
   'netns',

@@ -40,6 +40,11 @@ export const configSchema = z.strictObject({
   vmm: z.enum(['auto', 'firecracker', 'qemu']).default('auto'),
   /** QEMU acceleration: auto uses KVM when it can really run a guest, else TCG with a notice. */
   accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+  /**
+   * probe: KVM "works" once a guest kernel booted under it (QEMU, cached). skip: trust KVM untested and let
+   * the VMM fail at start when it does not work (a Firecracker-only host has no QEMU to probe with).
+   */
+  kvm_check: z.enum(['probe', 'skip']).default('probe'),
   /** QEMU binary; resolved from PATH when empty. */
   qemu_bin: z.string().default('qemu-system-x86_64'),
   /** Firecracker binary; resolved from PATH when empty. */

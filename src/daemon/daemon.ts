@@ -6,6 +6,7 @@ import type { Config, Layout } from '../config/index.js';
 import { ensureLayoutDirs } from '../config/index.js';
 import { guestAssets } from '../guest/index.js';
 import {
+  createFileCidLeaseStore,
   createFileIpLeaseStore,
   createHostDisks,
   createHostNetwork,
@@ -97,6 +98,7 @@ export async function startDaemon({
     priv,
     config,
     leaseStore: createFileIpLeaseStore(join(layout.stateDir, 'ip-leases.json')),
+    cidLeaseStore: createFileCidLeaseStore(join(layout.stateDir, 'cid-leases.json')),
     leasedTaps: tapsHeldBy(store.vms.list()),
     log: log.child({ svc: 'network' }),
   });

@@ -11,6 +11,7 @@ import {
   chooseVmm,
   createKvmProbeCache,
   kvmProbeCachePath,
+  preferredAgentTransport,
   probeHost,
   probeKvm,
   vmmHandlesSchema,
@@ -62,7 +63,7 @@ function chooseOnce({ config, layout, runner, kernels, log }: PartsInput): () =>
   const choose = async (): Promise<Vmm> => {
     const host = await probeHost({ config, runner });
     let kvm: Awaited<ReturnType<typeof probeKvm>> | undefined;
-    if (config.accel !== 'tcg') {
+    if (config.accel !== 'tcg' && config.kvm_check !== 'skip') {
       const kernel = await kernels.show(config.default_kernel_name).catch(() => undefined);
       if (kernel || host.kvmDevice !== 'present') {
         kvm = await probeKvm({
@@ -86,7 +87,8 @@ function chooseOnce({ config, layout, runner, kernels, log }: PartsInput): () =>
     return {
       kind: choice.kind,
       accel: choice.accel,
-      agentTransport: driver.capabilities.agentTransports.includes('vsock') ? 'vsock' : 'virtio-serial',
+      // The driver lists what this host gives it, best first (QEMU: vhost-vsock only where the host has it).
+      agentTransport: preferredAgentTransport(driver),
       plan: (spec) => driver.plan(spec),
       start: (spec, opts) => driver.start(spec, opts),
       adopt: async (handles) => {

@@ -6,6 +6,7 @@ import type { PidfileIdentity, TeardownIdentity } from '../model/identity.js';
 import { teardownFile } from './disk/files.js';
 import { detachLoop } from './disk/loop.js';
 import { teardownBridge } from './net/bridge.js';
+import type { CidAllocator } from './net/cid-allocator.js';
 import type { IpAllocator } from './net/ip-allocator.js';
 import { teardownNat } from './net/nat.js';
 import { teardownTap } from './net/tap-pool.js';
@@ -23,6 +24,8 @@ export interface TeardownDeps {
   vmDir?: string;
   /** Needed to release `ip` identities. */
   ips?: IpAllocator;
+  /** Needed to release `cid` identities. */
+  cids?: CidAllocator;
   /** Hears of identities refused rather than undone: a link that is not ours, a process that is not the recorded one. */
   log?: Pick<Logger, 'warn'>;
 }
@@ -45,6 +48,9 @@ export async function teardownIdentity(deps: TeardownDeps, id: TeardownIdentity)
     case 'ip':
       if (!deps.ips) throw operationFailed(`cannot release ${id.address}: no IP allocator given`);
       return deps.ips.release(id);
+    case 'cid':
+      if (!deps.cids) throw operationFailed(`cannot release vsock CID ${id.cid}: no CID allocator given`);
+      return deps.cids.release(id);
     case 'loop':
       return detachLoop(deps.priv, id);
     case 'dm':
@@ -98,6 +104,8 @@ export function describeIdentity(id: TeardownIdentity): string {
       return `NAT for ${id.guestIp} on ${id.tap}`;
     case 'ip':
       return `IP lease ${id.address}`;
+    case 'cid':
+      return `vsock CID lease ${id.cid}`;
     case 'loop':
       return `loop ${id.device || '?'} (${id.backingFile})`;
     case 'dm':

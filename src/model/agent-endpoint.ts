@@ -12,3 +12,14 @@ export type AgentEndpoint =
 /** The vsock port the agent listens on, and the virtio-serial port name it looks for. */
 export const AGENT_VSOCK_PORT = 1024;
 export const AGENT_SERIAL_NAME = 'org.banger.agent';
+
+/**
+ * An agent transport is an endpoint kind: the names a driver's capabilities list (in its order of
+ * preference), the one the VM service asks a driver for, and the kind of endpoint it gets back.
+ */
+export type AgentTransport = AgentEndpoint['kind'];
+export const AGENT_TRANSPORTS = [
+  'vsock',
+  'firecracker-vsock',
+  'virtio-serial',
+] as const satisfies readonly AgentTransport[];

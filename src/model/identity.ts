@@ -46,6 +46,8 @@ export const teardownIdentitySchema = z.discriminatedUnion('kind', [
     uplink: name.optional(),
   }),
   z.strictObject({ kind: z.literal('ip'), address: name }),
+  // A vsock context id leased to the VM (0-2 are reserved by vsock(7); the kernel's field is 32-bit).
+  z.strictObject({ kind: z.literal('cid'), cid: z.number().int().min(3).max(0xffff_fffe) }),
   // Recorded before the device is known (`device: ''`): teardown then finds it by its backing file,
   // which is why every loop banger attaches has a per-VM backing path.
   z.strictObject({ kind: z.literal('loop'), device: z.string().max(64), backingFile: absolutePath }),

@@ -1,5 +1,7 @@
 import type { Config } from '../config/index.js';
 import type { Runner } from '../host/index.js';
+import type { AgentTransport } from '../model/agent-endpoint.js';
+import { operationFailed } from '../model/errors.js';
 import { createFirecrackerVmm } from './firecracker/driver.js';
 import type { HostProbe } from './host-probe.js';
 import { createQemuVmm } from './qemu/driver.js';
@@ -39,4 +41,14 @@ export function buildVmm(kind: VmmKind, deps: BuildVmmDeps): Vmm {
         }
       : undefined,
   });
+}
+
+/**
+ * The agent transport a VM gets from this driver: the first it offers (QEMU lists vsock first, and only
+ * where the host probe found /dev/vhost-vsock; Firecracker offers only its hybrid vsock).
+ */
+export function preferredAgentTransport(vmm: Pick<Vmm, 'capabilities'>): AgentTransport {
+  const first = vmm.capabilities.agentTransports[0];
+  if (!first) throw operationFailed('the chosen VMM offers no way to reach the guest agent');
+  return first;
 }

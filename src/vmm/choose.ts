@@ -14,15 +14,19 @@ export interface VmmChoice {
   degraded: boolean;
 }
 
+/** `kvm_check = "skip"`: the user vouches for KVM; the VMM itself fails at start if it does not work. */
+export const KVM_UNCHECKED: KvmVerdict = { usable: true, reason: 'not checked (kvm_check = "skip")' };
+
 /**
  * Picks the VMM from config and probes. Explicit settings are honoured or refused with the reason;
  * `auto` prefers Firecracker (binary + working KVM), then QEMU with KVM, then QEMU under TCG.
  */
 export function chooseVmm(
-  config: Pick<Config, 'vmm' | 'accel'>,
+  config: Pick<Config, 'vmm' | 'accel'> & Partial<Pick<Config, 'kvm_check'>>,
   host: HostProbe,
-  kvm: KvmVerdict | undefined,
+  probed: KvmVerdict | undefined,
 ): VmmChoice {
+  const kvm = config.kvm_check === 'skip' ? KVM_UNCHECKED : probed;
   const kvmReason = kvm?.reason ?? 'not tested yet';
   const kvmUsable = kvm?.usable === true;
   const reasons: string[] = [];
@@ -37,7 +41,9 @@ export function chooseVmm(
         hint: 'set vmm = "qemu" to run guests under QEMU TCG',
       });
     if (config.accel === 'tcg') throw badRequest('accel = "tcg" is QEMU-only; Firecracker always uses KVM');
-    return { kind: 'firecracker', accel: 'kvm', reasons: ['vmm = "firecracker" in config'], degraded: false };
+    const reasons = ['vmm = "firecracker" in config'];
+    if (config.kvm_check === 'skip') reasons.push(kvmReason);
+    return { kind: 'firecracker', accel: 'kvm', reasons, degraded: false };
   }
 
   if (config.vmm === 'auto' && config.accel !== 'tcg') {

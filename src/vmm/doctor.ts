@@ -21,12 +21,14 @@ export interface DescribeAccelerationDeps {
  * is a warning (guests run, slower), never a failure; only "nothing can run guests" is not ok.
  */
 export async function describeAcceleration(
-  config: Pick<Config, 'vmm' | 'accel'>,
+  config: Pick<Config, 'vmm' | 'accel'> & Partial<Pick<Config, 'kvm_check'>>,
   deps: DescribeAccelerationDeps,
 ): Promise<AccelerationReport> {
   const host = await deps.probeHost();
   let kvm: KvmVerdict | undefined;
-  if (host.kvmDevice === 'absent') kvm = { usable: false, reason: 'no /dev/kvm on this host' };
+  if (config.kvm_check === 'skip')
+    kvm = undefined; // chooseVmm trusts KVM untested
+  else if (host.kvmDevice === 'absent') kvm = { usable: false, reason: 'no /dev/kvm on this host' };
   else if (host.kvmDevice === 'no-access')
     kvm = { usable: false, reason: '/dev/kvm is not readable and writable by this user' };
   else if (config.accel !== 'tcg' || config.vmm === 'firecracker')

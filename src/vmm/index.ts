@@ -4,7 +4,7 @@
  * probes the host, picks a driver with chooseVmm and a machine with chooseMachine, builds the driver with
  * buildVmm, and reattaches running VMs with adopt after a restart.
  */
-export { type BuildVmmDeps, buildVmm } from './build.js';
+export { type BuildVmmDeps, buildVmm, preferredAgentTransport } from './build.js';
 export { chooseVmm, type VmmChoice } from './choose.js';
 export { CONSOLE_LOG_MAX_BYTES } from './console.js';
 export { type AccelerationReport, type DescribeAccelerationDeps, describeAcceleration } from './doctor.js';
@@ -33,6 +33,7 @@ export { createQemuVmm, type QemuDriverDeps } from './qemu/driver.js';
 export {
   type Accel,
   type DiskFormat,
+  type KernelFeatures,
   MACHINES,
   type Machine,
   type Vmm,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { AgentEndpoint } from '../model/agent-endpoint.js';
+import type { KernelCapabilities } from '../kernel/index.js';
+import type { AgentEndpoint, AgentTransport } from '../model/agent-endpoint.js';
 import type { PidfileIdentity, TeardownIdentity } from '../model/identity.js';
 
 /** The two VMMs banger drives. */
@@ -13,6 +14,12 @@ export type DiskFormat = 'raw' | 'qcow2';
  */
 export type Machine = 'microvm' | 'q35';
 export const MACHINES: readonly Machine[] = ['microvm', 'q35'];
+
+/** What a driver reads of the kernel's build config: the machine choice and Firecracker's preflight. */
+export type KernelFeatures = Pick<
+  KernelCapabilities,
+  'configKnown' | 'virtioMmio' | 'virtioPci' | 'virtioMmioCmdlineDevices'
+>;
 
 /** One disk handed to the guest; the root disk is always the first (/dev/vda). */
 export interface VmmDisk {
@@ -33,8 +40,12 @@ export interface VmmLaunchSpec {
   vcpus: number;
   memoryMiB: number;
   net?: { tap: string; mac: string };
-  /** The wanted agent transport; QEMU falls back to virtio-serial where the host has no vhost-vsock. */
-  agent: 'vsock' | 'virtio-serial';
+  /**
+   * The agent transport, one of the driver's `capabilities.agentTransports`: QEMU offers vsock only where
+   * the host has vhost-vsock, Firecracker only its hybrid vsock. A driver refuses one it does not offer.
+   */
+  agent: AgentTransport;
+  /** The guest's vsock CID, leased per VM (host/net CidAllocator); needed by both vsock transports. */
   cid?: number;
   accel: Accel;
   /** Default `microvm`; see chooseMachine for picking it from the kernel's capabilities. */
@@ -42,12 +53,13 @@ export interface VmmLaunchSpec {
   /** Network namespace the VMM runs in (the tap lives there). */
   netns?: string;
   /** What the kernel's build config says (src/kernel capabilities); Firecracker's preflight reads it. */
-  kernelFeatures?: { configKnown: boolean; virtioMmioCmdlineDevices: boolean };
+  kernelFeatures?: KernelFeatures;
 }
 
 /** What a driver can do, read by callers instead of asking which driver they hold. */
 export interface VmmCapabilities {
-  agentTransports: ReadonlyArray<AgentEndpoint['kind']>;
+  /** In order of preference: the VM service asks for the first. */
+  agentTransports: readonly AgentTransport[];
   diskFormats: readonly DiskFormat[];
   accels: readonly Accel[];
 }

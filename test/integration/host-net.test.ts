@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createFileCidLeaseStore,
   createFileIpLeaseStore,
   createHostNetwork,
   createInProcessPrivOps,
@@ -265,6 +266,7 @@ describe('HostNetwork, as a VM service uses it', () => {
       priv,
       config: { ...bridge, tap_pool_size: 1, netns: hostNs },
       leaseStore: createFileIpLeaseStore(join(stateDir, 'ip-leases.json')),
+      cidLeaseStore: createFileCidLeaseStore(join(stateDir, 'cid-leases.json')),
     });
     const recorded: TeardownIdentity[] = [];
     await net.ensureBridge();

@@ -255,7 +255,9 @@ describe('a VMM spawned but never recorded (the daemon died in between)', () => 
       await waitUntil(() => processExited(pid, startTime));
       const after = h.store.vms.findById(vm.id);
       expect(after?.state).not.toBe('running');
-      expect(after?.runtime.identities.filter((i) => i.kind !== 'file' && i.kind !== 'ip')).toEqual([]);
+      expect(
+        after?.runtime.identities.filter((i) => i.kind !== 'file' && i.kind !== 'ip' && i.kind !== 'cid'),
+      ).toEqual([]);
       await h.service.delete('orphan');
     });
   }

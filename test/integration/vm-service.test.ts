@@ -97,7 +97,10 @@ async function assertConsistent(h: VmHarness): Promise<void> {
   const vms = h.store.vms.list();
   const vmsDir = h.deps.vmsDir;
   for (const vm of vms) {
-    const runtimeKinds = vm.runtime.identities.map((i) => i.kind).filter((k) => k !== 'file' && k !== 'ip');
+    // Leases (IP, vsock CID) and the VM's files last as long as the VM; the rest only while it runs.
+    const runtimeKinds = vm.runtime.identities
+      .map((i) => i.kind)
+      .filter((k) => k !== 'file' && k !== 'ip' && k !== 'cid');
     const procs = await processesNaming(vmPaths(vmsDir, vm.id).run);
     if (vm.state === 'running') {
       expect(procs.length, `${vm.name} running but no process`).toBe(1);
@@ -109,8 +112,9 @@ async function assertConsistent(h: VmHarness): Promise<void> {
   const ids = new Set(vms.map((v) => v.id));
   expect(readdirSync(vmsDir).filter((d) => !ids.has(d))).toEqual([]);
   expect(await processesNaming(vmsDir)).toHaveLength(vms.filter((v) => v.state === 'running').length);
-  const leases = await h.deps.network.ips.leases();
-  for (const owner of Object.values(leases)) expect(ids.has(owner), `lease of ${owner}`).toBe(true);
+  const leases = { ...(await h.deps.network.ips.leases()), ...(await h.deps.network.cids.leases()) };
+  for (const [what, owner] of Object.entries(leases))
+    expect(ids.has(owner), `lease ${what} of ${owner}`).toBe(true);
   const running = vms.filter((v) => v.state === 'running');
   const leasedTaps = running.flatMap((v) => v.runtime.identities.filter((i) => i.kind === 'tap'));
   const idle = (await taps()).filter((t) => !leasedTaps.some((l) => l.name === t.name));
@@ -163,7 +167,7 @@ describe('VM lifecycle', () => {
 
     const stopped = await h.service.stop('life');
     expect(stopped.state).toBe('stopped');
-    expect(stopped.runtime.identities.map((i) => i.kind).sort()).toEqual(['file', 'file', 'ip']);
+    expect(stopped.runtime.identities.map((i) => i.kind).sort()).toEqual(['cid', 'file', 'file', 'ip']);
     expect(await natRules()).toBe('');
     await assertConsistent(h);
 
@@ -255,7 +259,8 @@ describe('VM lifecycle', () => {
     const proc = vm.runtime.identities.find((i) => i.kind === 'process') as unknown as { pid: number };
     process.kill(proc.pid, 'SIGKILL');
     await waitUntil(() => h.store.vms.findById(vm.id)?.state !== 'running');
-    await waitUntil(() => (h.store.vms.findById(vm.id)?.runtime.identities.length ?? 0) <= 3);
+    // What lasts as long as the VM: its IP and vsock CID leases and its two disk files.
+    await waitUntil(() => (h.store.vms.findById(vm.id)?.runtime.identities.length ?? 0) <= 4);
     await assertConsistent(h);
     await wipe(h);
   });
@@ -345,7 +350,7 @@ function crashAt(
   return crashWorker({ stateDir, netns: ns, bridge, bridgeIp, action, name: 'crashy', nat, pauseAt });
 }
 
-const CREATE_STAGES = ['ip', 'tap', 'nat', 'root-disk', 'work-disk', 'vmm', 'ready'];
+const CREATE_STAGES = ['ip', 'cid', 'tap', 'nat', 'root-disk', 'work-disk', 'vmm', 'ready'];
 
 describe('crash safety: SIGKILL at each checkpoint, then reconcile', () => {
   for (const variant of ['intact', 'handles deleted', 'handles corrupt'] as const) {

@@ -129,7 +129,7 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
     vcpus: 2,
     memoryMiB: 512,
     net: { tap: 'tap-fc-0001', mac: '02:fc:00:00:00:01' },
-    agent: 'vsock',
+    agent: 'firecracker-vsock',
     cid: 3,
     accel: 'kvm',
     ...over,
@@ -273,7 +273,14 @@ describe.skipIf(!contract)('Firecracker driver against the API contract', () => 
     const cases: Array<[Partial<VmmLaunchSpec>, RegExp]> = [
       [{ kernelPath: bzImage }, /uncompressed ELF vmlinux/],
       [
-        { kernelFeatures: { configKnown: true, virtioMmioCmdlineDevices: false } },
+        {
+          kernelFeatures: {
+            configKnown: true,
+            virtioMmio: 'builtin',
+            virtioPci: 'builtin',
+            virtioMmioCmdlineDevices: false,
+          },
+        },
         /VIRTIO_MMIO_CMDLINE_DEVICES/,
       ],
       [{ rootDisk: { path: join(work, 'root.ext4'), format: 'qcow2' } }, /only takes raw disks/],

@@ -6,12 +6,25 @@ export {
   teardownBridge,
 } from './bridge.js';
 export {
+  type CidAllocator,
+  type CidIdentity,
+  createCidAllocator,
+  FIRST_GUEST_CID,
+  MAX_GUEST_CID,
+} from './cid-allocator.js';
+export {
   createIpAllocator,
   type IpAllocator,
   type IpAllocatorOptions,
   type IpIdentity,
 } from './ip-allocator.js';
-export { createFileIpLeaseStore, type IpLeaseStore, type IpLeases } from './ip-lease-store.js';
+export {
+  createFileCidLeaseStore,
+  createFileIpLeaseStore,
+  createFileLeaseStore,
+  type LeaseStore,
+  type Leases,
+} from './lease-store.js';
 export {
   DEFAULT_NAT_TABLE,
   detectNatBackend,

@@ -1,12 +1,12 @@
 import { badRequest, operationFailed } from '../../model/errors.js';
 import type { TeardownIdentity } from '../../model/identity.js';
-import type { IpLeaseStore } from './ip-lease-store.js';
+import type { LeaseStore } from './lease-store.js';
 import { guestAddresses, inSubnet } from './subnet.js';
 
 export type IpIdentity = Extract<TeardownIdentity, { kind: 'ip' }>;
 
 export interface IpAllocatorOptions {
-  store: IpLeaseStore;
+  store: LeaseStore;
   bridgeIp: string;
   prefix: number;
 }

@@ -3,8 +3,9 @@ import type { Config } from '../../config/schema.js';
 import type { PrivOps } from '../priv/types.js';
 import type { Runner } from '../runner.js';
 import { type BridgeIdentity, ensureBridge } from './bridge.js';
+import { type CidAllocator, createCidAllocator } from './cid-allocator.js';
 import { createIpAllocator, type IpAllocator } from './ip-allocator.js';
-import type { IpLeaseStore } from './ip-lease-store.js';
+import type { LeaseStore } from './lease-store.js';
 import { ensureNat, type NatIdentity, planNat } from './nat.js';
 import { createTapPool, type TapPool } from './tap-pool.js';
 
@@ -13,7 +14,9 @@ export interface HostNetworkOptions {
   priv: PrivOps;
   config: Pick<Config, 'bridge_name' | 'bridge_ip' | 'cidr' | 'adopt_bridge' | 'tap_pool_size' | 'netns'>;
   /** Where guest IP leases persist (`createFileIpLeaseStore(<stateDir>/ip-leases.json)` or the store's). */
-  leaseStore: IpLeaseStore;
+  leaseStore: LeaseStore;
+  /** Where vsock CID leases persist (`createFileCidLeaseStore(<stateDir>/cid-leases.json)`). */
+  cidLeaseStore: LeaseStore;
   /** Taps recorded by VMs still running from before a daemon restart. */
   leasedTaps?: readonly string[];
   /** Uid that may open taps (an unprivileged VMM). */
@@ -32,6 +35,8 @@ export interface HostNetwork {
   ensureBridge(): Promise<BridgeIdentity>;
   readonly taps: TapPool;
   readonly ips: IpAllocator;
+  /** vsock CIDs, leased per VM like its IP (record the identity before the VMM gets the CID). */
+  readonly cids: CidAllocator;
   /** The NAT identity for a guest (record it), without touching the host yet. */
   planNat(tap: string, guestIp: string): Promise<NatIdentity>;
   /** Adds the planned NAT rules (and turns ip_forward on). */
@@ -55,6 +60,7 @@ export function createHostNetwork(opts: HostNetworkOptions): HostNetwork {
       log: opts.log,
     }),
     ips: createIpAllocator({ store: opts.leaseStore, bridgeIp: config.bridge_ip, prefix: config.cidr }),
+    cids: createCidAllocator(opts.cidLeaseStore),
     planNat: (tap, guestIp) => planNat({ runner }, { tap, guestIp, netns }),
     ensureNat: (identity) => ensureNat(priv, identity),
   };

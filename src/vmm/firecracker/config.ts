@@ -37,7 +37,10 @@ export function firecrackerConfigCalls(
   chrootPath: (hostPath: string) => string = (p) => p,
 ): { calls: ApiCall[]; agentEndpoint: AgentEndpoint } {
   validateVcpus(spec.vcpus);
-  if (spec.cid === undefined || spec.cid < 3) throw badRequest('Firecracker needs a vsock CID of 3 or more');
+  if (spec.agent !== 'firecracker-vsock')
+    throw badRequest(`Firecracker reaches its guest only over its hybrid vsock, not ${spec.agent}`);
+  if (spec.cid === undefined || spec.cid < 3)
+    throw badRequest("Firecracker needs the VM's vsock CID (3 or more)");
   const calls: ApiCall[] = [
     { path: '/logger', body: { log_path: chrootPath(files.log), level: 'Info', show_level: true } },
     { path: '/metrics', body: { metrics_path: chrootPath(files.metrics) } },

@@ -116,7 +116,16 @@ export function buildQemuCommand(spec: VmmLaunchSpec, host: QemuHostFacts): Qemu
     );
   }
   let agentEndpoint: AgentEndpoint;
-  if (spec.agent === 'vsock' && host.vhostVsock && spec.cid !== undefined) {
+  if (spec.agent === 'firecracker-vsock')
+    throw badRequest('QEMU has no Firecracker hybrid vsock: ask for "vsock" or "virtio-serial"');
+  if (spec.agent === 'vsock') {
+    // Asking for vsock on a host without /dev/vhost-vsock is the caller's mistake (the driver's
+    // capabilities said so); falling back silently would hide a wrong transport choice.
+    if (!host.vhostVsock)
+      throw badRequest('this host has no /dev/vhost-vsock, so QEMU cannot give the guest vsock', {
+        hint: 'load the vhost_vsock module, or use the virtio-serial transport',
+      });
+    if (spec.cid === undefined) throw badRequest("QEMU vhost-vsock needs the VM's vsock CID");
     argv.push('-device', `${device(machine, 'vhost-vsock')},guest-cid=${spec.cid}`);
     agentEndpoint = { kind: 'vsock', cid: spec.cid, port: AGENT_VSOCK_PORT };
   } else {

@@ -113,3 +113,16 @@ describe('describeAcceleration (doctor)', () => {
     expect(r.message).toContain('banger kernel pull');
   });
 });
+
+describe('kvm_check = "skip"', () => {
+  it('trusts KVM untested, so an explicit Firecracker is chosen where no probe could run', () => {
+    const noKvm = { usable: false, reason: 'no /dev/kvm on this host' };
+    const c = chooseVmm({ vmm: 'firecracker', accel: 'auto', kvm_check: 'skip' }, both, noKvm);
+    expect(c).toMatchObject({ kind: 'firecracker', accel: 'kvm' });
+    expect(c.reasons.join('; ')).toContain('not checked (kvm_check = "skip")');
+    // The default still refuses, with the probe's reason.
+    expect(() => chooseVmm({ vmm: 'firecracker', accel: 'auto', kvm_check: 'probe' }, both, noKvm)).toThrow(
+      /needs KVM.*no \/dev\/kvm/,
+    );
+  });
+});

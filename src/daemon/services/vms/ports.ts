@@ -1,9 +1,14 @@
 import type { ExecHandle, ExecIo, ExecRequest, FileReadLimit } from '../../../guest/index.js';
-import type { AgentEndpoint } from '../../../model/agent-endpoint.js';
+import type { AgentEndpoint, AgentTransport } from '../../../model/agent-endpoint.js';
 import type { PidfileIdentity } from '../../../model/identity.js';
 import type { Image } from '../../../model/image.js';
 import type { ProgressSink } from '../../../model/progress.js';
-import type { VmmInstance as DriverInstance, VmmDisk, VmmLaunchSpec } from '../../../vmm/index.js';
+import type {
+  VmmInstance as DriverInstance,
+  KernelFeatures,
+  VmmDisk,
+  VmmLaunchSpec,
+} from '../../../vmm/index.js';
 
 export type { ExecHandle, ExecIo, ExecRequest, VmmDisk, VmmLaunchSpec };
 
@@ -22,7 +27,7 @@ export type VmmInstance = Omit<DriverInstance, 'kind' | 'alive' | 'handles'> & {
 export interface Vmm {
   kind: 'qemu' | 'firecracker';
   /** The agent transport to ask for on this host (the composition root decides from the driver's capabilities). */
-  agentTransport?: 'vsock' | 'virtio-serial';
+  agentTransport: AgentTransport;
   /** The acceleration chosen for this host (chooseVmm). */
   accel?: 'kvm' | 'tcg';
   /** The identity recorded before `start` (see src/vmm's Vmm.plan); the instance's identities replace it. */
@@ -61,10 +66,8 @@ export interface BootKernel {
   kernelPath: string;
   initrdPath?: string | undefined;
   /** From the kernel's manifest; absent for a kernel an image carries (the machine then stays microvm). */
-  manifest?: { capabilities: { virtioMmio: Tristate; virtioPci: Tristate } };
+  manifest?: { capabilities: KernelFeatures };
 }
-
-type Tristate = 'builtin' | 'module' | 'absent' | 'unknown';
 
 export interface KernelSource {
   /** The named kernel, pulled from the catalog when missing. */

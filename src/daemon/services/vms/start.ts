@@ -59,9 +59,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       : await deps.kernels.ensure(image.artifacts.kernelRef ?? config.default_kernel_name, opts);
     // microvm where the kernel has virtio-mmio, q35 where it has only virtio-pci (a bad_request before
     // any host side effect when it has neither); an image's own kernel of unknown config keeps microvm.
-    const machine = chooseMachine(
-      kernel.manifest?.capabilities ?? { virtioMmio: 'unknown', virtioPci: 'unknown' },
-    );
+    const features = kernel.manifest?.capabilities;
+    const machine = chooseMachine(features ?? { virtioMmio: 'unknown', virtioPci: 'unknown' });
 
     stage('network');
     await network.ensureBridge();
@@ -69,6 +68,10 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     const ip = await network.ips.allocate(vm.id);
     await ledger.record([ip.identity]);
     await checkpoint('ip');
+    // Every transport gets the same CID path: leased and recorded before any VMM can be told it.
+    const cid = await network.cids.allocate(vm.id);
+    await ledger.record([cid.identity]);
+    await checkpoint('cid');
     const tap = await network.taps.acquire();
     await ledger.record([tap]);
     await checkpoint('tap');
@@ -104,9 +107,12 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       vcpus: vm.spec.vcpu,
       memoryMiB: vm.spec.memoryMib,
       net: { tap: tap.name, mac: macFor(vm.id) },
-      agent: vmm.agentTransport ?? 'virtio-serial',
+      agent: vmm.agentTransport,
+      cid: cid.cid,
       accel: vmm.accel ?? 'tcg',
       machine,
+      // Both drivers get the same facts: QEMU's machine follows them, Firecracker's preflight checks them.
+      ...(features ? { kernelFeatures: features } : {}),
       netns: network.netns,
     };
     // Recorded before the spawn, as every side effect is: a crash between the spawn and the line after

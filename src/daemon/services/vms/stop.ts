@@ -94,7 +94,7 @@ export async function ledgerFor(deps: VmServiceDeps, vm: VM): Promise<IdentityLe
   );
 }
 
-/** Releases every lease whose owner matches. */
+/** Releases every IP and vsock CID lease whose owner matches; returns them as `10.0.0.2`, `cid 3`. */
 export async function releaseLeases(
   deps: VmServiceDeps,
   match: (owner: string) => boolean,
@@ -104,6 +104,11 @@ export async function releaseLeases(
     if (!match(owner)) continue;
     await deps.network.ips.release({ kind: 'ip', address });
     freed.push(address);
+  }
+  for (const [cid, owner] of Object.entries(await deps.network.cids.leases())) {
+    if (!match(owner)) continue;
+    await deps.network.cids.release({ kind: 'cid', cid: Number(cid) });
+    freed.push(`cid ${cid}`);
   }
   return freed;
 }

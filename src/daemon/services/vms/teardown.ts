@@ -22,7 +22,13 @@ export async function undo(
   try {
     const vmDir = vmPaths(deps.vmsDir, vmId).dir;
     await teardownAll(
-      { priv: deps.priv, vmDir, ips: deps.network.ips, log: deps.log.child({ vm: vmId }) },
+      {
+        priv: deps.priv,
+        vmDir,
+        ips: deps.network.ips,
+        cids: deps.network.cids,
+        log: deps.log.child({ vm: vmId }),
+      },
       rest,
     );
   } catch (err) {

@@ -16,7 +16,7 @@ const spec: VmmLaunchSpec = {
   rootDisk: { path: '/vms/dev/root.ext4', format: 'raw' },
   vcpus: 1,
   memoryMiB: 256,
-  agent: 'vsock',
+  agent: 'firecracker-vsock',
   cid: 7,
   accel: 'kvm',
 };

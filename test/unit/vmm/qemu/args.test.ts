@@ -82,12 +82,19 @@ describe('buildQemuCommand', () => {
     expect(cmd.agentEndpoint).toEqual({ kind: 'vsock', cid: 42, port: 1024 });
   });
 
-  it('falls back to virtio-serial when vsock is wanted but the host has no vhost-vsock', () => {
-    const cmd = buildQemuCommand(
-      { ...spec, agent: 'vsock', cid: 42 },
-      { qemuBin: 'qemu', vhostVsock: false },
-    );
-    expect(cmd.agentEndpoint.kind).toBe('virtio-serial');
+  it("refuses vsock where the host has no vhost-vsock, vsock without a CID, and Firecracker's transport", () => {
+    expect(() =>
+      buildQemuCommand({ ...spec, agent: 'vsock', cid: 42 }, { qemuBin: 'qemu', vhostVsock: false }),
+    ).toThrow(/no \/dev\/vhost-vsock/);
+    expect(() =>
+      buildQemuCommand({ ...spec, agent: 'vsock' }, { qemuBin: 'qemu', vhostVsock: true }),
+    ).toThrow(/CID/);
+    expect(() =>
+      buildQemuCommand(
+        { ...spec, agent: 'firecracker-vsock', cid: 42 },
+        { qemuBin: 'qemu', vhostVsock: true },
+      ),
+    ).toThrow(/hybrid vsock/);
   });
 
   it('builds a q35 command line with every device a virtio-pci device and no TSC hint', () => {

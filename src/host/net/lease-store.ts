@@ -5,17 +5,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import writeFileAtomic from 'write-file-atomic';
 import { operationFailed } from '../../model/errors.js';
 
-/** Guest IP leases: address -> owner (a VM id). */
-export type IpLeases = Record<string, string>;
+/** Leases of one numbered resource (guest IPs, vsock CIDs): resource -> owner (a VM id). */
+export type Leases = Record<string, string>;
 
 /**
- * Where IP leases persist. `update` is an atomic read-modify-write: no two updates interleave, in this
+ * Where leases persist. `update` is an atomic read-modify-write: no two updates interleave, in this
  * process or any other. The daemon may inject a store-backed implementation (one SQLite transaction);
- * `createFileIpLeaseStore` is the file one.
+ * `createFileLeaseStore` is the file one.
  */
-export interface IpLeaseStore {
-  update<T>(fn: (leases: IpLeases) => { leases: IpLeases; result: T }): Promise<T>;
-  read(): Promise<IpLeases>;
+export interface LeaseStore {
+  update<T>(fn: (leases: Leases) => { leases: Leases; result: T }): Promise<T>;
+  read(): Promise<Leases>;
 }
 
 /** How long to wait for another process's lock before giving up. */
@@ -25,13 +25,13 @@ const LOCK_WAIT_MS = 30_000;
  * Leases in a JSON file written atomically (tmp + fsync + rename), guarded by `<file>.lock` created
  * exclusively and holding the owner's pid. A lock whose pid is dead is stale (a crash) and is taken over.
  */
-export function createFileIpLeaseStore(path: string): IpLeaseStore {
+export function createFileLeaseStore(path: string, what = 'lease'): LeaseStore {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const lockPath = `${path}.lock`;
   // One promise chain per store serialises this process's callers without spinning on the lock file.
   let chain: Promise<unknown> = Promise.resolve();
 
-  const readLeases = (): IpLeases => {
+  const readLeases = (): Leases => {
     let text: string;
     try {
       text = readFileSync(path, 'utf8');
@@ -39,9 +39,9 @@ export function createFileIpLeaseStore(path: string): IpLeaseStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
       throw err;
     }
-    const doc = JSON.parse(text) as { version?: number; leases?: IpLeases };
+    const doc = JSON.parse(text) as { version?: number; leases?: Leases };
     if (doc.version !== 1 || typeof doc.leases !== 'object' || doc.leases === null) {
-      throw operationFailed(`IP lease file ${path} is not a banger lease file (version 1)`);
+      throw operationFailed(`${what} file ${path} is not a banger lease file (version 1)`);
     }
     return { ...doc.leases };
   };
@@ -50,9 +50,9 @@ export function createFileIpLeaseStore(path: string): IpLeaseStore {
     async read() {
       return readLeases();
     },
-    update<T>(fn: (leases: IpLeases) => { leases: IpLeases; result: T }): Promise<T> {
+    update<T>(fn: (leases: Leases) => { leases: Leases; result: T }): Promise<T> {
       const run = async (): Promise<T> => {
-        await acquireLock(lockPath);
+        await acquireLock(lockPath, what);
         try {
           const { leases, result } = fn(readLeases());
           await writeFileAtomic(path, `${JSON.stringify({ version: 1, leases }, null, 2)}\n`, {
@@ -71,7 +71,17 @@ export function createFileIpLeaseStore(path: string): IpLeaseStore {
   };
 }
 
-async function acquireLock(lockPath: string): Promise<void> {
+/** Guest IP leases (`<stateDir>/ip-leases.json`). */
+export function createFileIpLeaseStore(path: string): LeaseStore {
+  return createFileLeaseStore(path, 'IP lease');
+}
+
+/** vsock CID leases (`<stateDir>/cid-leases.json`). */
+export function createFileCidLeaseStore(path: string): LeaseStore {
+  return createFileLeaseStore(path, 'vsock CID lease');
+}
+
+async function acquireLock(lockPath: string, what: string): Promise<void> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     try {
@@ -89,7 +99,7 @@ async function acquireLock(lockPath: string): Promise<void> {
       continue;
     }
     if (Date.now() > deadline) {
-      throw operationFailed(`timed out waiting for the IP lease lock ${lockPath} (held by pid ${holder})`, {
+      throw operationFailed(`timed out waiting for the ${what} lock ${lockPath} (held by pid ${holder})`, {
         hint: `if no banger process is running, remove ${lockPath}`,
       });
     }

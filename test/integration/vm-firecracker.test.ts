@@ -1,0 +1,185 @@
+/**
+ * `banger vm …` with BANGER_VMM=firecracker: the built CLI, a real daemon, and the fake `firecracker` on
+ * PATH (it validates every API call against firecracker-api.yaml, as the real one would refuse them). On
+ * InstanceStart the fake runs a stand-in guest, the real banger-agent, reached the way a real guest is:
+ * through the hybrid vsock socket from PUT /vsock (`CONNECT 1024` -> `OK`), then the agent protocol. KVM
+ * cannot be had here, so the daemon is told not to probe it (`BANGER_KVM_CHECK=skip`, a documented key for
+ * hosts without QEMU to probe with); the fake needs none. Bridge, taps and leases live in a namespace and a
+ * BANGER_HOME this file creates and deletes.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentBinaryPath } from '../../src/guest/index.js';
+import { listLinks } from '../../src/host/index.js';
+import { registerImage } from '../fixtures/alpine-guest.js';
+import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
+import { findApiYaml } from '../fixtures/firecracker-fake/spec.js';
+import { createNetnsFixture } from '../fixtures/netns.js';
+import { processesNaming } from '../fixtures/proc-scan.js';
+
+const fx = createNetnsFixture();
+const runner = fx.runner;
+const contract = findApiYaml();
+
+async function probe(): Promise<string | undefined> {
+  if (!contract) return 'firecracker-api.yaml not found (set BANGER_FIRECRACKER_API_YAML)';
+  if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
+  if (!existsSync(join(REPO_ROOT, 'dist'))) return 'the CLI is not built: npm run build';
+  if (process.getuid?.() !== 0) return "not root (taps, and the stand-in guest's mount namespace, need it)";
+  return undefined;
+}
+const skipReason = await probe();
+if (skipReason) console.warn(`vm firecracker tests skipped: ${skipReason}`);
+
+type Recorded = { method: string; path: string; body?: Record<string, unknown>; status: number };
+type Json = Record<string, unknown>;
+
+describe.skipIf(skipReason !== undefined)('banger vm with Firecracker (the fake, a stand-in guest)', () => {
+  let inst: BangerInstance;
+  let ns: string;
+  let work: string;
+  let env: Record<string, string>;
+  const state = () => join(inst.home, 'state');
+  const vmsDir = () => join(state(), 'vms');
+  const cli = (args: string[]) => inst.cli(args, env);
+  const leases = (file: string): Record<string, string> => {
+    const path = join(state(), file);
+    return existsSync(path)
+      ? (JSON.parse(readFileSync(path, 'utf8')) as { leases: Record<string, string> }).leases
+      : {};
+  };
+  const calls = (): Recorded[] =>
+    readFileSync(join(work, 'calls.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Recorded);
+  const show = async (name: string): Promise<Json> => {
+    const r = await cli(['vm', 'show', name, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as Json;
+  };
+
+  beforeAll(async () => {
+    ns = await fx.createNetns('fc');
+    work = await fx.tempDir();
+    // The fake, as `firecracker` on PATH, with the agent as its guest.
+    const bin = join(work, 'bin');
+    await mkdir(bin);
+    const tsx = createRequire(import.meta.url).resolve('tsx');
+    const fake = join(REPO_ROOT, 'test', 'fixtures', 'firecracker-fake', 'fake-firecracker.ts');
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const line = [process.execPath, '--import', tsx, fake, '--contract', contract as string]
+      .concat(['--record', join(work, 'calls.jsonl'), '--guest-agent', agentBinaryPath()])
+      .map(q)
+      .join(' ');
+    await writeFile(join(bin, 'firecracker'), `#!/bin/sh\nexec ${line} "$@"\n`);
+    await chmod(join(bin, 'firecracker'), 0o755);
+    // Firecracker's preflight reads the ELF magic; the fake boots nothing.
+    const kernel = join(work, 'vmlinux');
+    await writeFile(kernel, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(60)]));
+    const initrd = join(work, 'initrd.img');
+    await writeFile(initrd, Buffer.alloc(16));
+    const rootfs = join(work, 'root.ext4');
+    await runner.run(['mkfs.ext4', '-q', '-F', rootfs, '16M']);
+
+    inst = createInstance();
+    await mkdir(join(inst.home, 'config'), { recursive: true });
+    await mkdir(state(), { recursive: true, mode: 0o700 });
+    await writeFile(
+      join(inst.home, 'config', 'config.toml'),
+      [
+        `netns = "${ns}"`,
+        `bridge_name = "br-fc-${fx.id.slice(6)}"`,
+        'bridge_ip = "172.29.0.1"',
+        'tap_pool_size = 1',
+        'cow_strategy = "copy"',
+        // The jailer (root only) is the real one's job; the fake stands in for Firecracker alone.
+        'jailer_enabled = false',
+        'default_image_name = "tiny"',
+        '[vm_defaults]',
+        'vcpu = 1',
+        'memory_mib = 128',
+        'disk_size = "32MiB"',
+        'system_overlay_size = "32MiB"',
+        '',
+      ].join('\n'),
+    );
+    registerImage(inst.home, { name: 'tiny', rootfsPath: rootfs, kernelPath: kernel, initrdPath: initrd });
+    env = { PATH: `${bin}:${process.env.PATH ?? ''}`, BANGER_VMM: 'firecracker', BANGER_KVM_CHECK: 'skip' };
+  });
+
+  afterAll(async () => {
+    if (inst) {
+      await cli(['daemon', 'stop']).catch(() => {});
+      await inst.cleanup();
+    }
+    await fx.cleanup();
+    await fx.assertNoLeftovers();
+  });
+
+  it('vm run --rm reaches the guest agent over hybrid vsock and returns its exit code, leaving nothing', async () => {
+    const r = await cli(['vm', 'run', '--rm', 'tiny', '--', 'sh', '-c', 'echo from-guest; exit 7']);
+    expect(r.stdout).toContain('from-guest');
+    expect(r.exitCode, r.stderr).toBe(7);
+    // The VM was configured through the API with its leased CID and the vsock socket it was reached on.
+    const vsock = calls().find((c) => c.path === '/vsock');
+    expect(vsock?.status).toBe(204);
+    expect(vsock?.body?.guest_cid).toBe(3);
+    expect(calls().every((c) => c.status < 400)).toBe(true);
+    // Nothing left: no VM, no process or socket of it, no leases, and only the pool's idle tap.
+    expect(JSON.parse((await cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+    expect(await processesNaming(vmsDir())).toEqual([]);
+    expect(existsSync(vmsDir()) ? await readdir(vmsDir()) : []).toEqual([]);
+    expect(leases('cid-leases.json')).toEqual({});
+    expect(leases('ip-leases.json')).toEqual({});
+    const taps = (await listLinks(runner, ns)).filter((l) => l.kind === 'tun');
+    expect(taps.length).toBeLessThanOrEqual(1);
+  });
+
+  it('gives two VMs different CIDs, keeps them across a daemon restart, and frees them at delete', async () => {
+    for (const name of ['fc-a', 'fc-b']) {
+      const r = await cli(['vm', 'create', '--name', name, '--image', 'tiny']);
+      expect(r.exitCode, r.stderr).toBe(0);
+    }
+    const a = await show('fc-a');
+    const b = await show('fc-b');
+    const cidOf = (vm: Json) =>
+      Number(Object.entries(leases('cid-leases.json')).find(([, o]) => o === vm.id)?.[0]);
+    expect([cidOf(a), cidOf(b)].sort()).toEqual([3, 4]);
+    // Recorded as the VM's identity before the VMM started, and given to it.
+    const handles = JSON.parse(readFileSync(join(vmsDir(), String(a.id), 'handles.json'), 'utf8')) as {
+      identities: Json[];
+    };
+    expect(handles.identities).toContainEqual({ kind: 'cid', cid: cidOf(a) });
+    const vsockCids = calls()
+      .filter((c) => c.path === '/vsock')
+      .map((c) => c.body?.guest_cid);
+    expect(vsockCids.slice(-2).sort()).toEqual([3, 4]);
+
+    // The daemon dies; the next one reconciles: the VMs are adopted, their CIDs still theirs.
+    const pid = inst.daemonPid();
+    expect(pid).toBeDefined();
+    process.kill(pid as number, 'SIGKILL');
+    const exec = await cli(['vm', 'exec', 'fc-a', '--', 'sh', '-c', 'exit 3']);
+    expect(exec.exitCode, exec.stderr).toBe(3);
+    expect(leases('cid-leases.json')).toEqual({ [cidOf(a)]: a.id, [cidOf(b)]: b.id });
+    // A third VM after the restart does not get a CID that is still held.
+    expect((await cli(['vm', 'create', '--name', 'fc-c', '--image', 'tiny'])).exitCode).toBe(0);
+    const c = await show('fc-c');
+    expect(cidOf(c)).toBe(5);
+
+    const cidA = cidOf(a);
+    expect((await cli(['vm', 'delete', 'fc-a'])).exitCode).toBe(0);
+    expect(Object.values(leases('cid-leases.json'))).not.toContain(a.id);
+    // The lowest free CID is handed out again.
+    expect((await cli(['vm', 'create', '--name', 'fc-d', '--image', 'tiny'])).exitCode).toBe(0);
+    expect(cidOf(await show('fc-d'))).toBe(cidA);
+
+    for (const name of ['fc-b', 'fc-c', 'fc-d']) expect((await cli(['vm', 'delete', name])).exitCode).toBe(0);
+    expect(leases('cid-leases.json')).toEqual({});
+    expect(await processesNaming(vmsDir())).toEqual([]);
+  });
+});
