@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * The closed set of error codes banger uses end to end: a room that knows what went wrong picks the code,
  * rooms above add context and keep it, RPC carries it unchanged, and the CLI prints it.
@@ -12,6 +14,8 @@ export const ERROR_CODES = [
   'unauthorized',
   'operation_failed',
   'cancelled',
+  /** A VM's VMM ran but its guest never came up; the VM is kept for its console log (BootFailedError). */
+  'boot_failed',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -36,6 +40,48 @@ export class BangerError extends Error {
     this.code = code;
     this.hint = options.hint;
     this.opId = options.opId;
+  }
+}
+
+/** What a failed boot leaves behind: the VM, kept in state error, and the console log that says why. */
+export const bootFailureSchema = z.object({
+  vmId: z.string(),
+  vmName: z.string(),
+  logPath: z.string(),
+  /** The caller asked for the VM to be deleted (`vm run --rm`) and it was kept all the same. */
+  keptDespiteRm: z.boolean(),
+});
+export type BootFailure = z.infer<typeof bootFailureSchema>;
+
+/**
+ * A boot that failed on its own (the guest powered off, its agent never answered), as opposed to a start
+ * refused or cancelled before the guest ran: callers decide on this type, never on the message.
+ */
+export class BootFailedError extends BangerError {
+  readonly boot: BootFailure;
+
+  constructor(message: string, boot: BootFailure, options: BangerErrorOptions = {}) {
+    super('boot_failed', message, {
+      ...options,
+      hint:
+        options.hint ??
+        `look at its boot with: banger vm logs ${boot.vmName}; then remove it with: banger vm delete ${boot.vmName}`,
+    });
+    this.name = 'BootFailedError';
+    this.boot = boot;
+  }
+
+  /** The same failure, saying the VM was kept although the caller asked for its deletion. */
+  keptDespiteRm(): BootFailedError {
+    return new BootFailedError(
+      this.message,
+      { ...this.boot, keptDespiteRm: true },
+      {
+        hint: this.hint,
+        cause: this,
+        opId: this.opId,
+      },
+    );
   }
 }
 

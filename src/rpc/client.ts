@@ -2,7 +2,13 @@ import { createConnection } from 'node:net';
 import { BangerError } from '../model/errors.js';
 import type { ProgressEvent } from '../model/progress.js';
 import { type MethodName, methods, type Params, type Result } from './protocol.js';
-import { type ForwardedSignal, type InputParams, lineSplitter, responseSchema } from './wire.js';
+import {
+  errorFromWire,
+  type ForwardedSignal,
+  type InputParams,
+  lineSplitter,
+  responseSchema,
+} from './wire.js';
 
 export interface CallOptions {
   onProgress?: (event: ProgressEvent) => void;
@@ -113,8 +119,8 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
               } else if ('method' in m) {
                 options.onProgress?.(m.params.event as ProgressEvent);
               } else if ('error' in m) {
-                const { data, message: text } = m.error;
-                finish(() => reject(new BangerError(data.code, text, { hint: data.hint, opId: data.opId })));
+                const error = errorFromWire(m.error);
+                finish(() => reject(error));
               } else {
                 const parsed = methods[method].result.safeParse(m.result);
                 finish(() =>

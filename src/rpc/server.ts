@@ -15,7 +15,14 @@ import {
   type Result,
   VERSION_EXEMPT,
 } from './protocol.js';
-import { inputSchema, jsonRpcCode, lineSplitter, requestSchema, type WireRequest } from './wire.js';
+import {
+  errorToWire,
+  inputSchema,
+  jsonRpcCode,
+  lineSplitter,
+  requestSchema,
+  type WireRequest,
+} from './wire.js';
 
 /**
  * What a handler gets besides its params: its op id, a cancel signal, a progress sink, a logger, and the
@@ -234,11 +241,7 @@ function errorMessage(id: WireRequest['id'] | null, error: BangerError) {
   return {
     jsonrpc: '2.0',
     id,
-    error: {
-      code: jsonRpcCode(error.code),
-      message: error.message,
-      data: { code: error.code, hint: error.hint, opId: error.opId },
-    },
+    error: { code: jsonRpcCode(error.code), ...errorToWire(error) },
   };
 }
 

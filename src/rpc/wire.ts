@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ERROR_CODES } from '../model/errors.js';
+import { BangerError, BootFailedError, bootFailureSchema, ERROR_CODES } from '../model/errors.js';
 
 /** Newline-delimited JSON-RPC 2.0. A line longer than this is a protocol error, not a memory bill. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
@@ -19,8 +19,32 @@ export const wireErrorSchema = z.object({
     code: z.enum(ERROR_CODES),
     hint: z.string().optional(),
     opId: z.string().optional(),
+    /** With code boot_failed: the VM that was kept and its console log. */
+    boot: bootFailureSchema.optional(),
   }),
 });
+
+type WireError = z.infer<typeof wireErrorSchema>;
+
+/** An error as it crosses the wire: its code, hint and typed details travel unchanged. */
+export function errorToWire(error: BangerError): Omit<WireError, 'code'> {
+  return {
+    message: error.message,
+    data: {
+      code: error.code,
+      hint: error.hint,
+      opId: error.opId,
+      boot: error instanceof BootFailedError ? error.boot : undefined,
+    },
+  };
+}
+
+/** The error the daemon threw, rebuilt on the client with the same type. */
+export function errorFromWire({ message, data }: Pick<WireError, 'message' | 'data'>): BangerError {
+  const options = { hint: data.hint, opId: data.opId };
+  if (data.code === 'boot_failed' && data.boot) return new BootFailedError(message, data.boot, options);
+  return new BangerError(data.code, message, options);
+}
 
 export const responseSchema = z.union([
   z.object({ jsonrpc: z.literal('2.0'), id: z.union([z.number(), z.string()]), result: z.unknown() }),

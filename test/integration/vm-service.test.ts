@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import {
+  appendFileSync,
   existsSync,
   mkdirSync,
   readdirSync,
@@ -12,10 +14,12 @@ import {
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { vmPaths } from '../../src/daemon/services/vms/index.js';
+import { type Guest, type Vmm, vmPaths } from '../../src/daemon/services/vms/index.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
+import { BootFailedError } from '../../src/model/errors.js';
 import type { VM } from '../../src/model/vm.js';
+import { errorFromWire, errorToWire } from '../../src/rpc/wire.js';
 import { waitUntil } from '../fixtures/banger-instance.js';
 import { debugfsWrite, mkfsFrom } from '../fixtures/crafted-ext4.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
@@ -338,6 +342,164 @@ describe('exec through the real agent (run on the host as the stand-in guest)', 
       await wipe(h);
     },
   );
+});
+
+/** A guest that never answers on its agent channel; like the real client it honours the wait's bound and cancel. */
+const silentGuest: Guest = {
+  waitForAgent: (_endpoint, { timeoutMs, signal }) =>
+    new Promise((_resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    }),
+};
+
+/** The stand-in VMM whose guest powers off during boot (no init, a panic), after a last word on its console. */
+function poweringOff(lastWord: string): Vmm {
+  const base = createStandinVmm(runner, ns);
+  return {
+    ...base,
+    async start(spec, opts) {
+      const instance = await base.start(spec, opts);
+      appendFileSync(instance.consoleLogPath, `${lastWord}\n`);
+      void instance.kill();
+      return instance;
+    },
+  };
+}
+
+/** Collects what a command writes. */
+function collected() {
+  const chunks: Buffer[] = [];
+  const stream = new PassThrough();
+  stream.on('data', (d: Buffer) => chunks.push(d));
+  return { stream, text: () => Buffer.concat(chunks).toString() };
+}
+
+describe('vm run as one service operation', () => {
+  it('runs the command through the real agent, returns its exit code and output, and --rm deletes the VM', async () => {
+    const h = buildVmHarness({
+      stateDir: freshState(),
+      netns: ns,
+      bridge,
+      bridgeIp,
+      vmm: createStandinVmm(runner, ns, { agentBinary: agentBinaryPath() }),
+      guest: hostAgentGuest(),
+    });
+    const out = collected();
+    const err = collected();
+    const r = await h.service.run(
+      {
+        create: { name: 'runner', image: 'tiny' },
+        exec: { argv: ['sh', '-c', 'echo hi; echo "$FOO" >&2; exit 3'] },
+        rm: true,
+      },
+      { stdout: out.stream, stderr: err.stream },
+    );
+    expect(r.exit).toEqual({ exitCode: 3, signal: null });
+    expect(r.deleted).toBe(true);
+    expect(r.vm.name).toBe('runner');
+    expect(out.text()).toBe('hi\n');
+    expect(err.text()).toBe('from-image\n');
+    expect(h.store.vms.list()).toEqual([]);
+    expect(existsSync(vmPaths(h.deps.vmsDir, r.vm.id).dir)).toBe(false);
+    await wipe(h);
+  });
+
+  it('a boot that failed comes back typed (code, VM, console log) and the VM is kept, also with --rm', async () => {
+    const h = buildVmHarness({
+      stateDir: freshState(),
+      netns: ns,
+      bridge,
+      bridgeIp,
+      vmm: poweringOff('Kernel panic - not syncing: no init found'),
+      guest: silentGuest,
+    });
+    const io = { stdout: new PassThrough(), stderr: new PassThrough() };
+    const kept = await h.service
+      .run({ create: { name: 'nope-rm', image: 'tiny' }, exec: { argv: ['true'] }, rm: true }, io)
+      .catch((e: unknown) => e);
+    expect(kept).toBeInstanceOf(BootFailedError);
+    const failure = kept as BootFailedError;
+    expect(failure.code).toBe('boot_failed');
+    const vm = h.store.vms.findByName('nope-rm');
+    expect(vm?.state).toBe('error');
+    expect(failure.boot).toEqual({
+      vmId: vm?.id,
+      vmName: 'nope-rm',
+      logPath: h.service.logPath('nope-rm'),
+      keptDespiteRm: true,
+    });
+    expect(readFileSync(failure.boot.logPath, 'utf8')).toContain('no init found');
+    expect(failure.hint).toContain('banger vm delete nope-rm');
+
+    // Without --rm the same failure, with nothing kept "despite" anything; the type survives the wire.
+    const plain = await h.service
+      .run({ create: { name: 'nope', image: 'tiny' }, exec: { argv: ['true'] } }, io)
+      .catch((e: unknown) => e);
+    const wired = errorFromWire(JSON.parse(JSON.stringify(errorToWire(plain as BootFailedError))));
+    expect(wired).toBeInstanceOf(BootFailedError);
+    expect((wired as BootFailedError).boot).toMatchObject({ vmName: 'nope', keptDespiteRm: false });
+    expect(h.store.vms.findByName('nope')?.state).toBe('error');
+    await assertConsistent(h);
+    await wipe(h);
+  });
+
+  it('--rm deletes a VM whose run failed after its boot (a workspace that is not there)', async () => {
+    const h = open(freshState());
+    const io = { stdout: new PassThrough(), stderr: new PassThrough() };
+    await expect(
+      h.service.run(
+        {
+          create: { name: 'nows', image: 'tiny' },
+          exec: { argv: ['true'] },
+          workspace: join(root, 'missing'),
+          rm: true,
+        },
+        io,
+      ),
+    ).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('not a directory') });
+    expect(h.store.vms.list()).toEqual([]);
+    await wipe(h);
+  });
+
+  it('a signal forwarded before the command runs cancels the run and keeps nothing, even without --rm', async () => {
+    const h = buildVmHarness({ stateDir: freshState(), netns: ns, bridge, bridgeIp, guest: silentGuest });
+    const control = new EventEmitter();
+    const stages: string[] = [];
+    const pending = h.service.run(
+      { create: { name: 'interrupted', image: 'tiny' }, exec: { argv: ['true'] } },
+      { stdout: new PassThrough(), stderr: new PassThrough() },
+      { control, progress: (e) => e.kind === 'stage' && stages.push(e.stage) },
+    );
+    await waitUntil(() => stages.includes('agent'));
+    control.emit('signal', 'INT');
+    await expect(pending).rejects.toMatchObject({
+      code: 'cancelled',
+      message: expect.stringContaining('interrupted by SIGINT'),
+    });
+    expect(h.store.vms.list()).toEqual([]);
+    await wipe(h);
+  });
+
+  it('without a command the VM is left running for the caller, --rm or not', async () => {
+    const h = open(freshState());
+    const r = await h.service.run(
+      { create: { name: 'attach', image: 'tiny' }, rm: true },
+      { stdout: new PassThrough(), stderr: new PassThrough() },
+    );
+    expect(r.exit).toBeUndefined();
+    expect(r.deleted).toBe(false);
+    expect(h.store.vms.findByName('attach')?.state).toBe('running');
+    await assertConsistent(h);
+    await wipe(h);
+  });
 });
 
 /** Runs the service in a child process and SIGKILLs it when it reaches `pauseAt`. */

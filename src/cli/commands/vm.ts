@@ -85,11 +85,11 @@ function withCreateOptions(cmd: Command<[], {}, {}>) {
 }
 
 /**
- * Streams a command's output to our stdout/stderr; forwards piped stdin (never a terminal's) and our signals
- * (see forwardSignals).
+ * Streams a command's output to our stdout/stderr; forwards piped stdin (never a terminal's, and only when
+ * `readStdin`) and our signals (see forwardSignals).
  */
-function streamOptions(ctx: CliContext) {
-  const piped = !process.stdin.isTTY;
+function streamOptions(ctx: CliContext, readStdin = true) {
+  const piped = readStdin && !process.stdin.isTTY;
   const signals = forwardSignals();
   return {
     forward: piped,
@@ -405,37 +405,54 @@ export function vmCommands(ctx: CliContext) {
       const { image, workspace, argv } = splitRun(imageArg, rest);
       if (opts.detach && (opts.rm || argv.length > 0))
         throw badRequest('-d cannot be combined with --rm or a command');
-      const params = createParams({ ...opts, image: opts.image ?? image });
-      if (argv.length === 0) {
-        const { vm: v } = await callWithProgress(ctx, 'vm.create', params);
-        ctx.err.write(`spec: ${specLine(v)}\n`);
-        if (opts.detach) {
-          ctx.out.write(`${v.name}\n`);
-          return;
-        }
-        try {
-          process.exitCode = await sshOrShell(ctx, v.id);
-        } finally {
-          if (opts.rm) await (await client()).call('vm.delete', { ref: v.id });
-        }
+      const params = {
+        create: createParams({ ...opts, image: opts.image ?? image }),
+        argv,
+        env: [],
+        rm: Boolean(opts.rm),
+        workspace,
+      };
+      // The daemon runs the whole of it (create, start, workspace, command, --rm); only an interactive
+      // session is ours, on the user's terminal, after which --rm is a delete.
+      const { vm: v, exit } = await runCommand(ctx, params);
+      if (exit) {
+        process.exitCode = exitStatus(exit);
         return;
       }
-      const io = streamOptions(ctx);
-      const progress = progressBeforeOutput(ctx);
+      ctx.err.write(`spec: ${specLine(v)}\n`);
+      if (opts.detach) {
+        ctx.out.write(`${v.name}\n`);
+        return;
+      }
       try {
-        const r = await (await client()).call(
-          'vm.run',
-          { create: params, argv, env: [], stdin: io.forward, rm: Boolean(opts.rm), workspace },
-          { ...io.call, onOutput: progress.beforeOutput(io.onOutput), onProgress: progress.render },
-        );
-        process.exitCode = exitStatus(r);
+        process.exitCode = await sshOrShell(ctx, v.id);
       } finally {
-        progress.done();
-        io.done();
+        if (opts.rm) await (await client()).call('vm.delete', { ref: v.id });
       }
     });
 
   return vm;
+}
+
+/**
+ * One `vm.run` call: progress on stderr, the command's output on stdout/stderr, piped stdin and our signals
+ * forwarded (before the command runs a signal cancels the run). Without a command nothing is read from our
+ * stdin: the interactive session that follows needs it.
+ */
+async function runCommand(ctx: CliContext, params: Params<'vm.run'>): Promise<Result<'vm.run'>> {
+  const withCommand = (params.argv?.length ?? 0) > 0;
+  const io = streamOptions(ctx, withCommand);
+  const progress = progressBeforeOutput(ctx);
+  try {
+    return await (await ctx.client()).call(
+      'vm.run',
+      { ...params, stdin: io.forward },
+      { ...io.call, onOutput: progress.beforeOutput(io.onOutput), onProgress: progress.render },
+    );
+  } finally {
+    progress.done();
+    io.done();
+  }
 }
 
 /**

@@ -1,6 +1,5 @@
 import { Writable } from 'node:stream';
 import type { z } from 'zod';
-import { BangerError } from '../../model/errors.js';
 import { parseSize } from '../../model/sizes.js';
 import type { CallContext } from '../../rpc/index.js';
 import type { vmCreateParamsSchema } from '../../rpc/methods/vm.js';
@@ -32,26 +31,6 @@ function callIo(ctx: CallContext, withStdin: boolean) {
       },
     });
   return { stdin: withStdin ? ctx.stdin : undefined, stdout: sink('stdout'), stderr: sink('stderr') };
-}
-
-/**
- * Signals the client forwards before `vm run`'s command runs: there is nothing to send them to yet, so they
- * cancel the call instead (what was started cleans up as on a disconnect).
- */
-function cancelOnSignal(ctx: CallContext) {
-  const interrupted = new AbortController();
-  const interrupt = (name: string) =>
-    interrupted.abort(
-      new BangerError('cancelled', `vm run interrupted by SIG${name} before its command ran`),
-    );
-  ctx.stdin.on('signal', interrupt);
-  return {
-    signal: AbortSignal.any([ctx.signal, interrupted.signal]),
-    /** The interruption when there was one, else `err`: a cancelled step then says why, not only where. */
-    why: (err: unknown): unknown => (interrupted.signal.aborted ? interrupted.signal.reason : err),
-    /** The command is about to run: signals are its from now on. */
-    stop: () => ctx.stdin.off('signal', interrupt),
-  };
 }
 
 /** `vm.*` handlers: thin, each calls one service function. */
@@ -97,48 +76,16 @@ export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
       return { name: vm.name, guestIp: vm.runtime.guestIp, ports };
     },
     'vm.sshConfig': async () => vms.sshConfig(),
-    'vm.run': async ({ create, argv, env, cwd, stdin, rm, workspace }, ctx) => {
-      const starting = cancelOnSignal(ctx);
-      let vm: Awaited<ReturnType<VmService['create']>>;
-      try {
-        vm = await vms.create(
-          { ...toCreateRequest(create), noStart: false },
-          { ...op(ctx), signal: starting.signal, waitForSsh: false },
-        );
-      } catch (err) {
-        starting.stop();
-        const why = starting.why(err);
-        if (why !== err) throw why;
-        // A VM whose boot failed is kept even with --rm: its console log is what says why.
-        if (rm && err instanceof BangerError && /booted but its agent did not answer/.test(err.message))
-          throw new BangerError(err.code, `${err.message} (kept despite --rm, to read its console log)`, {
-            hint: err.hint,
-            cause: err,
-          });
-        throw err;
-      }
-      let result: { exitCode: number | null; signal: string | null };
-      try {
-        let dir = cwd;
-        if (workspace && !dir) {
-          ctx.progress({ kind: 'stage', stage: 'workspace' });
-          dir = await vms
-            .copyWorkspace(vm.id, workspace, { ...op(ctx), signal: starting.signal })
-            .catch((err: unknown) => {
-              throw starting.why(err);
-            });
-        }
-        starting.stop();
-        result = await vms.exec(vm.id, { argv, env: envRecord(env), cwd: dir }, callIo(ctx, stdin), {
-          ...op(ctx),
-          control: ctx.stdin,
-        });
-      } finally {
-        starting.stop();
-        // --rm also when the command failed or the client went away; a boot failure never gets here.
-        if (rm) await vms.delete(vm.id);
-      }
-      return { ...result, name: vm.name, id: vm.id, deleted: rm };
-    },
+    'vm.run': async ({ create, argv, env, cwd, stdin, rm, workspace }, ctx) =>
+      vms.run(
+        {
+          create: toCreateRequest(create),
+          exec: argv.length > 0 ? { argv, env: envRecord(env), cwd } : undefined,
+          workspace,
+          rm,
+        },
+        callIo(ctx, stdin),
+        { ...op(ctx), control: ctx.stdin },
+      ),
   };
 }

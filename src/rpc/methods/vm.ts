@@ -134,12 +134,21 @@ export const vmMethods = {
   'vm.run': method({
     params: z.strictObject({
       create: vmCreateParamsSchema,
-      ...execSchema,
+      /** The command; none leaves the VM running for the client's interactive step (ssh, a shell) or -d. */
+      argv: z.array(z.string()).default([]),
+      env: execSchema.env,
+      cwd: execSchema.cwd,
+      stdin: execSchema.stdin,
+      /**
+       * Delete the VM when the command ends (without a command: when the run fails); a VM whose boot failed
+       * is kept, and the error (code boot_failed, with the VM and its console log) says so.
+       */
       rm: z.boolean().default(false),
       /** A host directory (absolute) copied to /root/workspace in the guest; the command runs there. */
       workspace: z.string().startsWith('/').optional(),
     }),
-    result: exitSchema.extend({ name: z.string(), id: z.string(), deleted: z.boolean() }),
-    summary: 'Create + start + run one command through the agent; rm deletes the VM afterwards.',
+    result: z.object({ vm: vmSchema, exit: exitSchema.optional(), deleted: z.boolean() }),
+    summary:
+      'Create + start a VM, copy a workspace in, run one command through the agent (rm deletes the VM afterwards).',
   }),
 } as const;

@@ -5,6 +5,7 @@ export { generateVmName, macFor, newVmId } from './names.js';
 export type * from './ports.js';
 export type { ReconcileReport } from './reconcile.js';
 export { resolveVm } from './resolve.js';
+export type { RunRequest, RunResult } from './run.js';
 export { readHandles, type VmHandlesFile, vmPaths } from './run-dir.js';
 export { createVmService, envRecord, type VmService } from './service.js';
 export { tapsHeldBy } from './teardown.js';

@@ -3,6 +3,7 @@ import { isAbsolute } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Mutex } from 'async-mutex';
 import { BangerError, badRequest, operationFailed, toBangerError } from '../../../model/errors.js';
+import type { Image } from '../../../model/image.js';
 import { validateVmName } from '../../../model/names.js';
 import { parseSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
@@ -25,6 +26,7 @@ import type { ExecHandle, ExecIo, ExecRequest, VmmInstance } from './ports.js';
 
 import { type ReconcileReport, reconcileVms } from './reconcile.js';
 import { resolveVm } from './resolve.js';
+import { type RunRequest, type RunResult, runVm } from './run.js';
 import { vmPaths } from './run-dir.js';
 import { startVm } from './start.js';
 import { destroyVm, ledgerFor, markDeleting, releaseRuntime, stopLive } from './stop.js';
@@ -40,6 +42,12 @@ export interface VmService {
   stop(ref: string, opts?: { force?: boolean; signal?: NodeJS.Signals }): Promise<VM>;
   restart(ref: string, opts?: OpOptions): Promise<VM>;
   delete(ref: string): Promise<void>;
+  /**
+   * `vm run` as one operation: create, start, workspace copy-in, then the command (or nothing, for the
+   * caller's interactive step); `rm` deletes the VM afterwards but keeps one whose boot failed
+   * (a BootFailedError saying so).
+   */
+  run(req: RunRequest, io: ExecIo, opts?: OpOptions): Promise<RunResult>;
   /** Runs a command in the guest through its agent and returns how it ended. */
   exec(
     ref: string,
@@ -164,70 +172,93 @@ export function createVmService(deps: VmServiceDeps): VmService {
     );
   };
 
+  /**
+   * The first half of a create: a given name is checked before the (possibly long) image pull; a generated
+   * one is picked after it, with no await between the pick and the insert, so concurrent creates never draw
+   * the same name.
+   */
+  const admit = async (req: CreateVmRequest, opts: OpOptions): Promise<{ vm: VM; image: Image }> => {
+    if (req.name) validateVmName(req.name);
+    if (req.name && store.vms.findByName(req.name))
+      throw new BangerError('already_exists', `VM ${JSON.stringify(req.name)} already exists`);
+    opts.progress?.({ kind: 'stage', stage: 'image' });
+    const image = await deps.images.ensure(req.image ?? config.default_image_name, opts);
+    const name = req.name ?? generateVmName((n) => store.vms.findByName(n) !== undefined);
+    const defaults = config.vm_defaults;
+    const now = new Date().toISOString();
+    const id = newVmId();
+    const vm: VM = {
+      id,
+      name,
+      imageId: image.id,
+      state: 'created',
+      spec: {
+        vcpu: req.vcpu ?? defaults.vcpu,
+        memoryMib: req.memoryMib ?? defaults.memory_mib,
+        diskSizeBytes: req.diskSizeBytes ?? parseSize(defaults.disk_size),
+        systemOverlaySizeBytes: req.systemOverlaySizeBytes ?? parseSize(defaults.system_overlay_size),
+        nat: req.nat ?? false,
+      },
+      runtime: { identities: [], vmDir: vmPaths(deps.vmsDir, id).dir },
+      createdAt: now,
+      updatedAt: now,
+      lastTouchedAt: now,
+    };
+    store.vms.insert(vm);
+    await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
+    return { vm, image };
+  };
+
+  /** Starts an admitted VM (the second half of a create). */
+  const boot = (id: string, opts: OpOptions): Promise<VM> => locked(id, () => doStart(fresh(id), opts));
+
   return {
     list: () => store.vms.list(),
     get: (ref) => resolveVm(store.vms, ref),
 
     async create(req, opts = {}) {
-      // A given name is checked before the (possibly long) image pull; a generated one is picked after it,
-      // with no await between the pick and the insert, so concurrent creates never draw the same name.
-      if (req.name) validateVmName(req.name);
-      if (req.name && store.vms.findByName(req.name))
-        throw new BangerError('already_exists', `VM ${JSON.stringify(req.name)} already exists`);
-      opts.progress?.({ kind: 'stage', stage: 'image' });
-      const image = await deps.images.ensure(req.image ?? config.default_image_name, opts);
-      const name = req.name ?? generateVmName((n) => store.vms.findByName(n) !== undefined);
-      const defaults = config.vm_defaults;
-      const now = new Date().toISOString();
-      const id = newVmId();
-      const vm: VM = {
-        id,
-        name,
-        imageId: image.id,
-        state: 'created',
-        spec: {
-          vcpu: req.vcpu ?? defaults.vcpu,
-          memoryMib: req.memoryMib ?? defaults.memory_mib,
-          diskSizeBytes: req.diskSizeBytes ?? parseSize(defaults.disk_size),
-          systemOverlaySizeBytes: req.systemOverlaySizeBytes ?? parseSize(defaults.system_overlay_size),
-          nat: req.nat ?? false,
-        },
-        runtime: { identities: [], vmDir: vmPaths(deps.vmsDir, id).dir },
-        createdAt: now,
-        updatedAt: now,
-        lastTouchedAt: now,
-      };
-      store.vms.insert(vm);
+      const { vm, image } = await admit(req, opts);
       try {
-        await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
         if (req.noStart) {
           // Disks now, so a created VM is ready to boot and `create` shows the cost of copy-on-write.
           opts.progress?.({ kind: 'stage', stage: 'disks' });
-          await locked(id, async () => {
+          await locked(vm.id, async () => {
             const ledger = await ledgerFor(deps, vm);
             try {
               await ensureVmDisks(deps, vm, image, ledger, (await deps.vmm()).kind);
             } catch (err) {
-              const current = fresh(id);
-              store.vms.update(id, 'error', { ...current.runtime, lastError: toBangerError(err).message });
+              const current = fresh(vm.id);
+              store.vms.update(vm.id, 'error', { ...current.runtime, lastError: toBangerError(err).message });
               throw err;
             }
           });
-          return fresh(id);
+          return fresh(vm.id);
         }
-        return await locked(id, () => doStart(fresh(id), opts));
+        return await boot(vm.id, opts);
       } catch (err) {
         // Cancelled (Ctrl-C, the client went away): the VM never served anyone, so nothing of it is kept. A
         // boot that failed on its own is kept, in state error, for its console log.
-        if (opts.signal?.aborted) {
-          await locked(id, () => deleteHeld(id)).catch((e: unknown) =>
-            deps.log.warn({ vm: id, err: toBangerError(e).message }, 'removing a cancelled VM failed'),
+        if (opts.signal?.aborted)
+          await this.delete(vm.id).catch((e: unknown) =>
+            deps.log.warn({ vm: vm.id, err: toBangerError(e).message }, 'removing a cancelled VM failed'),
           );
-          locks.delete(id);
-          await refreshSshConfig();
-        }
         throw err;
       }
+    },
+
+    run(req, io, opts = {}) {
+      return runVm(
+        {
+          admit: async (r, o) => (await admit(r, o)).vm,
+          boot,
+          copyWorkspace: (id, hostDir, o) => this.copyWorkspace(id, hostDir, o),
+          exec: (id, r, i, o) => this.exec(id, r, i, o),
+          delete: (id) => this.delete(id),
+        },
+        req,
+        io,
+        opts,
+      );
     },
 
     async start(ref, opts = {}) {

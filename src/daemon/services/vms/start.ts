@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
-import { notFound, operationFailed, toBangerError } from '../../../model/errors.js';
+import { BootFailedError, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { VM } from '../../../model/vm.js';
 import { ensureSshKey, pinHostKey } from '../../../ssh/index.js';
 import { chooseMachine } from '../../../vmm/index.js';
@@ -156,12 +156,10 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       gaveUp.abort();
       // Cancelled (Ctrl-C, the client went away) is not a boot that failed: no "look at its log" advice.
       if (opts.signal?.aborted) throw err;
-      throw operationFailed(
+      throw new BootFailedError(
         `VM ${vm.name} booted but its agent did not answer: ${toBangerError(err).message}`,
-        {
-          cause: err,
-          hint: `look at its boot with: banger vm logs ${vm.name}; then remove it with: banger vm delete ${vm.name}`,
-        },
+        { vmId: vm.id, vmName: vm.name, logPath: instance.consoleLogPath, keptDespiteRm: false },
+        { cause: err },
       );
     }
     const agentMs = performance.now() - bootAt;

@@ -1,0 +1,114 @@
+import type { ExecResult } from '../../../guest/index.js';
+import { BangerError, BootFailedError } from '../../../model/errors.js';
+import type { VM } from '../../../model/vm.js';
+import type { ExecIo, ExecRequest } from './ports.js';
+import type { CreateVmRequest, OpOptions } from './types.js';
+
+/** `vm run`: a VM made and started, a workspace copied in, then a command, or nothing (the caller attaches). */
+export interface RunRequest {
+  create: Omit<CreateVmRequest, 'noStart'>;
+  /**
+   * The command, through the agent. Without one the VM is left running for the caller's own next step (an
+   * interactive ssh or shell on the user's terminal, or nothing with -d), which it ends with `delete`.
+   */
+  exec?: ExecRequest;
+  /** A host directory (absolute) copied into the guest; the command runs there. */
+  workspace?: string;
+  /**
+   * Delete the VM once the command ended, however it ended, and when the run fails or is cancelled before
+   * it; a VM whose boot failed is kept all the same (its console log says why), and the error says so.
+   */
+  rm?: boolean;
+}
+
+export interface RunResult {
+  /** The VM as it was when the run ended (it may be deleted since: see `deleted`). */
+  vm: VM;
+  /** How the command ended; absent when there was none. */
+  exit?: ExecResult;
+  deleted: boolean;
+}
+
+/** The service's own operations that a run strings together. */
+export interface RunSteps {
+  /** The first half of create: the image (pulled when missing), the name, the row. */
+  admit(req: CreateVmRequest, opts: OpOptions): Promise<VM>;
+  /** The second half: start the admitted VM and wait for its agent. */
+  boot(id: string, opts: OpOptions): Promise<VM>;
+  copyWorkspace(id: string, hostDir: string, opts: OpOptions): Promise<string>;
+  exec(id: string, req: ExecRequest, io: ExecIo, opts: OpOptions): Promise<ExecResult>;
+  delete(id: string): Promise<void>;
+}
+
+export async function runVm(
+  steps: RunSteps,
+  req: RunRequest,
+  io: ExecIo,
+  opts: OpOptions = {},
+): Promise<RunResult> {
+  const starting = cancelOnSignal(opts);
+  const before = { progress: opts.progress, signal: starting.signal };
+  let vm: VM;
+  try {
+    vm = await steps.admit(req.create, before);
+  } catch (err) {
+    starting.stop();
+    throw starting.why(err);
+  }
+  let discard = false;
+  try {
+    let cwd = req.exec?.cwd;
+    try {
+      // Without a command the caller ssh-es in next: wait for sshd and pin its key as `vm create` does.
+      vm = await steps.boot(vm.id, { ...before, waitForSsh: req.exec === undefined });
+      if (req.workspace) {
+        opts.progress?.({ kind: 'stage', stage: 'workspace' });
+        const guestDir = await steps.copyWorkspace(vm.id, req.workspace, before);
+        cwd ??= guestDir;
+      }
+    } catch (err) {
+      // Cancelled: the VM never served anyone, nothing of it is kept. A boot that failed on its own is kept
+      // whatever was asked, for its console log; anything else goes with --rm.
+      if (starting.signal.aborted) {
+        discard = true;
+        throw starting.why(err);
+      }
+      if (err instanceof BootFailedError) throw req.rm ? err.keptDespiteRm() : err;
+      discard = req.rm ?? false;
+      throw err;
+    } finally {
+      starting.stop();
+    }
+    if (!req.exec) return { vm, deleted: false };
+    // From here --rm holds however the command ends, also when the client goes away.
+    discard = req.rm ?? false;
+    const exit = await steps.exec(vm.id, { ...req.exec, cwd }, io, {
+      progress: opts.progress,
+      signal: opts.signal,
+      control: opts.control,
+    });
+    return { vm, exit, deleted: discard };
+  } finally {
+    if (discard) await steps.delete(vm.id);
+  }
+}
+
+/**
+ * Signals the caller forwards (opts.control 'signal') before the command runs: there is nothing to send
+ * them to yet, so they cancel the run instead (what was started is removed, as on a disconnect).
+ */
+function cancelOnSignal(opts: OpOptions) {
+  const interrupted = new AbortController();
+  const interrupt = (name: string) =>
+    interrupted.abort(
+      new BangerError('cancelled', `vm run interrupted by SIG${name} before its command ran`),
+    );
+  opts.control?.on('signal', interrupt);
+  return {
+    signal: opts.signal ? AbortSignal.any([opts.signal, interrupted.signal]) : interrupted.signal,
+    /** The interruption when there was one, else `err`: a cancelled step then says why, not only where. */
+    why: (err: unknown): unknown => (interrupted.signal.aborted ? interrupted.signal.reason : err),
+    /** The command is about to run (or there is none): signals are its, or the caller's, from now on. */
+    stop: () => opts.control?.off('signal', interrupt),
+  };
+}
