@@ -34,6 +34,11 @@ const program = new Command('bangerd')
       process.once(signal, () => void daemon.stop(signal));
     }
     await daemon.stopped;
+    // Everything the daemon opened is closed by now. `daemon stop` reports a stop only once this process is
+    // gone, so a handle still open (a timer, a socket) must not keep it alive: name it, then exit.
+    const left = process.getActiveResourcesInfo();
+    if (left.length > 0) log.warn({ left }, 'handles still open after the stop; exiting anyway');
+    process.exit();
   });
 
 program.parseAsync().catch((err: unknown) => {
