@@ -20,7 +20,7 @@ import { waitUntil } from '../fixtures/banger-instance.js';
 import { debugfsWrite, mkfsFrom } from '../fixtures/crafted-ext4.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { processesNaming } from '../fixtures/proc-scan.js';
-import { createStandinVmm, hostAgentGuest } from '../fixtures/standin-vmm.js';
+import { createStandinVmm, hostAgentGuest, STANDIN_CRASH_CODE } from '../fixtures/standin-vmm.js';
 import { crashWorker } from '../fixtures/vm-crash.js';
 import { addImage, buildVmHarness, type VmHarness } from '../fixtures/vm-harness.js';
 
@@ -249,16 +249,26 @@ describe('VM lifecycle', () => {
     await wipe(h);
   });
 
-  it('a VMM that dies on its own is torn down and the VM marked', async () => {
-    const h = open(freshState());
-    const vm = await h.service.create({ name: 'dies', image: 'tiny' });
-    const proc = vm.runtime.identities.find((i) => i.kind === 'process') as unknown as { pid: number };
-    process.kill(proc.pid, 'SIGKILL');
-    await waitUntil(() => h.store.vms.findById(vm.id)?.state !== 'running');
-    await waitUntil(() => (h.store.vms.findById(vm.id)?.runtime.identities.length ?? 0) <= 3);
-    await assertConsistent(h);
-    await wipe(h);
-  });
+  it.each([
+    ['is killed by a signal', 'SIGKILL', 'VMM exited (SIGKILL)'],
+    ['exits with a non-zero code', 'SIGUSR1', `VMM exited (code ${STANDIN_CRASH_CODE})`],
+  ] as const)(
+    'a VMM that %s is torn down and the VM left in error, naming it',
+    async (_, signal, lastError) => {
+      const h = open(freshState());
+      const vm = await h.service.create({ name: 'dies', image: 'tiny' });
+      const proc = vm.runtime.identities.find((i) => i.kind === 'process') as unknown as { pid: number };
+      process.kill(proc.pid, signal);
+      await waitUntil(() => h.store.vms.findById(vm.id)?.state !== 'running');
+      await waitUntil(() => (h.store.vms.findById(vm.id)?.runtime.identities.length ?? 0) <= 3);
+      const after = h.store.vms.findById(vm.id);
+      expect(after?.state).toBe('error');
+      expect(after?.runtime.lastError).toBe(lastError);
+      expect(h.service.get('dies').state).toBe('error');
+      await assertConsistent(h);
+      await wipe(h);
+    },
+  );
 
   it('a restarted service adopts a live VM and cleans one whose VMM is gone', async () => {
     const dir = freshState();
