@@ -87,7 +87,8 @@ export function createBlobCache(root: string): BlobCache {
     activeTmp.add(tmp);
     // Opened before any byte arrives and held: a lazily opened stream could create the file after a
     // fast failure had already cleaned up.
-    const fh = await open(tmp, 'wx', 0o644);
+    // Read and write: a resumed download reads back what it holds to re-hash it.
+    const fh = await open(tmp, 'wx+', 0o644);
     try {
       try {
         await downloadBlob({
