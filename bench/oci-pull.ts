@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRunner } from '../src/host/runner.js';
 import { createOciPuller } from '../src/oci/index.js';
-import { ALPINE_AMD64, testdataDir } from '../test/fixtures/oci-layout.js';
 import { registryUnavailable, startRegistry } from '../test/fixtures/registry.js';
+import { ALPINE_AMD64, sharedTestdata } from '../test/fixtures/shared.js';
 import { debianLayers } from './_debian.js';
 import { median, timeMs } from './_lib.js';
 
@@ -18,8 +18,8 @@ const RUNS = 5;
 const config = { insecure_registries: [], registry_ca_files: [], registry_auths: {} };
 
 const why = await registryUnavailable();
-const td = testdataDir();
-if (why || !td) {
+const alpine = sharedTestdata(ALPINE_AMD64);
+if (why || !alpine) {
   // A benchmark that cannot measure has failed: exit non-zero so no one reads "nothing printed" as a result.
   process.stderr.write(
     `oci-pull cannot run: ${why ?? 'the shared Alpine testdata (../shared/testdata) is missing'}\n`,
@@ -38,7 +38,7 @@ try {
   const noise = (n: number) => Object.assign(randomBytes(n), { 0: 0 });
   await writeFile(big1, noise(120 * 1024 * 1024));
   await writeFile(big2, noise(8 * 1024 * 1024));
-  await reg.pushImage('alpine:3.20.3', [{ tarball: join(td, ALPINE_AMD64), architecture: 'amd64' }]);
+  await reg.pushImage('alpine:3.20.3', [{ tarball: alpine, architecture: 'amd64' }]);
   await reg.pushImage('big:1', [{ tarball: big1, moreLayers: [big2], architecture: 'amd64' }]);
   const images: [string, string][] = [
     ['alpine 3.20.3 (3.5 MB)', `${reg.host}/alpine:3.20.3`],

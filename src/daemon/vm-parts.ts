@@ -16,7 +16,7 @@ import {
   probeKvm,
   vmmHandlesSchema,
 } from '../vmm/index.js';
-import type { ImageSource, Vmm, VmServiceDeps } from './services/vms/index.js';
+import type { ImageSource, VmmPort, VmServiceDeps } from './services/vms/index.js';
 
 interface PartsInput {
   config: Config;
@@ -58,9 +58,9 @@ export function buildVmParts(
  * Probes the host once (QEMU/Firecracker binaries, /dev/kvm, and whether KVM really boots a kernel) on the
  * first VM start, picks the driver and remembers it; a failed probe is retried on the next start.
  */
-function chooseOnce({ config, layout, runner, kernels, log }: PartsInput): () => Promise<Vmm> {
-  let chosen: Promise<Vmm> | undefined;
-  const choose = async (): Promise<Vmm> => {
+function chooseOnce({ config, layout, runner, kernels, log }: PartsInput): () => Promise<VmmPort> {
+  let chosen: Promise<VmmPort> | undefined;
+  const choose = async (): Promise<VmmPort> => {
     const host = await probeHost({ config, runner });
     let kvm: Awaited<ReturnType<typeof probeKvm>> | undefined;
     if (config.accel !== 'tcg' && config.kvm_check !== 'skip') {

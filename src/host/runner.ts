@@ -83,6 +83,17 @@ export function withNetns(argv: readonly string[], netns: string | undefined): s
   return netns ? ['ip', 'netns', 'exec', netns, ...argv] : [...argv];
 }
 
+/**
+ * execa, loaded on first use (importing it takes ~100 ms, which every CLI call would pay at start-up) and
+ * then kept, so a process that has since lost read access to node_modules (a build that dropped
+ * privileges) still runs tools.
+ */
+let execaModule: Promise<typeof import('execa')> | undefined;
+const loadExeca = () => {
+  execaModule ??= import('execa');
+  return execaModule;
+};
+
 /** The real runner: execa for one-shot tools, child_process.spawn for long-lived ones. */
 export function createRunner(): Runner {
   return {
@@ -90,8 +101,7 @@ export function createRunner(): Runner {
       const full = withNetns(argv, options.netns);
       const [file, ...args] = full;
       if (!file) throw new BangerError('bad_request', 'empty command');
-      // Loaded on first use: importing execa takes ~100 ms, which every CLI call would pay at start-up.
-      const { execa } = await import('execa');
+      const { execa } = await loadExeca();
       const result = await execa(file, args, {
         input: options.input,
         cwd: options.cwd,

@@ -6,8 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import { DecompressStream } from 'zstd-napi';
 import { BangerError, badRequest, operationFailed } from '../model/errors.js';
-import type { ProgressSink } from '../model/progress.js';
-import { sha256Verifier } from '../model/verify-stream.js';
+import { type ProgressSink, silentProgress } from '../model/progress.js';
+import { verifyingStream } from '../model/verify-stream.js';
 
 /** Unpacked bytes allowed from one kernel bundle: kernel + modules are well under this. */
 const MAX_UNPACKED_BYTES = 4 * 1024 * 1024 * 1024;
@@ -113,16 +113,30 @@ export async function fetchKernelTarball(options: FetchTarballOptions): Promise<
   if (!res.ok || !res.body)
     throw operationFailed(`cannot download kernel bundle ${options.url}: HTTP ${res.status}`);
   const source = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  const progress = options.progress ?? silentProgress;
   const extract = tarStream.extract();
   const piping = pipeline(
     source,
-    sha256Verifier({
-      what: 'kernel bundle',
-      origin: options.url,
+    verifyingStream({
       sha256: options.sha256,
-      sizeBytes: options.sizeBytes,
-      truncatedHint: 'retry the pull; if it persists the server or the catalog entry is wrong',
-      progress: options.progress,
+      size: options.sizeBytes,
+      failures: {
+        tooLarge: (size) =>
+          operationFailed(`kernel bundle ${options.url} is larger than the catalog's ${size} bytes`),
+        truncated: (got, size) =>
+          operationFailed(`kernel bundle ${options.url} is truncated: got ${got} of ${size} bytes`, {
+            hint: 'retry the pull; if it persists the server or the catalog entry is wrong',
+          }),
+        mismatch: (actual) =>
+          operationFailed(
+            `kernel bundle ${options.url} has sha256 ${actual}, the catalog says ${options.sha256}`,
+            {
+              hint: 'the download is corrupt or the catalog is stale; nothing was installed',
+            },
+          ),
+      },
+      onBytes: (done) =>
+        progress({ kind: 'bytes', stage: 'download', item: options.url, done, total: options.sizeBytes }),
     }),
     new DecompressStream(),
     extract,

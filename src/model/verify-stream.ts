@@ -1,59 +1,103 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { operationFailed } from './errors.js';
-import { type ProgressSink, silentProgress } from './progress.js';
+import type { BangerError } from './errors.js';
 
-export interface VerifyStreamOptions {
-  /** What the bytes are, for messages, e.g. `image bundle`. */
-  what: string;
-  /** Where the bytes come from (a URL or a file), for messages and progress. */
-  origin: string;
-  /** The expected sha256 (hex) and size, as a catalog pins them. */
+/**
+ * The errors a verifier raises, worded by its caller: a registry blob, a catalog bundle and a kernel
+ * bundle each name their bytes and give their own hint, while the counting and hashing stay here.
+ */
+export interface VerifyFailures {
+  /** More bytes arrived than `size` (raised as soon as they do, not at the end). */
+  tooLarge(size: number): BangerError;
+  /** The stream ended after `got` of `size` bytes. */
+  truncated(got: number, size: number): BangerError;
+  /** All bytes arrived and their sha256 (hex) is `actual`. */
+  mismatch(actual: string): BangerError;
+}
+
+export interface VerifyExpectation {
+  /** The expected sha256, hex. */
   sha256: string;
-  sizeBytes: number;
-  /** A hint for a stream that ends short. */
-  truncatedHint?: string;
-  progress?: ProgressSink;
+  size: number;
+  failures: VerifyFailures;
 }
 
 /**
- * Counts and hashes bytes as they pass (reporting download progress); fails at end of stream on a size or
- * digest mismatch, so nothing downstream trusts a bad download.
+ * Counts and hashes bytes as they pass and judges them against a pinned size and sha256: the one check
+ * behind every verified download (registry blobs, image and kernel bundles) and every cached-blob read.
+ * A caller that writes the bytes itself (a resumable download) feeds it directly; the others pipe
+ * through verifyingStream.
  */
-export function sha256Verifier(o: VerifyStreamOptions): Transform {
-  const hash = createHash('sha256');
-  let done = 0;
-  const progress = o.progress ?? silentProgress;
+export class Sha256Verifier {
+  private readonly expected: VerifyExpectation;
+  private readonly hash: Hash = createHash('sha256');
+  private count = 0;
+
+  constructor(expected: VerifyExpectation) {
+    this.expected = expected;
+  }
+
+  /** Bytes taken so far. */
+  get done(): number {
+    return this.count;
+  }
+
+  /** Takes the next bytes; the error when they run past the size (nothing of them is taken then). */
+  update(chunk: Buffer): BangerError | undefined {
+    if (this.count + chunk.length > this.expected.size)
+      return this.expected.failures.tooLarge(this.expected.size);
+    this.hash.update(chunk);
+    this.count += chunk.length;
+    return undefined;
+  }
+
+  /** Takes every byte of `source` (e.g. the part of a download already on disk), throwing on overrun. */
+  async absorb(source: AsyncIterable<Buffer>): Promise<void> {
+    for await (const chunk of source) {
+      const err = this.update(chunk);
+      if (err) throw err;
+    }
+  }
+
+  /** The verdict once no more bytes will come: undefined when size and digest both match. */
+  finish(): BangerError | undefined {
+    const { size, sha256, failures } = this.expected;
+    if (this.count !== size) return failures.truncated(this.count, size);
+    const actual = this.hash.digest('hex');
+    return actual === sha256 ? undefined : failures.mismatch(actual);
+  }
+}
+
+export interface VerifyStreamOptions extends VerifyExpectation {
+  /** Bytes passed so far, after each chunk. */
+  onBytes?: (done: number) => void;
+  /** Runs before a failure is raised (the blob cache removes a corrupt file first, so no reader sees it). */
+  beforeFail?: () => Promise<void>;
+}
+
+/**
+ * Sha256Verifier as a pass-through stream: fails as soon as the bytes run long and at end of stream on a
+ * short count or a digest mismatch, so nothing downstream mistakes bad bytes for good ones.
+ */
+export function verifyingStream(o: VerifyStreamOptions): Transform {
+  const verifier = new Sha256Verifier(o);
+  const fail = (cb: TransformCallback, err: BangerError) => {
+    if (!o.beforeFail) return cb(err);
+    o.beforeFail().then(
+      () => cb(err),
+      () => cb(err),
+    );
+  };
   return new Transform({
     transform(chunk: Buffer, _enc, cb: TransformCallback) {
-      done += chunk.length;
-      if (done > o.sizeBytes) {
-        cb(operationFailed(`${o.what} ${o.origin} is larger than the catalog's ${o.sizeBytes} bytes`));
-        return;
-      }
-      hash.update(chunk);
-      progress({ kind: 'bytes', stage: 'download', item: o.origin, done, total: o.sizeBytes });
+      const err = verifier.update(chunk);
+      if (err) return fail(cb, err);
+      o.onBytes?.(verifier.done);
       cb(null, chunk);
     },
     flush(cb: TransformCallback) {
-      if (done !== o.sizeBytes) {
-        cb(
-          operationFailed(
-            `${o.what} ${o.origin} is truncated: got ${done} of ${o.sizeBytes} bytes`,
-            o.truncatedHint ? { hint: o.truncatedHint } : undefined,
-          ),
-        );
-        return;
-      }
-      const actual = hash.digest('hex');
-      if (actual !== o.sha256) {
-        cb(
-          operationFailed(`${o.what} ${o.origin} has sha256 ${actual}, the catalog says ${o.sha256}`, {
-            hint: 'the download is corrupt or the catalog is stale; nothing was installed',
-          }),
-        );
-        return;
-      }
+      const err = verifier.finish();
+      if (err) return fail(cb, err);
       cb();
     },
   });

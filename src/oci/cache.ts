@@ -6,8 +6,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Mutex } from 'async-mutex';
 import { BangerError, operationFailed } from '../model/errors.js';
+import { verifyingStream } from '../model/verify-stream.js';
 import { type BlobFetch, downloadBlob } from './blob-download.js';
-import { verifyingStream } from './verify.js';
+import { blobExpectation, sha256Hex } from './blob-verify.js';
 
 export interface BlobDescriptor {
   digest: string;
@@ -46,12 +47,6 @@ interface Download {
   controller: AbortController;
 }
 
-function hexOf(digest: string): string {
-  const m = /^sha256:([a-f0-9]{64})$/.exec(digest);
-  if (!m?.[1]) throw new BangerError('bad_request', `not a sha256 digest: ${digest}`);
-  return m[1];
-}
-
 async function fsyncPath(path: string, flags: string): Promise<void> {
   const fh = await open(path, flags);
   try {
@@ -74,7 +69,7 @@ export function createBlobCache(root: string): BlobCache {
   // Prune and pin exclude each other, so a blob pinned (and then found present) is never unlinked after.
   const pruneLock = new Mutex();
 
-  const pathOf = (digest: string) => join(blobsDir, hexOf(digest));
+  const pathOf = (digest: string) => join(blobsDir, sha256Hex(digest));
 
   async function present(blob: BlobDescriptor): Promise<boolean> {
     const st = await stat(pathOf(blob.digest)).catch(() => undefined);
@@ -88,11 +83,12 @@ export function createBlobCache(root: string): BlobCache {
   async function download(blob: BlobDescriptor, fetch: BlobFetch, dl: Download): Promise<void> {
     await mkdir(blobsDir, { recursive: true });
     await mkdir(tmpDir, { recursive: true });
-    const tmp = join(tmpDir, `${hexOf(blob.digest)}.${randomBytes(6).toString('hex')}.partial`);
+    const tmp = join(tmpDir, `${sha256Hex(blob.digest)}.${randomBytes(6).toString('hex')}.partial`);
     activeTmp.add(tmp);
     // Opened before any byte arrives and held: a lazily opened stream could create the file after a
     // fast failure had already cleaned up.
-    const fh = await open(tmp, 'wx', 0o644);
+    // Read and write: a resumed download reads back what it holds to re-hash it.
+    const fh = await open(tmp, 'wx+', 0o644);
     try {
       try {
         await downloadBlob({
@@ -127,7 +123,7 @@ export function createBlobCache(root: string): BlobCache {
 
     async ensure(blob, fetch, opts = {}) {
       if (opts.signal?.aborted) throw cancelled(opts.signal.reason);
-      const key = hexOf(blob.digest);
+      const key = sha256Hex(blob.digest);
       let dl = downloads.get(key);
       if (!dl) {
         if (await present(blob)) {
@@ -178,11 +174,9 @@ export function createBlobCache(root: string): BlobCache {
     open(blob) {
       const file = pathOf(blob.digest);
       const verify = verifyingStream({
-        digest: blob.digest,
-        size: blob.size,
-        what: `cached blob ${blob.digest}`,
+        ...blobExpectation(`cached blob ${blob.digest}`, blob),
         // Corrupt on disk (bit rot, a meddling hand): remove it so the next pull fetches it again.
-        onMismatch: () => rm(file, { force: true }),
+        beforeFail: () => rm(file, { force: true }),
       });
       const source = createReadStream(file);
       source.once('error', (err: NodeJS.ErrnoException) => {

@@ -8,6 +8,9 @@ interface TarStreamHeaders {
   __bangerRawXattrs?: boolean;
 }
 
+/** Set once the decoder is in place (see installRawPaxXattrs). */
+let installed = false;
+
 /**
  * tar-stream decodes every PAX value as UTF-8, which destroys binary xattr values such as
  * `security.capability` (GNU tar stores their raw bytes). This swaps in a decoder that keeps
@@ -15,13 +18,18 @@ interface TarStreamHeaders {
  * Everything else decodes exactly as before; installing twice is a no-op.
  */
 export function installRawPaxXattrs(): void {
+  // Resolved once per process: a build that runs after its process dropped privileges (and so may no
+  // longer read node_modules) must not need to look tar-stream up again.
+  if (installed) return;
   const require = createRequire(import.meta.url);
   const headers = require(
     require.resolve('tar-stream').replace(/index\.js$/, 'headers.js'),
   ) as TarStreamHeaders;
-  if (headers.__bangerRawXattrs) return;
-  headers.decodePax = decodePaxKeepingBytes;
-  headers.__bangerRawXattrs = true;
+  if (!headers.__bangerRawXattrs) {
+    headers.decodePax = decodePaxKeepingBytes;
+    headers.__bangerRawXattrs = true;
+  }
+  installed = true;
 }
 
 function decodePaxKeepingBytes(input: Buffer): Record<string, string> {

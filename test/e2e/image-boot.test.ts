@@ -23,11 +23,14 @@ import {
   spawnQemu,
   waitForSocket,
 } from '../fixtures/qemu-guest.js';
+import { ALPINE_AMD64 } from '../fixtures/shared.js';
+import { missingShared } from '../fixtures/skip.js';
 
 const runner = createRunner();
 
 async function probe(): Promise<string | undefined> {
-  if (!existsSync(ALPINE_TARBALL)) return 'the shared Alpine testdata is missing';
+  // Importing a rootfs tarball is covered without ../shared (image-cli, busybox rootfs); this boots Alpine's.
+  if (!existsSync(ALPINE_TARBALL)) return missingShared(ALPINE_AMD64);
   return probeQemuGuest(runner, {
     tools: ['qemu-system-x86_64', 'mkfs.ext4', 'debugfs', 'apt-get', 'depmod'],
   });

@@ -6,6 +6,7 @@
  * here) grows by less than RSS_BUDGET, and it keeps answering.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -148,6 +149,8 @@ describe('the VM service with a hostile guest (stand-in VMM, real store, taps in
     for (const h of harnesses.splice(0)) await h.discard();
   });
 
+  const instanceId = randomBytes(16).toString('hex');
+
   /** A service whose VMs' guest is the hostile agent, answering read_file and exec as told. */
   function withGuest(readFile: Mode, exec: Mode): VmHarness {
     const wrapper = join(root, `agent-${readFile}-${exec}.sh`);
@@ -159,6 +162,7 @@ describe('the VM service with a hostile guest (stand-in VMM, real store, taps in
       netns: ns,
       bridge,
       bridgeIp,
+      instanceId, // every harness here shares the bridge, so they are one banger instance (link mark)
       vmm: createStandinVmm(runner, ns, { agentBinary: wrapper }),
       guest: hostAgentGuest(),
       ssh: {

@@ -8,7 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compress } from 'zstd-napi';
 import { GUEST_AGENT_PATH } from '../../src/guest/index.js';
 import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
-import { ALPINE_TARBALL, cliLong, debugfsMode, fsckClean } from '../fixtures/images.js';
+import { cliLong, debugfsMode, fsckClean } from '../fixtures/images.js';
+import { testRootfs } from '../fixtures/rootfs-tarball.js';
+
+/** Alpine's minirootfs where ../shared has it, else the busybox rootfs the suite builds. */
+const { tarball: ROOTFS_TARBALL } = await testRootfs();
 
 type Member = Partial<tarStream.Header> & Pick<tarStream.Header, 'name'>;
 
@@ -88,7 +92,7 @@ describe('image bundles: pack, serve, pull through a catalog, refuse bad bundles
       '--name',
       'alp',
       '--rootfs-tar',
-      ALPINE_TARBALL,
+      ROOTFS_TARBALL,
       '--distro',
       'alpine',
       '--level',
@@ -119,7 +123,7 @@ describe('image bundles: pack, serve, pull through a catalog, refuse bad bundles
         '--out',
         join(inst.home, 'stdin.tar.zst'),
       ],
-      { inputFile: ALPINE_TARBALL },
+      { inputFile: ROOTFS_TARBALL },
     );
     expect(fromStdin.exitCode, fromStdin.stderr).toBe(0);
     expect(fromStdin.stdout).toMatch(/^\/.*stdin\.tar\.zst\nsha256 [0-9a-f]{64}\nsize \d+$/);

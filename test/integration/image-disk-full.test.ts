@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
-import { ALPINE_TARBALL } from '../fixtures/images.js';
+import { testRootfs } from '../fixtures/rootfs-tarball.js';
+
+/** Alpine's minirootfs where ../shared has it, else the busybox rootfs the suite builds. */
+const { tarball: ROOTFS_TARBALL } = await testRootfs();
 
 const skip = process.getuid?.() !== 0 ? 'mounting a small tmpfs needs root' : undefined;
 
@@ -27,7 +30,7 @@ describe.skipIf(skip !== undefined)(`image import on a full disk${skip ? ` (skip
   });
 
   it('fails with ENOSPC in the message and leaves no row, no staging and no image directory', async () => {
-    const r = await inst.cli(['image', 'import', 'alp', ALPINE_TARBALL]);
+    const r = await inst.cli(['image', 'import', 'alp', ROOTFS_TARBALL]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/^banger: .*(ENOSPC|No space left on device)/m);
     expect(readdirSync(imagesDir())).toEqual([]);

@@ -13,11 +13,12 @@ import type { ProgressEvent } from '../../src/model/progress.js';
 import { createOciPuller, type OciPuller } from '../../src/oci/index.js';
 import { buildRootfs, DEFAULT_LIMITS, injectAssets, writeFidelityReport } from '../../src/rootfs/index.js';
 import { createStore, openStore, type Store } from '../../src/store/index.js';
-import { ALPINE_AMD64, testdataDir } from '../fixtures/oci-layout.js';
 import { registryUnavailable, startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { testRootfs } from '../fixtures/rootfs-tarball.js';
 
-const td = testdataDir();
-const skip = (await registryUnavailable()) ?? (td ? undefined : 'the shared Alpine testdata is missing');
+const skip = await registryUnavailable();
+/** Alpine's minirootfs tarballs where ../shared has them, else the busybox rootfs the suite builds. */
+const tarballs = await testRootfs();
 
 // Real: the image service as the daemon builds it (store, kernel manager, OCI puller, rootfs builder, guest
 // assets) against a docker-registry on 127.0.0.1. `ensure` is what `vm run` calls.
@@ -32,9 +33,7 @@ describe.skipIf(skip !== undefined)(`images.ensure${skip ? ` (skipped: ${skip})`
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'bgr-ensure-'));
     reg = await startRegistry();
-    await reg.pushImage('alpine:3.20.3', [
-      { tarball: join(td as string, ALPINE_AMD64), architecture: 'amd64' },
-    ]);
+    await reg.pushImage('alpine:3.20.3', [{ tarball: tarballs.tarball, architecture: 'amd64' }]);
     const runner = createRunner();
     store = createStore(openStore(join(dir, 'banger.db')));
     puller = createOciPuller({ cacheDir: join(dir, 'oci'), config: defaultConfig(), runner });

@@ -4,13 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GUEST_AGENT_PATH } from '../../src/guest/index.js';
 import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
 import { debugfsMode, ext4Tree, fsckClean, gnuTarTree, withoutGuestAssets } from '../fixtures/images.js';
-import { ALPINE_AMD64, ALPINE_ARM64, testdataDir } from '../fixtures/oci-layout.js';
 import { registryUnavailable, startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { testRootfs } from '../fixtures/rootfs-tarball.js';
 
-const td = testdataDir();
-const skip = (await registryUnavailable()) ?? (td ? undefined : 'the shared Alpine testdata is missing');
-const amd64 = td ? join(td, ALPINE_AMD64) : '';
-const arm64 = td ? join(td, ALPINE_ARM64) : '';
+const skip = await registryUnavailable();
+/** Alpine's minirootfs tarballs where ../shared has them, else the busybox rootfs the suite builds. */
+const tarballs = await testRootfs();
+const amd64 = tarballs.tarball;
+const arm64 = tarballs.other;
 
 // Real: docker-registry on 127.0.0.1 with images generated from the Alpine tarballs, the daemon's OCI puller
 // and rootfs builder, e2fsprogs.
@@ -88,7 +89,7 @@ describe.skipIf(skip !== undefined)(
       expect(r.exitCode, r.stderr).toBe(0);
       const { image } = await show('alp-arm');
       expect(image.source.platform).toBe('linux/arm64/v8');
-      expect(await debugfsMode(image.artifacts.rootfsPath, '/etc/alpine-release')).toBe('0644');
+      expect(await debugfsMode(image.artifacts.rootfsPath, tarballs.otherMarker)).toBe('0644');
     });
 
     it('fails cleanly for a missing tag, a taken name and an unknown kernel, leaving nothing', async () => {

@@ -2,14 +2,15 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ALPINE_AMD64, testdataDir } from '../fixtures/oci-layout.js';
 import { registryUnavailable, startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { type RegistryProxy, startRegistryProxy } from '../fixtures/registry-proxy.js';
+import { testRootfs } from '../fixtures/rootfs-tarball.js';
 import { makePuller, noRegistryConfig, type PullerFixture, rejection } from './oci-helpers.js';
 
-const td = testdataDir();
-const skip = (await registryUnavailable()) ?? (td ? undefined : 'the shared Alpine testdata is missing');
-const amd64 = td ? join(td, ALPINE_AMD64) : '';
+const skip = await registryUnavailable();
+/** Alpine's minirootfs tarballs where ../shared has them, else the busybox rootfs the suite builds. */
+const tarballs = await testRootfs();
+const amd64 = tarballs.tarball;
 const creds = { username: 'tester', password: 's3cret' };
 
 describe.skipIf(skip !== undefined)(`oci registry auth${skip ? ` (skipped: ${skip})` : ''}`, () => {

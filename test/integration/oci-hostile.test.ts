@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ALPINE_AMD64, testdataDir } from '../fixtures/oci-layout.js';
 import { registryUnavailable, startRegistry, type TestRegistry } from '../fixtures/registry.js';
 import { type RegistryProxy, startRegistryProxy, type Upstream } from '../fixtures/registry-proxy.js';
+import { testRootfs } from '../fixtures/rootfs-tarball.js';
 import { cacheFiles, makePuller, type PullerFixture, rejection } from './oci-helpers.js';
 
-const td = testdataDir();
-const skip = (await registryUnavailable()) ?? (td ? undefined : 'the shared Alpine testdata is missing');
-const amd64 = td ? join(td, ALPINE_AMD64) : '';
+const skip = await registryUnavailable();
+/** Alpine's minirootfs tarballs where ../shared has them, else the busybox rootfs the suite builds. */
+const tarballs = await testRootfs();
+const amd64 = tarballs.tarball;
 
 type Intercept = (req: IncomingMessage, res: ServerResponse, up: Upstream) => boolean | Promise<boolean>;
 

@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ALPINE_AMD64, ALPINE_ARM64, testdataDir } from '../fixtures/oci-layout.js';
 import { registryUnavailable, startRegistry, type TestRegistry } from '../fixtures/registry.js';
+import { testRootfs } from '../fixtures/rootfs-tarball.js';
 import { cacheFiles, makePuller, type PullerFixture, rejection, sha256Of } from './oci-helpers.js';
 
-const td = testdataDir();
-const skip = (await registryUnavailable()) ?? (td ? undefined : 'the shared Alpine testdata is missing');
-const amd64 = td ? join(td, ALPINE_AMD64) : '';
-const arm64 = td ? join(td, ALPINE_ARM64) : '';
+const skip = await registryUnavailable();
+/** Alpine's minirootfs tarballs where ../shared has them, else the busybox rootfs the suite builds. */
+const tarballs = await testRootfs();
+const amd64 = tarballs.tarball;
+const arm64 = tarballs.other;
 const fileDigest = async (f: string) =>
   `sha256:${createHash('sha256')
     .update(await readFile(f))

@@ -14,7 +14,7 @@ import {
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Guest, type Vmm, vmPaths } from '../../src/daemon/services/vms/index.js';
+import { type Guest, type VmmPort, vmPaths } from '../../src/daemon/services/vms/index.js';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
 import { BootFailedError } from '../../src/model/errors.js';
@@ -24,7 +24,7 @@ import { waitUntil } from '../fixtures/banger-instance.js';
 import { debugfsWrite, mkfsFrom } from '../fixtures/crafted-ext4.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { processesNaming } from '../fixtures/proc-scan.js';
-import { createStandinVmm, hostAgentGuest } from '../fixtures/standin-vmm.js';
+import { createStandinVmm, hostAgentGuest, STANDIN_CRASH_CODE } from '../fixtures/standin-vmm.js';
 import { crashWorker } from '../fixtures/vm-crash.js';
 import { addImage, buildVmHarness, type VmHarness } from '../fixtures/vm-harness.js';
 
@@ -257,17 +257,27 @@ describe('VM lifecycle', () => {
     await wipe(h);
   });
 
-  it('a VMM that dies on its own is torn down and the VM marked', async () => {
-    const h = open(freshState());
-    const vm = await h.service.create({ name: 'dies', image: 'tiny' });
-    const proc = vm.runtime.identities.find((i) => i.kind === 'process') as unknown as { pid: number };
-    process.kill(proc.pid, 'SIGKILL');
-    await waitUntil(() => h.store.vms.findById(vm.id)?.state !== 'running');
-    // What lasts as long as the VM: its IP and vsock CID leases and its two disk files.
-    await waitUntil(() => (h.store.vms.findById(vm.id)?.runtime.identities.length ?? 0) <= 4);
-    await assertConsistent(h);
-    await wipe(h);
-  });
+  it.each([
+    ['is killed by a signal', 'SIGKILL', 'VMM exited (SIGKILL)'],
+    ['exits with a non-zero code', 'SIGUSR1', `VMM exited (code ${STANDIN_CRASH_CODE})`],
+  ] as const)(
+    'a VMM that %s is torn down and the VM left in error, naming it',
+    async (_, signal, lastError) => {
+      const h = open(freshState());
+      const vm = await h.service.create({ name: 'dies', image: 'tiny' });
+      const proc = vm.runtime.identities.find((i) => i.kind === 'process') as unknown as { pid: number };
+      process.kill(proc.pid, signal);
+      await waitUntil(() => h.store.vms.findById(vm.id)?.state !== 'running');
+      // What lasts as long as the VM: its IP and vsock CID leases and its two disk files.
+      await waitUntil(() => (h.store.vms.findById(vm.id)?.runtime.identities.length ?? 0) <= 4);
+      const after = h.store.vms.findById(vm.id);
+      expect(after?.state).toBe('error');
+      expect(after?.runtime.lastError).toBe(lastError);
+      expect(h.service.get('dies').state).toBe('error');
+      await assertConsistent(h);
+      await wipe(h);
+    },
+  );
 
   it('a restarted service adopts a live VM and cleans one whose VMM is gone', async () => {
     const dir = freshState();
@@ -361,7 +371,7 @@ const silentGuest: Guest = {
 };
 
 /** The stand-in VMM whose guest powers off during boot (no init, a panic), after a last word on its console. */
-function poweringOff(lastWord: string): Vmm {
+function poweringOff(lastWord: string): VmmPort {
   const base = createStandinVmm(runner, ns);
   return {
     ...base,

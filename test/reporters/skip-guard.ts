@@ -1,6 +1,6 @@
 /**
  * A vitest reporter that lists every skipped test with its reason and fails the run when a reason is not
- * a capability this kind of host may lack (see docs/testing.md). A test states its reason with
+ * a capability this kind of host may lack or a missing ../shared file (see docs/testing.md). A test states its reason with
  * `ctx.skip(reason)` or in a suite title as `(skipped: reason)`; a skip without one fails too, so nothing
  * that was meant to run can quietly not run.
  */
@@ -46,7 +46,7 @@ export default class SkipGuard implements Reporter {
     for (const s of skips) console.log(`  ${s.where}: ${s.reason ?? 'no reason given'}`);
     if (unexpected.length > 0) {
       console.log(
-        `\nskip guard: ${unexpected.length} test(s) skipped for a reason outside the allowed host capabilities ` +
+        `\nskip guard: ${unexpected.length} test(s) skipped for a reason outside the allowed ones (a missing host capability or ../shared file) ` +
           `(${ALLOWED_SKIP.source}); a test that cannot run here is a failure:`,
       );
       for (const s of unexpected) console.log(`  ${s.where}: ${s.reason ?? 'no reason given'}`);

@@ -9,7 +9,7 @@ import { formatSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
 import { sshConfigLines } from '../../../ssh/index.js';
 import { guestSh } from './guest-setup.js';
-import type { AgentClient } from './ports.js';
+import type { AgentPort } from './ports.js';
 import { vmPaths } from './run-dir.js';
 import type { VmServiceDeps } from './types.js';
 
@@ -78,7 +78,7 @@ export interface GuestPort {
  * process that holds it when it can be found. The agent does not name processes, so one exec through it
  * maps socket inodes to /proc/<pid>/comm; that is best-effort (a guest without sh just gets no names).
  */
-export async function guestPorts(agent: AgentClient, guestIp: string | undefined): Promise<GuestPort[]> {
+export async function guestPorts(agent: AgentPort, guestIp: string | undefined): Promise<GuestPort[]> {
   const raw = agentPortsSchema.parse(await agent.ports());
   const names = raw.length > 0 ? await socketOwners(agent).catch(() => new Map<number, string>()) : new Map();
   const seen = new Set<string>();
@@ -106,7 +106,7 @@ const OWNERS_SCRIPT = [
   'done',
 ].join('\n');
 
-async function socketOwners(agent: AgentClient): Promise<Map<number, string>> {
+async function socketOwners(agent: AgentPort): Promise<Map<number, string>> {
   // 2>/dev/null inside: a process that exits mid-scan makes readlink complain, and only stdout is parsed.
   const { output } = await guestSh(agent, `{\n${OWNERS_SCRIPT}\n} 2>/dev/null`, 'the socket owner lookup');
   const owners = new Map<number, string>();

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { operationFailed } from '../../../model/errors.js';
-import type { AgentClient } from './ports.js';
+import type { AgentPort } from './ports.js';
 
 /** Where the original mounted the per-VM work disk (the second virtio disk): root's home. */
 export const WORK_DISK_DEVICE = '/dev/vdb';
@@ -20,7 +20,7 @@ export const HOST_KEY_TIMEOUT_MS = 10_000;
  * collected, so it is capped: past GUEST_SH_MAX_BYTES or GUEST_SH_TIMEOUT_MS the call fails naming `what`.
  */
 export async function guestSh(
-  agent: AgentClient,
+  agent: AgentPort,
   script: string,
   what: string,
 ): Promise<{ code: number | null; output: string }> {
@@ -72,14 +72,14 @@ rmdir $seed
 mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT}
 `;
 
-export async function mountWorkDisk(agent: AgentClient): Promise<void> {
+export async function mountWorkDisk(agent: AgentPort): Promise<void> {
   const r = await guestSh(agent, MOUNT_SCRIPT, 'the work disk mount');
   if (r.code !== 0)
     throw operationFailed(`mounting the work disk at ${WORK_DISK_MOUNT} in the guest failed: ${r.output}`);
 }
 
 /** root's authorized_keys with banger's key (dirs 0700, file 0600, owned by root). */
-export async function installAuthorizedKey(agent: AgentClient, publicKey: string): Promise<void> {
+export async function installAuthorizedKey(agent: AgentPort, publicKey: string): Promise<void> {
   const r = await guestSh(
     agent,
     'mkdir -p /root/.ssh && chmod 0700 /root /root/.ssh',
@@ -94,7 +94,7 @@ export async function installAuthorizedKey(agent: AgentClient, publicKey: string
 }
 
 /** Whether the image ships sshd at all (no wait for an image that will never listen on 22). */
-export async function hasSshd(agent: AgentClient): Promise<boolean> {
+export async function hasSshd(agent: AgentPort): Promise<boolean> {
   const r = await guestSh(
     agent,
     'command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -x /usr/bin/sshd ]',
@@ -110,7 +110,7 @@ interface Port {
 
 /** Polls the agent's listening ports until tcp 22 shows up, for at most timeoutMs; false when it does not. */
 export async function waitForSshd(
-  agent: AgentClient,
+  agent: AgentPort,
   opts: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<boolean> {
   const deadline = Date.now() + opts.timeoutMs;
@@ -126,7 +126,7 @@ export async function waitForSshd(
  * The guest's ed25519 host key line (`ssh-ed25519 AAAA…`), read through the agent; undefined when absent
  * or malformed. A guest that breaks the read's limit (the connection is then dropped) is an error.
  */
-export async function readHostKey(agent: AgentClient): Promise<string | undefined> {
+export async function readHostKey(agent: AgentPort): Promise<string | undefined> {
   let text: string;
   try {
     const limit = { maxBytes: HOST_KEY_MAX_BYTES, timeoutMs: HOST_KEY_TIMEOUT_MS };

@@ -1,12 +1,12 @@
 import type { TeardownIdentity } from '../../../model/identity.js';
 import type { IdentityLedger } from './ledger.js';
-import type { AgentClient, VmmInstance } from './ports.js';
+import type { AgentPort, VmmInstancePort } from './ports.js';
 
 /** A VM whose VMM this daemon started or adopted. */
 export interface LiveVm {
-  instance: VmmInstance;
+  instance: VmmInstancePort;
   ledger: IdentityLedger;
-  agent?: AgentClient;
+  agent?: AgentPort;
   /** Set while banger itself stops the VM, so the exit watcher leaves the teardown to the stopper. */
   stopping?: boolean;
 }

@@ -3,28 +3,25 @@ import type { AgentEndpoint, AgentTransport } from '../../../model/agent-endpoin
 import type { PidfileIdentity } from '../../../model/identity.js';
 import type { Image } from '../../../model/image.js';
 import type { ProgressSink } from '../../../model/progress.js';
-import type {
-  VmmInstance as DriverInstance,
-  KernelFeatures,
-  VmmDisk,
-  VmmLaunchSpec,
-} from '../../../vmm/index.js';
+import type { KernelFeatures, VmmDisk, VmmInstance, VmmLaunchSpec } from '../../../vmm/index.js';
 
 export type { ExecHandle, ExecIo, ExecRequest, VmmDisk, VmmLaunchSpec };
 
 /**
  * What the VM service needs of the parts it drives (src/vmm, src/guest, the images and kernel services),
  * narrowed to what it calls, so the composition root passes the real ones and the crash tests a stand-in
- * VMM process. Shapes the parts already export are re-exported, not restated.
+ * VMM process. Shapes the parts already export are re-exported, not restated; a narrower view of a part's
+ * type is a `…Port` (VmmPort is what the service needs of src/vmm's Vmm), never the part's own name.
  */
 
-/** JSON-serialisable: enough to find the VMM again after a daemon restart. */
-export type VmmHandles = { pid: number; startTime: number } & Record<string, unknown>;
+/** JSON-serialisable: enough to find the VMM again after a daemon restart (src/vmm's VmmHandles, loosened). */
+export type VmmHandlesPort = { pid: number; startTime: number } & Record<string, unknown>;
 
-/** A running VM as the driver gives it, less what the service never asks (its kind, alive()). */
-export type VmmInstance = Omit<DriverInstance, 'kind' | 'alive' | 'handles'> & { handles: VmmHandles };
+/** A running VM as the driver gives it (src/vmm's VmmInstance), less what the service never asks (its kind, alive()). */
+export type VmmInstancePort = Omit<VmmInstance, 'kind' | 'alive' | 'handles'> & { handles: VmmHandlesPort };
 
-export interface Vmm {
+/** What the service needs of a VMM driver (src/vmm's Vmm). */
+export interface VmmPort {
   kind: 'qemu' | 'firecracker';
   /** The agent transport to ask for on this host (the composition root decides from the driver's capabilities). */
   agentTransport: AgentTransport;
@@ -32,12 +29,13 @@ export interface Vmm {
   accel?: 'kvm' | 'tcg';
   /** The identity recorded before `start` (see src/vmm's Vmm.plan); the instance's identities replace it. */
   plan(spec: VmmLaunchSpec): PidfileIdentity;
-  start(spec: VmmLaunchSpec, opts?: { signal?: AbortSignal }): Promise<VmmInstance>;
+  start(spec: VmmLaunchSpec, opts?: { signal?: AbortSignal }): Promise<VmmInstancePort>;
   /** Reattach after a daemon restart; null when the process is gone or is not ours. */
-  adopt(handles: VmmHandles): Promise<VmmInstance | null>;
+  adopt(handles: VmmHandlesPort): Promise<VmmInstancePort | null>;
 }
 
-export interface AgentClient {
+/** What the service asks of a guest agent connection (src/guest's AgentClient). */
+export interface AgentPort {
   /** True once the connection is gone (the guest broke a limit, the VM stopped): connect again. */
   readonly closed?: boolean;
   health(): Promise<unknown>;
@@ -53,7 +51,7 @@ export interface Guest {
   waitForAgent(
     endpoint: AgentEndpoint,
     opts: { timeoutMs: number; signal?: AbortSignal },
-  ): Promise<AgentClient>;
+  ): Promise<AgentPort>;
 }
 
 export interface ImageSource {

@@ -6,7 +6,7 @@ import { toBangerError } from '../../../model/errors.js';
 import type { VM } from '../../../model/vm.js';
 import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
-import type { VmmInstance } from './ports.js';
+import type { VmmInstancePort } from './ports.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { destroyVm, ledgerFor, releaseLeases, releaseRuntime } from './stop.js';
 import { undo } from './teardown.js';
@@ -30,7 +30,7 @@ export interface ReconcileReport {
  */
 export async function reconcileVms(
   deps: VmServiceDeps,
-  adopt: (vm: VM, instance: VmmInstance, ledger: IdentityLedger) => LiveVm,
+  adopt: (vm: VM, instance: VmmInstancePort, ledger: IdentityLedger) => LiveVm,
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     adopted: [],
@@ -64,7 +64,7 @@ export async function reconcileVms(
 async function reconcileOne(
   deps: VmServiceDeps,
   vm: VM,
-  adopt: (vm: VM, instance: VmmInstance, ledger: IdentityLedger) => LiveVm,
+  adopt: (vm: VM, instance: VmmInstancePort, ledger: IdentityLedger) => LiveVm,
   report: ReconcileReport,
 ): Promise<void> {
   const paths = vmPaths(deps.vmsDir, vm.id);

@@ -22,7 +22,7 @@ import { GUEST_HOST_KEY, GUEST_SH_MAX_BYTES, hasSshd, readHostKey, waitForSshd }
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
-import type { ExecHandle, ExecIo, ExecRequest, VmmInstance } from './ports.js';
+import type { ExecHandle, ExecIo, ExecRequest, VmmInstancePort } from './ports.js';
 
 import { type ReconcileReport, reconcileVms } from './reconcile.js';
 import { resolveVm } from './resolve.js';
@@ -114,7 +114,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
   };
 
   /** A VM whose VMM exits on its own (poweroff inside, crash) is torn down and marked accordingly. */
-  const watch = (vm: VM, instance: VmmInstance, ledger: IdentityLedger): LiveVm => {
+  const watch = (vm: VM, instance: VmmInstancePort, ledger: IdentityLedger): LiveVm => {
     const entry: LiveVm = { instance, ledger };
     live.set(vm.id, entry);
     void instance.exited.then(async (exit) => {

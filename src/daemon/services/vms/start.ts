@@ -17,7 +17,7 @@ import {
 import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { macFor } from './names.js';
-import type { AgentClient, BootKernel, VmmLaunchSpec } from './ports.js';
+import type { AgentPort, BootKernel, VmmLaunchSpec } from './ports.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
@@ -206,7 +206,7 @@ async function failStart(deps: VmServiceDeps, vm: VM, ledger: IdentityLedger, er
 async function setupSsh(
   deps: VmServiceDeps,
   vm: VM,
-  agent: AgentClient,
+  agent: AgentPort,
   guestIp: string,
   waitForSsh: boolean,
 ): Promise<void> {

@@ -3,7 +3,7 @@ import type { Config } from '../../../config/index.js';
 import type { HostDisks, HostNetwork, PrivOps, Runner } from '../../../host/index.js';
 import type { ProgressSink } from '../../../model/progress.js';
 import type { Store } from '../../../store/index.js';
-import type { Guest, ImageSource, KernelSource, Vmm } from './ports.js';
+import type { Guest, ImageSource, KernelSource, VmmPort } from './ports.js';
 
 /** Everything the VM service needs, handed in by the composition root. */
 export interface VmServiceDeps {
@@ -17,7 +17,7 @@ export interface VmServiceDeps {
   network: HostNetwork;
   disks: HostDisks;
   /** Resolved lazily: choosing a VMM probes the host, which a daemon that only lists VMs never needs. */
-  vmm: () => Promise<Vmm>;
+  vmm: () => Promise<VmmPort>;
   guest: Guest;
   images: ImageSource;
   kernels: KernelSource;
