@@ -283,10 +283,10 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     await waitUntil(() => !processAlive(pid2) && !processAlive(vmm?.pid as number));
     const show = JSON.parse((await cli(['vm', 'show', 'survivor', '--json'])).stdout);
     expect(show.state).toBe('stopped');
-    // Only what outlives a stop: the two disks in the VM dir and the IP lease.
+    // Only what outlives a stop: the two disks in the VM dir and the IP and vsock CID leases.
     const kept = show.runtime.identities as { kind: string; path?: string }[];
-    expect(kept.map((i) => i.kind).sort()).toEqual(['file', 'file', 'ip']);
-    expect(kept.every((i) => i.kind === 'ip' || !i.path?.includes('/run/'))).toBe(true);
+    expect(kept.map((i) => i.kind).sort()).toEqual(['cid', 'file', 'file', 'ip']);
+    expect(kept.every((i) => i.kind !== 'file' || !i.path?.includes('/run/'))).toBe(true);
     const taps = (await listLinks(runner, ns)).filter((l) => l.name.startsWith('tap-fc-'));
     expect(taps.length).toBeLessThanOrEqual(1); // the pool's one idle tap
     expect((await cli(['vm', 'delete', 'survivor'])).exitCode).toBe(0);
