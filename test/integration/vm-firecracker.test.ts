@@ -8,24 +8,21 @@
  * BANGER_HOME this file creates and deletes.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
 import { registerImage } from '../fixtures/alpine-guest.js';
 import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
-import { findApiYaml } from '../fixtures/firecracker-fake/spec.js';
+import { writeFakeFirecracker } from '../fixtures/firecracker-fake/wrapper.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { processesNaming } from '../fixtures/proc-scan.js';
 
 const fx = createNetnsFixture();
 const runner = fx.runner;
-const contract = findApiYaml();
 
 async function probe(): Promise<string | undefined> {
-  if (!contract) return 'firecracker-api.yaml not found (set BANGER_FIRECRACKER_API_YAML)';
   if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
   if (!existsSync(join(REPO_ROOT, 'dist'))) return 'the CLI is not built: npm run build';
   if (process.getuid?.() !== 0) return "not root (taps, and the stand-in guest's mount namespace, need it)";
@@ -68,15 +65,10 @@ describe.skipIf(skipReason !== undefined)('banger vm with Firecracker (the fake,
     // The fake, as `firecracker` on PATH, with the agent as its guest.
     const bin = join(work, 'bin');
     await mkdir(bin);
-    const tsx = createRequire(import.meta.url).resolve('tsx');
-    const fake = join(REPO_ROOT, 'test', 'fixtures', 'firecracker-fake', 'fake-firecracker.ts');
-    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const line = [process.execPath, '--import', tsx, fake, '--contract', contract as string]
-      .concat(['--record', join(work, 'calls.jsonl'), '--guest-agent', agentBinaryPath()])
-      .map(q)
-      .join(' ');
-    await writeFile(join(bin, 'firecracker'), `#!/bin/sh\nexec ${line} "$@"\n`);
-    await chmod(join(bin, 'firecracker'), 0o755);
+    await writeFakeFirecracker(join(bin, 'firecracker'), join(work, 'calls.jsonl'), [
+      '--guest-agent',
+      agentBinaryPath(),
+    ]);
     // Firecracker's preflight reads the ELF magic; the fake boots nothing.
     const kernel = join(work, 'vmlinux');
     await writeFile(kernel, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(60)]));
