@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
-import { registerImage } from '../fixtures/alpine-guest.js';
+import { registerImage } from '../fixtures/guest-root.js';
 import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
 import { writeFakeFirecracker } from '../fixtures/firecracker-fake/wrapper.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
