@@ -10,7 +10,7 @@
  * Bridge, taps and leases live in a namespace this file creates; nothing may be left behind.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,7 @@ import {
   REPO_ROOT,
   waitUntil,
 } from '../fixtures/banger-instance.js';
-import { writeFakeFirecracker } from '../fixtures/firecracker-fake/wrapper.js';
+import { setupFirecrackerInstance } from '../fixtures/firecracker-fake/instance.js';
 import { buildGuestRoot, registerImage, writeInstanceConfig } from '../fixtures/guest-root.js';
 import { ensureTestKernel } from '../fixtures/kernel.js';
 import { createNetnsFixture, type NetnsFixture } from '../fixtures/netns.js';
@@ -229,6 +229,8 @@ const BACKENDS: Backend[] = [
   {
     name: 'qemu',
     async setup(fx, ns, inst) {
+      await mkdir(join(inst.home, 'config'), { recursive: true });
+      await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
       const kernel = await ensureTestKernel();
       const rootfs = await buildGuestRoot(fx.runner, await fx.tempDir());
       writeInstanceConfig(inst.home, ns, fx.id.slice(6));
@@ -243,46 +245,15 @@ const BACKENDS: Backend[] = [
   },
   {
     name: 'firecracker',
-    async setup(fx, ns, inst) {
-      const work = await fx.tempDir();
-      const bin = join(work, 'bin');
-      await mkdir(bin);
-      await writeFakeFirecracker(join(bin, 'firecracker'), join(inst.home, 'fc-calls.jsonl'), [
-        '--guest-agent',
-        agentBinaryPath(),
-      ]);
-      // Firecracker's preflight reads the ELF magic; the fake boots nothing.
-      const kernel = join(work, 'vmlinux');
-      await writeFile(kernel, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(60)]));
-      const initrd = join(work, 'initrd.img');
-      await writeFile(initrd, Buffer.alloc(16));
-      const rootfs = join(work, 'root.ext4');
-      await fx.runner.run(['mkfs.ext4', '-q', '-F', rootfs, '16M']);
-      await writeFile(
-        join(inst.home, 'config', 'config.toml'),
-        [
-          `netns = "${ns}"`,
-          `bridge_name = "br-fc-${fx.id.slice(6)}"`,
-          'bridge_ip = "172.28.0.1"',
-          'tap_pool_size = 1',
-          'cow_strategy = "copy"',
-          // The jailer (root only) is the real one's job; the fake stands in for Firecracker alone.
-          'jailer_enabled = false',
-          '[vm_defaults]',
-          'vcpu = 1',
-          'memory_mib = 128',
-          'disk_size = "32MiB"',
-          'system_overlay_size = "32MiB"',
-          '',
-        ].join('\n'),
-      );
-      registerImage(inst.home, { name: 'guest', rootfsPath: rootfs, kernelPath: kernel, initrdPath: initrd });
-      // KVM cannot be had here and the fake needs none: the documented key for hosts without it.
-      return {
-        PATH: `${bin}:${process.env.PATH ?? ''}`,
-        BANGER_VMM: 'firecracker',
-        BANGER_KVM_CHECK: 'skip',
-      };
+    setup(fx, ns, inst) {
+      return setupFirecrackerInstance({
+        fx,
+        ns,
+        inst,
+        bridgeIp: '172.28.0.1',
+        imageName: 'guest',
+        callsFile: join(inst.home, 'fc-calls.jsonl'),
+      });
     },
   },
 ];
@@ -303,8 +274,6 @@ for (const backend of BACKENDS) {
       if (notBuilt) throw new Error(notBuilt);
       const ns = await fx.createNetns(backend.name.slice(0, 2));
       const inst = createInstance();
-      await mkdir(join(inst.home, 'config'), { recursive: true });
-      await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
       const env = await backend.setup(fx, ns, inst);
       const state = join(inst.home, 'state');
       const vmsDir = join(state, 'vms');

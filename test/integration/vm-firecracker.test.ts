@@ -8,14 +8,13 @@
  * BANGER_HOME this file creates and deletes.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
-import { registerImage } from '../fixtures/guest-root.js';
 import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
-import { writeFakeFirecracker } from '../fixtures/firecracker-fake/wrapper.js';
+import { setupFirecrackerInstance } from '../fixtures/firecracker-fake/instance.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { processesNaming } from '../fixtures/proc-scan.js';
 
@@ -62,45 +61,16 @@ describe.skipIf(skipReason !== undefined)('banger vm with Firecracker (the fake,
   beforeAll(async () => {
     ns = await fx.createNetns('fc');
     work = await fx.tempDir();
-    // The fake, as `firecracker` on PATH, with the agent as its guest.
-    const bin = join(work, 'bin');
-    await mkdir(bin);
-    await writeFakeFirecracker(join(bin, 'firecracker'), join(work, 'calls.jsonl'), [
-      '--guest-agent',
-      agentBinaryPath(),
-    ]);
-    // Firecracker's preflight reads the ELF magic; the fake boots nothing.
-    const kernel = join(work, 'vmlinux');
-    await writeFile(kernel, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(60)]));
-    const initrd = join(work, 'initrd.img');
-    await writeFile(initrd, Buffer.alloc(16));
-    const rootfs = join(work, 'root.ext4');
-    await runner.run(['mkfs.ext4', '-q', '-F', rootfs, '16M']);
-
     inst = createInstance();
-    await mkdir(join(inst.home, 'config'), { recursive: true });
-    await mkdir(state(), { recursive: true, mode: 0o700 });
-    await writeFile(
-      join(inst.home, 'config', 'config.toml'),
-      [
-        `netns = "${ns}"`,
-        `bridge_name = "br-fc-${fx.id.slice(6)}"`,
-        'bridge_ip = "172.29.0.1"',
-        'tap_pool_size = 1',
-        'cow_strategy = "copy"',
-        // The jailer (root only) is the real one's job; the fake stands in for Firecracker alone.
-        'jailer_enabled = false',
-        'default_image_name = "tiny"',
-        '[vm_defaults]',
-        'vcpu = 1',
-        'memory_mib = 128',
-        'disk_size = "32MiB"',
-        'system_overlay_size = "32MiB"',
-        '',
-      ].join('\n'),
-    );
-    registerImage(inst.home, { name: 'tiny', rootfsPath: rootfs, kernelPath: kernel, initrdPath: initrd });
-    env = { PATH: `${bin}:${process.env.PATH ?? ''}`, BANGER_VMM: 'firecracker', BANGER_KVM_CHECK: 'skip' };
+    // The fake, as `firecracker` on PATH, with the agent as its guest.
+    env = await setupFirecrackerInstance({
+      fx,
+      ns,
+      inst,
+      bridgeIp: '172.29.0.1',
+      imageName: 'tiny',
+      callsFile: join(work, 'calls.jsonl'),
+    });
   });
 
   afterAll(async () => {
