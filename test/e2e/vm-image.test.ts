@@ -195,7 +195,7 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
       '--',
       'sh',
       '-c',
-      'setsid nc -lk -p 8123 -e true </dev/null >/dev/null 2>&1 &',
+      'setsid nc -l -p 8123 </dev/null >/dev/null 2>&1 &',
     ]);
     expect(listen.exitCode, listen.stderr).toBe(0);
     let ports: { name: string; guestIp: string; ports: { endpoint: string; process?: string }[] }[] = [];
