@@ -12,7 +12,12 @@ import { execa } from 'execa';
 import { GUEST_INIT_SHIM_PATH, waitForAgent } from '../src/guest/index.js';
 import { createRunner } from '../src/host/index.js';
 import { createInstance, REPO_ROOT } from '../test/fixtures/banger-instance.js';
-import { buildGuestRoot, registerImage, writeInstanceConfig } from '../test/fixtures/guest-root.js';
+import {
+  buildGuestRoot,
+  guestRootSource,
+  registerImage,
+  writeInstanceConfig,
+} from '../test/fixtures/guest-root.js';
 import { ensureTestKernel } from '../test/fixtures/kernel.js';
 import { createNetnsFixture } from '../test/fixtures/netns.js';
 import { median, probeBenchHost } from './_lib.js';
@@ -152,7 +157,7 @@ try {
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const base = median(plainMs);
 console.log(
-  `QEMU ${host.qemu?.version}, TCG, microvm, 1 vCPU, 256 MiB, Alpine 3.20 + banger-agent (init shim), ${ROUNDS} rounds each\n`,
+  `QEMU ${host.qemu?.version}, TCG, microvm, 1 vCPU, 256 MiB, ${(await guestRootSource()).flavour} userland + banger-agent (init shim), ${ROUNDS} rounds each\n`,
 );
 console.log('| path | median | min | max | ratio to plain | overhead |');
 console.log('| --- | --- | --- | --- | --- | --- |');
