@@ -109,7 +109,10 @@ describe('probeKvm gives each verdict for what QEMU under KVM does (stand-in QEM
     });
 
   it('a guest whose kernel banner reaches the console: usable, and cached', async () => {
-    const qemu = await standInQemu('boots', 'echo "[    0.000000] Linux version 6.1.0 (stand-in)"; exec sleep 30');
+    const qemu = await standInQemu(
+      'boots',
+      'echo "[    0.000000] Linux version 6.1.0 (stand-in)"; exec sleep 30',
+    );
     const verdict = await verdictOf(qemu, 'boots.json');
     expect(verdict).toEqual({ usable: true, reason: 'a test guest booted under KVM' });
     const stored = JSON.parse(await readFile(join(dir, 'boots.json'), 'utf8')) as Record<string, unknown>;
