@@ -100,15 +100,22 @@ const CASES: Case[] = [
   {
     name: 'ports: a port the guest listens on is listed by the agent',
     async run(c) {
-      const listen = `setsid busybox nc -l -p ${LISTEN_PORT} </dev/null >/dev/null 2>&1 &`;
+      // The listener's pid goes to /root (the guest's own: private even for the stand-in guest) so the case
+      // ends it; the stand-in's processes are host processes, and none may outlive the test.
+      const listen = `setsid sh -c 'echo $$ > /root/listener.pid; exec busybox nc -l -p ${LISTEN_PORT}' </dev/null >/dev/null 2>&1 &`;
       expect((await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', listen])).exitCode).toBe(0);
       let ports: { port: number; protocol: string }[] = [];
-      await waitUntil(async () => {
-        const r = await c.cli(['vm', 'ports', VM, '--json']);
-        expect(r.exitCode, r.stderr).toBe(0);
-        ports = (JSON.parse(r.stdout) as { ports: typeof ports }).ports;
-        return ports.some((p) => p.port === LISTEN_PORT);
-      }, 30_000);
+      try {
+        await waitUntil(async () => {
+          const r = await c.cli(['vm', 'ports', VM, '--json']);
+          expect(r.exitCode, r.stderr).toBe(0);
+          ports = (JSON.parse(r.stdout) as { ports: typeof ports }).ports;
+          return ports.some((p) => p.port === LISTEN_PORT);
+        }, 60_000);
+      } finally {
+        const stop = 'kill $(cat /root/listener.pid) 2>/dev/null; rm -f /root/listener.pid';
+        await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', stop]);
+      }
       expect(ports).toContainEqual(expect.objectContaining({ port: LISTEN_PORT, protocol: 'tcp' }));
     },
   },
