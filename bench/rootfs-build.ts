@@ -47,7 +47,6 @@ async function prepare(name: string, layers: string[]): Promise<Case> {
   const probe = await buildRootfs({
     layers: layers.map(fileLayer),
     output: join(dir, 'probe.ext4'),
-    workDir: join(dir, 'w'),
   });
   await rm(join(dir, 'probe.ext4'));
   return { name, layers, layout, tree: join(bundle, 'rootfs'), sizeBytes: probe.sizeBytes };
@@ -66,7 +65,6 @@ const methods: Record<string, (c: Case, out: string) => Promise<unknown>> = {
     buildRootfs({
       layers: c.layers.map(fileLayer),
       output: out,
-      workDir: join(root, 'work'),
       sizeBytes: c.sizeBytes,
     }),
   [BASELINE]: async (c, out) => {

@@ -6,7 +6,6 @@
  */
 export { injectAssets } from './assets.js';
 export { type BuildRootfsOptions, buildRootfs } from './build.js';
-export { buildDebugfsScript, type DebugfsScript, type ScriptEntry } from './debugfs-script.js';
 export { detectCompression } from './decompress.js';
 export { DEFAULT_EXTRACT_LIMITS, type ExtractLimits, extractDirectory } from './extract.js';
 export { DEFAULT_LIMITS, limitsFromConfig, MAX_LAYERS } from './limits.js';

@@ -43,7 +43,6 @@ describe('rootfs builder on real images', () => {
     const { report, sizeBytes } = await buildRootfs({
       layers: [fileLayer(tarballs.tarball)],
       output,
-      workDir: join(dir, 'work'),
     });
     expect(sizeBytes).toBe(1024 ** 3);
     expect((await fsck(output)).exitCode).toBe(0);
@@ -85,7 +84,6 @@ describe('rootfs builder on real images', () => {
     await buildRootfs({
       layers: [fileLayer(tarPath)],
       output,
-      workDir: join(dir, 'work'),
       sizeBytes: 64 * 1024 * 1024,
     });
     expect(await compareWithGnuTar(tarPath, output, dir)).toBe(entries.length - 1);
@@ -129,7 +127,6 @@ describe('rootfs builder on real images', () => {
     const { report } = await buildRootfs({
       layers: [fileLayer(tarPath)],
       output,
-      workDir: join(dir, 'work'),
       sizeBytes: 64 * 1024 * 1024,
     });
     expect(report.layers[0]).toMatchObject({ compression: 'zstd' });
@@ -160,7 +157,7 @@ const runner = createRunner();
 await buildRootfs({
   runner,
   layers: [{ open: async () => Readable.from([Buffer.alloc(1024)]) }],
-  output: ${JSON.stringify(join(dir, 'warm-up.ext4'))}, workDir: ${JSON.stringify(join(dir, 'warm-up'))},
+  output: ${JSON.stringify(join(dir, 'warm-up.ext4'))},
   sizeBytes: 16 * 1024 * 1024,
 });
 process.setgroups([]);
@@ -171,7 +168,7 @@ process.chdir(${JSON.stringify(home)});
 const r = await buildRootfs({
   runner,
   layers: [{ open: async () => createReadStream(${JSON.stringify(layer)}) }],
-  output: ${JSON.stringify(join(home, 'rootfs.ext4'))}, workDir: ${JSON.stringify(join(home, 'work'))},
+  output: ${JSON.stringify(join(home, 'rootfs.ext4'))},
   assets: [{ kind: 'file', path: '/usr/local/bin/banger-agent', content: 'agent', mode: 0o755 },
            { kind: 'symlink', path: '/etc/runlevels/default/banger', target: '/etc/init.d/banger' }],
 });
@@ -206,7 +203,8 @@ console.log(JSON.stringify({ uid: process.getuid(), size: r.sizeBytes }));
       uid: 0,
       linkTarget: '/etc/init.d/banger',
     });
-    expect(await readdir(join(home, 'work'))).toEqual([]);
+    // Written in place: no staging tree and no temporary image is left beside it.
+    expect((await readdir(home)).filter((n) => n.startsWith('rootfs.ext4.tmp-'))).toEqual([]);
   });
 
   it('injects guest assets into an existing image without mounting it', async () => {

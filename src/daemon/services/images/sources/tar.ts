@@ -94,7 +94,6 @@ export async function buildRootfsInto(
   const { report } = await rootfs.buildRootfs({
     layers,
     output: join(ctx.staging, IMAGE_FILES.rootfs),
-    workDir: join(ctx.staging, '.work'),
     ...(o.sizeBytes === undefined ? {} : { sizeBytes: o.sizeBytes }),
     assets: guest.guestAssets(),
     limits: deps.limits,
