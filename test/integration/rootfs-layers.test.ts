@@ -51,11 +51,12 @@ function sparseLayer(size: number, marker: Buffer): LayerSource {
         let left = size - marker.length;
         while (left > 0) {
           const n = Math.min(left, zeros.length);
-          if (!entry.write(zeros.subarray(0, n))) await new Promise((r) => entry.once('drain', r));
+          if (!entry.write(zeros.subarray(0, n)))
+            await new Promise<void>((r) => entry.once('drain', () => r()));
           left -= n;
         }
         entry.end(marker);
-        await new Promise((r) => entry.once('finish', r));
+        await new Promise<void>((r) => entry.once('finish', () => r()));
         pack.finalize();
       })().catch((err: Error) => out.destroy(err));
       return out;
