@@ -34,12 +34,13 @@ export async function writeFileData(
   const runs = alloc.reserve(nblocks);
   const map = physicalMap(runs);
   const extents: Extent[] = [];
-  const pending = Buffer.alloc(WRITE_CHUNK);
+  // Sized to the file: most files in an image are small, and a 1 MiB buffer each would be all the cost.
+  const pending = Buffer.allocUnsafe(Math.min(WRITE_CHUNK, nblocks * BLOCK_SIZE));
   let pendingLen = 0;
   let pendingPhys = -1;
   let logical = 0;
   let received = 0;
-  const carry = Buffer.alloc(BLOCK_SIZE);
+  const carry = Buffer.allocUnsafe(BLOCK_SIZE);
   let carryLen = 0;
   const holes: Run[] = [];
 
@@ -58,7 +59,7 @@ export async function writeFileData(
       else extents.push({ logical, start: phys, len: 1 });
       if (
         pendingLen > 0 &&
-        (pendingPhys * BLOCK_SIZE + pendingLen !== phys * BLOCK_SIZE || pendingLen === WRITE_CHUNK)
+        (pendingPhys * BLOCK_SIZE + pendingLen !== phys * BLOCK_SIZE || pendingLen === pending.length)
       )
         await flush();
       if (pendingLen === 0) pendingPhys = phys;
