@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, stat } from 'node:fs/promises';
 import { Ext4Writer, ImageTooSmallError } from '../ext4/index.js';
-import { createRunner, type Runner } from '../host/index.js';
-import { BangerError, badRequest, operationFailed } from '../model/errors.js';
+import { BangerError, badRequest } from '../model/errors.js';
 import type { GuestAsset } from '../model/guest-asset.js';
 import type { LayerSource } from '../model/layer.js';
 import { type ProgressSink, silentProgress } from '../model/progress.js';
@@ -24,7 +23,6 @@ export interface BuildRootfsOptions {
   sizeBytes?: number;
   assets?: GuestAsset[];
   limits?: RootfsLimits;
-  runner?: Runner;
   progress?: ProgressSink;
   signal?: AbortSignal;
 }
@@ -37,13 +35,12 @@ const INODE_EXTRA = 1024;
  * OCI layers -> a bootable ext4, rootless, in one pass: the layers stream through the flattening tree
  * (whiteouts, opaque dirs, hostile-entry refusals) and every file's bytes go straight into their final
  * blocks of the image; then the ext4 writer lays out inodes, directories, xattrs, bitmaps and the journal
- * around them, and `e2fsck -fn` checks the result. No staging tree, no mkfs, no debugfs. The output is
+ * around them. No staging tree, no mkfs, no debugfs, no e2fsck. The output is
  * written under a temporary name and renamed into place only on success.
  */
 export async function buildRootfs(
   opts: BuildRootfsOptions,
 ): Promise<{ sizeBytes: number; report: FidelityReport }> {
-  const runner = opts.runner ?? createRunner();
   const progress = opts.progress ?? silentProgress;
   const { signal } = opts;
   const tmpOutput = `${opts.output}.tmp-${randomBytes(6).toString('hex')}`;
@@ -89,14 +86,8 @@ export async function buildRootfs(
     }
     await writer.close();
     signal?.throwIfAborted();
-
-    progress({ kind: 'stage', stage: 'check', message: 'e2fsck -fn' });
-    const fsck = await runner.run(['e2fsck', '-fn', tmpOutput], { allowFailure: true, signal });
-    if (fsck.exitCode !== 0) {
-      throw operationFailed(
-        `the built image does not pass e2fsck: ${fsck.stdout.trim().split('\n').slice(-5).join('; ')}`,
-      );
-    }
+    // No e2fsck -fn here: measured (npm run bench rootfs-build) it was 12 % of a Debian build and 32 % of
+    // an Alpine one, over the 10 % budget; every test checks every image the writer makes with it instead.
     await rename(tmpOutput, opts.output);
     const imageBytes = (await stat(opts.output)).blocks * 512;
     return { sizeBytes, report: buildReport(tree, stats, imageBytes, assets.length) };

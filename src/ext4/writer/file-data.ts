@@ -1,5 +1,5 @@
-import type { FileHandle } from 'node:fs/promises';
 import type { BlockAllocator, Run } from './allocator.js';
+import type { DataSink } from './data-sink.js';
 import { BLOCK_SIZE } from './layout.js';
 
 /** Where a file's bytes are: extents of (logical block -> physical block), holes left out. */
@@ -15,17 +15,15 @@ export interface FileData {
   extents: Extent[];
 }
 
-/** Bytes gathered before one positional write: large enough to be cheap, small enough to stay flat. */
-const WRITE_CHUNK = 1024 * 1024;
 const ZERO_BLOCK = Buffer.alloc(BLOCK_SIZE);
 
 /**
  * Streams one file into its final blocks: the blocks for its declared size are reserved up front, each
- * block is written where it belongs as the bytes arrive (in runs of up to 1 MiB), and all-zero blocks stay
+ * block goes to the sink for where it belongs as the bytes arrive, and all-zero blocks stay
  * holes, so a sparse file takes no space. Reserved blocks the holes did not need go back to the allocator.
  */
 export async function writeFileData(
-  fh: FileHandle,
+  sink: DataSink,
   alloc: BlockAllocator,
   size: number,
   source: AsyncIterable<Buffer>,
@@ -34,21 +32,12 @@ export async function writeFileData(
   const runs = alloc.reserve(nblocks);
   const map = physicalMap(runs);
   const extents: Extent[] = [];
-  // Sized to the file: most files in an image are small, and a 1 MiB buffer each would be all the cost.
-  const pending = Buffer.allocUnsafe(Math.min(WRITE_CHUNK, nblocks * BLOCK_SIZE));
-  let pendingLen = 0;
-  let pendingPhys = -1;
   let logical = 0;
   let received = 0;
   const carry = Buffer.allocUnsafe(BLOCK_SIZE);
   let carryLen = 0;
   const holes: Run[] = [];
 
-  const flush = async () => {
-    if (pendingLen === 0) return;
-    await fh.write(pending, 0, pendingLen, pendingPhys * BLOCK_SIZE);
-    pendingLen = 0;
-  };
   const putBlock = async (block: Buffer) => {
     const phys = map(logical);
     if (block.equals(ZERO_BLOCK)) {
@@ -57,14 +46,7 @@ export async function writeFileData(
       const last = extents[extents.length - 1];
       if (last && last.logical + last.len === logical && last.start + last.len === phys) last.len++;
       else extents.push({ logical, start: phys, len: 1 });
-      if (
-        pendingLen > 0 &&
-        (pendingPhys * BLOCK_SIZE + pendingLen !== phys * BLOCK_SIZE || pendingLen === pending.length)
-      )
-        await flush();
-      if (pendingLen === 0) pendingPhys = phys;
-      block.copy(pending, pendingLen);
-      pendingLen += BLOCK_SIZE;
+      await sink.put(phys, block);
     }
     logical++;
   };
@@ -94,7 +76,6 @@ export async function writeFileData(
     carry.fill(0, carryLen);
     await putBlock(carry);
   }
-  await flush();
   alloc.release(mergeRuns(holes));
   return { size, extents: splitLong(extents) };
 }

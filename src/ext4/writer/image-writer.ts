@@ -4,10 +4,11 @@ import { BlockAllocator } from './allocator.js';
 import { BlockBitmaps, countSet, setBits } from './bitmaps.js';
 import { BlockWriter } from './block-writer.js';
 import { crc32c } from './crc32c.js';
-import { encodeDirBlocks } from './directory.js';
+import { DataSink } from './data-sink.js';
 import { buildExtentTree } from './extent-tree.js';
-import { type Extent, type FileData, runsOf, writeFileData } from './file-data.js';
-import { deviceIblock, EXTENTS_FL, encodeInode, S_IF } from './inode.js';
+import { type FileData, runsOf, writeFileData } from './file-data.js';
+import { encodeInode } from './inode.js';
+import { InodeTableWriter } from './inode-table.js';
 import {
   BLOCK_SIZE,
   BLOCKS_PER_GROUP,
@@ -15,8 +16,8 @@ import {
   type Geometry,
   geometryFor,
   hasSuper,
-  INODE_SIZE,
   JOURNAL_INO,
+  ROOT_INO,
 } from './layout.js';
 import { type Plan, PlanError, type PlannedInode, planInodes } from './plan.js';
 import {
@@ -26,10 +27,7 @@ import {
   type GroupFields,
 } from './superblock.js';
 import type { TreeEntry } from './tree.js';
-
-/** Directories with more subdirectories than this count 1 link (dir_nlink), as ext4 does past 65000. */
-const DIR_NLINK_MAX = 65000;
-const SECTORS_PER_BLOCK = BLOCK_SIZE / 512;
+import { emptyInode, encodePlanned, journalInode } from './write-inode.js';
 
 export interface FinishOptions {
   /** The image file's exact size. */
@@ -61,11 +59,13 @@ export class Ext4Writer {
   readonly path: string;
   private readonly fh: FileHandle;
   private readonly alloc = new BlockAllocator();
+  private readonly sink: DataSink;
   private closed = false;
 
   private constructor(path: string, fh: FileHandle) {
     this.path = path;
     this.fh = fh;
+    this.sink = new DataSink(fh);
   }
 
   /** Creates `path` (it must not exist). */
@@ -80,11 +80,11 @@ export class Ext4Writer {
 
   /** Streams a regular file's `size` bytes into the image; all-zero blocks become holes. */
   async writeFile(size: number, source: AsyncIterable<Buffer>): Promise<FileData> {
-    return writeFileData(this.fh, this.alloc, size, source);
+    return writeFileData(this.sink, this.alloc, size, source);
   }
 
   async writeBytes(data: Buffer): Promise<FileData> {
-    return writeFileData(this.fh, this.alloc, data.length, once(data));
+    return writeFileData(this.sink, this.alloc, data.length, once(data));
   }
 
   /** The file is gone from the tree (deleted or replaced by a later layer): its blocks may be reused. */
@@ -94,6 +94,7 @@ export class Ext4Writer {
 
   /** Lays out everything but file data for `root` and writes it; the image is complete afterwards. */
   async finish(root: TreeEntry, opts: FinishOptions): Promise<{ geometry: Geometry; inodes: number }> {
+    await this.sink.flush();
     const now = opts.now ?? Math.floor(Date.now() / 1000);
     let plan: Plan;
     try {
@@ -137,6 +138,8 @@ export class Ext4Writer {
         inodeBitmap: ibStart + grp,
         inodeTable: this.alloc.contiguous(g.itableBlocks),
       });
+    // Windows and whole inode tables stepped over can push the end past the estimate.
+    if (this.alloc.highWater > g.blocksCount) throw tooSmall();
     bitmaps.mark(bbStart, g.groups);
     bitmaps.mark(ibStart, g.groups);
     for (const t of tables) bitmaps.mark(t.inodeTable, g.itableBlocks);
@@ -167,58 +170,17 @@ export class Ext4Writer {
       throw new Error('journal extents exceed the inode');
     });
     await out.put(journal[0]!.start, encodeJournalSuperblock(g.journalBlocks, uuid));
-    const reserved = (ino: number) =>
-      encodeInode(
-        {
-          ino,
-          mode: 0,
-          uid: 0,
-          gid: 0,
-          size: 0,
-          links: 0,
-          sectors: 0,
-          flags: 0,
-          iblock: Buffer.alloc(60),
-          xattrBlock: 0,
-          mtime: 0,
-          mtimeNsec: 0,
-          now: 0,
-          inlineXattrs: Buffer.alloc(0),
-        },
-        csumSeed,
-      );
     for (let ino = 1; ino < FIRST_INO; ino++) {
-      if (ino === 2) continue;
-      if (ino === JOURNAL_INO) {
-        await itable.put(
-          ino,
-          encodeInode(
-            {
-              ino,
-              mode: S_IF.file | 0o600,
-              uid: 0,
-              gid: 0,
-              size: g.journalBlocks * BLOCK_SIZE,
-              links: 1,
-              sectors: g.journalBlocks * SECTORS_PER_BLOCK,
-              flags: EXTENTS_FL,
-              iblock: journalTree.iblock,
-              xattrBlock: 0,
-              mtime: now,
-              mtimeNsec: 0,
-              now,
-              inlineXattrs: Buffer.alloc(0),
-            },
-            csumSeed,
-          ),
-        );
-      } else await itable.put(ino, reserved(ino));
+      if (ino === ROOT_INO) continue;
+      const inode =
+        ino === JOURNAL_INO ? journalInode(g.journalBlocks, journalTree.iblock, now) : emptyInode(ino);
+      await itable.put(ino, encodeInode(inode, csumSeed));
     }
     // Inode 2 comes first in plan order; write the reserved ones below it in place.
     for (const p of plan.inodes) {
       if (p.spec.kind === 'dir') usedDirs[Math.floor((p.ino - 1) / g.inodesPerGroup)]!++;
       for (const r of dataRuns(p)) bitmaps.mark(r.start, r.len);
-      await itable.put(p.ino, await this.inodeOf(p, plan, csumSeed, now, allocMeta, out));
+      await itable.put(p.ino, await encodePlanned(p, { plan, csumSeed, now, allocMeta, out }));
     }
     await itable.flush();
     await out.flush();
@@ -279,96 +241,6 @@ export class Ext4Writer {
     return { geometry: g, inodes: plan.inodes.length };
   }
 
-  private async inodeOf(
-    p: PlannedInode,
-    plan: Plan,
-    csumSeed: number,
-    now: number,
-    allocMeta: () => number,
-    out: BlockWriter,
-  ): Promise<Buffer> {
-    const s = p.spec;
-    let iblock: Buffer = Buffer.alloc(60);
-    let flags = 0;
-    let size = 0;
-    let blocks = 0;
-    let links = p.links;
-    if (s.kind === 'dir') {
-      const entries = (p.entries ?? []).map((e) => ({
-        name: e.name,
-        ino: plan.bySpec.get(e.spec)!.ino,
-        kind: e.spec.kind,
-      }));
-      const data = encodeDirBlocks(p.ino, p.parent ?? p.ino, entries, csumSeed, p.dirBlocks);
-      const extents: Extent[] = [];
-      for (const [i, block] of data.entries()) {
-        const at = allocMeta();
-        await out.put(at, block);
-        const last = extents[extents.length - 1];
-        if (last && last.start + last.len === at) last.len++;
-        else extents.push({ logical: i, start: at, len: 1 });
-      }
-      const tree = buildExtentTree(extents, p.ino, csumSeed, allocMeta);
-      for (const b of tree.blocks) await out.put(b.at, b.data);
-      iblock = tree.iblock;
-      flags = EXTENTS_FL;
-      size = data.length * BLOCK_SIZE;
-      blocks = data.length + tree.blocks.length;
-      const subdirs = p.subdirs ?? 0;
-      links = subdirs + 2 > DIR_NLINK_MAX ? 1 : subdirs + 2;
-    } else if (s.kind === 'file') {
-      const extents = s.data?.extents ?? [];
-      const tree = buildExtentTree(extents, p.ino, csumSeed, allocMeta);
-      for (const b of tree.blocks) await out.put(b.at, b.data);
-      iblock = tree.iblock;
-      flags = EXTENTS_FL;
-      size = s.data?.size ?? 0;
-      blocks = extents.reduce((n, e) => n + e.len, 0) + tree.blocks.length;
-    } else if (s.kind === 'symlink') {
-      const target = Buffer.from(s.symlinkTarget ?? '');
-      size = target.length;
-      if (target.length < 60) target.copy(iblock);
-      else {
-        const at = allocMeta();
-        const block = Buffer.alloc(BLOCK_SIZE);
-        target.copy(block);
-        await out.put(at, block);
-        iblock = buildExtentTree([{ logical: 0, start: at, len: 1 }], p.ino, csumSeed, allocMeta).iblock;
-        flags = EXTENTS_FL;
-        blocks = 1;
-      }
-    } else if (s.kind === 'char' || s.kind === 'block') {
-      iblock = deviceIblock(s.devMajor ?? 0, s.devMinor ?? 0);
-    }
-    let xattrBlock = 0;
-    let inlineXattrs: Buffer = Buffer.alloc(0);
-    if (p.xattrs.kind === 'inline') inlineXattrs = p.xattrs.area;
-    else if (p.xattrs.kind === 'block') {
-      xattrBlock = allocMeta();
-      await out.put(xattrBlock, p.xattrs.encode(xattrBlock, csumSeed));
-      blocks++;
-    }
-    return encodeInode(
-      {
-        ino: p.ino,
-        mode: S_IF[s.kind] | (s.mode & 0o7777),
-        uid: s.uid,
-        gid: s.gid,
-        size,
-        links,
-        sectors: blocks * SECTORS_PER_BLOCK,
-        flags,
-        iblock,
-        xattrBlock,
-        mtime: s.mtime,
-        mtimeNsec: s.mtimeNsec ?? 0,
-        now,
-        inlineXattrs,
-      },
-      csumSeed,
-    );
-  }
-
   /** Closes the file; idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -383,40 +255,4 @@ async function* once(data: Buffer): AsyncGenerator<Buffer> {
 
 function dataRuns(p: PlannedInode): { start: number; len: number }[] {
   return p.spec.kind === 'file' && p.spec.data ? runsOf(p.spec.data) : [];
-}
-
-/** Gathers inodes (in ascending number) into whole inode-table blocks per group before writing. */
-class InodeTableWriter {
-  private readonly fh: FileHandle;
-  private readonly g: Geometry;
-  private readonly tables: number[];
-  private group = -1;
-  private buf = Buffer.alloc(0);
-  private used = 0;
-
-  constructor(fh: FileHandle, g: Geometry, tables: number[]) {
-    this.fh = fh;
-    this.g = g;
-    this.tables = tables;
-  }
-
-  async put(ino: number, inode: Buffer): Promise<void> {
-    const grp = Math.floor((ino - 1) / this.g.inodesPerGroup);
-    if (grp !== this.group) {
-      await this.flush();
-      this.group = grp;
-      this.buf = Buffer.alloc(this.g.itableBlocks * BLOCK_SIZE);
-      this.used = 0;
-    }
-    const idx = (ino - 1) % this.g.inodesPerGroup;
-    inode.copy(this.buf, idx * INODE_SIZE);
-    this.used = Math.max(this.used, idx + 1);
-  }
-
-  async flush(): Promise<void> {
-    if (this.group === -1 || this.used === 0) return;
-    const bytes = Math.ceil((this.used * INODE_SIZE) / BLOCK_SIZE) * BLOCK_SIZE;
-    await this.fh.write(this.buf, 0, bytes, this.tables[this.group]! * BLOCK_SIZE);
-    this.used = 0;
-  }
 }

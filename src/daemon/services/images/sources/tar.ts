@@ -97,7 +97,6 @@ export async function buildRootfsInto(
     ...(o.sizeBytes === undefined ? {} : { sizeBytes: o.sizeBytes }),
     assets: guest.guestAssets(),
     limits: deps.limits,
-    runner: deps.runner,
     ...(o.progress ? { progress: o.progress } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
   });
