@@ -11,4 +11,5 @@ export { Ext4Image, MAX_DIRECTORY_BYTES, MAX_SYMLINK_BYTES, ROOT_INO } from './r
 export type { Inode, InodeKind } from './reader/inode.js';
 export type { FileData } from './writer/file-data.js';
 export { Ext4Writer, type FinishOptions, ImageTooSmallError } from './writer/image-writer.js';
+export { ImageContentError } from './writer/plan.js';
 export type { InodeSpec, TreeEntry } from './writer/tree.js';

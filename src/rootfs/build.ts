@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, stat } from 'node:fs/promises';
-import { Ext4Writer, ImageTooSmallError } from '../ext4/index.js';
+import { Ext4Writer, ImageContentError, ImageTooSmallError } from '../ext4/index.js';
 import { BangerError, badRequest } from '../model/errors.js';
 import type { GuestAsset } from '../model/guest-asset.js';
 import type { LayerSource } from '../model/layer.js';
@@ -62,8 +62,10 @@ export async function buildRootfs(
     signal?.throwIfAborted();
 
     const nodes = [...tree.walk()];
-    const sizes = nodes.filter((n) => n.meta.kind === 'file' && !n.hardlink).map((n) => n.size ?? 0);
-    const estimate = estimateBytes(sizes, nodes.length - sizes.length);
+    // One inode per name but for extra hard-link names, which are only directory entries.
+    const inodes = nodes.filter((n) => !n.hardlink);
+    const sizes = inodes.filter((n) => n.meta.kind === 'file').map((n) => n.size ?? 0);
+    const estimate = estimateBytes(sizes, inodes.length - sizes.length);
     // Blocks a later layer freed stay below the high-water mark: the image must reach past it too.
     const written = { bytes: Math.max(estimate.bytes, writer.usedBytes), inodes: estimate.inodes };
     const sizeBytes = chooseSize(written, opts.sizeBytes);
@@ -82,6 +84,10 @@ export async function buildRootfs(
           hint: `use a size of at least ${formatSize(Math.max(err.neededBytes, sizeBytes) * 1.1)}`,
         });
       }
+      if (err instanceof ImageContentError)
+        throw badRequest(`the image cannot be written as ext4: ${err.message}`, {
+          hint: 'the image is malformed or hostile; nothing was built',
+        });
       throw err;
     }
     await writer.close();

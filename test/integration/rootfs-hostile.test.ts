@@ -206,6 +206,36 @@ describe('rootfs builder against hostile layers', () => {
     await expectRefused(build([layer]), 'bad_request', message);
   });
 
+  it.each<[string, TarEntry[], RegExp]>([
+    [
+      'a symlink target longer than ext4 keeps',
+      [{ name: 'long', type: 'symlink', linkname: `${'t/'.repeat(2100)}x` }],
+      /\/long: a symlink target must be 1\.\.4095 bytes, not 4201/,
+    ],
+    [
+      'xattrs larger than one block',
+      [
+        f('fat', 'x', {
+          pax: { 'SCHILY.xattr.user.a': 'a'.repeat(3000), 'SCHILY.xattr.user.b': 'b'.repeat(3000) },
+        }),
+      ],
+      /\/fat: its xattrs take \d+ bytes, more than one 4096-byte block holds/,
+    ],
+    ['a lost+found that is no directory', [f('lost+found', 'x')], /\/lost\+found must be a directory/],
+  ])('refuses what ext4 cannot hold: %s', async (_what, entries, message) => {
+    await expectRefused(build([await tarLayer(entries)]), 'bad_request', message);
+  });
+
+  it('refuses more hard links to one file than ext4 counts', async () => {
+    const entries: TarEntry[] = [f('target', 'x')];
+    for (let i = 0; i < 65_000; i++) entries.push({ name: `l${i}`, type: 'link', linkname: 'target' });
+    await expectRefused(
+      build([await tarLayer(entries)]),
+      'bad_request',
+      /\/l64999: more than 65000 hard links/,
+    );
+  });
+
   it('refuses a corrupt tar header and bytes that are no tar at all', async () => {
     const tar = await packTar([f('a', 'hello'), f('b', 'world')]);
     tar.writeUInt8(tar.readUInt8(512 + 512 + 10) ^ 0xff, 512 + 512 + 10); // second header's name, so its checksum no longer matches

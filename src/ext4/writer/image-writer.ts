@@ -19,7 +19,7 @@ import {
   JOURNAL_INO,
   ROOT_INO,
 } from './layout.js';
-import { type Plan, PlanError, type PlannedInode, planInodes } from './plan.js';
+import { type PlannedInode, planInodes } from './plan.js';
 import {
   encodeDescriptors,
   encodeJournalSuperblock,
@@ -96,13 +96,7 @@ export class Ext4Writer {
   async finish(root: TreeEntry, opts: FinishOptions): Promise<{ geometry: Geometry; inodes: number }> {
     await this.sink.flush();
     const now = opts.now ?? Math.floor(Date.now() / 1000);
-    let plan: Plan;
-    try {
-      plan = planInodes(root, now);
-    } catch (err) {
-      if (err instanceof PlanError) throw new Error(`cannot write the image: ${err.message}`);
-      throw err;
-    }
+    const plan = planInodes(root, now);
     const geometry = geometryFor(opts.sizeBytes, Math.max(plan.lastIno, opts.minInodes ?? 0));
     if (typeof geometry === 'string') throw new ImageTooSmallError(geometry, 0);
     const g = geometry;

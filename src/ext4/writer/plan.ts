@@ -35,8 +35,8 @@ export interface Plan {
   lastIno: number;
 }
 
-/** A reason the tree cannot become an image, with the path it concerns. */
-export class PlanError extends Error {}
+/** A reason the tree cannot become an ext4 image (a limit of the format), naming the path it concerns. */
+export class ImageContentError extends Error {}
 
 /** Numbers every inode (root 2, lost+found 11, the rest from 12 in tree order) and counts what each needs. */
 export function planInodes(root: TreeEntry, now: number): Plan {
@@ -47,13 +47,13 @@ export function planInodes(root: TreeEntry, now: number): Plan {
 
   const add = (spec: InodeSpec, ino: number, path: string): PlannedInode => {
     const xattrs = placeXattrs(spec.xattrs);
-    if (typeof xattrs === 'string') throw new PlanError(`${path}: ${xattrs}`);
+    if (typeof xattrs === 'string') throw new ImageContentError(`${path}: ${xattrs}`);
     const p: PlannedInode = { ino, spec, links: 0, xattrs, metaBlocks: xattrs.kind === 'block' ? 1 : 0 };
     if (spec.kind === 'file') p.metaBlocks += extentTreeBlocks(spec.data?.extents.length ?? 0);
     if (spec.kind === 'symlink') {
       const len = Buffer.byteLength(spec.symlinkTarget ?? '');
       if (len === 0 || len > MAX_SYMLINK)
-        throw new PlanError(`${path}: a symlink target must be 1..${MAX_SYMLINK} bytes, not ${len}`);
+        throw new ImageContentError(`${path}: a symlink target must be 1..${MAX_SYMLINK} bytes, not ${len}`);
       if (len >= FAST_SYMLINK) p.metaBlocks += 1;
     }
     bySpec.set(spec, p);
@@ -72,15 +72,15 @@ export function planInodes(root: TreeEntry, now: number): Plan {
       if (!p) {
         const special = path === '/' && child.name === 'lost+found';
         if (special && child.inode.kind !== 'dir')
-          throw new PlanError(
+          throw new ImageContentError(
             '/lost+found must be a directory (e2fsck and the kernel reconnect files there)',
           );
         p = add(child.inode, special ? LOST_FOUND_INO : nextIno++, childPath);
         if (child.inode.kind === 'dir') pending.push([child, p, childPath]);
       } else if (child.inode.kind === 'dir') {
-        throw new PlanError(`${childPath}: a directory cannot have two names`);
+        throw new ImageContentError(`${childPath}: a directory cannot have two names`);
       }
-      if (++p.links > MAX_LINKS) throw new PlanError(`${childPath}: more than ${MAX_LINKS} hard links`);
+      if (++p.links > MAX_LINKS) throw new ImageContentError(`${childPath}: more than ${MAX_LINKS} hard links`);
       if (child.inode.kind === 'dir') self.subdirs++;
       self.entries.push({ name: Buffer.from(child.name), spec: child.inode });
     }
@@ -100,7 +100,7 @@ export function planInodes(root: TreeEntry, now: number): Plan {
     for (const [child, p, childPath] of pending) visit(child, p, self.ino, childPath);
   };
 
-  if (root.inode.kind !== 'dir') throw new PlanError('the root must be a directory');
+  if (root.inode.kind !== 'dir') throw new ImageContentError('the root must be a directory');
   const rootPlan = add(root.inode, ROOT_INO, '/');
   rootPlan.links = 1;
   visit(root, rootPlan, ROOT_INO, '/');
