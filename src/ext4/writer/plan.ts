@@ -80,7 +80,8 @@ export function planInodes(root: TreeEntry, now: number): Plan {
       } else if (child.inode.kind === 'dir') {
         throw new ImageContentError(`${childPath}: a directory cannot have two names`);
       }
-      if (++p.links > MAX_LINKS) throw new ImageContentError(`${childPath}: more than ${MAX_LINKS} hard links`);
+      if (++p.links > MAX_LINKS)
+        throw new ImageContentError(`${childPath}: more than ${MAX_LINKS} hard links`);
       if (child.inode.kind === 'dir') self.subdirs++;
       self.entries.push({ name: Buffer.from(child.name), spec: child.inode });
     }
