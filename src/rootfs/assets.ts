@@ -4,11 +4,20 @@ import { join } from 'node:path';
 import { createRunner, type Runner, runConfined } from '../host/index.js';
 import { badRequest } from '../model/errors.js';
 import type { GuestAsset } from '../model/guest-asset.js';
-import { TYPE_BITS } from './debugfs-script.js';
 import { checkDebugfsErrors, DEBUGFS_TIMEOUT_MS, probePaths } from './ext4.js';
 import { absolute, debugfsQuote, entryComponents } from './paths.js';
 import type { FlatTree } from './tree.js';
-import type { EntryMeta } from './types.js';
+import type { EntryKind, EntryMeta } from './types.js';
+
+/** File-type bits debugfs needs with every mode it sets: without them the inode turns into garbage. */
+const TYPE_BITS: Record<EntryKind, number> = {
+  file: 0o100000,
+  dir: 0o040000,
+  symlink: 0o120000,
+  char: 0o020000,
+  block: 0o060000,
+  fifo: 0o010000,
+};
 
 function assetParts(asset: GuestAsset): string[] {
   if (!asset.path.startsWith('/')) throw badRequest(`guest asset path ${asset.path} must be absolute`);
@@ -30,7 +39,7 @@ function assetMeta(asset: GuestAsset, mtime: number): EntryMeta {
   return { kind, uid: asset.uid ?? 0, gid: asset.gid ?? 0, mode, mtime, xattrs: new Map() };
 }
 
-/** Puts guest assets into the flattened tree before mkfs, through the same in-image path resolution. */
+/** Puts guest assets into the flattened tree (and their bytes into the image), through the same in-image path resolution. */
 export async function addAssetsToTree(
   tree: FlatTree,
   assets: readonly GuestAsset[],
@@ -39,16 +48,15 @@ export async function addAssetsToTree(
   const mtime = Math.floor(Date.now() / 1000);
   for (const asset of assets) {
     const parts = assetParts(asset);
-    const dir = await tree.parentOf(parts, layer, mtime);
+    const dir = tree.parentOf(parts, layer, mtime);
     const name = parts[parts.length - 1]!;
     const meta = assetMeta(asset, mtime);
     if (asset.kind === 'dir') {
       // A distro may make this directory a symlink (/etc/init.d -> rc.d/init.d): keep it and its target.
-      if (dir.children?.get(name)?.symlinkTarget !== undefined)
-        await tree.parentOf([...parts, '.'], layer, mtime);
-      else await tree.putDir(dir, name, meta, layer);
+      if (dir.children?.get(name)?.symlinkTarget !== undefined) tree.parentOf([...parts, '.'], layer, mtime);
+      else tree.putDir(dir, name, meta, layer);
     } else if (asset.kind === 'file') await tree.putBytes(dir, name, meta, layer, await contentOf(asset));
-    else await tree.putSymlink(dir, name, meta, layer, asset.target);
+    else tree.putSymlink(dir, name, meta, layer, asset.target);
   }
 }
 

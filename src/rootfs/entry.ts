@@ -20,6 +20,7 @@ function metaOf(header: tarStream.Header, kind: EntryMeta['kind'], n: HeaderNumb
     gid: n.gid,
     mode: (header.mode ?? (kind === 'dir' ? 0o755 : 0o644)) & 0o7777,
     mtime: n.mtime,
+    mtimeNsec: n.mtimeNsec,
     xattrs: xattrsOf(pax),
   };
   if (kind === 'char' || kind === 'block') {
@@ -54,22 +55,22 @@ export async function applyEntry(
   if (name.startsWith(WHITEOUT)) {
     drain();
     // A whiteout under a directory that does not exist has nothing to hide and must not create it.
-    const dir = await tree.existingParentOf(parts);
+    const dir = tree.existingParentOf(parts);
     if (!dir) return;
     if (name === OPAQUE) {
       stats.whiteouts.opaqueDirs++;
-      await hideLower(tree, dir, layer);
+      hideLower(tree, dir, layer);
     } else if (name.startsWith(`${WHITEOUT}${WHITEOUT}`)) {
       stats.dropped.push({ path: shown, reason: 'AUFS metadata entry' });
     } else {
       stats.whiteouts.files++;
       const victim = dir.children!.get(name.slice(WHITEOUT.length));
-      if (victim) await tree.remove(victim);
+      if (victim) tree.remove(victim);
     }
     return;
   }
 
-  const dir = await tree.parentOf(parts, layer, Math.floor(Date.now() / 1000));
+  const dir = tree.parentOf(parts, layer, Math.floor(Date.now() / 1000));
   switch (header.type) {
     case 'file':
     case 'contiguous-file': {
@@ -80,12 +81,19 @@ export async function applyEntry(
           { hint: LIMIT_HINT },
         );
       }
-      stats.contentBytes += await tree.putFile(dir, name, metaOf(header, 'file', numbers), layer, entry);
+      stats.contentBytes += await tree.putFile(
+        dir,
+        name,
+        metaOf(header, 'file', numbers),
+        layer,
+        size,
+        entry,
+      );
       return;
     }
     case 'directory':
       drain();
-      await tree.putDir(dir, name, metaOf(header, 'dir', numbers), layer);
+      tree.putDir(dir, name, metaOf(header, 'dir', numbers), layer);
       return;
     case 'symlink': {
       drain();
@@ -93,13 +101,13 @@ export async function applyEntry(
       if (target === '' || /[\n\r\0]/.test(target))
         throw badRequest(`symlink ${shown} has an empty or unprintable target`);
       // Kept verbatim, absolute or not: the guest resolves it inside its own root.
-      await tree.putSymlink(dir, name, metaOf(header, 'symlink', numbers), layer, target);
+      tree.putSymlink(dir, name, metaOf(header, 'symlink', numbers), layer, target);
       return;
     }
     case 'link': {
       drain();
-      const target = await resolveHardlink(tree, header.linkname ?? '', shown);
-      await tree.putHardlink(dir, name, target, layer);
+      const target = resolveHardlink(tree, header.linkname ?? '', shown);
+      tree.putHardlink(dir, name, target, layer);
       return;
     }
     case 'character-device':
@@ -107,7 +115,7 @@ export async function applyEntry(
     case 'fifo': {
       drain();
       const kind = header.type === 'fifo' ? 'fifo' : header.type === 'block-device' ? 'block' : 'char';
-      await tree.putVirtual(dir, name, metaOf(header, kind, numbers), layer);
+      tree.putSpecial(dir, name, metaOf(header, kind, numbers), layer);
       return;
     }
     default:
@@ -116,7 +124,7 @@ export async function applyEntry(
   }
 }
 
-async function resolveHardlink(tree: FlatTree, linkname: string, shown: string): Promise<TreeNode> {
+function resolveHardlink(tree: FlatTree, linkname: string, shown: string): TreeNode {
   let parts: string[];
   try {
     parts = entryComponents(linkname);
@@ -124,7 +132,7 @@ async function resolveHardlink(tree: FlatTree, linkname: string, shown: string):
     throw badRequest(`hardlink ${shown} -> ${JSON.stringify(linkname)} points outside the image`);
   }
   if (parts.length === 0) throw badRequest(`hardlink ${shown} points at the root directory`);
-  const dir = await tree.existingParentOf(parts);
+  const dir = tree.existingParentOf(parts);
   const target = dir?.children?.get(parts[parts.length - 1]!);
   if (!target)
     throw badRequest(`hardlink ${shown} -> ${linkname}: the target is not in this or an earlier layer`);
@@ -133,13 +141,13 @@ async function resolveHardlink(tree: FlatTree, linkname: string, shown: string):
 }
 
 /** An opaque directory hides what lower layers put in it; this layer's entries (before or after) stay. */
-async function hideLower(tree: FlatTree, dir: TreeNode, layer: number): Promise<void> {
+function hideLower(tree: FlatTree, dir: TreeNode, layer: number): void {
   for (const child of [...dir.children!.values()]) {
     if (child.layer === layer || hasLayer(child, layer)) {
-      if (child.children) await hideLower(tree, child, layer);
+      if (child.children) hideLower(tree, child, layer);
       continue;
     }
-    await tree.remove(child);
+    tree.remove(child);
   }
 }
 

@@ -1,6 +1,4 @@
-import { open } from 'node:fs/promises';
 import { Ext4Image, type InodeKind } from '../ext4/index.js';
-import type { Runner } from '../host/index.js';
 import { badRequest, operationFailed } from '../model/errors.js';
 import { formatSize } from '../model/sizes.js';
 
@@ -8,8 +6,6 @@ import { formatSize } from '../model/sizes.js';
 const HEADROOM = 1.5;
 const MIN_IMAGE_BYTES = 1024 ** 3;
 const BLOCK = 4096;
-/** mke2fs's default bytes-per-inode for a filesystem of this size. */
-const BYTES_PER_INODE = 16384;
 /** A debugfs batch writes every file of an image: generous, but not forever. */
 export const DEBUGFS_TIMEOUT_MS = 30 * 60_000;
 
@@ -47,30 +43,6 @@ export function chooseSize(estimate: ContentEstimate, requested: number | undefi
   return Math.ceil(size / (1024 * 1024)) * 1024 * 1024;
 }
 
-/** `mkfs.ext4 -d` on a pre-sized sparse file; no mount, no loop device, no privilege. */
-export async function makeExt4(opts: {
-  runner: Runner;
-  stagingDir: string;
-  output: string;
-  sizeBytes: number;
-  inodes: number;
-  signal?: AbortSignal;
-}): Promise<void> {
-  const fh = await open(opts.output, 'wx', 0o644);
-  try {
-    await fh.truncate(opts.sizeBytes);
-  } finally {
-    await fh.close();
-  }
-  const argv = ['mkfs.ext4', '-F', '-q', '-b', String(BLOCK), '-L', 'banger-rootfs', '-E', 'root_owner=0:0'];
-  // Many small files exhaust mke2fs's default inode count long before the blocks run out.
-  const defaultInodes = Math.floor(opts.sizeBytes / BYTES_PER_INODE);
-  const wanted = Math.ceil(opts.inodes * 1.25) + 1024;
-  if (wanted > defaultInodes) argv.push('-N', String(wanted));
-  argv.push('-d', opts.stagingDir, opts.output);
-  await opts.runner.run(argv, { signal: opts.signal, timeoutMs: 30 * 60_000 });
-}
-
 /** Lines of debugfs stderr that are not errors: its banner. */
 const BANNER = /^debugfs \d+\.\d+/;
 
@@ -83,20 +55,6 @@ export function checkDebugfsErrors(image: string, stderr: string): void {
   if (errors.length > 0) {
     throw operationFailed(`debugfs failed on ${image}: ${errors.slice(0, 5).join('; ')}`);
   }
-}
-
-/** Runs a debugfs command file against an image banger built (its own mkfs output) in write mode. */
-export async function runDebugfs(opts: {
-  runner: Runner;
-  image: string;
-  scriptPath: string;
-  signal?: AbortSignal;
-}): Promise<void> {
-  const result = await opts.runner.run(['debugfs', '-w', '-f', opts.scriptPath, opts.image], {
-    signal: opts.signal,
-    timeoutMs: DEBUGFS_TIMEOUT_MS,
-  });
-  checkDebugfsErrors(opts.image, result.stderr);
 }
 
 /**

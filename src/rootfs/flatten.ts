@@ -31,7 +31,7 @@ export interface FlattenOptions {
   signal?: AbortSignal;
 }
 
-/** Replays the layers oldest first into the tree (and its staging directory), applying whiteouts. */
+/** Replays the layers oldest first into the tree (file data into the image being written), applying whiteouts. */
 export async function flattenLayers(options: FlattenOptions): Promise<FlattenStats> {
   installRawPaxXattrs();
   const { layers, limits } = options;
@@ -157,7 +157,7 @@ function layerError(err: unknown, label: string, signal: AbortSignal | undefined
   }
   const why = err instanceof Error ? err.message : String(err);
   return badRequest(`${label} is not a readable tar layer: ${why}`, {
-    hint: 'the layer is corrupt or not a (gzip/zstd) tar; nothing was written outside the staging directory',
+    hint: 'the layer is corrupt or not a (gzip/zstd) tar; nothing was built',
     cause: err,
   });
 }

@@ -20,6 +20,8 @@ export interface HeaderNumbers {
   gid: number;
   /** Whole seconds since the epoch. */
   mtime: number;
+  /** A PAX mtime's fraction, in nanoseconds (0 for ustar times). */
+  mtimeNsec: number;
   devMajor: number;
   devMinor: number;
 }
@@ -67,10 +69,12 @@ export function headerNumbers(header: tarStream.Header, shown: string): HeaderNu
   // An unreadable ustar time field has always meant the epoch; a readable one out of range is refused.
   const headerMs = header.mtime instanceof Date ? header.mtime.getTime() : Number.NaN;
   const device = header.type === 'character-device' || header.type === 'block-device';
+  const mtime = time('mtime', pax.mtime, Number.isNaN(headerMs) ? 0 : headerMs / 1000);
   const numbers: HeaderNumbers = {
     uid: pick('uid', pax.uid, header.uid, MAX_ID),
     gid: pick('gid', pax.gid, header.gid, MAX_ID),
-    mtime: time('mtime', pax.mtime, Number.isNaN(headerMs) ? 0 : headerMs / 1000),
+    mtime,
+    mtimeNsec: pax.mtime === undefined ? 0 : fractionNsec(pax.mtime),
     // Only a device's numbers mean anything; other entries' fields are left as their writer left them.
     devMajor: device ? pick('devmajor', pax['SCHILY.devmajor'], header.devmajor, MAX_MAJOR) : 0,
     devMinor: device ? pick('devminor', pax['SCHILY.devminor'], header.devminor, MAX_MINOR) : 0,
@@ -79,4 +83,14 @@ export function headerNumbers(header: tarStream.Header, shown: string): HeaderNu
   if (pax.atime !== undefined) time('atime', pax.atime, 0);
   if (pax.ctime !== undefined) time('ctime', pax.ctime, 0);
   return numbers;
+}
+
+/** The digits after the point of a checked PAX time, as nanoseconds (truncated, as GNU tar does). */
+function fractionNsec(value: string): number {
+  const dot = value.indexOf('.');
+  if (dot === -1) return 0;
+  const digits = value.slice(dot + 1, dot + 10).padEnd(9, '0');
+  const nsec = Number(digits);
+  // A negative time's fraction counts backwards from the whole second below it (floored above).
+  return value.startsWith('-') && nsec > 0 ? 1e9 - nsec : nsec;
 }

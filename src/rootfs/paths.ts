@@ -3,12 +3,9 @@ import { badRequest } from '../model/errors.js';
 /** ext4 (and every Linux filesystem we meet) caps a name at 255 bytes. */
 const MAX_NAME_BYTES = 255;
 /**
- * The longest path below the staging root we let `mkfs.ext4 -d` see. e2fsprogs 1.47.0 keeps the path it is
- * copying as `/<path>` in a heap buffer of 255 bytes doubled as needed (510, 1020, 2040), and its check is
- * one byte short: a path that fills the buffer exactly overflows it by its NUL. Only the 2040-byte buffer
- * has no malloc slack behind it, so a staged path of exactly 2039 bytes (or one passing through a directory
- * of that length) aborts mkfs with heap corruption, whatever the staging directory's own path; measured:
- * 2038 and 2040 build, 2039 dies with SIGABRT. 1900 keeps a margin below that and stays far under PATH_MAX.
+ * The longest path in the image a layer may write. It was set for the staging tree `mkfs.ext4 -d` used to
+ * read (e2fsprogs 1.47.0 overflows a heap buffer on a path of exactly 2039 bytes); the writer has no such
+ * bug, and the cap stays: no real image comes near it, and it keeps far below PATH_MAX (4096) for the guest.
  */
 export const MAX_STAGED_PATH_BYTES = 1900;
 
@@ -32,7 +29,7 @@ export function entryComponents(name: string): string[] {
 
 /**
  * Refuses an entry whose place in the image, once symlinks in the image are followed, is longer than
- * mkfs.ext4 can stage: a short name below a symlink to a long directory lands at a long path.
+ * the cap allows: a short name below a symlink to a long directory lands at a long path.
  */
 export function checkStagedPath(parts: readonly string[]): void {
   const bytes = Buffer.byteLength(parts.join('/'));
@@ -40,7 +37,7 @@ export function checkStagedPath(parts: readonly string[]): void {
     throw badRequest(
       `layer entry ${JSON.stringify(absolute(parts))} is ${bytes} bytes long, over the ${MAX_STAGED_PATH_BYTES}-byte limit for a path in the image`,
       {
-        hint: 'the image is malformed or hostile (mkfs.ext4 cannot build paths this long); nothing was written',
+        hint: 'the image is malformed or hostile (paths in an image are capped at 1900 bytes); nothing was written',
       },
     );
   }
@@ -55,7 +52,7 @@ function checkComponent(whole: string, part: string): void {
 
 function unsafeName(name: string, why: string) {
   return badRequest(`layer entry ${JSON.stringify(name)} ${why}`, {
-    hint: 'the image is malformed or hostile; nothing was written outside the staging directory',
+    hint: 'the image is malformed or hostile; nothing was built',
   });
 }
 

@@ -1,3 +1,5 @@
+import type { FileData } from '../ext4/index.js';
+
 /** What the flattened tree knows about one inode, taken from its tar header. */
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo';
 
@@ -9,10 +11,15 @@ export interface EntryMeta {
   mode: number;
   /** Seconds since the epoch. */
   mtime: number;
+  /** The fraction of a PAX mtime, in nanoseconds. */
+  mtimeNsec?: number;
   /** xattr name -> raw value bytes (PAX `SCHILY.xattr.*` / `LIBARCHIVE.xattr.*`). */
   xattrs: Map<string, Buffer>;
   devMajor?: number;
   devMinor?: number;
+  /** A regular file's content, already in its final blocks in the image being written. */
+  data?: FileData;
+  symlinkTarget?: string;
 }
 
 /** Tar-bomb guards. Each one fails the build with a message naming the limit and the config key. */

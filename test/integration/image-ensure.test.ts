@@ -59,7 +59,7 @@ describe.skipIf(skip !== undefined)(`images.ensure${skip ? ` (skipped: ${skip})`
   it('a cancelled ensure leaves no row and no directory', async () => {
     const controller = new AbortController();
     const progress = (e: ProgressEvent) => {
-      if (e.kind === 'stage' && e.stage === 'mkfs') controller.abort();
+      if (e.kind === 'stage' && e.stage === 'write') controller.abort();
     };
     const err = await images
       .ensure(`${reg.host}/alpine:3.20.3`, { progress, signal: controller.signal })

@@ -53,7 +53,7 @@ describe('rootfs builder on Debian bookworm (debootstrap)', () => {
   it('matches GNU tar inode by inode', { timeout: 600_000 }, async (ctx) => {
     if (skipReason) ctx.skip(skipReason);
     const output = join(dir, 'debian.ext4');
-    const { report } = await buildRootfs({ layers: [fileLayer(layer1)], output, workDir: join(dir, 'work') });
+    const { report } = await buildRootfs({ layers: [fileLayer(layer1)], output });
     expect((await fsck(output)).exitCode).toBe(0);
     expect(await compareWithGnuTar(layer1, output, dir)).toBeGreaterThan(5000);
     expect(report.entries.hardlink).toBeGreaterThan(0);
@@ -79,7 +79,6 @@ describe('rootfs builder on Debian bookworm (debootstrap)', () => {
     const { report } = await buildRootfs({
       layers: [fileLayer(layer1), fileLayer(layer2)],
       output,
-      workDir: join(dir, 'work'),
     });
     expect((await fsck(output)).exitCode).toBe(0);
     expect(report.whiteouts).toEqual({ files: 1, opaqueDirs: 1 });

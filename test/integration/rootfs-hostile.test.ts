@@ -22,10 +22,13 @@ afterEach(async () => {
 });
 
 const output = () => join(dir, 'out.ext4');
-const workDir = () => join(dir, 'work');
 
+/** A build that succeeds must leave an image e2fsck -fn finds clean (the build itself no longer runs it). */
 async function build(layers: LayerSource[], extra: Partial<BuildRootfsOptions> = {}) {
-  return buildRootfs({ layers, output: output(), workDir: workDir(), sizeBytes: 64 * 1024 * 1024, ...extra });
+  const result = await buildRootfs({ layers, output: output(), sizeBytes: 64 * 1024 * 1024, ...extra });
+  const check = await fsck(output());
+  expect(check.exitCode, check.output).toBe(0);
+  return result;
 }
 
 /** The build failed with this code, left no image and no staging behind, and wrote nothing on the host. */
@@ -37,8 +40,7 @@ async function expectRefused(promise: Promise<unknown>, code: string, message: R
   expect(err).toBeInstanceOf(BangerError);
   expect((err as BangerError).code).toBe(code);
   expect((err as BangerError).message).toMatch(message);
-  expect(await readdir(dir)).toEqual(['work']);
-  expect(await readdir(workDir())).toEqual([]);
+  expect(await readdir(dir)).toEqual([]);
   expect(await readdir(hostDir)).toEqual([]);
   return err as BangerError;
 }
@@ -96,7 +98,7 @@ describe('rootfs builder against hostile layers', () => {
 
   // e2fsprogs 1.47.0's mkfs.ext4 -d aborts (heap corruption) on a staged path of exactly 2039 bytes; banger
   // stops at 1900, before any tool sees the path.
-  it('builds a 1900-byte path and refuses a 2039-byte one by name, before mkfs.ext4 sees it', async () => {
+  it('builds a 1900-byte path and refuses a 2039-byte one by name, before anything is written', async () => {
     const ok = pathOf(1900);
     await build([await tarLayer([f(ok, 'deep')])]);
     expect((await readImageFile(output(), `/${ok}`)).toString()).toBe('deep');
@@ -204,6 +206,36 @@ describe('rootfs builder against hostile layers', () => {
     await expectRefused(build([layer]), 'bad_request', message);
   });
 
+  it.each<[string, TarEntry[], RegExp]>([
+    [
+      'a symlink target longer than ext4 keeps',
+      [{ name: 'long', type: 'symlink', linkname: `${'t/'.repeat(2100)}x` }],
+      /\/long: a symlink target must be 1\.\.4095 bytes, not 4201/,
+    ],
+    [
+      'xattrs larger than one block',
+      [
+        f('fat', 'x', {
+          pax: { 'SCHILY.xattr.user.a': 'a'.repeat(3000), 'SCHILY.xattr.user.b': 'b'.repeat(3000) },
+        }),
+      ],
+      /\/fat: its xattrs take \d+ bytes, more than one 4096-byte block holds/,
+    ],
+    ['a lost+found that is no directory', [f('lost+found', 'x')], /\/lost\+found must be a directory/],
+  ])('refuses what ext4 cannot hold: %s', async (_what, entries, message) => {
+    await expectRefused(build([await tarLayer(entries)]), 'bad_request', message);
+  });
+
+  it('refuses more hard links to one file than ext4 counts', async () => {
+    const entries: TarEntry[] = [f('target', 'x')];
+    for (let i = 0; i < 65_000; i++) entries.push({ name: `l${i}`, type: 'link', linkname: 'target' });
+    await expectRefused(
+      build([await tarLayer(entries)]),
+      'bad_request',
+      /\/l64999: more than 65000 hard links/,
+    );
+  });
+
   it('refuses a corrupt tar header and bytes that are no tar at all', async () => {
     const tar = await packTar([f('a', 'hello'), f('b', 'world')]);
     tar.writeUInt8(tar.readUInt8(512 + 512 + 10) ^ 0xff, 512 + 512 + 10); // second header's name, so its checksum no longer matches
@@ -280,7 +312,7 @@ describe('rootfs builder against hostile layers', () => {
       build([small], {
         signal: late.signal,
         progress: (e) => {
-          if (e.kind === 'stage' && e.stage === 'mkfs') late.abort();
+          if (e.kind === 'stage' && e.stage === 'write') late.abort();
         },
       }),
       'cancelled',

@@ -94,11 +94,9 @@ export async function buildRootfsInto(
   const { report } = await rootfs.buildRootfs({
     layers,
     output: join(ctx.staging, IMAGE_FILES.rootfs),
-    workDir: join(ctx.staging, '.work'),
     ...(o.sizeBytes === undefined ? {} : { sizeBytes: o.sizeBytes }),
     assets: guest.guestAssets(),
     limits: deps.limits,
-    runner: deps.runner,
     ...(o.progress ? { progress: o.progress } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
   });
