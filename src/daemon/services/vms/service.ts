@@ -22,7 +22,7 @@ import { GUEST_HOST_KEY, GUEST_SH_MAX_BYTES, hasSshd, readHostKey, waitForSshd }
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
-import type { ExecHandle, ExecIo, ExecRequest, VmmInstancePort } from './ports.js';
+import type { AgentPort, ExecHandle, ExecIo, ExecRequest, VmmInstancePort } from './ports.js';
 
 import { type ReconcileReport, reconcileVms } from './reconcile.js';
 import { resolveVm } from './resolve.js';
@@ -38,8 +38,20 @@ export interface VmService {
   get(ref: string): VM;
   create(req: CreateVmRequest, opts?: OpOptions): Promise<VM>;
   start(ref: string, opts?: OpOptions): Promise<VM>;
-  /** force kills the VMM at once, with `signal` (TERM, KILL, INT, HUP, QUIT) or SIGKILL. */
-  stop(ref: string, opts?: { force?: boolean; signal?: NodeJS.Signals }): Promise<VM>;
+  /**
+   * force kills the VMM at once, with `signal` (TERM, KILL, INT, HUP, QUIT) or SIGKILL. `reason` is recorded
+   * as the VM's stopReason when banger stops it on its own (the idle rule).
+   */
+  stop(ref: string, opts?: { force?: boolean; signal?: NodeJS.Signals; reason?: string }): Promise<VM>;
+  /**
+   * Records a user action on the VM (its lastTouchedAt, the idle rule's clock). exec, ssh, ports, workspace
+   * copies and start touch on their own; port forwarding calls it for the traffic it carries.
+   */
+  touch(ref: string): void;
+  /** A running VM's VMM process and agent, for stats and health; not_running otherwise. */
+  live(ref: string): LiveView;
+  /** Ids of the VMs this daemon runs (started or adopted). */
+  liveIds(): string[];
   restart(ref: string, opts?: OpOptions): Promise<VM>;
   delete(ref: string): Promise<void>;
   /**
@@ -72,6 +84,16 @@ export interface VmService {
   sshConfig(): Promise<{ path: string; text: string }>;
   /** Drops agent connections; VMs keep running for the next daemon to adopt. */
   close(): Promise<void>;
+}
+
+/** What the stats service reads of a running VM. */
+export interface LiveView {
+  vm: VM;
+  /** The VMM process (pid and start time name it for good). */
+  pid: number;
+  startTime: number;
+  /** The agent connection, reconnected when it dropped. */
+  agent(signal?: AbortSignal): Promise<AgentPort>;
 }
 
 const AGENT_RECONNECT_MS = 15_000;
@@ -144,6 +166,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     const entry = await startVm(deps, vm, opts);
     const watched = watch(vm, entry.instance, entry.ledger);
     watched.agent = entry.agent;
+    store.vms.touch(vm.id);
     await refreshSshConfig();
     return fresh(vm.id);
   };
@@ -278,6 +301,10 @@ export function createVmService(deps: VmServiceDeps): VmService {
         if (entry) {
           await stopLive(deps, current, entry, opts.force ?? false, opts.signal);
           live.delete(vm.id);
+          if (opts.reason) {
+            const after = fresh(vm.id);
+            store.vms.update(vm.id, after.state, { ...after.runtime, stopReason: opts.reason });
+          }
         } else if ((await ledgerFor(deps, current)).runtimeIdentities().length > 0) {
           // Recorded but not live here (a start that failed half-way): undo from the record.
           await releaseRuntime(deps, current, await ledgerFor(deps, current));
@@ -330,8 +357,31 @@ export function createVmService(deps: VmServiceDeps): VmService {
       });
     },
 
+    touch(ref) {
+      store.vms.touch(resolveVm(store.vms, ref).id);
+    },
+
+    live(ref) {
+      const vm = resolveVm(store.vms, ref);
+      const entry = live.get(vm.id);
+      if (!entry || vm.state !== 'running') {
+        throw new BangerError('not_running', `VM ${vm.name} is not running`, {
+          hint: `banger vm start ${vm.name}`,
+        });
+      }
+      return {
+        vm,
+        pid: entry.instance.pid,
+        startTime: entry.instance.startTime,
+        agent: (signal) => agentOf(vm, signal),
+      };
+    },
+
+    liveIds: () => [...live.keys()],
+
     async ports(ref, opts = {}) {
       const vm = resolveVm(store.vms, ref);
+      store.vms.touch(vm.id);
       const agent = await agentOf(vm, opts.signal);
       return { vm, ports: await guestPorts(agent, vm.runtime.guestIp) };
     },
@@ -345,6 +395,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
 
     async exec(ref, req, io, opts = {}) {
       const vm = resolveVm(store.vms, ref);
+      store.vms.touch(vm.id);
       // A signal that arrives while the command is being started is sent to it once it runs.
       let handle: ExecHandle | undefined;
       const early: string[] = [];
@@ -415,6 +466,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
         });
       }
       if (!deps.ssh) throw badRequest('ssh is not configured in this daemon');
+      store.vms.touch(vm.id);
       const ip = vm.runtime.guestIp;
       const agent = await agentOf(vm, opts.signal);
       if (!(await hasSshd(agent))) {
