@@ -19,6 +19,7 @@ import {
 } from './admin.js';
 import { ensureVmDisks } from './disks.js';
 import { GUEST_HOST_KEY, GUEST_SH_MAX_BYTES, hasSshd, readHostKey, waitForSshd } from './guest-setup.js';
+import { withHttpLinks } from './http-probe.js';
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
@@ -383,7 +384,8 @@ export function createVmService(deps: VmServiceDeps): VmService {
       const vm = resolveVm(store.vms, ref);
       store.vms.touch(vm.id);
       const agent = await agentOf(vm, opts.signal);
-      return { vm, ports: await guestPorts(agent, vm.runtime.guestIp) };
+      const ports = await guestPorts(agent, { name: vm.name, guestIp: vm.runtime.guestIp });
+      return { vm, ports: await withHttpLinks(deps.runner, vm, ports, deps.network.netns) };
     },
 
     async sshConfig() {
