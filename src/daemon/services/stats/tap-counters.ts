@@ -16,7 +16,7 @@ const COUNTER_MAX_CHARS = 32;
 export function tapCounterReader(runner: Runner): TapCounterReader {
   return async (vm) => {
     const tap = vm.runtime.identities.find((id) => id.kind === 'tap');
-    if (!tap || tap.kind !== 'tap') return { tap: null, fromGuestBytes: null, toGuestBytes: null };
+    if (tap?.kind !== 'tap') return { tap: null, fromGuestBytes: null, toGuestBytes: null };
     const name = tap.name;
     const unreadable = { tap: name, fromGuestBytes: null, toGuestBytes: null };
     try {
