@@ -190,7 +190,8 @@ describe('vm ports through the real agent (run on the host as the stand-in guest
       await waitUntil(async () => {
         ports = (await h.service.ports('porty')).ports;
         return [8123, 5353, 8124, 8125].every((n) => ports.some((p) => p.port === n));
-      });
+        // Each call also runs the HTTP probe in the namespace (a node process): slow on a loaded host.
+      }, 60_000);
       expect(ports).toContainEqual({
         protocol: 'tcp',
         address: '0.0.0.0',
