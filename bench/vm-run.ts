@@ -11,8 +11,13 @@ import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import { GUEST_INIT_SHIM_PATH, waitForAgent } from '../src/guest/index.js';
 import { createRunner } from '../src/host/index.js';
-import { buildAlpineRoot, registerImage, writeInstanceConfig } from '../test/fixtures/alpine-guest.js';
 import { createInstance, REPO_ROOT } from '../test/fixtures/banger-instance.js';
+import {
+  buildGuestRoot,
+  guestRootSource,
+  registerImage,
+  writeInstanceConfig,
+} from '../test/fixtures/guest-root.js';
 import { ensureTestKernel } from '../test/fixtures/kernel.js';
 import { createNetnsFixture } from '../test/fixtures/netns.js';
 import { median, probeBenchHost } from './_lib.js';
@@ -116,9 +121,9 @@ const plainMs: number[] = [];
 const create1: number[] = [];
 const create4: number[] = [];
 try {
-  const rootfs = await buildAlpineRoot(runner, work);
-  const big1 = await buildAlpineRoot(runner, join(work), '1G');
-  const big4 = await buildAlpineRoot(runner, join(work), '4G');
+  const rootfs = await buildGuestRoot(runner, work);
+  const big1 = await buildGuestRoot(runner, join(work), '1G');
+  const big4 = await buildGuestRoot(runner, join(work), '4G');
   await mkdir(join(inst.home, 'config'), { recursive: true });
   await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
   writeInstanceConfig(inst.home, ns, fx.id.slice(6));
@@ -152,7 +157,7 @@ try {
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const base = median(plainMs);
 console.log(
-  `QEMU ${host.qemu?.version}, TCG, microvm, 1 vCPU, 256 MiB, Alpine 3.20 + banger-agent (init shim), ${ROUNDS} rounds each\n`,
+  `QEMU ${host.qemu?.version}, TCG, microvm, 1 vCPU, 256 MiB, ${(await guestRootSource()).flavour} userland + banger-agent (init shim), ${ROUNDS} rounds each\n`,
 );
 console.log('| path | median | min | max | ratio to plain | overhead |');
 console.log('| --- | --- | --- | --- | --- | --- |');

@@ -7,7 +7,7 @@ import tarStream from 'tar-stream';
 import { DecompressStream } from 'zstd-napi';
 import { BangerError, badRequest, operationFailed } from '../model/errors.js';
 import { type ProgressSink, silentProgress } from '../model/progress.js';
-import { verifyingStream } from '../model/verify-stream.js';
+import { catalogDownloadFailures, verifyingStream } from '../model/verify-stream.js';
 
 /** Unpacked bytes allowed from one kernel bundle: kernel + modules are well under this. */
 const MAX_UNPACKED_BYTES = 4 * 1024 * 1024 * 1024;
@@ -120,21 +120,7 @@ export async function fetchKernelTarball(options: FetchTarballOptions): Promise<
     verifyingStream({
       sha256: options.sha256,
       size: options.sizeBytes,
-      failures: {
-        tooLarge: (size) =>
-          operationFailed(`kernel bundle ${options.url} is larger than the catalog's ${size} bytes`),
-        truncated: (got, size) =>
-          operationFailed(`kernel bundle ${options.url} is truncated: got ${got} of ${size} bytes`, {
-            hint: 'retry the pull; if it persists the server or the catalog entry is wrong',
-          }),
-        mismatch: (actual) =>
-          operationFailed(
-            `kernel bundle ${options.url} has sha256 ${actual}, the catalog says ${options.sha256}`,
-            {
-              hint: 'the download is corrupt or the catalog is stale; nothing was installed',
-            },
-          ),
-      },
+      failures: catalogDownloadFailures(`kernel bundle ${options.url}`, options.sha256),
       onBytes: (done) =>
         progress({ kind: 'bytes', stage: 'download', item: options.url, done, total: options.sizeBytes }),
     }),

@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import type { BangerError } from './errors.js';
+import { type BangerError, operationFailed } from './errors.js';
 
 /**
  * The errors a verifier raises, worded by its caller: a registry blob, a catalog bundle and a kernel
@@ -13,6 +13,24 @@ export interface VerifyFailures {
   truncated(got: number, size: number): BangerError;
   /** All bytes arrived and their sha256 (hex) is `actual`. */
   mismatch(actual: string): BangerError;
+}
+
+/**
+ * The failures of a download pinned by a catalog entry (an image or kernel bundle), `label` naming it
+ * (`image bundle <url>`): what went wrong, and that nothing was installed.
+ */
+export function catalogDownloadFailures(label: string, sha256: string): VerifyFailures {
+  return {
+    tooLarge: (size) => operationFailed(`${label} is larger than the catalog's ${size} bytes`),
+    truncated: (got, size) =>
+      operationFailed(`${label} is truncated: got ${got} of ${size} bytes`, {
+        hint: 'retry the pull; if it persists the server or the catalog entry is wrong',
+      }),
+    mismatch: (actual) =>
+      operationFailed(`${label} has sha256 ${actual}, the catalog says ${sha256}`, {
+        hint: 'the download is corrupt or the catalog is stale; nothing was installed',
+      }),
+  };
 }
 
 export interface VerifyExpectation {

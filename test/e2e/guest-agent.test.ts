@@ -1,10 +1,9 @@
 /**
  * The guest agent inside a real VM: the Debian cloud kernel + banger's initramfs under QEMU TCG (q35), an
- * ext4 root made from the Alpine minirootfs plus guestAssets() (injected with the rootfs builder's debugfs pass), and the agent reached over a
- * virtio-serial port backed by a host unix socket. Boots twice: the init shim handing over to the image's
+ * ext4 root made from a busybox userland (guestRootSource: Alpine's minirootfs or the busybox rootfs) plus
+ * guestAssets() (injected with the rootfs builder's debugfs pass), and the agent reached over a virtio-serial port backed by a host unix socket. Boots twice: the init shim handing over to the image's
  * own init (busybox), and the shim staying PID 1 (`banger.init=none`). The NIC-less guest sends no packets.
  */
-import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,7 +20,7 @@ import {
 } from '../../src/guest/index.js';
 import { createRunner } from '../../src/host/index.js';
 import { injectAssets } from '../../src/rootfs/index.js';
-import { ALPINE_TARBALL } from '../fixtures/images.js';
+import { type GuestRootSource, guestRootSource } from '../fixtures/guest-root.js';
 import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
 import {
   agentSerialArgs,
@@ -37,7 +36,6 @@ import {
 const runner = createRunner();
 
 async function probe(): Promise<string | undefined> {
-  if (!existsSync(ALPINE_TARBALL)) return `the Alpine minirootfs tarball is missing (${ALPINE_TARBALL})`;
   return probeQemuGuest(runner, {
     tools: ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod', 'tar'],
     agent: true,
@@ -54,6 +52,7 @@ interface Vm extends QemuGuest {
 describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over virtio-serial', () => {
   let kernel: TestKernel;
   let work: string;
+  let root: GuestRootSource;
   const vms: Vm[] = [];
 
   beforeAll(async () => {
@@ -61,7 +60,8 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
     work = await mkdtemp(join(tmpdir(), 'banger-agent-e2e-'));
     const tree = join(work, 'rootfs');
     await mkdir(tree);
-    await runner.run(['tar', '-xzf', ALPINE_TARBALL, '-C', tree, '--numeric-owner']);
+    root = await guestRootSource();
+    await runner.run(['tar', '-xzf', root.tarball, '-C', tree, '--numeric-owner']);
     await runner.run([
       'mkfs.ext4',
       '-q',
@@ -131,7 +131,7 @@ describe.skipIf(skipReason !== undefined)('banger-agent in a QEMU TCG guest over
 
     const osRelease = await run(client, { argv: ['cat', '/etc/os-release'] });
     expect(osRelease).toMatchObject({ exitCode: 0, signal: null, stderr: '' });
-    expect(osRelease.stdout).toContain('ID=alpine');
+    expect(osRelease.stdout).toContain(root.flavour === 'alpine' ? 'ID=alpine' : 'ID=banger-busybox');
 
     // PID 1 is the image's own init (busybox), the settings from the command line are applied.
     const state = await run(client, {

@@ -1,6 +1,7 @@
 /**
  * The whole chain under QEMU TCG: `banger image import` (the image service: rootfs build + guest assets)
- * of the Alpine minirootfs, no kernel named, so `vm run` boots the config's default kernel from the kernel
+ * of a busybox userland rootfs tarball (the Alpine minirootfs where ../shared has it, else the busybox rootfs
+ * any Debian host builds), no kernel named, so `vm run` boots the config's default kernel from the kernel
  * store; then the default Debian image (`debian-bookworm`, built by the image service's debootstrap recipe,
  * its tarball cached under the test cache) with its default kernel: sshd, the pinned host key, the work
  * disk at /root. Network in a namespace this file creates.
@@ -14,8 +15,13 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
-import { ALPINE_TARBALL, writeInstanceConfig } from '../fixtures/alpine-guest.js';
 import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
+import {
+  type GuestRootSource,
+  guestRootSource,
+  PRINT_VERSION_ID,
+  writeInstanceConfig,
+} from '../fixtures/guest-root.js';
 import { cliLong } from '../fixtures/images.js';
 import { ensureTestKernel, testCacheDir } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
@@ -29,7 +35,6 @@ async function probe(): Promise<string | undefined> {
     const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
     if (r.exitCode !== 0) return `${tool} is not installed`;
   }
-  if (!existsSync(ALPINE_TARBALL)) return `the Alpine minirootfs tarball is missing (${ALPINE_TARBALL})`;
   if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
   if (process.getuid?.() !== 0) return 'not root (taps need it)';
   return undefined;
@@ -50,6 +55,7 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
   let version: string;
   let ns: string;
   let dnsPort: number;
+  let root: GuestRootSource;
 
   beforeAll(async () => {
     const kernel = await ensureTestKernel();
@@ -59,6 +65,7 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
     dnsPort = probe.address().port;
     await new Promise<void>((r) => probe.close(() => r()));
     version = kernel.version;
+    root = await guestRootSource();
     ns = await fx.createNetns('img');
     inst = createInstance();
     await mkdir(join(inst.home, 'config'), { recursive: true });
@@ -82,29 +89,28 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
 
   it('imports, boots and runs a command, then deletes', async () => {
     // The first call starts the daemon: it keeps the recipe cache setting for the Debian test below.
-    const imp = await inst.cli(['image', 'import', 'alpine', ALPINE_TARBALL], {
+    const imp = await inst.cli(['image', 'import', 'alpine', root.tarball], {
       BANGER_RECIPE_CACHE: `${testCacheDir()}/recipes`,
     });
     expect(imp.exitCode, imp.stderr).toBe(0);
-    const r = await inst.cli(['vm', 'run', '--rm', '--', 'sh', '-c', 'cat /etc/alpine-release; uname -r']);
+    const r = await inst.cli([
+      'vm',
+      'run',
+      '--rm',
+      '--',
+      'sh',
+      '-c',
+      `${PRINT_VERSION_ID.join(' ')}; uname -r`,
+    ]);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toBe(`3.20.3\n${version}`);
+    expect(r.stdout).toBe(`${root.versionId}\n${version}`);
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
   });
 
   it("--image alpine prints its release; a command's exit code is banger's", async () => {
-    const rel = await inst.cli([
-      'vm',
-      'run',
-      '--rm',
-      '--image',
-      'alpine',
-      '--',
-      'cat',
-      '/etc/alpine-release',
-    ]);
+    const rel = await inst.cli(['vm', 'run', '--rm', '--image', 'alpine', '--', ...PRINT_VERSION_ID]);
     expect(rel.exitCode, rel.stderr).toBe(0);
-    expect(rel.stdout).toBe('3.20.3');
+    expect(rel.stdout).toBe(root.versionId);
     const seven = await inst.cli(['vm', 'run', '--rm', '--image', 'alpine', '--', 'sh', '-c', 'exit 7']);
     expect(seven.exitCode, seven.stderr).toBe(7);
     // The work disk is mounted at /root, so a command sees it (and writes there land on it).
@@ -192,7 +198,8 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
       expect(r.stdout.split('\n')[0]).toBe(v.name);
       expect(r.stdout).toContain(`inet ${v.runtime.guestIp}/`);
     }
-    // A listener in one guest; `vm ports` asks all four at once and names each VM.
+    // A listener in one guest; `vm ports` asks all four at once and names each VM. Its HTTP probe connects
+    // to every TCP port, which ends a one-shot `nc -l`: a loop listens again after each connection.
     const listen = await inst.cli([
       'vm',
       'exec',
@@ -200,7 +207,7 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
       '--',
       'sh',
       '-c',
-      'setsid nc -lk -p 8123 -e true </dev/null >/dev/null 2>&1 &',
+      'setsid sh -c "while :; do nc -l -p 8123 </dev/null >/dev/null 2>&1; done" </dev/null >/dev/null 2>&1 &',
     ]);
     expect(listen.exitCode, listen.stderr).toBe(0);
     let ports: { name: string; guestIp: string; ports: { endpoint: string; process?: string }[] }[] = [];

@@ -8,24 +8,20 @@
  * BANGER_HOME this file creates and deletes.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
-import { registerImage } from '../fixtures/alpine-guest.js';
 import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
-import { findApiYaml } from '../fixtures/firecracker-fake/spec.js';
+import { setupFirecrackerInstance } from '../fixtures/firecracker-fake/instance.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { processesNaming } from '../fixtures/proc-scan.js';
 
 const fx = createNetnsFixture();
 const runner = fx.runner;
-const contract = findApiYaml();
 
 async function probe(): Promise<string | undefined> {
-  if (!contract) return 'firecracker-api.yaml not found (set BANGER_FIRECRACKER_API_YAML)';
   if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
   if (!existsSync(join(REPO_ROOT, 'dist'))) return 'the CLI is not built: npm run build';
   if (process.getuid?.() !== 0) return "not root (taps, and the stand-in guest's mount namespace, need it)";
@@ -65,50 +61,16 @@ describe.skipIf(skipReason !== undefined)('banger vm with Firecracker (the fake,
   beforeAll(async () => {
     ns = await fx.createNetns('fc');
     work = await fx.tempDir();
-    // The fake, as `firecracker` on PATH, with the agent as its guest.
-    const bin = join(work, 'bin');
-    await mkdir(bin);
-    const tsx = createRequire(import.meta.url).resolve('tsx');
-    const fake = join(REPO_ROOT, 'test', 'fixtures', 'firecracker-fake', 'fake-firecracker.ts');
-    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const line = [process.execPath, '--import', tsx, fake, '--contract', contract as string]
-      .concat(['--record', join(work, 'calls.jsonl'), '--guest-agent', agentBinaryPath()])
-      .map(q)
-      .join(' ');
-    await writeFile(join(bin, 'firecracker'), `#!/bin/sh\nexec ${line} "$@"\n`);
-    await chmod(join(bin, 'firecracker'), 0o755);
-    // Firecracker's preflight reads the ELF magic; the fake boots nothing.
-    const kernel = join(work, 'vmlinux');
-    await writeFile(kernel, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.alloc(60)]));
-    const initrd = join(work, 'initrd.img');
-    await writeFile(initrd, Buffer.alloc(16));
-    const rootfs = join(work, 'root.ext4');
-    await runner.run(['mkfs.ext4', '-q', '-F', rootfs, '16M']);
-
     inst = createInstance();
-    await mkdir(join(inst.home, 'config'), { recursive: true });
-    await mkdir(state(), { recursive: true, mode: 0o700 });
-    await writeFile(
-      join(inst.home, 'config', 'config.toml'),
-      [
-        `netns = "${ns}"`,
-        `bridge_name = "br-fc-${fx.id.slice(6)}"`,
-        'bridge_ip = "172.29.0.1"',
-        'tap_pool_size = 1',
-        'cow_strategy = "copy"',
-        // The jailer (root only) is the real one's job; the fake stands in for Firecracker alone.
-        'jailer_enabled = false',
-        'default_image_name = "tiny"',
-        '[vm_defaults]',
-        'vcpu = 1',
-        'memory_mib = 128',
-        'disk_size = "32MiB"',
-        'system_overlay_size = "32MiB"',
-        '',
-      ].join('\n'),
-    );
-    registerImage(inst.home, { name: 'tiny', rootfsPath: rootfs, kernelPath: kernel, initrdPath: initrd });
-    env = { PATH: `${bin}:${process.env.PATH ?? ''}`, BANGER_VMM: 'firecracker', BANGER_KVM_CHECK: 'skip' };
+    // The fake, as `firecracker` on PATH, with the agent as its guest.
+    env = await setupFirecrackerInstance({
+      fx,
+      ns,
+      inst,
+      bridgeIp: '172.29.0.1',
+      imageName: 'tiny',
+      callsFile: join(work, 'calls.jsonl'),
+    });
   });
 
   afterAll(async () => {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { type ProgressSink, silentProgress } from '../../model/progress.js';
-import { verifyingStream } from '../../model/verify-stream.js';
+import { catalogDownloadFailures, verifyingStream } from '../../model/verify-stream.js';
 import { type BundleManifest, bundleManifestSchema } from './schema.js';
 
 /** The only two members a bundle may hold. */
@@ -167,16 +167,7 @@ export async function unpackBundle(o: UnpackBundleOptions): Promise<BundleManife
     verifyingStream({
       sha256: o.sha256,
       size: o.sizeBytes,
-      failures: {
-        tooLarge: (size) =>
-          operationFailed(`image bundle ${o.origin} is larger than the catalog's ${size} bytes`),
-        truncated: (got, size) =>
-          operationFailed(`image bundle ${o.origin} is truncated: got ${got} of ${size} bytes`),
-        mismatch: (actual) =>
-          operationFailed(`image bundle ${o.origin} has sha256 ${actual}, the catalog says ${o.sha256}`, {
-            hint: 'the download is corrupt or the catalog is stale; nothing was installed',
-          }),
-      },
+      failures: catalogDownloadFailures(`image bundle ${o.origin}`, o.sha256),
       onBytes: (done) =>
         o.progress?.({ kind: 'bytes', stage: 'download', item: o.origin, done, total: o.sizeBytes }),
     }),

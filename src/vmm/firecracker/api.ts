@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { contractProblems } from './contract.js';
 
 /** Firecracker's error body: `{ "fault_message": "…" }`. */
 export class FirecrackerApiError extends Error {
@@ -28,6 +29,14 @@ export interface FirecrackerApi {
 
 export function createFirecrackerApi(socketPath: string): FirecrackerApi {
   function call(method: string, path: string, body?: unknown): Promise<unknown> {
+    // A request outside the contract is banger's bug: say so here rather than as Firecracker's 400.
+    const problems = contractProblems(method, path, body);
+    if (problems.length > 0)
+      return Promise.reject(
+        new Error(
+          `banger built a Firecracker request outside the API contract: ${method} ${path}: ${problems.join('; ')}`,
+        ),
+      );
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = request(

@@ -1,0 +1,332 @@
+/**
+ * One contract for every VMM backend, through the path users take: the built CLI, a real daemon, the VM
+ * service. The same table of cases runs against
+ *   - QEMU under TCG booting a real guest (the test kernel + banger's initramfs, a busybox userland root with
+ *     the agent and its init shim; the agent over virtio-serial, or vhost-vsock where the host has it), and
+ *   - Firecracker: the fake `firecracker` on PATH (it answers by src/vmm/firecracker/contract.ts, held
+ *     against Firecracker's swagger file), whose guest is the real banger-agent run on the host in its own
+ *     mount and network namespaces, reached over the hybrid vsock socket (`CONNECT 1024`).
+ * A case that only one backend can hold says so in the table (`only`, with the reason); nothing is skipped.
+ * Bridge, taps and leases live in a namespace this file creates; nothing may be left behind.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentBinaryPath } from '../../src/guest/index.js';
+import { listLinks } from '../../src/host/index.js';
+import {
+  type BangerInstance,
+  createInstance,
+  processAlive,
+  REPO_ROOT,
+  waitUntil,
+} from '../fixtures/banger-instance.js';
+import { setupFirecrackerInstance } from '../fixtures/firecracker-fake/instance.js';
+import { buildGuestRoot, registerImage, writeInstanceConfig } from '../fixtures/guest-root.js';
+import { ensureTestKernel } from '../fixtures/kernel.js';
+import { createNetnsFixture, type NetnsFixture } from '../fixtures/netns.js';
+import { processesNaming } from '../fixtures/proc-scan.js';
+
+type BackendName = 'qemu' | 'firecracker';
+type Json = Record<string, unknown>;
+type CliResult = { stdout: string; stderr: string; exitCode: number };
+
+/** What a case works with: one banger instance on one backend, and a VM named `c1` made by the first case. */
+interface Ctx {
+  backend: BackendName;
+  inst: BangerInstance;
+  ns: string;
+  fx: NetnsFixture;
+  cli(args: string[], input?: string): Promise<CliResult>;
+  show(): Promise<Json>;
+  vmsDir: string;
+  /** The processes the VM's VMM runs as (argv naming the VMs dir): QEMU, or the fake and its stand-in guest. */
+  vmmProcesses(): Promise<number[]>;
+  leases(file: 'ip-leases.json' | 'cid-leases.json'): Record<string, string>;
+  handles(vmId: string): Json;
+}
+
+interface Case {
+  name: string;
+  /** A case one backend cannot hold, with the reason; absent means both. */
+  only?: { backend: BackendName; why: string };
+  run(ctx: Ctx): Promise<void>;
+}
+
+const VM = 'c1';
+const LISTEN_PORT = 4567;
+
+/** The agent transport each backend must have chosen on this host. */
+const expectedTransport = (backend: BackendName): string =>
+  backend === 'firecracker'
+    ? 'firecracker-vsock'
+    : existsSync('/dev/vhost-vsock')
+      ? 'vsock'
+      : 'virtio-serial';
+
+const CASES: Case[] = [
+  {
+    name: 'create: the VM runs with an address on the bridge, its identities recorded, its boot on the console, reached over the right transport',
+    async run(c) {
+      const r = await c.cli(['vm', 'create', '--name', VM, '--image', 'guest']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const vm = await c.show();
+      expect(vm.state).toBe('running');
+      const runtime = vm.runtime as { guestIp: string; identities: { kind: string }[] };
+      expect(runtime.guestIp).toMatch(/^172\.28\.0\.\d+$/);
+      const kinds = runtime.identities.map((i) => i.kind);
+      for (const kind of ['ip', 'cid', 'tap', 'process']) expect(kinds).toContain(kind);
+      const handles = c.handles(vm.id as string);
+      expect((handles.agentEndpoint as { kind: string }).kind).toBe(expectedTransport(c.backend));
+      expect(c.leases('ip-leases.json')[runtime.guestIp]).toBe(vm.id);
+      expect(Object.values(c.leases('cid-leases.json'))).toEqual([vm.id]);
+      expect((await c.vmmProcesses()).length).toBeGreaterThan(0);
+      expect((await c.cli(['vm', 'logs', VM])).stdout).toContain('Linux version');
+    },
+  },
+  {
+    name: "exec: a command's stdout, stderr and exit code come back apart; stdin reaches it",
+    async run(c) {
+      const r = await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+      expect(r).toEqual({ stdout: 'out', stderr: 'err', exitCode: 3 });
+      const shout = await c.cli(['vm', 'exec', VM, '--', 'tr', 'a-z', 'A-Z'], 'shout\n');
+      expect(shout).toMatchObject({ stdout: 'SHOUT', exitCode: 0 });
+      const killed = await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', 'kill -TERM $$']);
+      expect(killed.exitCode).toBe(128 + 15);
+    },
+  },
+  {
+    name: 'ports: a port the guest listens on is listed by the agent',
+    async run(c) {
+      const listen = `setsid busybox nc -l -p ${LISTEN_PORT} </dev/null >/dev/null 2>&1 &`;
+      expect((await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', listen])).exitCode).toBe(0);
+      let ports: { port: number; protocol: string }[] = [];
+      await waitUntil(async () => {
+        const r = await c.cli(['vm', 'ports', VM, '--json']);
+        expect(r.exitCode, r.stderr).toBe(0);
+        ports = (JSON.parse(r.stdout) as { ports: typeof ports }).ports;
+        return ports.some((p) => p.port === LISTEN_PORT);
+      }, 30_000);
+      expect(ports).toContainEqual(expect.objectContaining({ port: LISTEN_PORT, protocol: 'tcp' }));
+    },
+  },
+  {
+    name: 'stop: the guest powers off, the VMM is gone, the tap goes back; exec is refused as not running',
+    async run(c) {
+      const r = await c.cli(['vm', 'stop', VM]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const vm = await c.show();
+      expect(vm.state).toBe('stopped');
+      expect(await c.vmmProcesses()).toEqual([]);
+      // What outlives a stop: the disks and the IP and CID leases, nothing that runs.
+      const kinds = (vm.runtime as { identities: { kind: string }[] }).identities.map((i) => i.kind).sort();
+      expect(kinds).toEqual(['cid', 'file', 'file', 'ip']);
+      const refused = await c.cli(['vm', 'exec', VM, '--', 'true']);
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr).toContain('not running');
+    },
+  },
+  {
+    name: 'start and restart: the same VM boots again with its address and CID kept',
+    async run(c) {
+      const before = await c.show();
+      const cids = c.leases('cid-leases.json');
+      expect((await c.cli(['vm', 'start', VM])).exitCode).toBe(0);
+      expect((await c.cli(['vm', 'exec', VM, '--', 'echo', 'back'])).stdout).toBe('back');
+      const first = await c.vmmProcesses();
+      const r = await c.cli(['vm', 'restart', VM]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect((await c.cli(['vm', 'exec', VM, '--', 'echo', 'again'])).stdout).toBe('again');
+      const second = await c.vmmProcesses();
+      expect(second.some((p) => first.includes(p))).toBe(false);
+      const after = await c.show();
+      expect((after.runtime as Json).guestIp).toBe((before.runtime as Json).guestIp);
+      expect(c.leases('cid-leases.json')).toEqual(cids);
+    },
+  },
+  {
+    name: 'kill: the VMM ends at once, the VM is stopped, and it starts again',
+    async run(c) {
+      const r = await c.cli(['vm', 'kill', VM]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect((await c.show()).state).toBe('stopped');
+      expect(await c.vmmProcesses()).toEqual([]);
+      expect((await c.cli(['vm', 'start', VM])).exitCode).toBe(0);
+      expect((await c.show()).state).toBe('running');
+    },
+  },
+  {
+    name: 'daemon SIGKILLed: the next daemon adopts the running VM (same VMM, still answering)',
+    async run(c) {
+      const vmm = await c.vmmProcesses();
+      const pid = c.inst.daemonPid() as number;
+      process.kill(pid, 'SIGKILL');
+      await waitUntil(() => !processAlive(pid));
+      const r = await c.cli(['vm', 'exec', VM, '--', 'echo', 'still here']);
+      expect(r.stdout, r.stderr).toBe('still here');
+      expect((await c.vmmProcesses()).sort()).toEqual(vmm.sort());
+      expect((await c.show()).state).toBe('running');
+    },
+  },
+  {
+    name: "daemon SIGKILLed and the VMM dead too: the next daemon's reconcile tears down what is left",
+    async run(c) {
+      const vmm = await c.vmmProcesses();
+      const pid = c.inst.daemonPid() as number;
+      process.kill(pid, 'SIGKILL');
+      for (const p of vmm) process.kill(p, 'SIGKILL');
+      await waitUntil(() => !processAlive(pid) && vmm.every((p) => !processAlive(p)));
+      const vm = await c.show();
+      expect(vm.state).toBe('stopped');
+      const kinds = (vm.runtime as { identities: { kind: string }[] }).identities.map((i) => i.kind).sort();
+      expect(kinds).toEqual(['cid', 'file', 'file', 'ip']);
+      const taps = (await listLinks(c.fx.runner, c.ns)).filter((l) => l.kind === 'tun');
+      expect(taps.length).toBeLessThanOrEqual(1); // the pool's one idle tap
+      expect((await c.cli(['vm', 'start', VM])).exitCode).toBe(0);
+      expect((await c.cli(['vm', 'exec', VM, '--', 'true'])).exitCode).toBe(0);
+    },
+  },
+  {
+    name: 'delete: everything the VM owned is gone (process, dir, leases, tap)',
+    async run(c) {
+      const r = await c.cli(['vm', 'delete', VM]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(JSON.parse((await c.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+      expect(await c.vmmProcesses()).toEqual([]);
+      expect(existsSync(c.vmsDir) ? readdirSync(c.vmsDir) : []).toEqual([]);
+      expect(c.leases('ip-leases.json')).toEqual({});
+      expect(c.leases('cid-leases.json')).toEqual({});
+      const taps = (await listLinks(c.fx.runner, c.ns)).filter((l) => l.kind === 'tun');
+      expect(taps.length).toBeLessThanOrEqual(1);
+    },
+  },
+  {
+    name: 'the VM configuration went through the Firecracker API in order, every call accepted',
+    only: { backend: 'firecracker', why: 'QEMU takes its configuration on the command line, not an API' },
+    async run(c) {
+      const calls = readFileSync(join(c.inst.home, 'fc-calls.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { method: string; path: string; status: number });
+      expect(calls.length).toBeGreaterThan(0);
+      expect(calls.filter((x) => x.status >= 400)).toEqual([]);
+      const paths = calls.filter((x) => x.method === 'PUT').map((x) => x.path);
+      expect(paths.indexOf('/boot-source')).toBeLessThan(paths.indexOf('/actions'));
+      expect(paths.indexOf('/vsock')).toBeLessThan(paths.indexOf('/actions'));
+    },
+  },
+];
+
+interface Backend {
+  name: BackendName;
+  /** Makes the instance (config, image `guest`) and returns the environment its CLI runs with. */
+  setup(fx: NetnsFixture, ns: string, inst: BangerInstance): Promise<Record<string, string>>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'qemu',
+    async setup(fx, ns, inst) {
+      await mkdir(join(inst.home, 'config'), { recursive: true });
+      await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
+      const kernel = await ensureTestKernel();
+      const rootfs = await buildGuestRoot(fx.runner, await fx.tempDir());
+      writeInstanceConfig(inst.home, ns, fx.id.slice(6));
+      registerImage(inst.home, {
+        name: 'guest',
+        rootfsPath: rootfs,
+        kernelPath: kernel.kernelPath,
+        initrdPath: kernel.initrdPath,
+      });
+      return {};
+    },
+  },
+  {
+    name: 'firecracker',
+    setup(fx, ns, inst) {
+      return setupFirecrackerInstance({
+        fx,
+        ns,
+        inst,
+        bridgeIp: '172.28.0.1',
+        imageName: 'guest',
+        callsFile: join(inst.home, 'fc-calls.jsonl'),
+      });
+    },
+  },
+];
+
+async function probe(): Promise<string | undefined> {
+  if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
+  if (!existsSync(join(REPO_ROOT, 'dist'))) return 'the CLI is not built: npm run build';
+  return undefined;
+}
+const notBuilt = await probe();
+
+for (const backend of BACKENDS) {
+  describe(`VMM backend contract: ${backend.name}`, () => {
+    const fx = createNetnsFixture();
+    let ctx: Ctx;
+
+    beforeAll(async () => {
+      if (notBuilt) throw new Error(notBuilt);
+      const ns = await fx.createNetns(backend.name.slice(0, 2));
+      const inst = createInstance();
+      const env = await backend.setup(fx, ns, inst);
+      const state = join(inst.home, 'state');
+      const vmsDir = join(state, 'vms');
+      const cli = async (args: string[], input?: string): Promise<CliResult> => {
+        const r = await execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), ...args], {
+          env: { ...inst.env, ...env },
+          reject: false,
+          timeout: 300_000,
+          ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
+        });
+        return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode ?? -1 };
+      };
+      ctx = {
+        backend: backend.name,
+        inst,
+        ns,
+        fx,
+        cli,
+        vmsDir,
+        async show() {
+          const r = await cli(['vm', 'show', VM, '--json']);
+          expect(r.exitCode, r.stderr).toBe(0);
+          return JSON.parse(r.stdout) as Json;
+        },
+        async vmmProcesses() {
+          return (await processesNaming(vmsDir)).map((p) => p.pid);
+        },
+        leases(file) {
+          const path = join(state, file);
+          return existsSync(path)
+            ? (JSON.parse(readFileSync(path, 'utf8')) as { leases: Record<string, string> }).leases
+            : {};
+        },
+        handles(vmId) {
+          return JSON.parse(readFileSync(join(vmsDir, vmId, 'handles.json'), 'utf8')) as Json;
+        },
+      };
+    });
+
+    afterAll(async () => {
+      if (ctx) {
+        const list = await ctx.cli(['vm', 'list', '--json']);
+        for (const vm of JSON.parse(list.stdout || '[]') as { id: string }[])
+          await ctx.cli(['vm', 'delete', vm.id]);
+        await ctx.cli(['daemon', 'stop']);
+        for (const p of await ctx.vmmProcesses()) process.kill(p, 'SIGKILL');
+        await ctx.inst.cleanup();
+      }
+      await fx.cleanup();
+      await fx.assertNoLeftovers();
+    });
+
+    for (const c of CASES.filter((x) => !x.only || x.only.backend === backend.name))
+      it(c.name, { timeout: 600_000 }, () => c.run(ctx));
+  });
+}
