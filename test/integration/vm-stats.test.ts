@@ -199,6 +199,19 @@ describe('the idle rule', () => {
     expect(Date.now() - Date.parse(restarted.lastTouchedAt)).toBeLessThan(5000);
   });
 
+  it('keeps a VM whose one command runs longer than auto_stop_stale_after', async () => {
+    const { h, stats } = setup({ stats_poll_interval: '1s', auto_stop_stale_after: '5s' });
+    await h.service.create({ name: 'longrun', image: 'tiny' });
+    stats.start();
+    const out = new PassThrough().resume();
+    // 8 s in one exec: polls every second see it untouched since its start for longer than 5 s.
+    const r = await h.service.exec('longrun', { argv: ['sleep', '8'] }, { stdout: out, stderr: out });
+    expect(r.exitCode).toBe(0);
+    expect(h.service.get('longrun').state).toBe('running');
+    // Its end counts as a use: the idle clock starts there.
+    expect(Date.now() - Date.parse(h.service.get('longrun').lastTouchedAt)).toBeLessThan(3000);
+  });
+
   it('does nothing with auto_stop_stale_after = "0", and polls no more after close()', async () => {
     const { h, stats } = setup({ stats_poll_interval: '1s', auto_stop_stale_after: '0' });
     const vm = await h.service.create({ name: 'forever', image: 'tiny' });

@@ -58,9 +58,9 @@ export function createStatsService(deps: StatsServiceDeps): StatsService {
 
   const idleStop = async (id: string): Promise<void> => {
     if (staleMs <= 0) return;
-    const { vm } = deps.vms.live(id);
+    const { vm, busy } = deps.vms.live(id);
     const idleMs = Date.now() - Date.parse(vm.lastTouchedAt);
-    if (!(idleMs > staleMs)) return;
+    if (busy || !(idleMs > staleMs)) return;
     const reason = `stopped by the idle rule: untouched for ${Math.round(idleMs / 1000)}s (auto_stop_stale_after = "${deps.config.auto_stop_stale_after}")`;
     deps.log.info({ vm: vm.id, name: vm.name, idleMs }, 'stopping an idle VM');
     await deps.vms.stop(id, { reason });

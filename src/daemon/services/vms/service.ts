@@ -95,6 +95,8 @@ export interface LiveView {
   startTime: number;
   /** The agent connection, reconnected when it dropped. */
   agent(signal?: AbortSignal): Promise<AgentPort>;
+  /** True while a command runs in it through the agent (exec, vm run's command, a workspace copy). */
+  busy: boolean;
 }
 
 const AGENT_RECONNECT_MS = 15_000;
@@ -108,6 +110,8 @@ const WORKSPACE_COPY_TIMEOUT_MS = 60 * 60_000;
 export function createVmService(deps: VmServiceDeps): VmService {
   const { store, config } = deps;
   const live = new Map<string, LiveVm>();
+  /** Commands running through each VM's agent: a VM in use is never idle, however long the command. */
+  const running = new Map<string, number>();
   const locks = new Map<string, Mutex>();
   const locked = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
     let lock = locks.get(id);
@@ -375,6 +379,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
         pid: entry.instance.pid,
         startTime: entry.instance.startTime,
         agent: (signal) => agentOf(vm, signal),
+        busy: (running.get(vm.id) ?? 0) > 0,
       };
     },
 
@@ -398,6 +403,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     async exec(ref, req, io, opts = {}) {
       const vm = resolveVm(store.vms, ref);
       store.vms.touch(vm.id);
+      running.set(vm.id, (running.get(vm.id) ?? 0) + 1);
       // A signal that arrives while the command is being started is sent to it once it runs.
       let handle: ExecHandle | undefined;
       const early: string[] = [];
@@ -422,6 +428,11 @@ export function createVmService(deps: VmServiceDeps): VmService {
       } finally {
         opts.control?.off('signal', onSignal);
         opts.signal?.removeEventListener('abort', onAbort);
+        const left = (running.get(vm.id) ?? 1) - 1;
+        if (left > 0) running.set(vm.id, left);
+        else running.delete(vm.id);
+        // The end of a command is a use too: the idle clock starts from it, not from its start.
+        if (store.vms.findById(vm.id)) store.vms.touch(vm.id);
       }
     },
 
