@@ -74,12 +74,12 @@ const KEYS: Record<string, Row> = {
     coveredBy: ['test/integration/vmm-kvm-probe.test.ts'],
   },
   jailer_bin: { readBy: ['src/vmm/build.ts'], coveredBy: ['test/unit/vmm/qemu/transport.test.ts'] },
-  jailer_enabled: { readBy: ['src/vmm/build.ts'], coveredBy: ['test/integration/vm-firecracker.test.ts'] },
+  jailer_enabled: { readBy: ['src/vmm/build.ts'], coveredBy: ['test/fixtures/firecracker-fake/instance.ts'] },
   jailer_chroot_base: { readBy: ['src/daemon/vm-parts.ts'], coveredBy: [] },
   ssh_key_path: { readBy: ['src/daemon/daemon.ts'], coveredBy: [] },
   default_image_name: {
     readBy: ['src/daemon/services/vms/service.ts'],
-    coveredBy: ['test/integration/vm-firecracker.test.ts'],
+    coveredBy: ['test/fixtures/vm-harness.ts', 'test/fixtures/firecracker-fake/instance.ts'],
   },
   default_kernel_name: {
     readBy: ['src/daemon/services/vms/start.ts'],
