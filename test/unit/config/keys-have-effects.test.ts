@@ -118,10 +118,7 @@ const KEYS: Record<string, Row> = {
   tap_pool_size: { readBy: ['src/host/net/network.ts'], coveredBy: ['test/integration/host-net.test.ts'] },
   default_dns: { readBy: ['src/daemon/services/vms/start.ts'], coveredBy: [] },
   netns: { readBy: ['src/host/net/network.ts'], coveredBy: ['test/integration/vm-service.test.ts'] },
-  cow_strategy: {
-    readBy: ['src/host/disk/disks.ts'],
-    coveredBy: ['test/integration/vm-firecracker.test.ts'],
-  },
+  cow_strategy: { readBy: ['src/host/disk/disks.ts'], coveredBy: ['test/fixtures/vm-harness.ts'] },
   insecure_registries: { readBy: ['src/oci/puller.ts'], coveredBy: ['test/integration/oci-helpers.ts'] },
   registry_ca_files: { readBy: ['src/oci/puller.ts'], coveredBy: ['test/integration/oci-auth.test.ts'] },
   registry_auths: { readBy: ['src/oci/puller.ts'], coveredBy: ['test/integration/oci-auth.test.ts'] },
@@ -134,10 +131,7 @@ const KEYS: Record<string, Row> = {
   },
   image_catalog: { readBy: ['src/daemon/daemon.ts'], coveredBy: ['test/integration/image-bundle.test.ts'] },
   kernel_catalog: { readBy: ['src/daemon/daemon.ts'], coveredBy: [] },
-  vm_defaults: {
-    readBy: ['src/daemon/services/vms/service.ts'],
-    coveredBy: ['test/integration/vm-firecracker.test.ts'],
-  },
+  vm_defaults: { readBy: ['src/daemon/services/vms/service.ts'], coveredBy: ['test/fixtures/vm-harness.ts'] },
   file_sync: { owner: 'issue 16 (workspaces): [[file_sync]] copies host files into the guest' },
 };
 
