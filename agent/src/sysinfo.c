@@ -16,6 +16,20 @@ static void phase(buf_t *b, const char *name, int64_t v, int *first) {
   *first = 0;
 }
 
+/* MemTotal and MemAvailable of /proc/meminfo in KiB (0 when missing: a kernel before 3.14 has no MemAvailable). */
+static void meminfo(long long *total_kib, long long *avail_kib) {
+  *total_kib = *avail_kib = 0;
+  FILE *f = fopen("/proc/meminfo", "re");
+  if (!f) return;
+  char line[256];
+  while (fgets(line, sizeof line, f)) {
+    long long v;
+    if (sscanf(line, "MemTotal: %lld kB", &v) == 1) *total_kib = v;
+    else if (sscanf(line, "MemAvailable: %lld kB", &v) == 1) *avail_kib = v;
+  }
+  fclose(f);
+}
+
 void health_reply(conn_t *c, uint32_t id) {
   char host[256] = "";
   gethostname(host, sizeof host - 1);
@@ -30,7 +44,9 @@ void health_reply(conn_t *c, uint32_t id) {
   phase(&b, "agentStart", g_phases.agent_start, &first);
   phase(&b, "configApplied", g_phases.config_applied, &first);
   phase(&b, "transportReady", g_phases.transport_ready, &first);
-  buf_add(&b, "}}", 2);
+  long long mem_total, mem_avail;
+  meminfo(&mem_total, &mem_avail);
+  buf_addf(&b, "},\"memory\":{\"totalKiB\":%lld,\"availableKiB\":%lld}}", mem_total, mem_avail);
   send_json(c, F_REPLY, id, &b);
 }
 

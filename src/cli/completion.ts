@@ -2,19 +2,23 @@ import tab from '@bomb.sh/tab/commander';
 import type { Command as CommanderCommand } from 'commander';
 import type { RpcClient } from '../rpc/index.js';
 
-type NameSource = 'vm' | 'image';
+type NameSource = 'vm' | 'image' | 'kernel';
 
-/** Which live names an argument completes to, by the argument's name (`<vm>`, `<ref…>`, `<image>`). */
+/**
+ * Which live names an argument completes to, by the argument's name: every VM verb names its operand
+ * `<vm>` or `<vm...>`, image verbs `<image>`, kernel verbs `<kernel>`; `[image]` of `vm run` too.
+ */
 function sourceFor(argName: string): NameSource | undefined {
   if (/^(vm|vms|ref|refs)$/.test(argName)) return 'vm';
   if (/^images?$/.test(argName)) return 'image';
+  if (/^kernels?$/.test(argName)) return 'kernel';
   return undefined;
 }
 
 /**
- * Adds `banger completion bash|zsh|fish|powershell` and the hidden `complete -- …` protocol. Names of VMs
- * and images come from the daemon when it answers; when it does not, completion offers nothing rather
- * than starting one.
+ * Adds `banger completion bash|zsh|fish|powershell` and the hidden `complete -- …` protocol. Names of VMs,
+ * images and kernels come from the daemon when it answers; when it does not, completion offers nothing
+ * rather than starting one.
  */
 export async function installCompletion(
   program: CommanderCommand,
@@ -37,7 +41,7 @@ export async function installCompletion(
 
 async function fetchNames(client: RpcClient): Promise<Record<NameSource, string[]>> {
   const opts = { timeoutMs: 1000 };
-  const [vms, images] = await Promise.all([
+  const [vms, images, kernels] = await Promise.all([
     client
       .call('vm.list', {}, opts)
       .then((r) => r.vms.map((v) => v.name))
@@ -46,6 +50,11 @@ async function fetchNames(client: RpcClient): Promise<Record<NameSource, string[
       .call('image.list', {}, opts)
       .then((r) => r.images.map((i) => i.name))
       .catch(() => []),
+    // Broken kernels too: `kernel rm` is how a user gets rid of one.
+    client
+      .call('kernel.list', {}, opts)
+      .then((r) => [...r.kernels.map((k) => k.name), ...r.broken.map((b) => b.name)])
+      .catch(() => []),
   ]);
-  return { vm: vms, image: images };
+  return { vm: vms, image: images, kernel: kernels };
 }

@@ -8,6 +8,14 @@ const duration = z.string().regex(/^\d+(ms|s|m|h)?$/, 'a duration such as "0", "
 const size = z.string().regex(/^\d+(\.\d+)?\s*[a-zA-Z]*$/, 'a size such as "512MiB" or "8G"');
 const ipv4 = z.ipv4();
 
+/** A config duration ("0", "500ms", "90s", "15m", "24h"; a bare number is seconds) in milliseconds. */
+export function durationMs(text: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(text);
+  if (!m) throw new Error(`not a duration: ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's'] as number;
+  return Number(m[1]) * unit;
+}
+
 export const vmDefaultsSchema = z.strictObject({
   /** Virtual CPUs per VM. */
   vcpu: z.number().int().min(1).max(64).default(2),
@@ -59,7 +67,20 @@ export const configSchema = z.strictObject({
   default_kernel_name: z.string().default('debian-cloud-amd64'),
   /** Stop VMs untouched for this long; "0" disables. */
   auto_stop_stale_after: duration.default('0'),
-  stats_poll_interval: duration.default('30s'),
+  /** How often the daemon samples every running VM's stats (and applies auto_stop_stale_after); at least 1s. */
+  stats_poll_interval: duration.refine((d) => durationMs(d) >= 1000, 'at least "1s"').default('30s'),
+  /** Where the daemon's DNS server for `<name>.vm` listens (UDP and TCP): a loopback IPv4 address and port. */
+  dns_addr: z
+    .string()
+    .regex(
+      /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}$/,
+      'a loopback address and port such as "127.0.0.1:42069"',
+    )
+    .refine(
+      (a) => ipv4.safeParse(a.split(':')[0]).success && Number(a.split(':')[1]) <= 65535,
+      'a valid address and port',
+    )
+    .default('127.0.0.1:42069'),
   bridge_name: z
     .string()
     .regex(/^br-fc(-[a-z0-9-]+)?$/, 'br-fc or br-fc-<suffix>')

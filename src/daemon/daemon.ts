@@ -12,6 +12,8 @@ import {
   createHostNetwork,
   createInProcessPrivOps,
   createRunner,
+  readLink,
+  resolvedRunning,
 } from '../host/index.js';
 import { createKernelManager } from '../kernel/index.js';
 import { toBangerError } from '../model/errors.js';
@@ -28,7 +30,10 @@ import { createStore, openStore, type Store } from '../store/index.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
+import { vmStatsHandlers } from './handlers/vm-stats.js';
+import { createDnsService, type DnsService } from './services/dns/index.js';
 import { createImageService } from './services/images/index.js';
+import { createStatsService } from './services/stats/index.js';
 import { createVmService, tapsHeldBy, type VmService } from './services/vms/index.js';
 import { buildVmParts } from './vm-parts.js';
 
@@ -120,8 +125,19 @@ export async function startDaemon({
     },
     ...buildVmParts({ config, layout, runner, images, kernels, log }),
   });
+  const dns = buildDns({ config, store, runner, priv, network, log });
   const report = await vms.reconcile();
   log.info(report, 'reconciled VMs');
+  // After reconcile: the records are the adopted VMs'. A taken port leaves the daemon running without it.
+  await dns.start();
+  const stats = createStatsService({
+    vms,
+    config,
+    vmsDir: layout.vmsDir,
+    runner,
+    log: log.child({ svc: 'stats' }),
+  });
+  stats.start();
   const startedAt = Date.now();
   let server: RpcServer | undefined;
   let resolveStopped!: () => void;
@@ -135,6 +151,8 @@ export async function startDaemon({
       log.info({ reason, inflight: operations.size }, 'stopping');
       operations.abortAll(`daemon stopping: ${reason}`);
       await server?.close();
+      await stats.close();
+      await dns.close();
       await vms.close(); // VMs keep running; the next daemon adopts them
       // Idle taps go (running VMs keep theirs); the next daemon refills the pool where the bridge is.
       await network.taps
@@ -161,16 +179,49 @@ export async function startDaemon({
     'daemon.operations.list': async () => ({ operations: operations.list() }),
     ...imageHandlers({ images }),
     ...kernelHandlers({ kernels }),
-    ...vmHandlers({ vms }),
+    ...vmHandlers({ vms, samples: stats.lastSamples }),
+    ...vmStatsHandlers({ stats }),
   };
 
   try {
     server = await startRpcServer({ socketPath: layout.socketPath, handlers, version, log, operations });
   } catch (err) {
+    await stats.close();
+    await dns.close();
     store.db.close();
     throw err;
   }
   writeFileSync(layout.pidPath, `${process.pid}\n`, { mode: 0o600 });
   log.info({ version, socket: layout.socketPath, mode: layout.mode, vmm: config.vmm }, 'bangerd ready');
   return { stopped, stop };
+}
+
+/**
+ * The `.vm` DNS server over the store: its records follow every VM change. Where systemd-resolved runs and
+ * banger's bridge is in the host's namespace, `~vm` is routed to it through the privileged operations.
+ */
+function buildDns(input: {
+  config: Config;
+  store: Store;
+  runner: ReturnType<typeof createRunner>;
+  priv: ReturnType<typeof createInProcessPrivOps>;
+  network: ReturnType<typeof createHostNetwork>;
+  log: Logger;
+}): DnsService {
+  const { config, store, runner, priv, network, log } = input;
+  const dns = createDnsService({
+    config,
+    listVms: () => store.vms.list(),
+    log: log.child({ svc: 'dns' }),
+    async routeResolver({ host, port }) {
+      // The host's resolver cannot reach a bridge inside another namespace, and there is none to route
+      // on before the first VM start makes it.
+      if (network.netns || !resolvedRunning()) return 'skipped';
+      if (!(await readLink(runner, config.bridge_name))) return 'skipped';
+      await priv.routeResolver({ link: config.bridge_name, host, port });
+      return 'routed';
+    },
+  });
+  store.vms.onChange(() => dns.refresh());
+  return dns;
 }

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** A guest's memory figure above 16 TiB (in KiB) is a lie; no VM banger makes comes near it. */
+const MAX_GUEST_KIB = 16 * 1024 ** 3;
+
 /** zod schemas for what the agent sends back: the agent is inside a guest we do not control. */
 export const errorReplySchema = z.object({
   ok: z.literal(false),
@@ -16,6 +19,16 @@ export const healthSchema = z.object({
   /** What the agent did with `banger.ip=`: "configured", "already" (the initramfs did it), "none" (no
    * setting) or "error: …". Absent from agents older than this field. */
   network: z.string().optional(),
+  /**
+   * The guest's /proc/meminfo (MemTotal, MemAvailable) in KiB. The guest is untrusted: bounded to 16 TiB,
+   * and absent from agents older than this field.
+   */
+  memory: z
+    .object({
+      totalKiB: z.number().int().min(0).max(MAX_GUEST_KIB),
+      availableKiB: z.number().int().min(0).max(MAX_GUEST_KIB),
+    })
+    .optional(),
   /** Milliseconds since boot (CLOCK_BOOTTIME) at which each phase was reached. */
   bootPhasesMs: z.object({
     shimStart: z.number().optional(),
@@ -24,7 +37,9 @@ export const healthSchema = z.object({
     transportReady: z.number().optional(),
   }),
 });
-export type AgentHealth = Omit<z.infer<typeof healthSchema>, 'ok'>;
+/** The health report as the host passes it on (`vm health`): the reply less its `ok`. */
+export const agentHealthSchema = healthSchema.omit({ ok: true });
+export type AgentHealth = z.infer<typeof agentHealthSchema>;
 
 export const portSchema = z.object({
   protocol: z.enum(['tcp', 'tcp6', 'udp', 'udp6']),

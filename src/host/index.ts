@@ -5,15 +5,18 @@ export * from './net/index.js';
 export { readPidFile, withPidFile } from './pidfile.js';
 export * from './priv/index.js';
 export {
+  CLOCK_TICKS_PER_SECOND,
   checkProcessProof,
   type ProcessProof,
   type ProofCheck,
   processArgv,
   processExe,
   processExited,
+  processRssBytes,
   processStartTime,
   processUids,
   readProcStat,
+  systemUptimeSeconds,
 } from './proc.js';
 export * from './runner.js';
 export { describeIdentity, type TeardownDeps, teardownAll, teardownIdentity } from './teardown.js';

@@ -8,8 +8,19 @@ import { closeSync, openSync, readFileSync, readlinkSync, readSync } from 'node:
 /** A VMM's argv is a few KiB; more than this is not one of ours, and a read is never unbounded. */
 const CMDLINE_MAX_BYTES = 256 * 1024;
 
-/** The fields of /proc/PID/stat banger uses: the state letter (field 3) and the start time (field 22). */
-export function readProcStat(pid: number): { state: string; startTime: number } | undefined {
+/**
+ * Process CPU times and start times are in USER_HZ ticks, which the kernel fixes at 100 on x86_64 whatever
+ * its internal HZ (sysconf(_SC_CLK_TCK)); banger runs on x86_64 hosts only.
+ */
+export const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * The fields of /proc/PID/stat banger uses: the state letter (field 3), user and system CPU time (fields 14
+ * and 15, ticks) and the start time (field 22, ticks since boot).
+ */
+export function readProcStat(
+  pid: number,
+): { state: string; startTime: number; cpuTicks: number } | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -19,8 +30,26 @@ export function readProcStat(pid: number): { state: string; startTime: number } 
   // comm (field 2) may hold spaces and parentheses, so fields are counted after the last ')'.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const startTime = Number(rest[19]);
-  if (!rest[0] || !Number.isInteger(startTime)) return undefined;
-  return { state: rest[0], startTime };
+  const cpuTicks = Number(rest[11]) + Number(rest[12]);
+  if (!rest[0] || !Number.isInteger(startTime) || !Number.isInteger(cpuTicks)) return undefined;
+  return { state: rest[0], startTime, cpuTicks };
+}
+
+/** Seconds since boot (/proc/uptime), the clock process start times count from. */
+export function systemUptimeSeconds(): number {
+  return Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+}
+
+/** A process's resident set size in bytes (`VmRSS:` of /proc/PID/status), or undefined when it is gone. */
+export function processRssBytes(pid: number): number | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  return m ? Number(m[1]) * 1024 : undefined;
 }
 
 /**

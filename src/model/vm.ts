@@ -23,6 +23,8 @@ export const vmRuntimeSchema = z.object({
   logPath: z.string().optional(),
   identities: z.array(teardownIdentitySchema).default([]),
   lastError: z.string().optional(),
+  /** Why banger itself stopped the VM when no user asked (the idle rule); cleared at the next start. */
+  stopReason: z.string().optional(),
 });
 
 export const vmSchema = z.object({

@@ -42,10 +42,28 @@ function fromRow(row: VmRow, onRefused: OnRefusedIdentity): VM {
 export class VmRepository {
   private readonly db: Database.Database;
   private readonly onRefused: OnRefusedIdentity;
+  /** Told after every insert, state/runtime update and delete (the DNS records follow the store). */
+  private readonly listeners = new Set<() => void>();
 
   constructor(db: Database.Database, onRefused: OnRefusedIdentity = () => {}) {
     this.db = db;
     this.onRefused = onRefused;
+  }
+
+  /** Calls `listener` after every change of a VM's existence, state or runtime; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener();
+      } catch {
+        // A listener's failure is its own: the write it follows has happened and must not be reported failed.
+      }
+    }
   }
 
   list(): VM[] {
@@ -97,6 +115,7 @@ export class VmRepository {
       }
       throw err;
     }
+    this.changed();
   }
 
   /** Writes state and runtime together: the runtime mirror and the state must never disagree on disk. */
@@ -104,6 +123,12 @@ export class VmRepository {
     this.db
       .prepare('UPDATE vms SET state = ?, runtime_json = ?, updated_at = ? WHERE id = ?')
       .run(state, JSON.stringify(runtime), new Date().toISOString(), id);
+    this.changed();
+  }
+
+  /** Records a user action on the VM (exec, ssh, ports, start, forward traffic): the idle rule's clock. */
+  touch(id: string, at: Date = new Date()): void {
+    this.db.prepare('UPDATE vms SET last_touched_at = ? WHERE id = ?').run(at.toISOString(), id);
   }
 
   /** `vm set`: the spec only (the VM is stopped, so its runtime does not change). */
@@ -115,5 +140,6 @@ export class VmRepository {
 
   delete(id: string): void {
     this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
+    this.changed();
   }
 }

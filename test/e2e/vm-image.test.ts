@@ -6,6 +6,8 @@
  * its tarball cached under the test cache) with its default kernel: sshd, the pinned host key, the work
  * disk at /root. Network in a namespace this file creates.
  */
+import { createSocket } from 'node:dgram';
+import { Resolver } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -52,16 +54,25 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
   let inst: BangerInstance;
   let version: string;
   let ns: string;
+  let dnsPort: number;
   let root: GuestRootSource;
 
   beforeAll(async () => {
     const kernel = await ensureTestKernel();
+    // The daemon's DNS on a free loopback port of its own (not the default another daemon may hold).
+    const probe = createSocket('udp4');
+    await new Promise<void>((r) => probe.bind(0, '127.0.0.1', r));
+    dnsPort = probe.address().port;
+    await new Promise<void>((r) => probe.close(() => r()));
     version = kernel.version;
     root = await guestRootSource();
     ns = await fx.createNetns('img');
     inst = createInstance();
     await mkdir(join(inst.home, 'config'), { recursive: true });
-    writeInstanceConfig(inst.home, ns, fx.id.slice(6), ['default_kernel_name = "test"']);
+    writeInstanceConfig(inst.home, ns, fx.id.slice(6), [
+      'default_kernel_name = "test"',
+      `dns_addr = "127.0.0.1:${dnsPort}"`,
+    ]);
     // The cached test kernel is a kernel-store entry named "test": hard-link it into this store.
     await mkdir(join(inst.home, 'state', 'kernels'), { recursive: true, mode: 0o700 });
     await cp(dirname(kernel.kernelPath), join(inst.home, 'state', 'kernels', 'test'), { recursive: true });
@@ -187,7 +198,8 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
       expect(r.stdout.split('\n')[0]).toBe(v.name);
       expect(r.stdout).toContain(`inet ${v.runtime.guestIp}/`);
     }
-    // A listener in one guest; `vm ports` asks all four at once and names each VM.
+    // A listener in one guest; `vm ports` asks all four at once and names each VM. Its HTTP probe connects
+    // to every TCP port, which ends a one-shot `nc -l`: a loop listens again after each connection.
     const listen = await inst.cli([
       'vm',
       'exec',
@@ -195,7 +207,7 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
       '--',
       'sh',
       '-c',
-      'setsid nc -l -p 8123 </dev/null >/dev/null 2>&1 &',
+      'setsid sh -c "while :; do nc -l -p 8123 </dev/null >/dev/null 2>&1; done" </dev/null >/dev/null 2>&1 &',
     ]);
     expect(listen.exitCode, listen.stderr).toBe(0);
     let ports: { name: string; guestIp: string; ports: { endpoint: string; process?: string }[] }[] = [];
@@ -222,9 +234,30 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
     ]);
     expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
 
+    // The daemon's DNS names every running guest; stats and health come from the VMM and the guest's agent.
+    const resolver = new Resolver({ timeout: 2000, tries: 2 });
+    resolver.setServers([`127.0.0.1:${dnsPort}`]);
+    for (const v of vms) expect(await resolver.resolve4(`${v.name}.vm`)).toEqual([v.runtime.guestIp]);
+    const a = vms.find((v) => v.name === 'quad-a');
+    const stats = JSON.parse((await inst.cli(['vm', 'stats', 'quad-a', '--json'])).stdout);
+    expect(stats.memory.guestTotalBytes).toBeGreaterThan(128 * 1024 * 1024);
+    expect(stats.memory.guestTotalBytes).toBeLessThanOrEqual(256 * 1024 * 1024);
+    expect(stats.memory.guestAvailableBytes).toBeGreaterThan(0);
+    expect(stats.memory.vmmRssBytes).toBeGreaterThan(0);
+    expect(stats.cpu.seconds).toBeGreaterThan(0);
+    expect(stats.network.tap).toBe(a?.runtime.identities.find((i) => i.kind === 'tap')?.name);
+    expect(stats.network.fromGuestBytes).toBeGreaterThan(0); // the ping above went out through it
+    expect(stats.disk.rootAllocatedBytes).toBeGreaterThan(0);
+    expect(stats.disk.workAllocatedBytes).toBeGreaterThan(0);
+    const health = JSON.parse((await inst.cli(['vm', 'health', 'quad-a', '--json'])).stdout);
+    expect(health.health.network).toMatch(/^(configured|already)$/);
+    const rtt = JSON.parse((await inst.cli(['vm', 'ping', 'quad-a', '--json'])).stdout);
+    expect(rtt.rttMs).toBeGreaterThan(0);
+
     const deleted = await inst.cli(['vm', 'delete', ...names]);
     expect(deleted.exitCode, deleted.stderr).toBe(0);
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
+    await expect(resolver.resolve4('quad-a.vm')).rejects.toMatchObject({ code: 'ENOTFOUND' });
     expect(await processesNaming(join(inst.home, 'state', 'vms'))).toEqual([]);
     const left = (await listLinks(runner, ns)).filter((l) => l.name.startsWith('tap-fc-'));
     expect(left.length).toBeLessThanOrEqual(1); // the pool's one idle tap

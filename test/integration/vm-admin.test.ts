@@ -170,31 +170,51 @@ describe('vm ports through the real agent (run on the host as the stand-in guest
       netns: ns,
     });
     const udp = runner.spawn(['socat', '-u', 'UDP-RECV:5353', 'OPEN:/dev/null'], { netns: ns });
+    // The stand-in guest is the namespace itself: give it the guest's address, so the daemon's HTTP probe
+    // reaches its listeners there as it reaches a real guest over the bridge.
+    await runner.run(['ip', 'addr', 'add', `${vm.runtime.guestIp}/32`, 'dev', 'lo'], { netns: ns });
+    // An HTTP server (any request gets a 200), and one that floods without ever speaking HTTP.
+    const web = runner.spawn(
+      [
+        'socat',
+        'TCP-LISTEN:8124,bind=0.0.0.0,fork,reuseaddr',
+        'SYSTEM:printf "HTTP/1.0 200 OK\\r\\n\\r\\nhi"',
+      ],
+      { netns: ns },
+    );
+    const flood = runner.spawn(['socat', 'TCP-LISTEN:8125,bind=0.0.0.0,fork,reuseaddr', 'SYSTEM:yes'], {
+      netns: ns,
+    });
     try {
       let ports: Awaited<ReturnType<typeof h.service.ports>>['ports'] = [];
       await waitUntil(async () => {
         ports = (await h.service.ports('porty')).ports;
-        return ports.some((p) => p.port === 8123) && ports.some((p) => p.port === 5353);
-        // A guard, not a timing: the stand-in agent names owners by scanning the whole host's /proc, which
-        // a busy host (other suites, other users) makes slow.
+        return [8123, 5353, 8124, 8125].every((n) => ports.some((p) => p.port === n));
+        // A guard, not a timing: the stand-in agent names owners by scanning the whole host's /proc, and each
+        // call also runs the HTTP probe in the namespace (a node process): both slow on a loaded host.
       }, 60_000);
       expect(ports).toContainEqual({
         protocol: 'tcp',
         address: '0.0.0.0',
         port: 8123,
-        endpoint: `${vm.runtime.guestIp}:8123`,
+        endpoint: 'porty.vm:8123',
+        ipEndpoint: `${vm.runtime.guestIp}:8123`,
         process: 'socat',
       });
       expect(ports).toContainEqual({
         protocol: 'udp',
         address: '0.0.0.0',
         port: 5353,
-        endpoint: `${vm.runtime.guestIp}:5353`,
+        endpoint: 'porty.vm:5353',
+        ipEndpoint: `${vm.runtime.guestIp}:5353`,
         process: 'socat',
       });
+      expect(ports.find((p) => p.port === 8124)?.url).toBe('http://porty.vm:8124/');
+      // The probe read a few bytes of the flood and moved on: no link, and the call came back.
+      expect(ports.find((p) => p.port === 8125)?.url).toBeUndefined();
     } finally {
-      tcp.kill('SIGKILL');
-      udp.kill('SIGKILL');
+      for (const p of [tcp, udp, web, flood]) p.kill('SIGKILL');
+      await runner.run(['ip', 'addr', 'del', `${vm.runtime.guestIp}/32`, 'dev', 'lo'], { netns: ns });
     }
     await h.service.stop('porty');
     await expect(h.service.ports('porty')).rejects.toMatchObject({ code: 'not_running' });

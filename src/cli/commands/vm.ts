@@ -13,6 +13,7 @@ import { forwardSignals } from '../forward-signals.js';
 import { printError } from '../render/errors.js';
 import { createProgressRenderer } from '../render/progress.js';
 import { ago, renderJson, renderTable } from '../render/table.js';
+import { addVmStatsCommands } from './vm-stats.js';
 
 type ExitResult = Result<'vm.exec'>;
 
@@ -26,7 +27,9 @@ function renderVm(v: VM): string {
     `ip:       ${v.runtime.guestIp ?? '-'}`,
     `dir:      ${v.runtime.vmDir ?? '-'}`,
     `created:  ${v.createdAt} (${ago(v.createdAt)})`,
+    `used:     ${v.lastTouchedAt} (${ago(v.lastTouchedAt)})`,
   ];
+  if (v.runtime.stopReason) lines.push(`stopped:  ${v.runtime.stopReason}`);
   if (v.runtime.lastError) lines.push(`error:    ${v.runtime.lastError}`);
   return `${lines.join('\n')}\n`;
 }
@@ -138,11 +141,19 @@ export function vmCommands(ctx: CliContext) {
     .alias('ls')
     .description('list VMs in every state')
     .option('--json', 'print JSON')
-    .addHelpText('after', examples('banger vm list', "banger vm list --json | jq -r '.[].name'"))
+    .addHelpText(
+      'after',
+      examples(
+        'banger vm list',
+        "banger vm list --json | jq -r '.[].name'",
+        "banger vm list --json | jq -r '.[] | [.name, .lastTouchedAt, .stats.cpu.percent] | @tsv'",
+      ),
+    )
     .action(async (opts) => {
-      const { vms } = await (await client()).call('vm.list', {});
+      const { vms, samples } = await (await client()).call('vm.list', {});
       if (opts.json) {
-        ctx.out.write(renderJson(vms));
+        // Each VM with the stats poller's last sample (null when it is not running or not sampled yet).
+        ctx.out.write(renderJson(vms.map((v) => ({ ...v, stats: samples[v.id] ?? null }))));
         return;
       }
       const rows = vms.map((v) => [
@@ -151,8 +162,9 @@ export function vmCommands(ctx: CliContext) {
         v.state,
         v.runtime.guestIp ?? '-',
         ago(v.createdAt),
+        ago(v.lastTouchedAt),
       ]);
-      ctx.out.write(renderTable(['ID', 'NAME', 'STATE', 'IP', 'CREATED'], rows));
+      ctx.out.write(renderTable(['ID', 'NAME', 'STATE', 'IP', 'CREATED', 'LAST USED'], rows));
     });
 
   vm.command('show')
@@ -294,7 +306,9 @@ export function vmCommands(ctx: CliContext) {
     });
 
   vm.command('ports')
-    .description("list running VMs' listening TCP and UDP ports (from their agents)")
+    .description(
+      "list running VMs' listening TCP and UDP ports (from their agents) as NAME.vm:PORT, with an http:// link for those that answer HTTP",
+    )
     .argument('<vm...>', 'VMs (asked at once)')
     .option('--json', 'print JSON (an object for one VM, an array for several)')
     .addHelpText(
@@ -315,9 +329,15 @@ export function vmCommands(ctx: CliContext) {
       if (opts.json) ctx.out.write(renderJson(several ? answers : answers[0]));
       else if (answers.length > 0) {
         const rows = answers.flatMap((r) =>
-          r.ports.map((p) => [...(several ? [r.name] : []), p.endpoint, p.protocol, p.process ?? '-']),
+          r.ports.map((p) => [
+            ...(several ? [r.name] : []),
+            p.endpoint,
+            p.protocol,
+            p.process ?? '-',
+            p.url ?? '-',
+          ]),
         );
-        ctx.out.write(renderTable([...(several ? ['VM'] : []), 'ENDPOINT', 'PROTO', 'PROCESS'], rows));
+        ctx.out.write(renderTable([...(several ? ['VM'] : []), 'ENDPOINT', 'PROTO', 'PROCESS', 'URL'], rows));
       }
       // The VMs that could not answer, each said as an error would be; the exit status says some failed.
       for (const err of failures) printError(err, ctx.err);
@@ -431,6 +451,7 @@ export function vmCommands(ctx: CliContext) {
       }
     });
 
+  addVmStatsCommands(vm, ctx);
   return vm;
 }
 

@@ -11,6 +11,7 @@ import {
   type DoctorContext,
   requireTool,
 } from './checks.js';
+import { checkDns } from './dns.js';
 
 export type { CheckResult, CheckStatus, DoctorContext } from './checks.js';
 
@@ -24,6 +25,7 @@ export const CHECKS: readonly Check[] = [
   checkE2fsprogs,
   requireTool('iproute2', ['ip', '-V'], 'iproute2'),
   checkFirewall,
+  checkDns,
   requireTool('ssh', ['ssh', '-V'], 'openssh-client'),
   checkStore,
   checkConfig,

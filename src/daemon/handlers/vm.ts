@@ -1,8 +1,10 @@
 import { Writable } from 'node:stream';
 import type { z } from 'zod';
 import { parseSize } from '../../model/sizes.js';
+import type { VmStats } from '../../model/vm-stats.js';
 import type { CallContext } from '../../rpc/index.js';
 import type { vmCreateParamsSchema } from '../../rpc/methods/vm.js';
+import type { VmStatsMethod } from '../../rpc/methods/vm-stats.js';
 import { type CreateVmRequest, envRecord, type VmService } from '../services/vms/index.js';
 import type { HandlerGroup } from './types.js';
 
@@ -33,12 +35,18 @@ function callIo(ctx: CallContext, withStdin: boolean) {
   return { stdin: withStdin ? ctx.stdin : undefined, stdout: sink('stdout'), stderr: sink('stderr') };
 }
 
-/** `vm.*` handlers: thin, each calls one service function. */
-export function vmHandlers(deps: { vms: VmService }): HandlerGroup<'vm'> {
+/**
+ * `vm.*` handlers: thin, each calls one service function (the stats methods are handlers/vm-stats.ts's).
+ * `samples` is the stats poller's last sample per running VM, for `vm.list`.
+ */
+export function vmHandlers(deps: {
+  vms: VmService;
+  samples?: () => ReadonlyMap<string, VmStats>;
+}): Omit<HandlerGroup<'vm'>, VmStatsMethod> {
   const { vms } = deps;
   const op = (ctx: CallContext) => ({ progress: ctx.progress, signal: ctx.signal });
   return {
-    'vm.list': async () => ({ vms: vms.list() }),
+    'vm.list': async () => ({ vms: vms.list(), samples: Object.fromEntries(deps.samples?.() ?? []) }),
     'vm.show': async ({ ref }) => ({ vm: vms.get(ref) }),
     'vm.create': async (p, ctx) => ({ vm: await vms.create(toCreateRequest(p), op(ctx)) }),
     'vm.start': async ({ ref }, ctx) => ({ vm: await vms.start(ref, op(ctx)) }),

@@ -9,6 +9,7 @@ import { createTapLink, deleteLink, ensureBridgeLink } from './links.js';
 import { attachLoopDevice, detachLoopDevice } from './loop.js';
 import { addIptablesNat, removeIptablesNat } from './nat-iptables.js';
 import { addNftNat, removeNftNat } from './nat-nft.js';
+import { routeResolver } from './resolver.js';
 import { signalPid } from './signal.js';
 import { setIpForward } from './sysctl.js';
 import type { NatBackend, PrivOps } from './types.js';
@@ -112,6 +113,9 @@ export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOpt
       await net.runExclusive(() =>
         checked.backend === 'nft' ? removeNftNat(runner, checked) : removeIptablesNat(runner, checked),
       );
+    },
+    async routeResolver(req) {
+      await routeResolver(runner, req);
     },
     async setIpForward(req) {
       await setIpForward(runner, req.enabled === true, validateNetns(req.netns));

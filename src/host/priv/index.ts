@@ -5,6 +5,12 @@ export { describeOwner, type LinkOwner, linkMark, linkOwner } from './link-mark.
 export { type LoopEntry, listLoops } from './loop.js';
 export { iptablesRules } from './nat-iptables.js';
 export { listNftRules, natComment, nftAddScript } from './nat-nft.js';
+export {
+  RESOLVER_ROUTING_DOMAIN,
+  resolvedRunning,
+  resolverRouteArgv,
+  validateResolverRoute,
+} from './resolver.js';
 export type * from './types.js';
 export {
   ALLOWED_SIGNALS,

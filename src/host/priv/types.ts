@@ -50,6 +50,18 @@ export interface PrivOps {
    * reason) when a live process has the pid and start time but is not it.
    */
   signalProcess(req: SignalRequest): Promise<SignalResult>;
+  /**
+   * systemd-resolved: sends `*.vm` queries made on this host to the daemon's DNS server (per-link DNS and
+   * routing domain `~vm` on banger's bridge). The server must be a loopback address.
+   */
+  routeResolver(req: ResolverRouteRequest): Promise<void>;
+}
+
+export interface ResolverRouteRequest {
+  /** banger's bridge (`br-fc…`). */
+  link: string;
+  host: string;
+  port: number;
 }
 
 /** What a link removal did: `foreign` links (no mark of ours) are refused and left in place. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { vmSchema } from '../../model/vm.js';
+import { vmStatsSchema } from '../../model/vm-stats.js';
 import { method, noParams } from './define.js';
 
 const ref = z.string().min(1);
@@ -33,8 +34,12 @@ const exitSchema = z.object({ exitCode: z.number().nullable(), signal: z.string(
 export const vmMethods = {
   'vm.list': method({
     params: noParams,
-    result: z.object({ vms: z.array(vmSchema) }),
-    summary: 'Every VM in the store, any state.',
+    result: z.object({
+      vms: z.array(vmSchema),
+      /** The stats poller's last sample of each running VM, by VM id. */
+      samples: z.record(z.string(), vmStatsSchema).default({}),
+    }),
+    summary: 'Every VM in the store, any state, with the last stats sample of those running.',
   }),
   'vm.show': method({
     params: z.strictObject({ ref }),
@@ -119,7 +124,12 @@ export const vmMethods = {
           protocol: z.enum(['tcp', 'udp']),
           address: z.string(),
           port: z.number().int(),
+          /** `<name>.vm:<port>`, or the loopback address for a loopback-only socket. */
           endpoint: z.string(),
+          /** Through the guest IP. */
+          ipEndpoint: z.string(),
+          /** `http://<name>.vm:<port>/` when the port answered an HTTP probe. */
+          url: z.string().optional(),
           process: z.string().optional(),
         }),
       ),

@@ -68,8 +68,15 @@ export interface GuestPort {
   /** The address the socket listens on in the guest (0.0.0.0, ::, 127.0.0.1…). */
   address: string;
   port: number;
-  /** Reach it here from the host: the guest IP, or the loopback address for a loopback-only socket. */
+  /**
+   * Reach it here from the host: `<name>.vm:<port>` (banger's DNS), or the loopback address for a
+   * loopback-only socket (reachable from inside the guest only).
+   */
   endpoint: string;
+  /** The same through the guest IP, for hosts whose resolver does not route `.vm` (docs/dns.md). */
+  ipEndpoint: string;
+  /** `http://<name>.vm:<port>/` when the port answered an HTTP probe. */
+  url?: string;
   process?: string;
 }
 
@@ -78,7 +85,11 @@ export interface GuestPort {
  * process that holds it when it can be found. The agent does not name processes, so one exec through it
  * maps socket inodes to /proc/<pid>/comm; that is best-effort (a guest without sh just gets no names).
  */
-export async function guestPorts(agent: AgentPort, guestIp: string | undefined): Promise<GuestPort[]> {
+export async function guestPorts(
+  agent: AgentPort,
+  vm: { name: string; guestIp: string | undefined },
+): Promise<GuestPort[]> {
+  const { guestIp } = vm;
   const raw = agentPortsSchema.parse(await agent.ports());
   const names = raw.length > 0 ? await socketOwners(agent).catch(() => new Map<number, string>()) : new Map();
   const seen = new Set<string>();
@@ -87,13 +98,21 @@ export async function guestPorts(agent: AgentPort, guestIp: string | undefined):
     const protocol = p.protocol.startsWith('tcp') ? 'tcp' : 'udp';
     const loopback = p.address === '127.0.0.1' || p.address === '::1' || p.address.startsWith('127.');
     const host = loopback ? p.address : (guestIp ?? p.address);
-    const endpoint = host.includes(':') ? `[${host}]:${p.port}` : `${host}:${p.port}`;
+    const ipEndpoint = host.includes(':') ? `[${host}]:${p.port}` : `${host}:${p.port}`;
+    const endpoint = loopback || !guestIp ? ipEndpoint : `${vm.name}.vm:${p.port}`;
     // A dual-stack listener shows once per family; one line per endpoint and protocol is what users want.
     const key = `${protocol} ${endpoint}`;
     if (seen.has(key)) continue;
     seen.add(key);
     const process = names.get(p.inode);
-    out.push({ protocol, address: p.address, port: p.port, endpoint, ...(process && { process }) });
+    out.push({
+      protocol,
+      address: p.address,
+      port: p.port,
+      endpoint,
+      ipEndpoint,
+      ...(process && { process }),
+    });
   }
   return out.sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol));
 }

@@ -7,6 +7,6 @@ export type { ReconcileReport } from './reconcile.js';
 export { resolveVm } from './resolve.js';
 export type { RunRequest, RunResult } from './run.js';
 export { readHandles, type VmHandlesFile, vmPaths } from './run-dir.js';
-export { createVmService, envRecord, type VmService } from './service.js';
+export { createVmService, envRecord, type LiveView, type VmService } from './service.js';
 export { tapsHeldBy } from './teardown.js';
 export type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';

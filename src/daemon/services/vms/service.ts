@@ -19,10 +19,11 @@ import {
 } from './admin.js';
 import { ensureVmDisks } from './disks.js';
 import { GUEST_HOST_KEY, GUEST_SH_MAX_BYTES, hasSshd, readHostKey, waitForSshd } from './guest-setup.js';
+import { withHttpLinks } from './http-probe.js';
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
-import type { ExecHandle, ExecIo, ExecRequest, VmmInstancePort } from './ports.js';
+import type { AgentPort, ExecHandle, ExecIo, ExecRequest, VmmInstancePort } from './ports.js';
 
 import { type ReconcileReport, reconcileVms } from './reconcile.js';
 import { resolveVm } from './resolve.js';
@@ -38,8 +39,20 @@ export interface VmService {
   get(ref: string): VM;
   create(req: CreateVmRequest, opts?: OpOptions): Promise<VM>;
   start(ref: string, opts?: OpOptions): Promise<VM>;
-  /** force kills the VMM at once, with `signal` (TERM, KILL, INT, HUP, QUIT) or SIGKILL. */
-  stop(ref: string, opts?: { force?: boolean; signal?: NodeJS.Signals }): Promise<VM>;
+  /**
+   * force kills the VMM at once, with `signal` (TERM, KILL, INT, HUP, QUIT) or SIGKILL. `reason` is recorded
+   * as the VM's stopReason when banger stops it on its own (the idle rule).
+   */
+  stop(ref: string, opts?: { force?: boolean; signal?: NodeJS.Signals; reason?: string }): Promise<VM>;
+  /**
+   * Records a user action on the VM (its lastTouchedAt, the idle rule's clock). exec, ssh, ports, workspace
+   * copies and start touch on their own; port forwarding calls it for the traffic it carries.
+   */
+  touch(ref: string): void;
+  /** A running VM's VMM process and agent, for stats and health; not_running otherwise. */
+  live(ref: string): LiveView;
+  /** Ids of the VMs this daemon runs (started or adopted). */
+  liveIds(): string[];
   restart(ref: string, opts?: OpOptions): Promise<VM>;
   delete(ref: string): Promise<void>;
   /**
@@ -74,6 +87,18 @@ export interface VmService {
   close(): Promise<void>;
 }
 
+/** What the stats service reads of a running VM. */
+export interface LiveView {
+  vm: VM;
+  /** The VMM process (pid and start time name it for good). */
+  pid: number;
+  startTime: number;
+  /** The agent connection, reconnected when it dropped. */
+  agent(signal?: AbortSignal): Promise<AgentPort>;
+  /** True while a command runs in it through the agent (exec, vm run's command, a workspace copy). */
+  busy: boolean;
+}
+
 const AGENT_RECONNECT_MS = 15_000;
 /** How long `vm ssh` waits for a guest's sshd to listen (a VM just started may still be booting it). */
 const SSHD_WAIT_MS = 60_000;
@@ -85,6 +110,8 @@ const WORKSPACE_COPY_TIMEOUT_MS = 60 * 60_000;
 export function createVmService(deps: VmServiceDeps): VmService {
   const { store, config } = deps;
   const live = new Map<string, LiveVm>();
+  /** Commands running through each VM's agent: a VM in use is never idle, however long the command. */
+  const running = new Map<string, number>();
   const locks = new Map<string, Mutex>();
   const locked = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
     let lock = locks.get(id);
@@ -144,6 +171,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     const entry = await startVm(deps, vm, opts);
     const watched = watch(vm, entry.instance, entry.ledger);
     watched.agent = entry.agent;
+    store.vms.touch(vm.id);
     await refreshSshConfig();
     return fresh(vm.id);
   };
@@ -278,6 +306,10 @@ export function createVmService(deps: VmServiceDeps): VmService {
         if (entry) {
           await stopLive(deps, current, entry, opts.force ?? false, opts.signal);
           live.delete(vm.id);
+          if (opts.reason) {
+            const after = fresh(vm.id);
+            store.vms.update(vm.id, after.state, { ...after.runtime, stopReason: opts.reason });
+          }
         } else if ((await ledgerFor(deps, current)).runtimeIdentities().length > 0) {
           // Recorded but not live here (a start that failed half-way): undo from the record.
           await releaseRuntime(deps, current, await ledgerFor(deps, current));
@@ -330,10 +362,35 @@ export function createVmService(deps: VmServiceDeps): VmService {
       });
     },
 
+    touch(ref) {
+      store.vms.touch(resolveVm(store.vms, ref).id);
+    },
+
+    live(ref) {
+      const vm = resolveVm(store.vms, ref);
+      const entry = live.get(vm.id);
+      if (!entry || vm.state !== 'running') {
+        throw new BangerError('not_running', `VM ${vm.name} is not running`, {
+          hint: `banger vm start ${vm.name}`,
+        });
+      }
+      return {
+        vm,
+        pid: entry.instance.pid,
+        startTime: entry.instance.startTime,
+        agent: (signal) => agentOf(vm, signal),
+        busy: (running.get(vm.id) ?? 0) > 0,
+      };
+    },
+
+    liveIds: () => [...live.keys()],
+
     async ports(ref, opts = {}) {
       const vm = resolveVm(store.vms, ref);
+      store.vms.touch(vm.id);
       const agent = await agentOf(vm, opts.signal);
-      return { vm, ports: await guestPorts(agent, vm.runtime.guestIp) };
+      const ports = await guestPorts(agent, { name: vm.name, guestIp: vm.runtime.guestIp });
+      return { vm, ports: await withHttpLinks(deps.runner, vm, ports, deps.network.netns) };
     },
 
     async sshConfig() {
@@ -345,6 +402,8 @@ export function createVmService(deps: VmServiceDeps): VmService {
 
     async exec(ref, req, io, opts = {}) {
       const vm = resolveVm(store.vms, ref);
+      store.vms.touch(vm.id);
+      running.set(vm.id, (running.get(vm.id) ?? 0) + 1);
       // A signal that arrives while the command is being started is sent to it once it runs.
       let handle: ExecHandle | undefined;
       const early: string[] = [];
@@ -369,6 +428,11 @@ export function createVmService(deps: VmServiceDeps): VmService {
       } finally {
         opts.control?.off('signal', onSignal);
         opts.signal?.removeEventListener('abort', onAbort);
+        const left = (running.get(vm.id) ?? 1) - 1;
+        if (left > 0) running.set(vm.id, left);
+        else running.delete(vm.id);
+        // The end of a command is a use too: the idle clock starts from it, not from its start.
+        if (store.vms.findById(vm.id)) store.vms.touch(vm.id);
       }
     },
 
@@ -415,6 +479,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
         });
       }
       if (!deps.ssh) throw badRequest('ssh is not configured in this daemon');
+      store.vms.touch(vm.id);
       const ip = vm.runtime.guestIp;
       const agent = await agentOf(vm, opts.signal);
       if (!(await hasSshd(agent))) {

@@ -45,7 +45,12 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
   await mkdir(paths.run, { recursive: true, mode: 0o700 });
   const previous = (await readHandles(paths.handles, deps.log))?.identities ?? vm.runtime.identities;
   const ledger = new IdentityLedger(store.vms, paths.handles, { vmId: vm.id, identities: previous });
-  store.vms.update(vm.id, vm.state, { ...vm.runtime, vmDir: paths.dir, lastError: undefined });
+  store.vms.update(vm.id, vm.state, {
+    ...vm.runtime,
+    vmDir: paths.dir,
+    lastError: undefined,
+    stopReason: undefined,
+  });
 
   let live: LiveVm | undefined;
   try {
