@@ -72,6 +72,7 @@ void conn_reset(conn_t *c) {
     if (s->conn == c) {
       if (s->type == S_EXEC) exec_kill(s);
       else if (s->type == S_WRITE) write_file_abort(s);
+      else if (s->type == S_CONN) connect_abort(s);
       else session_free(s);
     }
     s = next;
@@ -255,7 +256,7 @@ static void maybe_open_transports(int64_t now) {
   }
 }
 
-enum { P_LISTEN, P_CONN, P_OUT, P_ERR, P_IN, P_SIGCHLD };
+enum { P_LISTEN, P_CONN, P_OUT, P_ERR, P_IN, P_SOCK, P_SIGCHLD };
 struct slot {
   int kind;
   void *ptr;
@@ -319,8 +320,15 @@ int run_loop(void) {
       if (buf_pending(&c->out)) ev |= POLLOUT;
       ADD(c->fd, ev, P_CONN, c);
     }
+    int connect_wait = connect_expire(now);
+    if (connect_wait >= 0 && connect_wait < timeout) timeout = connect_wait;
     for (session_t *s = g_sessions; s; s = s->next) {
       int room = s->conn && buf_pending(&s->conn->out) < OUT_HIGH_WATER;
+      if (s->type == S_CONN) {
+        short ev = connect_events(s, room);
+        if (ev) ADD(s->out_fd, ev, P_SOCK, s);
+        continue;
+      }
       if (room && s->out_fd >= 0 && !s->pty_eof && s->type != S_WRITE) ADD(s->out_fd, POLLIN, P_OUT, s);
       if (room && s->err_fd >= 0) ADD(s->err_fd, POLLIN, P_ERR, s);
       if (s->type == S_EXEC && s->in_fd >= 0 && (buf_pending(&s->stdin_q) || (s->stdin_eof && !s->pty)))
@@ -365,6 +373,7 @@ int run_loop(void) {
         if (sl.kind == P_OUT && s->out_fd == pfds[i].fd) session_read(s, 1);
         else if (sl.kind == P_ERR && s->err_fd == pfds[i].fd) session_read(s, 2);
         else if (sl.kind == P_IN && s->in_fd == pfds[i].fd) session_write_stdin(s);
+        else if (sl.kind == P_SOCK && s->out_fd == pfds[i].fd) connect_ready(s, re);
       }
     }
     /* Try to flush replies right away: most are small and fit the socket buffer. */

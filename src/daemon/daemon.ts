@@ -25,9 +25,11 @@ import {
   startRpcServer,
 } from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
+import { forwardHandlers } from './handlers/forward.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
+import { createForwardService, type ForwardService } from './services/forwards/index.js';
 import { createImageService } from './services/images/index.js';
 import { createVmService, tapsHeldBy, type VmService } from './services/vms/index.js';
 import { buildVmParts } from './vm-parts.js';
@@ -122,6 +124,12 @@ export async function startDaemon({
   });
   const report = await vms.reconcile();
   log.info(report, 'reconciled VMs');
+  const forwards: ForwardService = createForwardService({
+    vms,
+    vmsDir: layout.vmsDir,
+    log: log.child({ svc: 'forwards' }),
+  });
+  await forwards.restore(); // the adopted VMs listen again on their forwarded ports
   const startedAt = Date.now();
   let server: RpcServer | undefined;
   let resolveStopped!: () => void;
@@ -135,6 +143,7 @@ export async function startDaemon({
       log.info({ reason, inflight: operations.size }, 'stopping');
       operations.abortAll(`daemon stopping: ${reason}`);
       await server?.close();
+      await forwards.close(); // listeners go; the saved sets stay for the next daemon
       await vms.close(); // VMs keep running; the next daemon adopts them
       // Idle taps go (running VMs keep theirs); the next daemon refills the pool where the bridge is.
       await network.taps
@@ -161,7 +170,8 @@ export async function startDaemon({
     'daemon.operations.list': async () => ({ operations: operations.list() }),
     ...imageHandlers({ images }),
     ...kernelHandlers({ kernels }),
-    ...vmHandlers({ vms }),
+    ...vmHandlers({ vms, forwards }),
+    ...forwardHandlers({ forwards, vms }),
   };
 
   try {

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { daemonMethods } from './methods/daemon.js';
+import { forwardMethods } from './methods/forward.js';
 import { imageMethods } from './methods/image.js';
 import { kernelMethods } from './methods/kernel.js';
 import { vmMethods } from './methods/vm.js';
@@ -15,6 +16,7 @@ export const methods = {
   ...imageMethods,
   ...kernelMethods,
   ...vmMethods,
+  ...forwardMethods,
 } as const;
 
 export type Methods = typeof methods;

@@ -113,6 +113,11 @@ export class VmRepository {
       .run(JSON.stringify(spec), new Date().toISOString(), id);
   }
 
+  /** A user action on the VM (exec, ssh, forward traffic …): idle stop counts from lastTouchedAt. */
+  touch(id: string, at: string): void {
+    this.db.prepare('UPDATE vms SET last_touched_at = ? WHERE id = ?').run(at, id);
+  }
+
   delete(id: string): void {
     this.db.prepare('DELETE FROM vms WHERE id = ?').run(id);
   }

@@ -22,7 +22,7 @@ import { GUEST_HOST_KEY, GUEST_SH_MAX_BYTES, hasSshd, readHostKey, waitForSshd }
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { generateVmName, newVmId } from './names.js';
-import type { ExecHandle, ExecIo, ExecRequest, VmmInstancePort } from './ports.js';
+import type { AgentPort, ExecHandle, ExecIo, ExecRequest, VmmInstancePort } from './ports.js';
 
 import { type ReconcileReport, reconcileVms } from './reconcile.js';
 import { resolveVm } from './resolve.js';
@@ -72,6 +72,17 @@ export interface VmService {
   sshConfig(): Promise<{ path: string; text: string }>;
   /** Drops agent connections; VMs keep running for the next daemon to adopt. */
   close(): Promise<void>;
+  /** A running VM's agent connection (made again when it dropped); not_running otherwise. */
+  agent(ref: string, opts?: OpOptions): Promise<AgentPort>;
+  /** True while this daemon runs (or adopted) the VM's VMM. */
+  isLive(id: string): boolean;
+  /** Records a user action on the VM now (`lastTouchedAt`): idle stop counts from it. */
+  touch(id: string): void;
+  /**
+   * Calls listener (synchronously) each time a VM stops running here (stop, delete, its VMM's exit); not at
+   * daemon stop, where VMs keep running. Returns the unsubscribe.
+   */
+  onStopped(listener: (vmId: string) => void): () => void;
 }
 
 const AGENT_RECONNECT_MS = 15_000;
@@ -94,6 +105,18 @@ export function createVmService(deps: VmServiceDeps): VmService {
     }
     return lock.runExclusive(fn);
   };
+  const stoppedListeners = new Set<(vmId: string) => void>();
+  /** The VM no longer runs here: listeners (forwards) drop what they hold for it. */
+  const forget = (id: string) => {
+    if (!live.delete(id)) return;
+    for (const listener of stoppedListeners) {
+      try {
+        listener(id);
+      } catch (err) {
+        deps.log.warn({ vm: id, err: toBangerError(err).message }, 'a VM stop listener failed');
+      }
+    }
+  };
   const fresh = (id: string): VM => {
     const vm = store.vms.findById(id);
     if (!vm) throw new BangerError('not_found', `VM ${id} was deleted`);
@@ -106,7 +129,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     const entry = live.get(id);
     if (entry) {
       await stopLive(deps, fresh(id), entry, true);
-      live.delete(id);
+      forget(id);
     }
     const ip = fresh(id).runtime.guestIp;
     await destroyVm(deps, fresh(id));
@@ -119,7 +142,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     live.set(vm.id, entry);
     void instance.exited.then(async (exit) => {
       if (entry.stopping || live.get(vm.id) !== entry) return;
-      live.delete(vm.id);
+      forget(vm.id);
       await Promise.resolve(entry.agent?.close()).catch(() => {});
       const clean = exit.code === 0;
       await locked(vm.id, async () => {
@@ -145,6 +168,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     const watched = watch(vm, entry.instance, entry.ledger);
     watched.agent = entry.agent;
     await refreshSshConfig();
+    await opts.afterStart?.(fresh(vm.id));
     return fresh(vm.id);
   };
 
@@ -277,7 +301,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
         const entry = live.get(vm.id);
         if (entry) {
           await stopLive(deps, current, entry, opts.force ?? false, opts.signal);
-          live.delete(vm.id);
+          forget(vm.id);
         } else if ((await ledgerFor(deps, current)).runtimeIdentities().length > 0) {
           // Recorded but not live here (a start that failed half-way): undo from the record.
           await releaseRuntime(deps, current, await ledgerFor(deps, current));
@@ -446,6 +470,14 @@ export function createVmService(deps: VmServiceDeps): VmService {
     },
 
     reconcile: () => reconcileVms(deps, watch),
+
+    agent: (ref, opts = {}) => agentOf(resolveVm(store.vms, ref), opts.signal),
+    isLive: (id) => live.has(id),
+    touch: (id) => store.vms.touch(id, new Date().toISOString()),
+    onStopped(listener) {
+      stoppedListeners.add(listener);
+      return () => stoppedListeners.delete(listener);
+    },
 
     async close() {
       for (const entry of live.values()) {
