@@ -100,9 +100,18 @@ export class AgentClient {
   private closedError: BangerError | undefined;
 
   private readonly stream: AgentStream;
+  /** Writers waiting for the connection to drain (one listener for all: many streams may wait at once). */
+  private drainWaiters: (() => void)[] = [];
+
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const fn of waiters) fn();
+  }
 
   constructor(stream: AgentStream) {
     this.stream = stream;
+    stream.on('drain', () => this.wakeDrainWaiters());
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (err) => this.fail(operationFailed(`agent connection failed: ${err.message}`)));
     stream.on('close', () => this.fail(operationFailed('agent connection closed')));
@@ -140,6 +149,7 @@ export class AgentClient {
     const handlers = [...this.streams.values()];
     this.streams.clear();
     for (const h of handlers) h.onClose(err);
+    this.wakeDrainWaiters();
   }
 
   /** Ends a connection whose guest broke a limit: every stream on it fails with err, its commands die. */
@@ -397,13 +407,7 @@ export class AgentClient {
         send: (frame) => this.send(frame),
         onceDrain: (fn) => {
           if (this.closedError) return fn();
-          const done = () => {
-            this.stream.off('drain', done);
-            this.stream.off('close', done);
-            fn();
-          };
-          this.stream.on('drain', done);
-          this.stream.on('close', done);
+          this.drainWaiters.push(fn);
         },
         hold: (key) => this.hold(key),
         release: (key) => this.release(key),

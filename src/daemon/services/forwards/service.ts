@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Mutex } from 'async-mutex';
@@ -272,7 +273,8 @@ export function createForwardService(deps: ForwardServiceDeps): ForwardService {
 
   vms.onStopped((vmId) => {
     teardownVm(vmId);
-    removeSaved(savedPath(vmId)).catch(() => {});
+    // Gone before the stop returns: a late removal could delete the set of the VM's next run.
+    rmSync(savedPath(vmId), { force: true });
   });
 
   return {
