@@ -23,6 +23,10 @@ enum {
 #define MAX_PAYLOAD (1u << 20)
 #define DATA_CHUNK 32768
 #define OUT_HIGH_WATER (1u << 20)
+/* connect streams: bytes either side may have in flight unacknowledged (per-stream flow control, so one
+ * stalled reader never stalls the connection's other streams); acks go out every ACK_STEP bytes. */
+#define CONN_WINDOW (256u * 1024)
+#define CONN_ACK_STEP (64u * 1024)
 
 /* A growable byte buffer; bytes before off are consumed. */
 typedef struct {
@@ -86,6 +90,8 @@ struct session {
   /* connect: the socket is out_fd; stdin_q/stdin_eof carry the host's bytes to it */
   int sock_state;
   int rd_eof, wr_shut; /* the guest's end sent FIN (EOF forwarded); we shut our write side down */
+  size_t tx_unacked;   /* bytes sent to the host that it has not acknowledged yet */
+  size_t rx_written;   /* host bytes written to the socket and not yet acknowledged to the host */
   int64_t deadline_ms; /* while connecting */
   unsigned port;
   char address[64];

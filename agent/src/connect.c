@@ -134,19 +134,40 @@ void connect_start(conn_t *c, uint32_t id, const jv *req) {
 
 void connect_host_data(session_t *s, const char *data, size_t n, int eof) {
   if (eof) s->stdin_eof = 1;
-  else if (!s->stdin_eof) buf_add(&s->stdin_q, data, n);
+  else if (!s->stdin_eof) {
+    if (buf_pending(&s->stdin_q) + n > 2 * CONN_WINDOW) {
+      end_stream(s, 1, "the host sent past its window");
+      return;
+    }
+    buf_add(&s->stdin_q, data, n);
+  }
 }
 
 void connect_control(session_t *s, const jv *req) {
   const char *op = json_str(req, "op");
+  if (!op) return;
   /* The host's client reset its connection (or gave up): pass the reset on; the host forgot the stream. */
-  if (op && !strcmp(op, "reset")) close_with_reset(s);
+  if (!strcmp(op, "reset")) close_with_reset(s);
+  else if (!strcmp(op, "ack")) {
+    double n = 0;
+    if (!json_num(req, "bytes", &n) || n < 0) return;
+    s->tx_unacked = n >= (double)s->tx_unacked ? 0 : s->tx_unacked - (size_t)n;
+  }
+}
+
+/* Tells the host how many of its bytes reached the socket, so it may send that many more. */
+static void ack_host(session_t *s, int force) {
+  if (!s->rx_written || (!force && s->rx_written < CONN_ACK_STEP)) return;
+  buf_t b = {0};
+  buf_addf(&b, "{\"ack\":%zu}", s->rx_written);
+  send_json(s->conn, F_CONTROL, s->id, &b);
+  s->rx_written = 0;
 }
 
 short connect_events(const session_t *s, int room) {
   if (s->sock_state == C_CONNECTING) return POLLOUT;
   short ev = 0;
-  if (room && !s->rd_eof) ev |= POLLIN;
+  if (room && !s->rd_eof && s->tx_unacked < CONN_WINDOW) ev |= POLLIN;
   if (buf_pending(&s->stdin_q) || (s->stdin_eof && !s->wr_shut)) ev |= POLLOUT;
   return ev;
 }
@@ -183,7 +204,11 @@ void connect_ready(session_t *s, short revents) {
         end_stream(s, 1, strerror(errno));
         return;
       }
-      if (n > 0) buf_consume(&s->stdin_q, (size_t)n);
+      if (n > 0) {
+        buf_consume(&s->stdin_q, (size_t)n);
+        s->rx_written += (size_t)n;
+        ack_host(s, !buf_pending(&s->stdin_q));
+      }
     }
     if (!buf_pending(&s->stdin_q) && s->stdin_eof && !s->wr_shut) {
       shutdown(s->out_fd, SHUT_WR);
@@ -195,9 +220,13 @@ void connect_ready(session_t *s, short revents) {
   }
   if (revents & (POLLIN | POLLHUP | POLLERR)) {
     char tmp[DATA_CHUNK];
-    ssize_t n = recv(s->out_fd, tmp, sizeof tmp, 0);
+    size_t want = CONN_WINDOW - s->tx_unacked;
+    if (want > sizeof tmp) want = sizeof tmp;
+    if (!want) want = 1; /* POLLHUP/POLLERR with a full window: read 1 byte to learn of a reset */
+    ssize_t n = recv(s->out_fd, tmp, want, 0);
     if (n > 0) {
       send_frame(s->conn, F_DATA, s->id, tmp, (size_t)n);
+      s->tx_unacked += (size_t)n;
       return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;

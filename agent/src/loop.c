@@ -230,8 +230,10 @@ static void session_write_stdin(session_t *s) {
 }
 
 static int conn_input_throttled(conn_t *c) {
+  /* connect streams are bounded by their window instead (a stalled guest server must not stop the
+   * connection, where exec, health and the other forwards travel too) */
   for (session_t *s = g_sessions; s; s = s->next)
-    if (s->conn == c && buf_pending(&s->stdin_q) > OUT_HIGH_WATER) return 1;
+    if (s->conn == c && s->type != S_CONN && buf_pending(&s->stdin_q) > OUT_HIGH_WATER) return 1;
   return 0;
 }
 

@@ -409,8 +409,6 @@ export class AgentClient {
           if (this.closedError) return fn();
           this.drainWaiters.push(fn);
         },
-        hold: (key) => this.hold(key),
-        release: (key) => this.release(key),
         forget: () => this.streams.delete(id),
         get open() {
           return !client.closed;

@@ -27,6 +27,17 @@ export const connectErrorSchema = z.object({
   }),
 });
 
+/**
+ * Per-stream flow control (docs/agent-protocol.md): each side has at most this many bytes in flight that the
+ * other has not acknowledged, so a stalled reader or server holds back its own stream only, never the agent
+ * connection the other streams (exec, health, other forwards) share. The agent's value is the same.
+ */
+export const CONNECT_WINDOW = 256 * 1024;
+/** The host acknowledges the guest's bytes in steps of this many, once its reader took them. */
+const ACK_STEP = 64 * 1024;
+
+const ackSchema = z.object({ ack: z.number().int().min(0).max(0xffffffff) });
+
 /** How a connect stream ended, from the agent's EXIT frame. */
 const endSchema = z.object({ reset: z.boolean(), message: z.string().max(4096).optional() });
 
@@ -35,9 +46,6 @@ export interface TcpChannel {
   /** Writes a frame to the agent connection; false: wait for drain before the next. */
   send(frame: Buffer): boolean;
   onceDrain(fn: () => void): void;
-  /** Pauses reading the agent connection while this stream's reader is full (flow control). */
-  hold(key: object): void;
-  release(key: object): void;
   /** The stream is over for the host: later frames for it are dropped. */
   forget(): void;
   /** False once the agent connection is gone. */
@@ -55,9 +63,15 @@ export class GuestTcpStream extends Duplex {
   private eofSeen = false;
   private finalSent = false;
   private ended = false;
+  /** Guest bytes pushed to our reader, and how many of them were acknowledged to the agent. */
+  private pushed = 0;
+  private acked = 0;
+  /** Our bytes sent that the agent has not acknowledged; a write waits while the window is full. */
+  private inFlight = 0;
+  private pending: { buf: Buffer; done: (err?: Error | null) => void } | undefined;
 
   constructor(id: number, channel: TcpChannel) {
-    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024 });
+    super({ allowHalfOpen: true });
     this.id = id;
     this.channel = channel;
   }
@@ -68,8 +82,20 @@ export class GuestTcpStream extends Duplex {
     switch (frame.type) {
       case FrameType.data:
         if (this.eofSeen) return void this.destroy(operationFailed('the guest agent sent data after EOF'));
-        if (frame.payload.length > 0 && !this.push(frame.payload)) this.channel.hold(this);
+        // An agent that ignores the window is cut off here rather than buffered without end.
+        if (this.readableLength + frame.payload.length > 2 * CONNECT_WINDOW)
+          return void this.destroy(operationFailed('the guest agent sent past its window'));
+        this.pushed += frame.payload.length;
+        this.push(frame.payload);
+        this.ackConsumed();
         return;
+      case FrameType.control: {
+        const ack = ackSchema.safeParse(parseJson(frame.payload));
+        if (!ack.success) return;
+        this.inFlight = Math.max(0, this.inFlight - ack.data.ack);
+        this.flush();
+        return;
+      }
       case FrameType.eof:
         if (this.eofSeen) return;
         this.eofSeen = true;
@@ -93,7 +119,6 @@ export class GuestTcpStream extends Duplex {
       case FrameType.reply: // only one, before this stream existed
       case FrameType.stderr:
       case FrameType.open:
-      case FrameType.control:
         return; // not part of a connect stream: ignored
     }
   }
@@ -104,20 +129,45 @@ export class GuestTcpStream extends Duplex {
     this.destroy(err);
   }
 
-  override _read(): void {
-    this.channel.release(this);
+  /** Acknowledges the bytes our reader has taken (pushed, no longer buffered), in steps. */
+  private ackConsumed(): void {
+    const consumed = this.pushed - this.readableLength;
+    const delta = consumed - this.acked;
+    // Small steps wait: the window is four steps wide, so an unacknowledged remainder never stalls the agent.
+    if (delta < ACK_STEP || this.ended || !this.channel.open) return;
+    this.acked = consumed;
+    this.channel.send(encodeJson(FrameType.control, this.id, { op: 'ack', bytes: delta }));
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+  override _read(): void {
+    this.ackConsumed();
+  }
+
+  /** Sends what the window allows of the pending write; completes it once all of it is sent. */
+  private flush(): void {
+    const p = this.pending;
+    if (!p) return;
     if (this.ended || !this.channel.open) {
-      done(operationFailed('the guest connection is closed'));
+      this.pending = undefined;
+      p.done(operationFailed('the guest connection is closed'));
       return;
     }
     let ok = true;
-    for (let off = 0; off < chunk.length; off += DATA_CHUNK)
-      ok = this.channel.send(encodeFrame(FrameType.data, this.id, chunk.subarray(off, off + DATA_CHUNK)));
-    if (ok) done();
-    else this.channel.onceDrain(() => done());
+    while (p.buf.length > 0 && this.inFlight < CONNECT_WINDOW) {
+      const n = Math.min(DATA_CHUNK, CONNECT_WINDOW - this.inFlight, p.buf.length);
+      ok = this.channel.send(encodeFrame(FrameType.data, this.id, p.buf.subarray(0, n)));
+      this.inFlight += n;
+      p.buf = p.buf.subarray(n);
+    }
+    if (p.buf.length > 0) return; // the rest goes when the agent acknowledges
+    this.pending = undefined;
+    if (ok) p.done();
+    else this.channel.onceDrain(() => p.done());
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.pending = { buf: chunk, done };
+    this.flush();
   }
 
   override _final(done: (err?: Error | null) => void): void {
@@ -127,7 +177,7 @@ export class GuestTcpStream extends Duplex {
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    this.channel.release(this);
+    this.pending = undefined; // a destroyed stream's unfinished write is moot
     // Both halves closed in order: the agent finishes on its own (it still flushes our last bytes). Anything
     // else (an error, an early destroy) resets the guest's end.
     const orderly = this.eofSeen && this.finalSent && !err;

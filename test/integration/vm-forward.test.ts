@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -253,6 +254,34 @@ describe('vm forward through the real agent', () => {
     }
     const r = await guard(exchange(forwards[0]!.hostPort, forever), 'server killed');
     expect(['ECONNRESET', 'EPIPE']).toContain(r.error);
+  });
+
+  it('a guest server that stops reading holds back its own connection only', async () => {
+    const server = await guestServer('stall', 7004);
+    const { forwards } = await fwd.add('web', specs('0:7004', '0:7000'));
+    const [stalled, echo] = [7004, 7000].map((g) => forwards.find((f) => f.guestPort === g)!.hostPort);
+    // Fill every buffer on the way to the stalled server: the client's writes stop being taken.
+    const sock = connect({ port: stalled!, host: '127.0.0.1' });
+    sock.on('error', () => {});
+    await new Promise((r) => sock.once('connect', r));
+    const chunk = Buffer.alloc(256 * 1024, 1);
+    for (let i = 0; i < 64 && sock.write(chunk); i++) {}
+    await new Promise((r) => setTimeout(r, 1000));
+    // The same VM's agent connection still carries other forwards and exec.
+    expect(await guard(exchange(echo!, Buffer.from('still here')), 'echo beside a stall')).toEqual({
+      data: Buffer.from('still here'),
+    });
+    const out: Buffer[] = [];
+    const sink = new PassThrough();
+    sink.on('data', (d: Buffer) => out.push(d));
+    const r = await guard(
+      h.service.exec('web', { argv: ['echo', 'exec beside a stall'] }, { stdout: sink, stderr: sink }),
+      'exec beside a stall',
+    );
+    expect(r.exitCode).toBe(0);
+    expect(Buffer.concat(out).toString()).toBe('exec beside a stall\n');
+    sock.destroy();
+    server.child.kill('SIGKILL');
   });
 
   it("resets the guest's end when the host client resets", async () => {
