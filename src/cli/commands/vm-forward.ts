@@ -25,7 +25,7 @@ export function renderForwards(forwards: ForwardInfo[]): string {
 function hostPortOf(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw badRequest(`--rm takes a host port (0-65535), not ${JSON.stringify(text)}`);
+    throw badRequest(`--rm takes host ports (0-65535), not ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -36,9 +36,9 @@ export function forwardCommand(ctx: CliContext) {
     .argument('<vm>', 'VM (running)')
     .argument(
       '[spec...]',
-      '[HOST_ADDR:]HOST_PORT:GUEST_PORT (HOST_ADDR defaults to 127.0.0.1; 0 picks a free port)',
+      '[HOST_ADDR:]HOST_PORT:GUEST_PORT (HOST_ADDR defaults to 127.0.0.1; 0 picks a free port); with --rm: host ports',
     )
-    .option('--rm <host-port...>', 'stop the forwards listening on these host ports')
+    .option('--rm', 'stop the forwards listening on the host ports given')
     .option('--auto', 'also forward every port the guest listens on, as it starts listening')
     .option('--no-auto', 'stop forwarding automatically (the automatic forwards go)')
     .option('-l, --list', 'list the forwards (the default without a spec)')
@@ -50,18 +50,18 @@ export function forwardCommand(ctx: CliContext) {
         'banger vm forward dev 5432:5432 0:22      # several at once; 0 picks a free host port',
         'banger vm forward dev 0.0.0.0:8080:80     # listen on every host address (reachable from the network)',
         'banger vm forward --auto dev              # every guest port, on the same host port or the next free one',
-        'banger vm forward --rm dev 18080',
+        'banger vm forward --rm dev 18080 5432     # by host port',
         'banger vm forward --list dev --json',
       ),
     )
     .action(async (ref, specs, opts) => {
       const c = await ctx.client();
-      const actions = [specs.length > 0, opts.rm !== undefined, opts.auto !== undefined].filter(Boolean);
-      if (actions.length > 1) throw badRequest('give specs, --rm or --auto/--no-auto, one at a time');
+      if (opts.rm && specs.length === 0) throw badRequest('--rm needs the host ports to stop forwarding');
+      if (opts.auto !== undefined && (opts.rm || specs.length > 0))
+        throw badRequest('--auto/--no-auto goes alone: add or remove forwards in another call');
       let list: ForwardList;
-      if (specs.length > 0) list = await c.call('forward.add', { ref, specs });
-      else if (opts.rm !== undefined)
-        list = await c.call('forward.remove', { ref, hostPorts: opts.rm.map(hostPortOf) });
+      if (opts.rm) list = await c.call('forward.remove', { ref, hostPorts: specs.map(hostPortOf) });
+      else if (specs.length > 0) list = await c.call('forward.add', { ref, specs });
       else if (opts.auto !== undefined) list = await c.call('forward.auto', { ref, enabled: opts.auto });
       else list = await c.call('forward.list', { ref });
       if (opts.json) {
