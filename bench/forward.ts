@@ -11,7 +11,7 @@ import { execa } from 'execa';
 import { createRunner } from '../src/host/index.js';
 import { buildBusyboxAgentRoot } from '../test/fixtures/agent-root.js';
 import { registerImage, writeInstanceConfig } from '../test/fixtures/alpine-guest.js';
-import { createInstance } from '../test/fixtures/banger-instance.js';
+import { createInstance, REPO_ROOT } from '../test/fixtures/banger-instance.js';
 import { ensureTestKernel } from '../test/fixtures/kernel.js';
 import { createNetnsFixture } from '../test/fixtures/netns.js';
 import { median } from './_lib.js';
@@ -79,6 +79,22 @@ try {
   await cli(['vm', 'forward', 'bench', '17000:7000', '17001:7001']);
   const rtt = { direct: [] as number[], forward: [] as number[] };
   const tput = { direct: [] as number[], forward: [] as number[] };
+  // The agent channel's own ceiling: the same bytes as a command's stdin through `vm exec` (no forward).
+  const execTput: number[] = [];
+  const execSink = async () => {
+    const t0 = performance.now();
+    const r = await execa(
+      process.execPath,
+      [join(REPO_ROOT, 'bin', 'banger'), 'vm', 'exec', 'bench', '--', 'sh', '-c', 'cat >/dev/null'],
+      {
+        env: inst.env,
+        input: Buffer.alloc(MIB * 1048576, 7),
+        reject: false,
+      },
+    );
+    if (r.exitCode !== 0) throw new Error(`vm exec: ${r.stderr}`);
+    return MIB / ((performance.now() - t0) / 1000);
+  };
   await client(ns, ip, 7000, 'rtt', 3); // warm-up: guest page cache, ARP
   await client(undefined, '127.0.0.1', 17000, 'rtt', 3);
   for (let round = 0; round < ROUNDS; round++) {
@@ -86,6 +102,7 @@ try {
     rtt.forward.push(...((await client(undefined, '127.0.0.1', 17000, 'rtt', CONNECTS)) as number[]));
     tput.direct.push((await client(ns, ip, 7001, 'tput', MIB)) as number);
     tput.forward.push((await client(undefined, '127.0.0.1', 17001, 'tput', MIB)) as number);
+    execTput.push(await execSink());
   }
   const f = (x: number) => x.toFixed(2);
   console.log(
@@ -102,6 +119,10 @@ try {
   const ft = median(tput.forward);
   console.log(
     `| throughput host->guest (MiB/s) | ${f(dt)} | ${f(ft)} | ${(ft / dt).toFixed(2)}x | ${f(ft - dt)} MiB/s | >= 0.5x: ${ft / dt >= 0.5 ? 'met' : 'missed'} |`,
+  );
+  const et = median(execTput);
+  console.log(
+    `| the agent channel alone: vm exec stdin (MiB/s, incl. CLI start) | ${f(dt)} | ${f(et)} | ${(et / dt).toFixed(2)}x | | the ceiling a forward shares |`,
   );
   console.log(`\nhost load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores.`);
 } finally {

@@ -122,21 +122,33 @@ static void conn_protocol_error(conn_t *c) {
   } else c->closing = 1;
 }
 
+static int conn_input_throttled(conn_t *c);
+
+/* Reads what the connection has, up to CONN_READ_BURST per wake-up: a virtio-serial read returns a few KiB
+ * at a time, and one read per poll() would make the loop's overhead the limit on throughput. */
+#define CONN_READ_BURST (512u * 1024)
 static void conn_read(conn_t *c) {
   char tmp[65536];
-  ssize_t n = read(c->fd, tmp, sizeof tmp);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return;
-    conn_lost(c);
-    return;
+  for (size_t total = 0; total < CONN_READ_BURST;) {
+    ssize_t n = read(c->fd, tmp, sizeof tmp);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      conn_lost(c);
+      return;
+    }
+    if (n == 0) {
+      conn_lost(c);
+      return;
+    }
+    total += (size_t)n;
+    if (c->discard || c->closing) return;
+    buf_add(&c->in, tmp, (size_t)n);
+    if (conn_process_input(c) < 0) {
+      conn_protocol_error(c);
+      return;
+    }
+    if (conn_input_throttled(c)) return;
   }
-  if (n == 0) {
-    conn_lost(c);
-    return;
-  }
-  if (c->discard || c->closing) return;
-  buf_add(&c->in, tmp, (size_t)n);
-  if (conn_process_input(c) < 0) conn_protocol_error(c);
 }
 
 static void conn_write(conn_t *c) {
