@@ -116,7 +116,8 @@ export function createForwardService(deps: ForwardServiceDeps): ForwardService {
       fwd.conns.set(sock, guest);
       relay(sock, guest, () => touch(vmId));
     } catch (err) {
-      log.debug(
+      // Info, not debug: a user whose client was reset finds the guest's reason here.
+      log.info(
         { vm: vmId, guestPort: fwd.guestPort, err: toBangerError(err).message },
         'forward connect failed',
       );
