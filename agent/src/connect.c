@@ -12,8 +12,9 @@
 #include <unistd.h>
 #include "agent.h"
 
-/* A local connect that is neither accepted nor refused in this time (a full listen backlog) fails. */
-#define CONNECT_TIMEOUT_MS 10000
+/* A local connect that is neither accepted nor refused in this time fails. A full listen backlog drops SYNs
+ * and the kernel retries them (1 s, 3 s, 7 s …): a busy server under TCG needs that patience. */
+#define CONNECT_TIMEOUT_MS 30000
 
 enum { C_CONNECTING, C_OPEN };
 

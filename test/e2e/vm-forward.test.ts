@@ -5,7 +5,7 @@
  * node sockets) run in the host's namespace and reach the guest's busybox servers only through the forward.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
@@ -50,7 +50,11 @@ function guard<T>(p: Promise<T>, what: string, ms = 120_000): Promise<T> {
 }
 
 /** Sends what source yields, half-closes, reads until the far end closes; the error code if it reset. */
-function exchange(port: number, source: () => Iterable<Buffer>): Promise<{ data: Buffer; error?: string }> {
+function exchange(
+  port: number,
+  source: () => Iterable<Buffer>,
+  opts: { halfClose?: boolean } = {},
+): Promise<{ data: Buffer; error?: string }> {
   return new Promise((resolve) => {
     const sock = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     const chunks: Buffer[] = [];
@@ -65,7 +69,10 @@ function exchange(port: number, source: () => Iterable<Buffer>): Promise<{ data:
       const pump = () => {
         for (;;) {
           const next = it.next();
-          if (next.done) return void sock.end();
+          // Without a half-close our end goes after the server's (busybox httpd resets a client that
+          // half-closes before it answered, reached directly too).
+          if (next.done)
+            return void (opts.halfClose === false ? sock.once('end', () => sock.end()) : sock.end());
           if (sock.destroyed) return;
           if (!sock.write(next.value)) return void sock.once('drain', pump);
         }
@@ -91,6 +98,21 @@ describe('banger vm forward under QEMU TCG', () => {
     const r = await cli(['vm', 'exec', 'web', '--', 'sh', '-c', script]);
     expect(r.exitCode, r.stderr).toBe(0);
     return r.stdout;
+  };
+
+  /** Until the guest listens on port (a server started in the background takes a moment under TCG). */
+  const listening = async (port: number) => {
+    for (let i = 0; i < 120; i++) {
+      const r = await cli(['vm', 'ports', 'web', '--json']);
+      if (
+        (JSON.parse(r.stdout || '{"ports":[]}') as { ports: { port: number }[] }).ports.some(
+          (p) => p.port === port,
+        )
+      )
+        return;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    throw new Error(`the guest never listened on ${port}`);
   };
 
   beforeAll(async () => {
@@ -129,6 +151,7 @@ describe('banger vm forward under QEMU TCG', () => {
     const made = await cli(['vm', 'create', '--name', 'web', '--image', 'bbox', '--forward', '17999:7999']);
     expect(made.exitCode, made.stderr).toBe(0);
     await exec('mkdir -p /www && echo hello-from-the-guest > /www/index.html && httpd -p 8080 -h /www');
+    await listening(8080);
 
     const fwd = await cli(['vm', 'forward', 'web', '18080:8080']);
     expect(fwd.exitCode, fwd.stderr).toBe(0);
@@ -149,24 +172,42 @@ describe('banger vm forward under QEMU TCG', () => {
     expect(listed.forwards.map((f: { hostPort: number }) => f.hostPort).sort()).toEqual([17999, 18080]);
   }, 300_000);
 
-  it('50 concurrent connections through busybox nc echo servers', async () => {
-    await exec('nc -ll -p 7000 -e cat </dev/null >/dev/null 2>&1 &');
-    expect((await cli(['vm', 'forward', 'web', '17000:7000'])).exitCode).toBe(0);
-    const payloads = Array.from({ length: 50 }, (_, i) => randomBytes(4096 + i * 101));
+  it('50 concurrent connections through the forward to busybox httpd', async () => {
+    // busybox `nc -ll` resets concurrent connections even when reached directly; httpd is a real server
+    // (the half-close is covered by the 100 MB test below).
+    const sums = await exec(
+      'for i in $(seq 0 49); do head -c $((4096 + i * 101)) /dev/urandom > /www/f$i; done; cd /www && sha256sum f*',
+    );
+    const want = new Map(sums.split('\n').map((l) => [l.split(/\s+/)[1], l.split(/\s+/)[0]] as const));
+    const get = (i: number) =>
+      exchange(18080, () => [Buffer.from(`GET /f${i} HTTP/1.0\r\nHost: web\r\n\r\n`)], {
+        halfClose: false,
+      }).then((r) => ({
+        ...r,
+        body: r.data.subarray(r.data.indexOf('\r\n\r\n') + 4),
+      }));
     const results = await guard(
-      Promise.all(payloads.map((p) => exchange(17000, () => [p]))),
+      Promise.all(Array.from({ length: 50 }, (_, i) => get(i))),
       '50 connections',
       300_000,
     );
+    const why = () =>
+      readFileSync(join(inst.home, 'state', 'bangerd.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('forward'))
+        .slice(-5)
+        .join('\n');
     results.forEach((r, i) => {
-      expect(r.error).toBeUndefined();
-      expect(r.data.equals(payloads[i]!)).toBe(true);
+      expect(r.error, r.error && why()).toBeUndefined();
+      expect(r.data.toString('latin1')).toMatch(/^HTTP\/1\.[01] 200/);
+      expect(createHash('sha256').update(r.body).digest('hex')).toBe(want.get(`f${i}`));
     });
   }, 400_000);
 
   it('100 MB reach the guest intact (sha256 computed in the guest, sent back after the half-close)', async () => {
     // The accepted socket is sha256sum's stdin and stdout: the sum comes back once our end is closed.
     await exec('nc -l -p 7001 -e sha256sum >/dev/null 2>&1 &');
+    await listening(7001);
     expect((await cli(['vm', 'forward', 'web', '17001:7001'])).exitCode).toBe(0);
     const block = randomBytes(MiB);
     const hash = createHash('sha256');
@@ -186,6 +227,7 @@ describe('banger vm forward under QEMU TCG', () => {
   it('a guest server killed mid-stream resets the host client', async () => {
     // The accepted socket becomes sleep's stdin, which nobody reads: buffers fill, then it is killed.
     await exec('nc -l -p 7002 -e sleep 600 >/dev/null 2>&1 &');
+    await listening(7002);
     expect((await cli(['vm', 'forward', 'web', '17002:7002'])).exitCode).toBe(0);
     let sent = 0;
     let killed = false;
@@ -215,7 +257,7 @@ describe('banger vm forward under QEMU TCG', () => {
     expect((await cli(['vm', 'stop', 'web'])).exitCode).toBe(0);
     const listed = JSON.parse((await cli(['vm', 'forward', 'web', '--json'])).stdout);
     expect(listed).toEqual({ name: 'web', auto: false, forwards: [] });
-    for (const port of [18080, 17000, 17001, 17002]) expect(await listenable(port)).toBe(true);
+    for (const port of [18080, 17001, 17002]) expect(await listenable(port)).toBe(true);
     const curl = await runner.run(['curl', '-sS', '--max-time', '30', 'http://127.0.0.1:18080/'], {
       allowFailure: true,
     });

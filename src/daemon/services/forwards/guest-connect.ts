@@ -5,6 +5,8 @@ import type { AgentPort } from '../vms/index.js';
 const portsSchema = z.array(z.object({ protocol: z.string(), address: z.string(), port: z.number() }));
 
 const LOOPBACK_OR_ANY = new Set(['0.0.0.0', '::', '127.0.0.1', '::1']);
+/** Longer than the agent's own connect limit (30 s), so the guest's answer, not ours, decides. */
+const CONNECT_WAIT_MS = 40_000;
 
 /**
  * Connects to a guest port: through the guest's loopback first (a server on 0.0.0.0, :: or 127.0.0.1
@@ -14,7 +16,7 @@ const LOOPBACK_OR_ANY = new Set(['0.0.0.0', '::', '127.0.0.1', '::1']);
  */
 export async function connectGuestPort(agent: AgentPort, port: number): Promise<GuestTcpStream> {
   try {
-    return await agent.connectTcp({ port });
+    return await agent.connectTcp({ port }, CONNECT_WAIT_MS);
   } catch (err) {
     if (!(err instanceof GuestConnectError) || err.reason !== 'refused') throw err;
     const listeners = portsSchema.safeParse(await agent.ports());
@@ -27,9 +29,9 @@ export async function connectGuestPort(agent: AgentPort, port: number): Promise<
       const v6loop = listeners.data.find(
         (p) => p.protocol === 'tcp6' && p.port === port && p.address === '::1',
       );
-      if (v6loop) return agent.connectTcp({ port, address: '::1' });
+      if (v6loop) return agent.connectTcp({ port, address: '::1' }, CONNECT_WAIT_MS);
     }
     if (!other) throw err;
-    return agent.connectTcp({ port, address: other.address });
+    return agent.connectTcp({ port, address: other.address }, CONNECT_WAIT_MS);
   }
 }
