@@ -23,6 +23,10 @@ enum {
 #define MAX_PAYLOAD (1u << 20)
 #define DATA_CHUNK 32768
 #define OUT_HIGH_WATER (1u << 20)
+/* connect streams: bytes either side may have in flight unacknowledged (per-stream flow control, so one
+ * stalled reader never stalls the connection's other streams); acks go out every ACK_STEP bytes. */
+#define CONN_WINDOW (256u * 1024)
+#define CONN_ACK_STEP (64u * 1024)
 
 /* A growable byte buffer; bytes before off are consumed. */
 typedef struct {
@@ -68,7 +72,7 @@ struct conn {
   conn_t *next;
 };
 
-enum { S_EXEC, S_READ, S_WRITE };
+enum { S_EXEC, S_READ, S_WRITE, S_CONN };
 struct session {
   conn_t *conn; /* NULL once the host went away (exec still to be reaped) */
   uint32_t id;
@@ -83,6 +87,14 @@ struct session {
   /* write_file */
   char *path, *tmp;
   int mode, uid, gid;
+  /* connect: the socket is out_fd; stdin_q/stdin_eof carry the host's bytes to it */
+  int sock_state;
+  int rd_eof, wr_shut; /* the guest's end sent FIN (EOF forwarded); we shut our write side down */
+  size_t tx_unacked;   /* bytes sent to the host that it has not acknowledged yet */
+  size_t rx_written;   /* host bytes written to the socket and not yet acknowledged to the host */
+  int64_t deadline_ms; /* while connecting */
+  unsigned port;
+  char address[64];
   session_t *next;
 };
 
@@ -123,6 +135,15 @@ void read_file_start(conn_t *c, uint32_t id, const jv *req);
 void write_file_start(conn_t *c, uint32_t id, const jv *req);
 void write_file_data(session_t *s, const char *data, size_t n, int eof);
 void write_file_abort(session_t *s);
+
+/* connect.c: a TCP connection to a port of the guest, relayed over one stream (forwards) */
+void connect_start(conn_t *c, uint32_t id, const jv *req);
+void connect_host_data(session_t *s, const char *data, size_t n, int eof);
+void connect_control(session_t *s, const jv *req);
+short connect_events(const session_t *s, int room); /* poll events wanted now; 0: none */
+void connect_ready(session_t *s, short revents);
+int connect_expire(int64_t now); /* fails connects past their deadline; ms to the next one, or -1 */
+void connect_abort(session_t *s);  /* the host went away: reset the guest's end */
 
 /* sysinfo.c */
 struct boot_phases {

@@ -19,6 +19,7 @@ static void open_stream(conn_t *c, uint32_t id, const char *payload, size_t n) {
   else if (!strcmp(op, "exec")) exec_start(c, id, req);
   else if (!strcmp(op, "read_file")) read_file_start(c, id, req);
   else if (!strcmp(op, "write_file")) write_file_start(c, id, req);
+  else if (!strcmp(op, "connect")) connect_start(c, id, req);
   else if (!strcmp(op, "shutdown") || !strcmp(op, "reboot")) {
     send_frame(c, F_REPLY, id, "{\"ok\":true}", 11);
     loop_request_exit(!strcmp(op, "shutdown") ? 1 : 2);
@@ -38,11 +39,13 @@ void handle_frame(conn_t *c, int type, uint32_t id, const char *payload, size_t 
     case F_EOF:
       if (s->type == S_EXEC) exec_stdin(s, payload, n, type == F_EOF);
       else if (s->type == S_WRITE) write_file_data(s, payload, n, type == F_EOF);
+      else if (s->type == S_CONN) connect_host_data(s, payload, n, type == F_EOF);
       break;
     case F_CONTROL:
-      if (s->type == S_EXEC) {
+      if (s->type == S_EXEC || s->type == S_CONN) {
         jv *req = json_parse(payload, n);
-        exec_control(s, req);
+        if (s->type == S_EXEC) exec_control(s, req);
+        else connect_control(s, req);
         json_free(req);
       }
       break;

@@ -72,6 +72,7 @@ void conn_reset(conn_t *c) {
     if (s->conn == c) {
       if (s->type == S_EXEC) exec_kill(s);
       else if (s->type == S_WRITE) write_file_abort(s);
+      else if (s->type == S_CONN) connect_abort(s);
       else session_free(s);
     }
     s = next;
@@ -121,21 +122,33 @@ static void conn_protocol_error(conn_t *c) {
   } else c->closing = 1;
 }
 
+static int conn_input_throttled(conn_t *c);
+
+/* Reads what the connection has, up to CONN_READ_BURST per wake-up: a virtio-serial read returns a few KiB
+ * at a time, and one read per poll() would make the loop's overhead the limit on throughput. */
+#define CONN_READ_BURST (512u * 1024)
 static void conn_read(conn_t *c) {
   char tmp[65536];
-  ssize_t n = read(c->fd, tmp, sizeof tmp);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return;
-    conn_lost(c);
-    return;
+  for (size_t total = 0; total < CONN_READ_BURST;) {
+    ssize_t n = read(c->fd, tmp, sizeof tmp);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return;
+      conn_lost(c);
+      return;
+    }
+    if (n == 0) {
+      conn_lost(c);
+      return;
+    }
+    total += (size_t)n;
+    if (c->discard || c->closing) return;
+    buf_add(&c->in, tmp, (size_t)n);
+    if (conn_process_input(c) < 0) {
+      conn_protocol_error(c);
+      return;
+    }
+    if (conn_input_throttled(c)) return;
   }
-  if (n == 0) {
-    conn_lost(c);
-    return;
-  }
-  if (c->discard || c->closing) return;
-  buf_add(&c->in, tmp, (size_t)n);
-  if (conn_process_input(c) < 0) conn_protocol_error(c);
 }
 
 static void conn_write(conn_t *c) {
@@ -229,8 +242,10 @@ static void session_write_stdin(session_t *s) {
 }
 
 static int conn_input_throttled(conn_t *c) {
+  /* connect streams are bounded by their window instead (a stalled guest server must not stop the
+   * connection, where exec, health and the other forwards travel too) */
   for (session_t *s = g_sessions; s; s = s->next)
-    if (s->conn == c && buf_pending(&s->stdin_q) > OUT_HIGH_WATER) return 1;
+    if (s->conn == c && s->type != S_CONN && buf_pending(&s->stdin_q) > OUT_HIGH_WATER) return 1;
   return 0;
 }
 
@@ -255,7 +270,7 @@ static void maybe_open_transports(int64_t now) {
   }
 }
 
-enum { P_LISTEN, P_CONN, P_OUT, P_ERR, P_IN, P_SIGCHLD };
+enum { P_LISTEN, P_CONN, P_OUT, P_ERR, P_IN, P_SOCK, P_SIGCHLD };
 struct slot {
   int kind;
   void *ptr;
@@ -319,8 +334,15 @@ int run_loop(void) {
       if (buf_pending(&c->out)) ev |= POLLOUT;
       ADD(c->fd, ev, P_CONN, c);
     }
+    int connect_wait = connect_expire(now);
+    if (connect_wait >= 0 && connect_wait < timeout) timeout = connect_wait;
     for (session_t *s = g_sessions; s; s = s->next) {
       int room = s->conn && buf_pending(&s->conn->out) < OUT_HIGH_WATER;
+      if (s->type == S_CONN) {
+        short ev = connect_events(s, room);
+        if (ev) ADD(s->out_fd, ev, P_SOCK, s);
+        continue;
+      }
       if (room && s->out_fd >= 0 && !s->pty_eof && s->type != S_WRITE) ADD(s->out_fd, POLLIN, P_OUT, s);
       if (room && s->err_fd >= 0) ADD(s->err_fd, POLLIN, P_ERR, s);
       if (s->type == S_EXEC && s->in_fd >= 0 && (buf_pending(&s->stdin_q) || (s->stdin_eof && !s->pty)))
@@ -365,6 +387,7 @@ int run_loop(void) {
         if (sl.kind == P_OUT && s->out_fd == pfds[i].fd) session_read(s, 1);
         else if (sl.kind == P_ERR && s->err_fd == pfds[i].fd) session_read(s, 2);
         else if (sl.kind == P_IN && s->in_fd == pfds[i].fd) session_write_stdin(s);
+        else if (sl.kind == P_SOCK && s->out_fd == pfds[i].fd) connect_ready(s, re);
       }
     }
     /* Try to flush replies right away: most are small and fit the socket buffer. */

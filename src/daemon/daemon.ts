@@ -27,11 +27,13 @@ import {
   startRpcServer,
 } from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
+import { forwardHandlers } from './handlers/forward.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
 import { vmStatsHandlers } from './handlers/vm-stats.js';
 import { createDnsService, type DnsService } from './services/dns/index.js';
+import { createForwardService, type ForwardService } from './services/forwards/index.js';
 import { createImageService } from './services/images/index.js';
 import { createStatsService } from './services/stats/index.js';
 import { createVmService, tapsHeldBy, type VmService } from './services/vms/index.js';
@@ -138,6 +140,12 @@ export async function startDaemon({
     log: log.child({ svc: 'stats' }),
   });
   stats.start();
+  const forwards: ForwardService = createForwardService({
+    vms,
+    vmsDir: layout.vmsDir,
+    log: log.child({ svc: 'forwards' }),
+  });
+  await forwards.restore(); // the adopted VMs listen again on their forwarded ports
   const startedAt = Date.now();
   let server: RpcServer | undefined;
   let resolveStopped!: () => void;
@@ -152,6 +160,7 @@ export async function startDaemon({
       operations.abortAll(`daemon stopping: ${reason}`);
       await server?.close();
       await stats.close();
+      await forwards.close(); // listeners go; the saved sets stay for the next daemon
       await dns.close();
       await vms.close(); // VMs keep running; the next daemon adopts them
       // Idle taps go (running VMs keep theirs); the next daemon refills the pool where the bridge is.
@@ -179,8 +188,9 @@ export async function startDaemon({
     'daemon.operations.list': async () => ({ operations: operations.list() }),
     ...imageHandlers({ images }),
     ...kernelHandlers({ kernels }),
-    ...vmHandlers({ vms, samples: stats.lastSamples }),
+    ...vmHandlers({ vms, samples: stats.lastSamples, forwards }),
     ...vmStatsHandlers({ stats }),
+    ...forwardHandlers({ forwards, vms }),
   };
 
   try {

@@ -24,7 +24,14 @@ import {
   okSchema,
   portsSchema,
 } from './replies.js';
+import { connectErrorSchema, GuestConnectError, GuestTcpStream, type TcpChannel } from './tcp-stream.js';
 import type { AgentStream } from './transport.js';
+
+/** A TCP port of the guest itself: `address` defaults to 127.0.0.1 and must be one of the guest's own. */
+export interface TcpTarget {
+  port: number;
+  address?: string;
+}
 
 export interface ExecRequest {
   argv: string[];
@@ -93,9 +100,18 @@ export class AgentClient {
   private closedError: BangerError | undefined;
 
   private readonly stream: AgentStream;
+  /** Writers waiting for the connection to drain (one listener for all: many streams may wait at once). */
+  private drainWaiters: (() => void)[] = [];
+
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const fn of waiters) fn();
+  }
 
   constructor(stream: AgentStream) {
     this.stream = stream;
+    stream.on('drain', () => this.wakeDrainWaiters());
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (err) => this.fail(operationFailed(`agent connection failed: ${err.message}`)));
     stream.on('close', () => this.fail(operationFailed('agent connection closed')));
@@ -133,6 +149,7 @@ export class AgentClient {
     const handlers = [...this.streams.values()];
     this.streams.clear();
     for (const h of handlers) h.onClose(err);
+    this.wakeDrainWaiters();
   }
 
   /** Ends a connection whose guest broke a limit: every stream on it fails with err, its commands die. */
@@ -141,17 +158,27 @@ export class AgentClient {
     this.stream.destroy();
   }
 
-  private readonly blockedSinks = new Set<Writable>();
+  /** Sinks and TCP streams whose reader is full: while any is, the connection is not read (flow control). */
+  private readonly holders = new Set<object>();
+
+  private hold(key: object): void {
+    if (this.holders.has(key)) return;
+    this.holders.add(key);
+    this.stream.pause();
+  }
+
+  private release(key: object): void {
+    if (!this.holders.delete(key)) return;
+    if (this.holders.size === 0) this.stream.resume();
+  }
 
   private holdUntilDrained(w: Writable): void {
-    if (this.blockedSinks.has(w)) return;
-    this.blockedSinks.add(w);
-    this.stream.pause();
+    if (this.holders.has(w)) return;
+    this.hold(w);
     const release = () => {
       w.off('drain', release);
       w.off('close', release);
-      this.blockedSinks.delete(w);
-      if (this.blockedSinks.size === 0) this.stream.resume();
+      this.release(w);
     };
     w.on('drain', release);
     w.on('close', release);
@@ -367,6 +394,69 @@ export class AgentClient {
       })().catch(reject);
     });
     return done;
+  }
+
+  /**
+   * Opens a TCP connection to a port of the guest (for a forward). Nothing listening there rejects with a
+   * GuestConnectError of reason `refused`; so does a guest that does not answer within timeoutMs (`timeout`).
+   */
+  connectTcp(target: TcpTarget, timeoutMs = REPLY_TIMEOUT_MS): Promise<GuestTcpStream> {
+    return new Promise((resolve, reject) => {
+      let stream: GuestTcpStream | undefined;
+      const channel: TcpChannel = {
+        send: (frame) => this.send(frame),
+        onceDrain: (fn) => {
+          if (this.closedError) return fn();
+          this.drainWaiters.push(fn);
+        },
+        forget: () => this.streams.delete(id),
+        get open() {
+          return !client.closed;
+        },
+      };
+      const client = this;
+      const id = this.open(
+        { op: 'connect', port: target.port, address: target.address },
+        {
+          onFrame: (frame) => {
+            if (stream) return stream.onFrame(frame);
+            if (frame.type !== FrameType.reply) return; // nothing but the reply comes before it
+            clearTimeout(timer);
+            const body = parseJson(frame.payload);
+            if (okSchema.safeParse(body).success) {
+              stream = new GuestTcpStream(id, channel);
+              return resolve(stream);
+            }
+            this.streams.delete(id);
+            const refused = connectErrorSchema.safeParse(body);
+            if (refused.success && refused.data.error.reason)
+              return reject(
+                new GuestConnectError(
+                  refused.data.error.reason,
+                  `guest agent: ${refused.data.error.message}`,
+                ),
+              );
+            reject(agentError(body, 'connect'));
+          },
+          onClose: (err) => {
+            clearTimeout(timer);
+            if (stream) stream.onClose(err);
+            else reject(err);
+          },
+        },
+      );
+      const timer = setTimeout(() => {
+        // Only this stream gives up; the agent drops it when the reset arrives.
+        this.streams.delete(id);
+        this.send(encodeJson(FrameType.control, id, { op: 'reset' }));
+        reject(
+          new GuestConnectError(
+            'timeout',
+            `the guest agent did not connect to port ${target.port} within ${timeoutMs / 1000} s`,
+          ),
+        );
+      }, timeoutMs);
+    });
   }
 
   /** Powers the guest off (the agent syncs first). Resolves when the agent accepted. */

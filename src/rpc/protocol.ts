@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { daemonMethods } from './methods/daemon.js';
+import { forwardMethods } from './methods/forward.js';
 import { imageMethods } from './methods/image.js';
 import { kernelMethods } from './methods/kernel.js';
 import { vmMethods } from './methods/vm.js';
@@ -17,6 +18,7 @@ export const methods = {
   ...kernelMethods,
   ...vmMethods,
   ...vmStatsMethods,
+  ...forwardMethods,
 } as const;
 
 export type Methods = typeof methods;

@@ -144,4 +144,35 @@ describe.skipIf(skipReason !== undefined)('banger vm with Firecracker (the fake,
     expect(leases('cid-leases.json')).toEqual({});
     expect(await processesNaming(vmsDir())).toEqual([]);
   });
+
+  it('vm forward relays TCP through the agent over hybrid vsock', async () => {
+    // The stand-in guest runs where the fake VMM does, in the VMs' namespace: its loopback is the guest's.
+    const { connect } = await import('node:net');
+    const guestPort = 7300;
+    const echo = `require('net').createServer({allowHalfOpen:true},c=>c.pipe(c)).listen(${guestPort},'127.0.0.1',()=>console.log('up'))`;
+    const server = runner.spawn([process.execPath, '-e', echo], { netns: ns, pipe: true });
+    try {
+      await new Promise((r) => server.stdout?.once('data', r));
+      expect((await cli(['vm', 'create', '--name', 'fc-fwd', '--image', 'tiny'])).exitCode).toBe(0);
+      const added = await cli(['vm', 'forward', 'fc-fwd', `0:${guestPort}`, '--json']);
+      expect(added.exitCode, added.stderr).toBe(0);
+      const hostPort = (JSON.parse(added.stdout) as { forwards: { hostPort: number }[] }).forwards[0]!
+        .hostPort;
+      const echoed = await new Promise<string>((resolve, reject) => {
+        const sock = connect({ port: hostPort, host: '127.0.0.1', allowHalfOpen: true });
+        let got = '';
+        sock.on('data', (d: Buffer) => {
+          got += d.toString();
+        });
+        sock.on('error', reject);
+        sock.on('close', () => resolve(got));
+        sock.end('over hybrid vsock');
+      });
+      expect(echoed).toBe('over hybrid vsock');
+      expect((await cli(['vm', 'delete', 'fc-fwd'])).exitCode).toBe(0);
+      expect((await cli(['vm', 'forward', '--list', 'fc-fwd'])).exitCode).toBe(1); // the VM is gone
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
 });

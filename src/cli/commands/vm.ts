@@ -13,6 +13,7 @@ import { forwardSignals } from '../forward-signals.js';
 import { printError } from '../render/errors.js';
 import { createProgressRenderer } from '../render/progress.js';
 import { ago, renderJson, renderTable } from '../render/table.js';
+import { forwardCommand, renderForwards } from './vm-forward.js';
 import { addVmStatsCommands } from './vm-stats.js';
 
 type ExitResult = Result<'vm.exec'>;
@@ -53,6 +54,7 @@ interface CreateFlags {
   diskSize?: string;
   systemOverlaySize?: string;
   nat?: boolean;
+  forward?: string[];
 }
 
 function createParams(o: CreateFlags, noStart = false): Params<'vm.create'> {
@@ -72,6 +74,7 @@ function createParams(o: CreateFlags, noStart = false): Params<'vm.create'> {
     systemOverlaySize: o.systemOverlaySize,
     nat: Boolean(o.nat),
     noStart,
+    forwards: o.forward ?? [],
   };
 }
 
@@ -84,7 +87,11 @@ function withCreateOptions(cmd: Command<[], {}, {}>) {
     .option('--memory <MiB>', 'guest memory in MiB')
     .option('--disk-size <size>', 'work disk size, e.g. 8G')
     .option('--system-overlay-size <size>', 'copy-on-write overlay size, e.g. 8G')
-    .option('--nat', 'give the guest outbound network access through the host');
+    .option('--nat', 'give the guest outbound network access through the host')
+    .option(
+      '--forward <spec...>',
+      'forward [HOST_ADDR:]HOST_PORT:GUEST_PORT from the start, while the VM runs (see vm forward --help)',
+    );
 }
 
 /**
@@ -172,8 +179,13 @@ export function vmCommands(ctx: CliContext) {
     .argument('<vm>', 'id, name or unique prefix')
     .option('--json', 'print JSON')
     .action(async (ref, opts) => {
-      const { vm: v } = await (await client()).call('vm.show', { ref });
-      ctx.out.write(opts.json ? renderJson(v) : renderVm(v));
+      const { vm: v, forwards } = await (await client()).call('vm.show', { ref });
+      if (opts.json) {
+        ctx.out.write(renderJson({ ...v, forwards: forwards ?? [] }));
+        return;
+      }
+      ctx.out.write(renderVm(v));
+      if (forwards && forwards.length > 0) ctx.out.write(`forwards:\n${renderForwards(forwards)}`);
     });
 
   withCreateOptions(vm.command('create'))
@@ -452,6 +464,8 @@ export function vmCommands(ctx: CliContext) {
     });
 
   addVmStatsCommands(vm, ctx);
+  vm.addCommand(forwardCommand(ctx));
+
   return vm;
 }
 

@@ -1,10 +1,13 @@
 import { Writable } from 'node:stream';
 import type { z } from 'zod';
+import { badRequest } from '../../model/errors.js';
 import { parseSize } from '../../model/sizes.js';
+import type { VM } from '../../model/vm.js';
 import type { VmStats } from '../../model/vm-stats.js';
 import type { CallContext } from '../../rpc/index.js';
 import type { vmCreateParamsSchema } from '../../rpc/methods/vm.js';
 import type { VmStatsMethod } from '../../rpc/methods/vm-stats.js';
+import { type ForwardService, parseForwardSpec } from '../services/forwards/index.js';
 import { type CreateVmRequest, envRecord, type VmService } from '../services/vms/index.js';
 import type { HandlerGroup } from './types.js';
 
@@ -36,19 +39,48 @@ function callIo(ctx: CallContext, withStdin: boolean) {
 }
 
 /**
+ * Runs a create or run with its `--forward`s: they listen before the VM is made (a taken port fails the
+ * call before anything is created) and are attached once it runs.
+ */
+async function withForwards<T>(
+  forwards: ForwardService | undefined,
+  p: CreateParams,
+  fn: (afterStart?: (vm: VM) => Promise<void>) => Promise<T>,
+): Promise<T> {
+  if (p.forwards.length === 0) return fn();
+  if (!forwards) throw badRequest('this daemon has no port forwarding');
+  if (p.noStart)
+    throw badRequest('--forward needs the VM started: leave out --no-start, or use banger vm forward later');
+  const reservation = await forwards.reserve(p.forwards.map(parseForwardSpec));
+  try {
+    return await fn((vm) => reservation.attach(vm.id));
+  } finally {
+    reservation.release(); // closes only what was never attached
+  }
+}
+
+/**
  * `vm.*` handlers: thin, each calls one service function (the stats methods are handlers/vm-stats.ts's).
  * `samples` is the stats poller's last sample per running VM, for `vm.list`.
  */
 export function vmHandlers(deps: {
   vms: VmService;
   samples?: () => ReadonlyMap<string, VmStats>;
+  forwards?: ForwardService;
 }): Omit<HandlerGroup<'vm'>, VmStatsMethod> {
-  const { vms } = deps;
+  const { vms, forwards } = deps;
   const op = (ctx: CallContext) => ({ progress: ctx.progress, signal: ctx.signal });
   return {
     'vm.list': async () => ({ vms: vms.list(), samples: Object.fromEntries(deps.samples?.() ?? []) }),
-    'vm.show': async ({ ref }) => ({ vm: vms.get(ref) }),
-    'vm.create': async (p, ctx) => ({ vm: await vms.create(toCreateRequest(p), op(ctx)) }),
+    'vm.show': async ({ ref }) => {
+      const vm = vms.get(ref);
+      return { vm, forwards: forwards?.list(vm.id).forwards };
+    },
+    'vm.create': async (p, ctx) => ({
+      vm: await withForwards(forwards, p, (afterStart) =>
+        vms.create(toCreateRequest(p), { ...op(ctx), afterStart }),
+      ),
+    }),
     'vm.start': async ({ ref }, ctx) => ({ vm: await vms.start(ref, op(ctx)) }),
     'vm.stop': async ({ ref, force, signal }) => ({
       vm: await vms.stop(ref, {
@@ -85,15 +117,17 @@ export function vmHandlers(deps: {
     },
     'vm.sshConfig': async () => vms.sshConfig(),
     'vm.run': async ({ create, argv, env, cwd, stdin, rm, workspace }, ctx) =>
-      vms.run(
-        {
-          create: toCreateRequest(create),
-          exec: argv.length > 0 ? { argv, env: envRecord(env), cwd } : undefined,
-          workspace,
-          rm,
-        },
-        callIo(ctx, stdin),
-        { ...op(ctx), control: ctx.stdin },
+      withForwards(forwards, create, (afterStart) =>
+        vms.run(
+          {
+            create: toCreateRequest(create),
+            exec: argv.length > 0 ? { argv, env: envRecord(env), cwd } : undefined,
+            workspace,
+            rm,
+          },
+          callIo(ctx, stdin),
+          { ...op(ctx), control: ctx.stdin, afterStart },
+        ),
       ),
   };
 }

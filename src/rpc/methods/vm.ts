@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { vmSchema } from '../../model/vm.js';
 import { vmStatsSchema } from '../../model/vm-stats.js';
 import { method, noParams } from './define.js';
+import { forwardInfoSchema, forwardSpecsSchema } from './forward.js';
 
 const ref = z.string().min(1);
 const size = z.string().regex(/^\d+(\.\d+)?\s*[a-zA-Z]*$/, 'a size such as "512MiB" or "8G"');
@@ -16,6 +17,8 @@ export const vmCreateParamsSchema = z.strictObject({
   systemOverlaySize: size.optional(),
   nat: z.boolean().default(false),
   noStart: z.boolean().default(false),
+  /** `[HOST_ADDR:]HOST_PORT:GUEST_PORT` forwards listening from the start, for as long as the VM runs. */
+  forwards: forwardSpecsSchema.default([]),
 });
 
 const execSchema = {
@@ -43,7 +46,7 @@ export const vmMethods = {
   }),
   'vm.show': method({
     params: z.strictObject({ ref }),
-    result: z.object({ vm: vmSchema }),
+    result: z.object({ vm: vmSchema, forwards: z.array(forwardInfoSchema).optional() }),
     summary: 'One VM by id, name or unique prefix.',
   }),
   'vm.create': method({

@@ -1,4 +1,11 @@
-import type { ExecHandle, ExecIo, ExecRequest, FileReadLimit } from '../../../guest/index.js';
+import type {
+  ExecHandle,
+  ExecIo,
+  ExecRequest,
+  FileReadLimit,
+  GuestTcpStream,
+  TcpTarget,
+} from '../../../guest/index.js';
 import type { AgentEndpoint, AgentTransport } from '../../../model/agent-endpoint.js';
 import type { PidfileIdentity } from '../../../model/identity.js';
 import type { Image } from '../../../model/image.js';
@@ -44,6 +51,8 @@ export interface AgentPort {
   readFile(path: string, limit: FileReadLimit): Promise<Buffer>;
   writeFile(path: string, data: Buffer, opts?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
   shutdown(): Promise<void>;
+  /** A TCP connection to a port of the guest itself (forwards); GuestConnectError when it cannot. */
+  connectTcp(target: TcpTarget, timeoutMs?: number): Promise<GuestTcpStream>;
   close(): void | Promise<void>;
 }
 

@@ -16,6 +16,8 @@ export function vmPaths(vmsDir: string, vmId: string) {
     workDisk: join(dir, 'work.ext4'),
     /** The VMM's run dir: sockets and the console log. */
     run: join(dir, 'run'),
+    /** The VM's port forwards while it runs, for a restarted daemon to listen again. */
+    forwards: join(dir, 'forwards.json'),
     /** Present while a delete is under way: reconcile finishes it. */
     deleting: join(dir, 'deleting'),
   };

@@ -85,6 +85,15 @@ export interface VmService {
   sshConfig(): Promise<{ path: string; text: string }>;
   /** Drops agent connections; VMs keep running for the next daemon to adopt. */
   close(): Promise<void>;
+  /** A running VM's agent connection (made again when it dropped); not_running otherwise. */
+  agent(ref: string, opts?: OpOptions): Promise<AgentPort>;
+  /** True while this daemon runs (or adopted) the VM's VMM. */
+  isLive(id: string): boolean;
+  /**
+   * Calls listener (synchronously) each time a VM stops running here (stop, delete, its VMM's exit); not at
+   * daemon stop, where VMs keep running. Returns the unsubscribe.
+   */
+  onStopped(listener: (vmId: string) => void): () => void;
 }
 
 /** What the stats service reads of a running VM. */
@@ -121,6 +130,18 @@ export function createVmService(deps: VmServiceDeps): VmService {
     }
     return lock.runExclusive(fn);
   };
+  const stoppedListeners = new Set<(vmId: string) => void>();
+  /** The VM no longer runs here: listeners (forwards) drop what they hold for it. */
+  const forget = (id: string) => {
+    if (!live.delete(id)) return;
+    for (const listener of stoppedListeners) {
+      try {
+        listener(id);
+      } catch (err) {
+        deps.log.warn({ vm: id, err: toBangerError(err).message }, 'a VM stop listener failed');
+      }
+    }
+  };
   const fresh = (id: string): VM => {
     const vm = store.vms.findById(id);
     if (!vm) throw new BangerError('not_found', `VM ${id} was deleted`);
@@ -133,7 +154,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     const entry = live.get(id);
     if (entry) {
       await stopLive(deps, fresh(id), entry, true);
-      live.delete(id);
+      forget(id);
     }
     const ip = fresh(id).runtime.guestIp;
     await destroyVm(deps, fresh(id));
@@ -146,7 +167,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     live.set(vm.id, entry);
     void instance.exited.then(async (exit) => {
       if (entry.stopping || live.get(vm.id) !== entry) return;
-      live.delete(vm.id);
+      forget(vm.id);
       await Promise.resolve(entry.agent?.close()).catch(() => {});
       const clean = exit.code === 0;
       await locked(vm.id, async () => {
@@ -173,6 +194,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     watched.agent = entry.agent;
     store.vms.touch(vm.id);
     await refreshSshConfig();
+    await opts.afterStart?.(fresh(vm.id));
     return fresh(vm.id);
   };
 
@@ -305,7 +327,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
         const entry = live.get(vm.id);
         if (entry) {
           await stopLive(deps, current, entry, opts.force ?? false, opts.signal);
-          live.delete(vm.id);
+          forget(vm.id);
           if (opts.reason) {
             const after = fresh(vm.id);
             store.vms.update(vm.id, after.state, { ...after.runtime, stopReason: opts.reason });
@@ -511,6 +533,13 @@ export function createVmService(deps: VmServiceDeps): VmService {
     },
 
     reconcile: () => reconcileVms(deps, watch),
+
+    agent: (ref, opts = {}) => agentOf(resolveVm(store.vms, ref), opts.signal),
+    isLive: (id) => live.has(id),
+    onStopped(listener) {
+      stoppedListeners.add(listener);
+      return () => stoppedListeners.delete(listener);
+    },
 
     async close() {
       for (const entry of live.values()) {

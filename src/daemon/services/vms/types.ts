@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../../config/index.js';
 import type { HostDisks, HostNetwork, PrivOps, Runner } from '../../../host/index.js';
 import type { ProgressSink } from '../../../model/progress.js';
+import type { VM } from '../../../model/vm.js';
 import type { Store } from '../../../store/index.js';
 import type { Guest, ImageSource, KernelSource, VmmPort } from './ports.js';
 
@@ -65,4 +66,9 @@ export interface OpOptions {
    * name such as `INT`) to send to it. The RPC server emits them on the call's stdin stream.
    */
   control?: NodeJS.EventEmitter;
+  /**
+   * Start: called once the VM runs and its agent answered, before the call returns (a `--forward` of
+   * `vm create|run` attaches its forwards here, before a `vm run` command starts). A failure fails the call.
+   */
+  afterStart?: (vm: VM) => Promise<void>;
 }
