@@ -28,8 +28,10 @@ import { createStore, openStore, type Store } from '../store/index.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
+import { workspaceHandlers } from './handlers/workspace.js';
 import { createImageService } from './services/images/index.js';
 import { createVmService, tapsHeldBy, type VmService } from './services/vms/index.js';
+import { createWorkspaceService } from './services/workspaces/index.js';
 import { buildVmParts } from './vm-parts.js';
 
 export interface DaemonOptions {
@@ -113,6 +115,7 @@ export async function startDaemon({
     network,
     disks,
     log: log.child({ svc: 'vms' }),
+    home: homedir(),
     ssh: {
       keyPath: config.ssh_key_path ?? join(layout.sshDir, 'id_ed25519'),
       knownHostsPath: join(layout.sshDir, 'known_hosts'),
@@ -162,6 +165,7 @@ export async function startDaemon({
     ...imageHandlers({ images }),
     ...kernelHandlers({ kernels }),
     ...vmHandlers({ vms }),
+    ...workspaceHandlers({ workspaces: createWorkspaceService({ vms, runner }) }),
   };
 
   try {

@@ -3,6 +3,7 @@ import { daemonMethods } from './methods/daemon.js';
 import { imageMethods } from './methods/image.js';
 import { kernelMethods } from './methods/kernel.js';
 import { vmMethods } from './methods/vm.js';
+import { workspaceMethods } from './methods/workspace.js';
 
 export { operationSummarySchema } from './methods/daemon.js';
 
@@ -15,6 +16,7 @@ export const methods = {
   ...imageMethods,
   ...kernelMethods,
   ...vmMethods,
+  ...workspaceMethods,
 } as const;
 
 export type Methods = typeof methods;
