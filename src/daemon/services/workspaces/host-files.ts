@@ -14,8 +14,8 @@ const GUEST_HOME = '/root';
 
 export interface HostFilesDeps {
   runner: Runner;
-  /** The home `~/` means on the host (the daemon's owner's). */
-  home: string;
+  /** The home `~/` means on the host (the daemon's owner's); without one such entries are skipped. */
+  home?: string | undefined;
   config: Pick<Config, 'git_identity' | 'file_sync'>;
 }
 
@@ -54,7 +54,14 @@ export async function applyHostFiles(deps: HostFilesDeps, guest: GuestFiles): Pr
   const notices: Notice[] = [];
   if (config.git_identity) await copyGitIdentity(deps.runner, guest.exec);
   for (const [i, entry] of config.file_sync.entries()) {
-    const host = expandHome(entry.host, deps.home);
+    if (entry.host.startsWith('~/') && !deps.home) {
+      notices.push({
+        level: 'warn',
+        message: `file_sync[${i}]: no home directory for ${entry.host}; skipped`,
+      });
+      continue;
+    }
+    const host = expandHome(entry.host, deps.home ?? '/');
     const guestPath = expandHome(entry.guest, GUEST_HOME);
     const st = await stat(host).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
