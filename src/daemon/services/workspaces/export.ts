@@ -49,7 +49,7 @@ export async function exportPatch(
   exec: GuestExec,
   guestDir: string,
   out: Writable,
-  opts: { baseCommit?: string | undefined; vmName: string },
+  opts: { baseCommit?: string | undefined; vmName: string; maxBytes?: number },
 ): Promise<{ bytes: number }> {
   let bytes = 0;
   const counted = new Writable({
@@ -64,7 +64,11 @@ export async function exportPatch(
     {
       stdout: counted,
       stderr: err.sink,
-      limit: { maxBytes: EXPORT_MAX_BYTES, timeoutMs: EXPORT_TIMEOUT_MS, what: 'the workspace patch' },
+      limit: {
+        maxBytes: opts.maxBytes ?? EXPORT_MAX_BYTES,
+        timeoutMs: EXPORT_TIMEOUT_MS,
+        what: 'the workspace patch',
+      },
     },
   );
   if (r.exitCode === 0) return { bytes };

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, lstat, realpath, stat } from 'node:fs/promises';
+import { access, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Runner } from '../../../host/index.js';
 import { alreadyExists, badRequest } from '../../../model/errors.js';
@@ -121,6 +121,7 @@ async function inspectRepo(
   if (listed.exitCode !== 0)
     throw badRequest(`${path} has a broken .git: ${listed.stderr.trim().split('\n')[0]}`);
   const files = await listGitFiles(root, listed.stdout.split('\0').filter(Boolean));
+  files.skipped.push(...(await specialFilesBeside(runner, root, files.entries)));
   const dotGit = await walkTree(root, '.git');
   return {
     root,
@@ -178,6 +179,37 @@ export async function listGitFiles(root: string, paths: readonly string[]): Prom
     }
   }
   return out;
+}
+
+/**
+ * git lists no FIFO, socket or device, so it would be left out without a word: the directories that hold
+ * listed files are read once more for such entries that are not ignored, to name them for the user.
+ */
+async function specialFilesBeside(
+  runner: Runner,
+  root: string,
+  entries: readonly string[],
+): Promise<string[]> {
+  const dirs = new Set(['']);
+  for (const e of entries) {
+    const slash = e.lastIndexOf('/');
+    dirs.add(slash < 0 ? '' : e.slice(0, slash));
+  }
+  const found: { path: string; kind: string }[] = [];
+  for (const dir of dirs) {
+    const children = await readdir(join(root, dir), { withFileTypes: true }).catch(() => []);
+    for (const c of children) {
+      const kind = specialKind(c);
+      if (kind) found.push({ path: dir ? `${dir}/${c.name}` : c.name, kind });
+    }
+  }
+  if (found.length === 0) return [];
+  const ignored = await runner.run(
+    ['git', '-C', root, '-c', 'core.fsmonitor=false', 'check-ignore', '-z', '--stdin'],
+    { input: `${found.map((f) => f.path).join('\0')}\0`, allowFailure: true },
+  );
+  const skip = new Set(ignored.stdout.split('\0'));
+  return found.filter((f) => !skip.has(f.path)).map((f) => `${f.path} (${f.kind})`);
 }
 
 async function toolConfig(root: string): Promise<string | undefined> {
