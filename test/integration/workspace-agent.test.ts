@@ -54,7 +54,7 @@ describe.skipIf(skipReason !== undefined)('workspace copy-in and export through 
     agent = runner.spawn([agentBinaryPath(), '--listen-unix', socketPath], { pipe: true });
     agent.stdin?.end();
     client = await waitForAgent({ kind: 'virtio-serial', socketPath }, { timeoutMs: 30_000 });
-    exec = async (req, io) => (await client.exec(req, io)).wait();
+    exec = (req, io) => client.exec(req, io).wait();
   });
 
   afterAll(async () => {
