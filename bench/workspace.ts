@@ -84,7 +84,9 @@ try {
     });
   await git('init', '-q', '-b', 'main');
   await git('add', '.');
-  await git('commit', '-q', '-m', 'bench');
+  // No background auto-gc racing the copy (it packs and removes loose objects while they are read).
+  await git('-c', 'gc.auto=0', 'commit', '-q', '-m', 'bench');
+  await git('gc', '-q');
   const du = (await runner.run(['du', '-sm', repo])).stdout.split('\t')[0];
 
   await cli(['vm', 'run', '-d', '--name', 'bench', '--memory', '1024', '--disk-size', '3G', repo]);
