@@ -322,19 +322,16 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
         await git(repo, 'init', '-q', '-b', 'main');
         await git(repo, 'add', '.');
         await git(repo, 'commit', '-q', '-m', 'one');
-        const run = await long([
-          'vm',
-          'run',
-          '-d',
-          '--name',
-          'ws',
-          '--image',
-          'debian-bookworm',
-          '--memory',
-          '1024',
-          repo,
-        ]);
+        // Bare `vm run PATH` on the sshd image: ssh into a login shell in /root/repo (fed from our stdin here);
+        // without --rm the VM stays, and banger says so.
+        const run = await cliLong(
+          inst,
+          ['vm', 'run', '--name', 'ws', '--image', 'debian-bookworm', '--memory', '1024', repo],
+          { input: Buffer.from('pwd\nexit 0\n'), timeoutMs: 600_000 },
+        );
         expect(run.exitCode, run.stderr).toBe(0);
+        expect(run.stdout).toContain('/root/repo');
+        expect(run.stderr).toContain('vm ws is still running');
         const change = await long([
           'vm',
           'exec',
