@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, statSync, watch } from 'node:fs';
+import { createReadStream, existsSync, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -123,9 +123,9 @@ function splitRun(
   const argv = operands.slice(lead.length);
   const out: { image?: string; workspace?: string; argv: string[] } = { argv };
   for (const word of lead) {
-    // A path-looking word is the workspace whatever it names (the daemon says what is wrong with it);
-    // an image name or reference never starts with one of these.
-    const isPath = /^[./~]/.test(word) || (existsSync(word) && statSync(word).isDirectory());
+    // A path-looking word is the workspace whatever it names (the daemon says what is wrong with it:
+    // missing, a file, a device); an image name or reference never starts with one of these.
+    const isPath = /^[./~]/.test(word);
     if (isPath && out.workspace === undefined) out.workspace = resolve(word);
     else out.image = word;
   }
