@@ -114,8 +114,11 @@ describe.skipIf(skipReason !== undefined)('workspace copy-in and export through 
         'echo after-commit > late.txt',
       ].join('\n'),
     ]);
+    const objects = async () => (await git(guest, 'count-objects', '-v')).stdout;
+    const before = await objects();
     const patch = buffer();
     const r = await exportPatch(exec, guest, patch.sink, { vmName: 'test' });
+    expect(await objects()).toBe(before); // nothing written into the guest's object store
     expect(r.bytes).toBe(patch.bytes().length);
     const text = patch.bytes().toString();
     expect(text).toContain('rename from src/a.txt');

@@ -16,11 +16,12 @@ const BAD_BASE = 65;
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
 /**
- * Everything that differs between the base and the work tree, without touching the guest's own index:
- * a copy of it takes `git add -A` (so untracked files that are not ignored are in, deletions too), then a
- * binary diff of that index against the base. Renames, modes and symlinks come out as git apply reads
- * them; prefixes, renames and external diff tools are fixed here so a guest's git config cannot change the
- * patch's shape.
+ * Everything that differs between the base and the work tree, without touching the guest's index or its
+ * objects: a copy of the index records the untracked files that are not ignored as intent-to-add
+ * (`git add -A -N` writes no blob, so a change to a thousand files costs hashing them, not compressing
+ * them into the object store), then a binary diff of the work tree against the base. Renames, modes,
+ * deletions and symlinks come out as git apply reads them; prefixes, renames and external diff tools are
+ * fixed here so a guest's git config cannot change the patch's shape.
  */
 const EXPORT_SCRIPT = `
 cd -- "$1" 2>/dev/null && [ -d .git ] || exit ${NO_REPO}
@@ -36,8 +37,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 [ ! -f .git/index ] || cp .git/index "$tmp/index"
 export GIT_INDEX_FILE="$tmp/index"
-git add -A
-git -c core.quotePath=false diff --cached --binary -M --no-color --no-ext-diff --no-textconv \\
+git add -A -N
+git -c core.quotePath=false diff --binary -M --no-color --no-ext-diff --no-textconv \\
   --no-relative --src-prefix=a/ --dst-prefix=b/ "$base" --
 `;
 
