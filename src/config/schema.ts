@@ -32,12 +32,25 @@ export const vmDefaultsSchema = z.strictObject({
   system_overlay_size: size.default('8G'),
 });
 
+/** No `..` segment: a synced path means what it says, on the host and in the guest. */
+const noDotDot = (p: string) => !p.split('/').includes('..');
+
+/** One host file or directory copied into the guest at every start (docs/config.md, file_sync). */
 export const fileSyncSchema = z.strictObject({
-  host: z.string().min(1),
-  guest: z.string().min(1),
+  /** Absolute, or `~/…` (the daemon owner's home); never `~user/…` or relative. */
+  host: z
+    .string()
+    .regex(/^(\/|~\/)./, 'an absolute path or ~/path on the host')
+    .refine(noDotDot, 'no ".." in the path'),
+  /** `~/…` (root's home, the work disk) or absolute. */
+  guest: z
+    .string()
+    .regex(/^(\/|~\/)./, 'an absolute path or ~/path in the guest (~ is /root)')
+    .refine(noDotDot, 'no ".." in the path'),
+  /** Octal mode of a synced file (default 0600); a directory keeps its own modes. */
   mode: z
     .string()
-    .regex(/^0?[0-7]{3,4}$/)
+    .regex(/^0?[0-7]{3,4}$/, 'an octal mode such as "0600" or "644"')
     .optional(),
 });
 
@@ -112,6 +125,8 @@ export const configSchema = z.strictObject({
   kernel_catalog: z.string().optional(),
   vm_defaults: vmDefaultsSchema.default(vmDefaultsSchema.parse({})),
   file_sync: z.array(fileSyncSchema).default([]),
+  /** Copy the host's git user.name and user.email into the guest's /root/.gitconfig at every start. */
+  git_identity: z.boolean().default(true),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -32,11 +32,13 @@ import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
 import { vmHandlers } from './handlers/vm.js';
 import { vmStatsHandlers } from './handlers/vm-stats.js';
+import { workspaceHandlers } from './handlers/workspace.js';
 import { createDnsService, type DnsService } from './services/dns/index.js';
 import { createForwardService, type ForwardService } from './services/forwards/index.js';
 import { createImageService } from './services/images/index.js';
 import { createStatsService } from './services/stats/index.js';
 import { createVmService, tapsHeldBy, type VmService } from './services/vms/index.js';
+import { createWorkspaceService } from './services/workspaces/index.js';
 import { buildVmParts } from './vm-parts.js';
 
 export interface DaemonOptions {
@@ -120,6 +122,7 @@ export async function startDaemon({
     network,
     disks,
     log: log.child({ svc: 'vms' }),
+    home: homedir(),
     ssh: {
       keyPath: config.ssh_key_path ?? join(layout.sshDir, 'id_ed25519'),
       knownHostsPath: join(layout.sshDir, 'known_hosts'),
@@ -191,6 +194,7 @@ export async function startDaemon({
     ...vmHandlers({ vms, samples: stats.lastSamples, forwards }),
     ...vmStatsHandlers({ stats }),
     ...forwardHandlers({ forwards, vms }),
+    ...workspaceHandlers({ workspaces: createWorkspaceService({ vms, runner }) }),
   };
 
   try {

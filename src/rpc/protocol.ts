@@ -5,6 +5,7 @@ import { imageMethods } from './methods/image.js';
 import { kernelMethods } from './methods/kernel.js';
 import { vmMethods } from './methods/vm.js';
 import { vmStatsMethods } from './methods/vm-stats.js';
+import { workspaceMethods } from './methods/workspace.js';
 
 export { operationSummarySchema } from './methods/daemon.js';
 
@@ -19,6 +20,7 @@ export const methods = {
   ...vmMethods,
   ...vmStatsMethods,
   ...forwardMethods,
+  ...workspaceMethods,
 } as const;
 
 export type Methods = typeof methods;

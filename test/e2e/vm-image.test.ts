@@ -347,6 +347,74 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
         expect((await inst.cli(['vm', 'delete', 'deb'])).exitCode).toBe(0);
         expect(await readFile(knownHosts(), 'utf8')).not.toContain(`${vm.runtime.guestIp} `);
       });
+
+      it('the workspace loop and docker on the default image: run -d PATH, change, export, git apply; docker info', {
+        timeout: 1_200_000,
+      }, async () => {
+        const work = await fx.tempDir();
+        const repo = join(work, 'repo');
+        await mkdir(join(repo, 'src'), { recursive: true });
+        await writeFile(join(repo, 'src', 'main.c'), 'int main(void) { return 0; }\n');
+        await writeFile(join(repo, 'gone.txt'), 'bye\n');
+        const git = (dir: string, ...args: string[]) =>
+          runner.run(['git', '-C', dir, '-c', 'user.name=h', '-c', 'user.email=h@e', ...args]);
+        await git(repo, 'init', '-q', '-b', 'main');
+        await git(repo, 'add', '.');
+        await git(repo, 'commit', '-q', '-m', 'one');
+        // Bare `vm run PATH` on the sshd image: ssh into a login shell in /root/repo (fed from our stdin here);
+        // without --rm the VM stays, and banger says so.
+        const run = await cliLong(
+          inst,
+          ['vm', 'run', '--name', 'ws', '--image', 'debian-bookworm', '--memory', '1024', repo],
+          { input: Buffer.from('pwd\nexit 0\n'), timeoutMs: 600_000 },
+        );
+        expect(run.exitCode, run.stderr).toBe(0);
+        expect(run.stdout).toContain('/root/repo');
+        expect(run.stderr).toContain('vm ws is still running');
+        const change = await long([
+          'vm',
+          'exec',
+          'ws',
+          '--',
+          'sh',
+          '-c',
+          'set -e; cd /root/repo; echo "// edited" >> src/main.c; echo new > new.txt; rm gone.txt;' +
+            ' head -c 2048 /dev/urandom > data.bin; make -s src/main >/dev/null; rm src/main;' +
+            ' jq -n 1 >/dev/null; command -v unzip rsync >/dev/null',
+        ]);
+        expect(change.exitCode, change.stderr).toBe(0);
+        const patch = join(work, 'p.patch');
+        const exp = await long(['vm', 'workspace', 'export', 'ws', '-o', patch]);
+        expect(exp.exitCode, exp.stderr).toBe(0);
+        const clean = join(work, 'clean');
+        await runner.run(['git', 'clone', '-q', repo, clean]);
+        expect(
+          (await runner.run(['git', '-C', clean, 'apply', patch], { allowFailure: true })).exitCode,
+        ).toBe(0);
+        const sums =
+          'cd "$1" && find . -path ./.git -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum';
+        const guestSums = await long(['vm', 'exec', 'ws', '--', 'sh', '-c', sums, 'sh', '/root/repo']);
+        expect((await runner.run(['sh', '-c', sums, 'sh', clean])).stdout.trim()).toBe(
+          guestSums.stdout.trim(),
+        );
+
+        // docker is socket-activated: not running after boot, started by the first client.
+        const before = await long(['vm', 'exec', 'ws', '--', 'systemctl', 'is-active', 'docker.service']);
+        expect(before.stdout).not.toBe('active');
+        const info = await long([
+          'vm',
+          'exec',
+          'ws',
+          '--',
+          'docker',
+          'info',
+          '--format',
+          '{{.ServerVersion}}',
+        ]);
+        expect(info.exitCode, info.stderr).toBe(0);
+        expect(info.stdout).toMatch(/^\d+\.\d+/);
+        expect((await inst.cli(['vm', 'delete', 'ws'])).exitCode).toBe(0);
+      });
     },
   );
 });

@@ -142,7 +142,7 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     writeFileSync(join(ws, 'src', 'hello.txt'), 'hello from the host\n');
     const r = await cli(['vm', 'run', '--rm', 'alpine', ws, '--', 'sh', '-c', 'pwd; cat src/hello.txt']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toBe('/root/workspace\nhello from the host');
+    expect(r.stdout).toBe('/root/repo\nhello from the host');
     const missing = await cli(['vm', 'run', '--rm', 'alpine', 'a', 'b', '--', 'true']);
     expect(missing.stderr).toContain('at most IMAGE and PATH');
   });

@@ -56,9 +56,28 @@ describe.skipIf(skip !== undefined)(`the default image recipe${skip ? ` (skipped
       '/usr/bin/sudo',
       '/usr/sbin/ip',
       '/lib/systemd/systemd',
+      // The original's developer tools that Debian's archive has.
+      '/usr/bin/docker',
+      '/usr/sbin/dockerd',
+      '/usr/bin/jq',
+      '/usr/bin/make',
+      '/usr/bin/gcc',
+      '/usr/bin/unzip',
+      '/usr/bin/rsync',
+      '/usr/sbin/modprobe',
     ]) {
       expect(await debugfsMode(rootfs, path), path).toBeDefined();
     }
+    // docker waits for its socket: nothing of it starts at boot but the socket unit.
+    const wants = '/etc/systemd/system';
+    expect(await debugfsMode(rootfs, `${wants}/sockets.target.wants/docker.socket`)).toBeDefined();
+    expect(await debugfsMode(rootfs, `${wants}/multi-user.target.wants/docker.service`)).toBeUndefined();
+    expect(await debugfsMode(rootfs, `${wants}/multi-user.target.wants/containerd.service`)).toBeUndefined();
+    // The kernel's modules, for modprobe in the guest (bridge, nf_tables, overlay for docker).
+    const kernelVersion = JSON.parse(
+      (await inst.cli(['kernel', 'show', 'debian-cloud-amd64', '--json'])).stdout,
+    ).version as string;
+    expect(await debugfsMode(rootfs, `/usr/lib/modules/${kernelVersion}/modules.dep`)).toBeDefined();
     expect(await debugfsMode(rootfs, '/usr/bin/sudo')).toBe('04755');
     expect(await debugfsMode(rootfs, GUEST_AGENT_PATH)).toBe('0755');
     expect(await cat(rootfs, '/etc/machine-id')).toBe('');

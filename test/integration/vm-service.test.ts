@@ -461,7 +461,7 @@ describe('vm run as one service operation', () => {
     await wipe(h);
   });
 
-  it('--rm deletes a VM whose run failed after its boot (a workspace that is not there)', async () => {
+  it('a workspace that is not there is refused before any VM is made', async () => {
     const h = open(freshState());
     const io = { stdout: new PassThrough(), stderr: new PassThrough() };
     await expect(
@@ -469,14 +469,84 @@ describe('vm run as one service operation', () => {
         {
           create: { name: 'nows', image: 'tiny' },
           exec: { argv: ['true'] },
-          workspace: join(root, 'missing'),
+          workspace: { path: join(root, 'missing') },
           rm: true,
         },
         io,
       ),
-    ).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('not a directory') });
+    ).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('does not exist') });
     expect(h.store.vms.list()).toEqual([]);
     await wipe(h);
+  });
+
+  it('the workspace lands where the command runs (real agent), and --rm deletes a VM whose copy failed', async () => {
+    const ws = join(root, 'ws-repo');
+    mkdirSync(join(ws, 'src'), { recursive: true });
+    writeFileSync(join(ws, 'src', 'a.txt'), 'tracked\n');
+    writeFileSync(join(ws, '.gitignore'), 'build/\n');
+    mkdirSync(join(ws, 'build'));
+    writeFileSync(join(ws, 'build', 'out.o'), 'ignored');
+    const git = (...args: string[]) =>
+      runner.run(['git', '-C', ws, '-c', 'user.name=t', '-c', 'user.email=t@e', ...args]);
+    await git('init', '-q', '-b', 'main');
+    await git('add', '.');
+    await git('commit', '-q', '-m', 'one');
+    writeFileSync(join(ws, 'new.txt'), 'untracked\n');
+    const guestDir = join(root, 'guest-repo');
+    const harness = (workspaceDir: string) =>
+      buildVmHarness({
+        stateDir: freshState(),
+        netns: ns,
+        bridge,
+        bridgeIp,
+        vmm: createStandinVmm(runner, ns, { agentBinary: agentBinaryPath() }),
+        guest: hostAgentGuest(),
+        workspaceDir,
+      });
+    const h = harness(guestDir);
+    const out = collected();
+    const r = await h.service.run(
+      {
+        create: { name: 'wsrun', image: 'tiny' },
+        exec: { argv: ['sh', '-c', 'pwd; git status --porcelain; ls build 2>&1 || true'] },
+        workspace: { path: ws, branch: 'feature' },
+        rm: true,
+      },
+      { stdout: out.stream, stderr: new PassThrough() },
+    );
+    expect(r.exit).toEqual({ exitCode: 0, signal: null });
+    const [pwd, ...rest] = out.text().trim().split('\n');
+    expect(pwd).toBe(guestDir);
+    expect(rest[0]).toBe('?? new.txt');
+    expect(rest[1]).toMatch(/No such file/); // ignored: not copied
+    expect(r.workspace).toMatchObject({
+      guestDir,
+      branch: 'feature',
+      baseCommit: expect.stringMatching(/^[0-9a-f]{40}$/),
+    });
+    expect((await runner.run(['git', '-C', guestDir, 'branch', '--show-current'])).stdout.trim()).toBe(
+      'feature',
+    );
+    expect(h.store.vms.list()).toEqual([]);
+    await wipe(h);
+
+    // A guest that cannot take the workspace fails the run after the boot: --rm removes the VM.
+    const blocked = join(root, 'a-file');
+    writeFileSync(blocked, '');
+    const h2 = harness(join(blocked, 'repo'));
+    await expect(
+      h2.service.run(
+        {
+          create: { name: 'wsfail', image: 'tiny' },
+          exec: { argv: ['true'] },
+          workspace: { path: ws },
+          rm: true,
+        },
+        { stdout: new PassThrough(), stderr: new PassThrough() },
+      ),
+    ).rejects.toMatchObject({ code: 'operation_failed' });
+    expect(h2.store.vms.list()).toEqual([]);
+    await wipe(h2);
   });
 
   it('a signal forwarded before the command runs cancels the run and keeps nothing, even without --rm', async () => {

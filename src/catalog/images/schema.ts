@@ -37,6 +37,13 @@ export const recipeEntrySchema = z.strictObject({
   packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]+$/)).default([]),
   /** ext4 size; default is derived from the content. */
   sizeBytes: z.number().int().positive().optional(),
+  /**
+   * Services their packages enable at boot that are left to their sockets instead (the boot does not grow):
+   * their `*.wants/` links are removed after debootstrap; the socket units stay enabled.
+   */
+  socketActivated: z.array(z.string().regex(/^[a-z0-9][a-z0-9@._-]*\.service$/)).default([]),
+  /** Put the kernel's modules in the root filesystem (/usr/lib/modules/<version>), for modprobe in the guest. */
+  kernelModules: z.boolean().default(false),
 });
 
 export const imageCatalogEntrySchema = z.discriminatedUnion('kind', [bundleEntrySchema, recipeEntrySchema]);

@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, statSync, watch } from 'node:fs';
+import { createReadStream, existsSync, watch } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
@@ -15,6 +15,7 @@ import { createProgressRenderer } from '../render/progress.js';
 import { ago, renderJson, renderTable } from '../render/table.js';
 import { forwardCommand, renderForwards } from './vm-forward.js';
 import { addVmStatsCommands } from './vm-stats.js';
+import { reportWorkspace, workspaceCommands } from './vm-workspace.js';
 
 type ExitResult = Result<'vm.exec'>;
 
@@ -132,8 +133,10 @@ function splitRun(
   const argv = operands.slice(lead.length);
   const out: { image?: string; workspace?: string; argv: string[] } = { argv };
   for (const word of lead) {
-    const isDir = /^[./~]/.test(word) && existsSync(word) && statSync(word).isDirectory();
-    if (isDir) out.workspace = resolve(word);
+    // A path-looking word is the workspace whatever it names (the daemon says what is wrong with it:
+    // missing, a file, a device); an image name or reference never starts with one of these.
+    const isPath = /^[./~]/.test(word);
+    if (isPath && out.workspace === undefined) out.workspace = resolve(word);
     else out.image = word;
   }
   return out;
@@ -396,7 +399,10 @@ export function vmCommands(ctx: CliContext) {
     .action(async (ref, cmd) => {
       const { argv, netns } = await (await client()).call('vm.ssh', { ref });
       process.exitCode = await runInteractive(ctx, [...argv, ...cmd], netns);
+      if (cmd.length === 0) stillRunning(ctx, ref);
     });
+
+  vm.addCommand(workspaceCommands(ctx));
 
   vm.command('exec')
     .description('run a command in a VM through its agent; exits with its code')
@@ -425,41 +431,61 @@ export function vmCommands(ctx: CliContext) {
     .argument('[cmd...]', 'command to run through the agent (after --)')
     .option('--rm', 'delete the VM when the command ends')
     .option('-d, --detach', 'start and print the name; do not attach')
+    .option('--branch <name>', 'with PATH: create and check out this new branch in the guest')
+    .option('--from <ref>', 'with --branch: start the new branch from this commit')
+    .option('--no-bootstrap', 'skip `mise install` for a repository with .mise.toml or .tool-versions')
     .addHelpText(
       'after',
-      examples(
+      `${examples(
         'banger vm run -- uname -a',
         "banger vm run --rm alpine -- sh -c 'echo hi; exit 3'",
         'banger vm run -d --name dev --nat',
-      ),
+        'banger vm run ./repo                      # a shell in /root/repo',
+        'banger vm run --rm ./repo -- make test    # the command runs in /root/repo',
+        'banger vm run -d --name ws --branch fix-1 --from main ./repo',
+      )}
+PATH: a git repository (a directory with .git) is copied as git sees it: tracked files and untracked files
+that are not ignored, with .git, on its current branch. Any other directory is copied whole. Symlinks stay
+links; sockets, FIFOs and devices are skipped. Get the changes back with banger vm workspace export.
+`,
     )
     .action(async (imageArg, rest, opts) => {
       const { image, workspace, argv } = splitRun(imageArg, rest);
       if (opts.detach && (opts.rm || argv.length > 0))
         throw badRequest('-d cannot be combined with --rm or a command');
+      if ((opts.branch !== undefined || opts.from !== undefined) && workspace === undefined)
+        throw badRequest('--branch and --from need a PATH (the repository to copy in)');
+      if (opts.from !== undefined && opts.branch === undefined)
+        throw badRequest('--from needs --branch: it says where the new branch starts');
       const params = {
         create: createParams({ ...opts, image: opts.image ?? image }),
         argv,
         env: [],
         rm: Boolean(opts.rm),
         workspace,
+        branch: opts.branch,
+        from: opts.from,
+        noBootstrap: opts.bootstrap === false,
+        detach: Boolean(opts.detach),
       };
       // The daemon runs the whole of it (create, start, workspace, command, --rm); only an interactive
       // session is ours, on the user's terminal, after which --rm is a delete.
-      const { vm: v, exit } = await runCommand(ctx, params);
+      const { vm: v, exit, workspace: landed } = await runCommand(ctx, params);
       if (exit) {
         process.exitCode = exitStatus(exit);
         return;
       }
       ctx.err.write(`spec: ${specLine(v)}\n`);
+      if (landed) reportWorkspace(ctx, landed);
       if (opts.detach) {
         ctx.out.write(`${v.name}\n`);
         return;
       }
       try {
-        process.exitCode = await sshOrShell(ctx, v.id);
+        process.exitCode = await sshOrShell(ctx, v.id, landed?.guestDir);
       } finally {
         if (opts.rm) await (await client()).call('vm.delete', { ref: v.id });
+        else stillRunning(ctx, v.name);
       }
     });
 
@@ -519,26 +545,38 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
   }
 }
 
+/** After an interactive session that leaves the VM up: say so, and how to stop it (as the original). */
+function stillRunning(ctx: CliContext, name: string): void {
+  ctx.err.write(
+    `vm ${name} is still running (stop it with: banger vm stop ${name}; remove it with: banger vm delete ${name})\n`,
+  );
+}
+
+/** ssh's remote command for a login shell that starts in dir. */
+const shellIn = (dir: string) => `cd '${dir.replaceAll("'", "'\\''")}' && exec "\${SHELL:-/bin/sh}" -l`;
+
 /**
  * ssh into the VM when its image has sshd (the daemon pins the host key first), else an interactive shell
- * through the agent on a pseudo-terminal.
+ * through the agent on a pseudo-terminal; in `cwd` when given (the workspace).
  */
-async function sshOrShell(ctx: CliContext, ref: string): Promise<number> {
+async function sshOrShell(ctx: CliContext, ref: string, cwd?: string): Promise<number> {
   const client = await ctx.client();
   try {
     const { argv, netns } = await client.call('vm.ssh', { ref });
-    return await runInteractive(ctx, argv, netns);
+    // -t before the destination (after it, ssh takes every word as the remote command).
+    const withShell = cwd ? [...argv.slice(0, -1), '-t', ...argv.slice(-1), shellIn(cwd)] : argv;
+    return await runInteractive(ctx, withShell, netns);
   } catch (err) {
     if (!(err instanceof BangerError) || err.code !== 'not_found') throw err;
   }
-  return agentShell(ctx, ref);
+  return agentShell(ctx, ref, cwd);
 }
 
 /**
  * A login shell through the agent's PTY exec: our terminal in raw mode (keys go to the guest as typed),
  * its size sent at the start and on every resize, and restored however the call ends.
  */
-async function agentShell(ctx: CliContext, ref: string): Promise<number> {
+async function agentShell(ctx: CliContext, ref: string, cwd?: string): Promise<number> {
   const stdin = process.stdin;
   const out = process.stdout;
   const tty = stdin.isTTY && out.isTTY;
@@ -560,6 +598,7 @@ async function agentShell(ctx: CliContext, ref: string): Promise<number> {
         ref,
         argv: ['/bin/sh', '-c', 'if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi'],
         env: [`TERM=${process.env.TERM ?? 'xterm-256color'}`],
+        cwd,
         tty: size(),
       },
       {

@@ -116,13 +116,18 @@ export function vmHandlers(deps: {
       return { name: vm.name, guestIp: vm.runtime.guestIp, ports };
     },
     'vm.sshConfig': async () => vms.sshConfig(),
-    'vm.run': async ({ create, argv, env, cwd, stdin, rm, workspace }, ctx) =>
+    'vm.run': async (
+      { create, argv, env, cwd, stdin, rm, workspace, branch, from, noBootstrap, detach },
+      ctx,
+    ) =>
       withForwards(forwards, create, (afterStart) =>
         vms.run(
           {
             create: toCreateRequest(create),
             exec: argv.length > 0 ? { argv, env: envRecord(env), cwd } : undefined,
-            workspace,
+            workspace: workspace === undefined ? undefined : { path: workspace, branch, from },
+            bootstrap: !noBootstrap,
+            detach,
             rm,
           },
           callIo(ctx, stdin),

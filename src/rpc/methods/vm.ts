@@ -3,6 +3,7 @@ import { vmSchema } from '../../model/vm.js';
 import { vmStatsSchema } from '../../model/vm-stats.js';
 import { method, noParams } from './define.js';
 import { forwardInfoSchema, forwardSpecsSchema } from './forward.js';
+import { workspaceCopyParams, workspaceResultSchema } from './workspace.js';
 
 const ref = z.string().min(1);
 const size = z.string().regex(/^\d+(\.\d+)?\s*[a-zA-Z]*$/, 'a size such as "512MiB" or "8G"');
@@ -157,10 +158,23 @@ export const vmMethods = {
        * is kept, and the error (code boot_failed, with the VM and its console log) says so.
        */
       rm: z.boolean().default(false),
-      /** A host directory (absolute) copied to /root/workspace in the guest; the command runs there. */
+      /**
+       * A host directory (absolute) copied to /root/repo in the guest (a git repository as git sees it);
+       * the command or the shell runs there.
+       */
       workspace: z.string().startsWith('/').optional(),
+      ...workspaceCopyParams,
+      /** Skip the mise bootstrap a workspace with .mise.toml or .tool-versions asks for. */
+      noBootstrap: z.boolean().default(false),
+      /** Nobody attaches after (-d): the bootstrap runs before the call returns. */
+      detach: z.boolean().default(false),
     }),
-    result: z.object({ vm: vmSchema, exit: exitSchema.optional(), deleted: z.boolean() }),
+    result: z.object({
+      vm: vmSchema,
+      exit: exitSchema.optional(),
+      deleted: z.boolean(),
+      workspace: workspaceResultSchema.optional(),
+    }),
     summary:
       'Create + start a VM, copy a workspace in, run one command through the agent (rm deletes the VM afterwards).',
   }),

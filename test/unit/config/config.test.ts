@@ -41,6 +41,38 @@ describe('config.toml', () => {
   });
 });
 
+describe('[[file_sync]] and git_identity', () => {
+  it('accepts absolute and ~/ paths and an octal mode; git_identity defaults on', () => {
+    const c = parseConfig(
+      '[[file_sync]]\nhost = "~/.npmrc"\nguest = "~/.npmrc"\nmode = "0600"\n' +
+        '[[file_sync]]\nhost = "/etc/hosts"\nguest = "/etc/hosts.host"\n',
+    );
+    expect(c.file_sync).toEqual([
+      { host: '~/.npmrc', guest: '~/.npmrc', mode: '0600' },
+      { host: '/etc/hosts', guest: '/etc/hosts.host' },
+    ]);
+    expect(c.git_identity).toBe(true);
+    expect(parseConfig('git_identity = false').git_identity).toBe(false);
+  });
+
+  it.each([
+    ['host = "rel/path"\nguest = "~/x"', 'file_sync.0.host', 'an absolute path or ~/path on the host'],
+    ['host = "~bob/x"\nguest = "~/x"', 'file_sync.0.host', 'an absolute path or ~/path'],
+    ['host = ""\nguest = "~/x"', 'file_sync.0.host', 'an absolute path'],
+    ['host = "/a/../etc/shadow"\nguest = "~/x"', 'file_sync.0.host', 'no ".."'],
+    ['host = "/a"\nguest = "x"', 'file_sync.0.guest', 'an absolute path or ~/path in the guest'],
+    ['host = "/a"\nguest = "~/../etc/x"', 'file_sync.0.guest', 'no ".."'],
+    ['host = "/a"\nguest = "~/x"\nmode = "0999"', 'file_sync.0.mode', 'an octal mode'],
+    ['host = "/a"\nguest = "~/x"\nmode = "rw"', 'file_sync.0.mode', 'an octal mode'],
+    ['host = "/a"\nguest = "~/x"\nowner = "me"', 'file_sync.0.owner', 'unknown key'],
+  ])('refuses %j naming %s', (entry, key, message) => {
+    const text = `[[file_sync]]\nhost = "/ok"\nguest = "/ok"\n[[file_sync]]\n${entry}\n`;
+    const shifted = key.replace('.0.', '.1.');
+    expect(() => parseConfig(text)).toThrow(shifted);
+    expect(() => parseConfig(text)).toThrow(message);
+  });
+});
+
 describe('layouts', () => {
   const base = { uid: 1000, home: '/home/u' };
   it('follows XDG in user mode with a /tmp runtime fallback', () => {

@@ -11,13 +11,13 @@ import { BangerError, badRequest } from '../../../model/errors.js';
 import type { Image } from '../../../model/image.js';
 import { validateArtifactName } from '../../../model/names.js';
 import { type FilledImage, installImage, type NameLocks } from './install.js';
-import { checkKernelInputs, type KernelInputs, stageKernel } from './kernel-inputs.js';
+import { checkKernelInputs, ensureKernel, type KernelInputs, stageKernel } from './kernel-inputs.js';
 import { DEFAULT_IMAGE_CONFIG, defaultImageName } from './naming.js';
 import type { ImageOpOptions, PullParams } from './service.js';
 import type { ImageServiceDeps } from './service-deps.js';
 import { fillFromBundle } from './sources/bundle.js';
 import { fillFromOci } from './sources/oci.js';
-import { recipeTarball } from './sources/recipe.js';
+import { kernelModulesTarball, recipeTarball } from './sources/recipe.js';
 import { buildRootfsInto, tarLayer } from './sources/tar.js';
 
 /** A bare word (no registry, path, tag or digest) is a catalog name, never a Docker Hub shorthand. */
@@ -59,15 +59,23 @@ export function createPull(
             cacheDir: deps.recipeCacheDir,
             ...o,
           });
-          const { reportPath } = await buildRootfsInto(
-            deps,
-            ctx,
-            [await tarLayer({ file: tarball, pipeHint: '' }, deps.runner, o)],
-            {
-              sizeBytes: p.sizeBytes ?? entry.sizeBytes,
-              ...o,
-            },
-          );
+          const layers = [await tarLayer({ file: tarball, pipeHint: '' }, deps.runner, o)];
+          const modulesFrom = entry.kernelModules
+            ? (p.kernelRef ?? (p.kernel ? undefined : entry.kernelRef))
+            : undefined;
+          if (modulesFrom) {
+            const modules = await kernelModulesTarball({
+              runner: deps.runner,
+              kernel: await ensureKernel(deps.kernels, modulesFrom, o),
+              workDir,
+              signal: o.signal,
+            });
+            if (modules) layers.push(await tarLayer({ file: modules, pipeHint: '' }, deps.runner, o));
+          }
+          const { reportPath } = await buildRootfsInto(deps, ctx, layers, {
+            sizeBytes: p.sizeBytes ?? entry.sizeBytes,
+            ...o,
+          });
           filled = {
             source: { kind: 'recipe', recipe: entry.name },
             config: DEFAULT_IMAGE_CONFIG,

@@ -1,6 +1,7 @@
 import type { ExecResult } from '../../../guest/index.js';
 import { BangerError, BootFailedError } from '../../../model/errors.js';
 import type { VM } from '../../../model/vm.js';
+import type { CopyInResult, Notice, WorkspaceOptions, WorkspaceSource } from '../workspaces/index.js';
 import type { ExecIo, ExecRequest } from './ports.js';
 import type { CreateVmRequest, OpOptions } from './types.js';
 
@@ -12,8 +13,12 @@ export interface RunRequest {
    * interactive ssh or shell on the user's terminal, or nothing with -d), which it ends with `delete`.
    */
   exec?: ExecRequest;
-  /** A host directory (absolute) copied into the guest; the command runs there. */
-  workspace?: string;
+  /** A host directory (absolute) copied into the guest at /root/repo; the command or shell runs there. */
+  workspace?: (WorkspaceOptions & { path: string }) | undefined;
+  /** Run the tooling bootstrap a workspace asks for (default true; --no-bootstrap says false). */
+  bootstrap?: boolean | undefined;
+  /** Nobody attaches after the run (-d): the bootstrap runs before it returns instead of in the background. */
+  detach?: boolean | undefined;
   /**
    * Delete the VM once the command ended, however it ended, and when the run fails or is cancelled before
    * it; a VM whose boot failed is kept all the same (its console log says why), and the error says so.
@@ -27,6 +32,8 @@ export interface RunResult {
   /** How the command ended; absent when there was none. */
   exit?: ExecResult;
   deleted: boolean;
+  /** Where the workspace landed, when there was one. */
+  workspace?: CopyInResult;
 }
 
 /** The service's own operations that a run strings together. */
@@ -35,7 +42,14 @@ export interface RunSteps {
   admit(req: CreateVmRequest, opts: OpOptions): Promise<VM>;
   /** The second half: start the admitted VM and wait for its agent. */
   boot(id: string, opts: OpOptions): Promise<VM>;
-  copyWorkspace(id: string, hostDir: string, opts: OpOptions): Promise<string>;
+  /** Checks and lists the workspace (before any VM exists: every refusal leaves nothing behind). */
+  inspectWorkspace(req: RunRequest): Promise<WorkspaceSource | undefined>;
+  copyWorkspace(id: string, source: WorkspaceSource, opts: OpOptions): Promise<CopyInResult>;
+  bootstrap(
+    id: string,
+    source: WorkspaceSource,
+    mode: 'background' | 'foreground',
+  ): Promise<Notice | undefined>;
   exec(id: string, req: ExecRequest, io: ExecIo, opts: OpOptions): Promise<ExecResult>;
   delete(id: string): Promise<void>;
 }
@@ -49,22 +63,35 @@ export async function runVm(
   const starting = cancelOnSignal(opts);
   const before = { progress: opts.progress, signal: starting.signal };
   let vm: VM;
+  let source: WorkspaceSource | undefined;
   try {
+    source = await steps.inspectWorkspace(req);
     vm = await steps.admit(req.create, before);
   } catch (err) {
     starting.stop();
     throw starting.why(err);
   }
   let discard = false;
+  let workspace: CopyInResult | undefined;
   try {
     let cwd = req.exec?.cwd;
     try {
       // Without a command the caller ssh-es in next: wait for sshd and pin its key as `vm create` does.
       vm = await steps.boot(vm.id, { ...before, waitForSsh: req.exec === undefined });
-      if (req.workspace) {
-        opts.progress?.({ kind: 'stage', stage: 'workspace' });
-        const guestDir = await steps.copyWorkspace(vm.id, req.workspace, before);
-        cwd ??= guestDir;
+      if (source) {
+        opts.progress?.({ kind: 'stage', stage: 'workspace', message: `copying ${source.root}` });
+        workspace = await steps.copyWorkspace(vm.id, source, before);
+        for (const line of workspace.skipped)
+          opts.progress?.({ kind: 'log', level: 'info', message: `not copied: ${line}` });
+        cwd ??= workspace.guestDir;
+        if (req.bootstrap !== false) {
+          // An interactive session starts at once; a command or -d gets its tools before it goes on.
+          const mode = req.exec || req.detach ? 'foreground' : 'background';
+          if (source.toolConfig)
+            opts.progress?.({ kind: 'stage', stage: 'bootstrap', message: 'mise install' });
+          const notice = await steps.bootstrap(vm.id, source, mode);
+          if (notice) opts.progress?.({ kind: 'log', ...notice });
+        }
       }
     } catch (err) {
       // Cancelled: the VM never served anyone, nothing of it is kept. A boot that failed on its own is kept
@@ -79,7 +106,7 @@ export async function runVm(
     } finally {
       starting.stop();
     }
-    if (!req.exec) return { vm, deleted: false };
+    if (!req.exec) return { vm, deleted: false, workspace };
     // From here --rm holds however the command ends, also when the client goes away.
     discard = req.rm ?? false;
     const exit = await steps.exec(vm.id, { ...req.exec, cwd }, io, {
@@ -87,7 +114,7 @@ export async function runVm(
       signal: opts.signal,
       control: opts.control,
     });
-    return { vm, exit, deleted: discard };
+    return { vm, exit, deleted: discard, workspace };
   } finally {
     if (discard) await steps.delete(vm.id);
   }

@@ -1,6 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
-import { isAbsolute } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { mkdir } from 'node:fs/promises';
 import { Mutex } from 'async-mutex';
 import { BangerError, badRequest, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { Image } from '../../../model/image.js';
@@ -8,6 +6,7 @@ import { validateVmName } from '../../../model/names.js';
 import { parseSize } from '../../../model/sizes.js';
 import type { VM } from '../../../model/vm.js';
 import { ensureSshKey, forgetHost, pinHostKey, sshOptions } from '../../../ssh/index.js';
+import { bootstrapTools, copyIn, type GuestExec, WORKSPACE_GUEST_DIR } from '../workspaces/index.js';
 import {
   applySpecChange,
   type GuestPort,
@@ -18,7 +17,7 @@ import {
   writeSshConfig,
 } from './admin.js';
 import { ensureVmDisks } from './disks.js';
-import { GUEST_HOST_KEY, GUEST_SH_MAX_BYTES, hasSshd, readHostKey, waitForSshd } from './guest-setup.js';
+import { GUEST_HOST_KEY, hasSshd, readHostKey, waitForSshd } from './guest-setup.js';
 import { withHttpLinks } from './http-probe.js';
 import type { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
@@ -29,6 +28,7 @@ import { type ReconcileReport, reconcileVms } from './reconcile.js';
 import { resolveVm } from './resolve.js';
 import { type RunRequest, type RunResult, runVm } from './run.js';
 import { vmPaths } from './run-dir.js';
+import { DISK_HINT, inspectRunWorkspace } from './run-workspace.js';
 import { startVm } from './start.js';
 import { destroyVm, ledgerFor, markDeleting, releaseRuntime, stopLive } from './stop.js';
 import type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';
@@ -68,8 +68,6 @@ export interface VmService {
     io: ExecIo,
     opts?: OpOptions,
   ): Promise<{ exitCode: number | null; signal: string | null }>;
-  /** Copies a host directory into the guest (tar through the agent's exec); returns the guest path. */
-  copyWorkspace(ref: string, hostDir: string, opts?: OpOptions): Promise<string>;
   /** How to reach the guest with ssh: argv (ssh and its options, then the target) and its netns. */
   sshCommand(ref: string, opts?: OpOptions): Promise<{ argv: string[]; netns?: string }>;
   /** The guest's console log. */
@@ -111,10 +109,6 @@ export interface LiveView {
 const AGENT_RECONNECT_MS = 15_000;
 /** How long `vm ssh` waits for a guest's sshd to listen (a VM just started may still be booting it). */
 const SSHD_WAIT_MS = 60_000;
-/** Where `vm run PATH` puts the workspace in the guest. */
-const WORKSPACE_GUEST_DIR = '/root/workspace';
-/** A large tree under TCG takes minutes; the bound is for a guest that never lets the copy end (Ctrl-C also does). */
-const WORKSPACE_COPY_TIMEOUT_MS = 60 * 60_000;
 
 export function createVmService(deps: VmServiceDeps): VmService {
   const { store, config } = deps;
@@ -301,7 +295,13 @@ export function createVmService(deps: VmServiceDeps): VmService {
         {
           admit: async (r, o) => (await admit(r, o)).vm,
           boot,
-          copyWorkspace: (id, hostDir, o) => this.copyWorkspace(id, hostDir, o),
+          inspectWorkspace: (r) => inspectRunWorkspace(deps, r),
+          copyWorkspace: (id, source, o) =>
+            copyIn(deps.runner, execIn(this, id, o), source, deps.workspaceDir ?? WORKSPACE_GUEST_DIR, {
+              diskHint: DISK_HINT,
+            }),
+          bootstrap: (id, source, mode) =>
+            bootstrapTools(execIn(this, id, {}), source, deps.workspaceDir ?? WORKSPACE_GUEST_DIR, mode),
           exec: (id, r, i, o) => this.exec(id, r, i, o),
           delete: (id) => this.delete(id),
         },
@@ -458,41 +458,6 @@ export function createVmService(deps: VmServiceDeps): VmService {
       }
     },
 
-    async copyWorkspace(ref, hostDir, opts = {}) {
-      const info = await stat(hostDir).catch(() => undefined);
-      if (!isAbsolute(hostDir) || !info?.isDirectory())
-        throw badRequest(`workspace ${hostDir} is not a directory`);
-      const guestDir = WORKSPACE_GUEST_DIR;
-      const tar = deps.runner.spawn(['tar', '-C', hostDir, '-cf', '-', '.'], { pipe: true });
-      const tarExit = new Promise<number | null>((res) => tar.once('exit', (code) => res(code)));
-      const errors: Buffer[] = [];
-      tar.stderr?.on('data', (d: Buffer) => errors.push(d));
-      const sink = new PassThrough();
-      sink.on('data', (d: Buffer) => errors.push(d));
-      const r = await this.exec(
-        ref,
-        { argv: ['sh', '-c', `mkdir -p ${guestDir} && tar -xf - -C ${guestDir}`] },
-        {
-          stdin: tar.stdout ?? undefined,
-          stdout: sink,
-          stderr: sink,
-          limit: {
-            maxBytes: GUEST_SH_MAX_BYTES,
-            timeoutMs: WORKSPACE_COPY_TIMEOUT_MS,
-            what: 'the workspace copy',
-          },
-        },
-        opts,
-      );
-      const code = await tarExit;
-      if (code !== 0 || r.exitCode !== 0) {
-        throw operationFailed(
-          `copying ${hostDir} into the guest failed: ${Buffer.concat(errors).toString().trim()}`,
-        );
-      }
-      return guestDir;
-    },
-
     async sshCommand(ref, opts = {}) {
       const vm = resolveVm(store.vms, ref);
       if (vm.state !== 'running' || !vm.runtime.guestIp) {
@@ -549,6 +514,11 @@ export function createVmService(deps: VmServiceDeps): VmService {
       live.clear();
     },
   };
+}
+
+/** The service's exec, bound to one VM, as the workspace code takes it. */
+function execIn(service: Pick<VmService, 'exec'>, id: string, opts: OpOptions): GuestExec {
+  return (req, io) => service.exec(id, req, io, { signal: opts.signal });
 }
 
 export function envRecord(list: readonly string[]): Record<string, string> {

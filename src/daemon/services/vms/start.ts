@@ -1,9 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
 import { BootFailedError, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
+import type { ProgressSink } from '../../../model/progress.js';
 import type { VM } from '../../../model/vm.js';
 import { ensureSshKey, pinHostKey } from '../../../ssh/index.js';
 import { chooseMachine } from '../../../vmm/index.js';
+import { applyHostFiles } from '../workspaces/index.js';
 import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
 import {
@@ -172,6 +174,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     await mountWorkDisk(live.agent);
     stage('ssh');
     await setupSsh(deps, vm, live.agent, ip.address, opts.waitForSsh ?? true);
+    stage('files', 'git identity and [[file_sync]]');
+    await syncHostFiles(deps, vm, live.agent, progress);
     stage('ready');
     // Info level: the benchmark and a slow-start report read where the time went.
     deps.log.info(
@@ -184,6 +188,21 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     await Promise.resolve(live?.agent?.close()).catch(() => {});
     await failStart(deps, vm, ledger, err);
     throw err;
+  }
+}
+
+/** The host files every start brings (docs/config.md: git_identity, [[file_sync]]); warnings are shown. */
+async function syncHostFiles(deps: VmServiceDeps, vm: VM, agent: AgentPort, progress: ProgressSink) {
+  const notices = await applyHostFiles(
+    { runner: deps.runner, home: deps.home, config: deps.config },
+    {
+      exec: async (req, io) => (await agent.exec(req, io)).wait(),
+      writeFile: (path, data, o) => agent.writeFile(path, data, o),
+    },
+  );
+  for (const n of notices) {
+    deps.log.warn({ vm: vm.id }, n.message);
+    progress({ kind: 'log', ...n });
   }
 }
 

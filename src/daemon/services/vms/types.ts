@@ -23,6 +23,13 @@ export interface VmServiceDeps {
   images: ImageSource;
   kernels: KernelSource;
   log: Logger;
+  /**
+   * Where `vm run PATH` puts the workspace in the guest (default /root/repo). The service's tests run the
+   * agent on the host itself and point this at a directory of their own.
+   */
+  workspaceDir?: string;
+  /** The daemon user's home, which `~/` in [[file_sync]] means; without it such entries are skipped. */
+  home?: string;
   /** banger's ssh key (made on first use) and its TOFU known_hosts. */
   ssh?: {
     keyPath: string;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { RecipeEntry } from '../../../../catalog/images/index.js';
 import type { Runner } from '../../../../host/index.js';
 import { badRequest } from '../../../../model/errors.js';
@@ -21,7 +21,14 @@ function sourcesList(e: RecipeEntry): string {
 
 /** The recipe's identity: a change to any field makes a new cache key. */
 export function recipeKey(e: RecipeEntry): string {
-  const text = JSON.stringify([e.builder, e.suite, e.mirror, e.variant, e.packages]);
+  const text = JSON.stringify([
+    e.builder,
+    e.suite,
+    e.mirror,
+    e.variant,
+    e.packages,
+    ...(e.socketActivated.length ? [e.socketActivated] : []),
+  ]);
   return `${e.name}-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
 }
 
@@ -40,6 +47,17 @@ async function debootstrap(runner: Runner, e: RecipeEntry, tree: string, signal?
     signal,
   });
   await writeFile(join(tree, 'etc', 'machine-id'), '');
+  await leaveToSockets(tree, e.socketActivated);
+}
+
+/** Removes a service's boot-time `*.wants/` links (its package's postinst made them); its socket stays. */
+async function leaveToSockets(tree: string, services: readonly string[]): Promise<void> {
+  if (services.length === 0) return;
+  const base = join(tree, 'etc', 'systemd', 'system');
+  for (const dir of await readdir(base).catch(() => [])) {
+    if (!dir.endsWith('.wants')) continue;
+    for (const svc of services) await rm(join(base, dir, svc), { force: true });
+  }
 }
 
 /**
@@ -89,4 +107,38 @@ export async function recipeTarball(o: {
     await unmountUnder(runner, tree);
     await rm(tree, { recursive: true, force: true });
   }
+}
+
+/**
+ * The kernel's modules as one more layer (`usr/lib/modules/<version>`: on merged-/usr Debian, /lib is a link
+ * to usr/lib, which a layer entry under lib/ would replace): the guest's modprobe finds what docker and
+ * netfilter load on demand (bridge, veth, nf_tables, overlay). Owned by root, as the kernel package installs them.
+ */
+export async function kernelModulesTarball(o: {
+  runner: Runner;
+  kernel: { dir: string; modulesDir: string | undefined; manifest: { version: string } };
+  workDir: string;
+  signal?: AbortSignal;
+}): Promise<string | undefined> {
+  if (!o.kernel.modulesDir) return undefined;
+  if (!/^[A-Za-z0-9._+-]+$/.test(o.kernel.manifest.version))
+    throw badRequest(`kernel version ${JSON.stringify(o.kernel.manifest.version)} is not a plain name`);
+  await mkdir(o.workDir, { recursive: true });
+  const out = join(o.workDir, 'kernel-modules.tar');
+  await o.runner.run(
+    [
+      'tar',
+      '-C',
+      dirname(o.kernel.modulesDir),
+      '--owner=0',
+      '--group=0',
+      '--numeric-owner',
+      `--transform=s,^${basename(o.kernel.modulesDir)},usr/lib/modules/${o.kernel.manifest.version},S`,
+      '-cf',
+      out,
+      basename(o.kernel.modulesDir),
+    ],
+    { signal: o.signal },
+  );
+  return out;
 }

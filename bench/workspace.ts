@@ -1,0 +1,137 @@
+// Workspace copy-in and export on one VM under QEMU TCG (Alpine + the host's git, agent over virtio-serial).
+// Copy-in: `banger vm workspace prepare VM REPO --force` (git listing on the host, tar through the agent,
+// the guest's index refreshed) against the baseline `tar -c REPO | banger vm exec VM -- tar -x` of the same
+// directory (.git included, so the same bytes), alternating, BENCH_ROUNDS rounds each. Export: a change to
+// 1 000 files, `banger vm workspace export VM -o FILE`, wall time of the CLI call.
+// BENCH_FILES / BENCH_MB size the repository (default 10 000 files, 200 MB); BENCH_SKIP_COPY=1 skips the copy.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { createRunner } from '../src/host/index.js';
+import { createInstance, REPO_ROOT } from '../test/fixtures/banger-instance.js';
+import { addHostGit } from '../test/fixtures/git-guest.js';
+import { buildGuestRoot, registerImage, writeInstanceConfig } from '../test/fixtures/guest-root.js';
+import { ensureTestKernel } from '../test/fixtures/kernel.js';
+import { createNetnsFixture } from '../test/fixtures/netns.js';
+import { median } from './_lib.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const FILES = Number(process.env.BENCH_FILES ?? 10_000);
+const MB = Number(process.env.BENCH_MB ?? 200);
+const CHANGED = Math.min(1000, FILES);
+const runner = createRunner();
+const kernel = await ensureTestKernel();
+const fx = createNetnsFixture(runner);
+const ns = await fx.createNetns('wsbench');
+const work = await fx.tempDir();
+const inst = createInstance();
+const banger = join(REPO_ROOT, 'bin', 'banger');
+
+async function cli(args: string[]): Promise<number> {
+  const t0 = performance.now();
+  const r = await execa(process.execPath, [banger, ...args], { env: inst.env, reject: false });
+  if (r.exitCode !== 0) throw new Error(`banger ${args.join(' ')} failed: ${r.stderr}`);
+  return performance.now() - t0;
+}
+
+/** The baseline: GNU tar on the host piped into `banger vm exec … tar -x`, into a fresh directory. */
+async function baseline(repo: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await execa(
+    'sh',
+    [
+      '-c',
+      `tar -C "$1" -cf - . | "$2" "$3" vm exec bench -- sh -c 'rm -rf /root/base && mkdir /root/base && tar -x -f - -C /root/base'`,
+      'sh',
+      repo,
+      process.execPath,
+      banger,
+    ],
+    { env: inst.env, reject: false },
+  );
+  if (r.exitCode !== 0) throw new Error(`baseline failed: ${r.stderr}`);
+  return performance.now() - t0;
+}
+
+try {
+  const rootfs = await buildGuestRoot(runner, work, '128M', (tree) => addHostGit(runner, tree));
+  await mkdir(join(inst.home, 'config'), { recursive: true });
+  await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
+  writeInstanceConfig(inst.home, ns, fx.id.slice(6));
+  registerImage(inst.home, {
+    name: 'alpine',
+    rootfsPath: rootfs,
+    kernelPath: kernel.kernelPath,
+    initrdPath: kernel.initrdPath,
+    env: ['PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'],
+  });
+
+  // The repository: FILES files of MB/FILES each, in 100 directories, committed.
+  const repo = join(work, 'repo');
+  const size = Math.floor((MB * 1024 * 1024) / FILES);
+  for (let i = 0; i < FILES; i++) {
+    const dir = join(repo, `d${i % 100}`);
+    if (i < 100) mkdirSync(dir, { recursive: true });
+    // Text in 64-byte lines, as source is: a one-line change is a one-hunk diff.
+    const hex = randomBytes(Math.ceil(size / 2)).toString('hex');
+    writeFileSync(join(dir, `f${i}.txt`), `${hex.replace(/(.{63})/g, '$1\n')}\n`);
+  }
+  const git = (...a: string[]) =>
+    runner.run(['git', '-C', repo, '-c', 'user.name=b', '-c', 'user.email=b@e', ...a], {
+      timeoutMs: 600_000,
+    });
+  await git('init', '-q', '-b', 'main');
+  await git('add', '.');
+  // No background auto-gc racing the copy (it packs and removes loose objects while they are read).
+  await git('-c', 'gc.auto=0', 'commit', '-q', '-m', 'bench');
+  await git('gc', '-q');
+  const du = (await runner.run(['du', '-sm', repo])).stdout.split('\t')[0];
+
+  await cli(['vm', 'run', '-d', '--name', 'bench', '--memory', '1024', '--disk-size', '3G', repo]);
+  const prepare: number[] = [];
+  const base: number[] = [];
+  // BENCH_SKIP_COPY=1 measures the export only (the copy rounds take minutes under TCG).
+  for (let i = 0; i < (process.env.BENCH_SKIP_COPY === '1' ? 0 : ROUNDS); i++) {
+    base.push(await baseline(repo));
+    prepare.push(await cli(['vm', 'workspace', 'prepare', 'bench', repo, '--force']));
+  }
+
+  // The change: CHANGED files edited (a line appended each), then exported.
+  await cli([
+    'vm',
+    'exec',
+    'bench',
+    '--',
+    'sh',
+    '-c',
+    `cd /root/repo && i=0; for f in d*/f*.txt; do [ $i -ge ${CHANGED} ] && break; echo changed >> "$f"; i=$((i+1)); done`,
+  ]);
+  const exports: number[] = [];
+  const patch = join(work, 'p.patch');
+  for (let i = 0; i < ROUNDS; i++)
+    exports.push(await cli(['vm', 'workspace', 'export', 'bench', '-o', patch]));
+  const trivial: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) trivial.push(await cli(['vm', 'exec', 'bench', '--', 'true']));
+
+  const b = base.length ? median(base) : Number.NaN;
+  const p = prepare.length ? median(prepare) : Number.NaN;
+  process.stdout.write(
+    `Repository: ${FILES} files, ${MB} MB of content (${du} MB on disk with .git); ${ROUNDS} rounds, alternating; QEMU TCG, 1 vCPU.\n\n`,
+  );
+  process.stdout.write('| case | median ms | ratio |\n|---|---:|---:|\n');
+  process.stdout.write(`| baseline: tar -c \\| banger vm exec -- tar -x | ${b.toFixed(0)} | 1.00 |\n`);
+  process.stdout.write(`| banger vm workspace prepare --force | ${p.toFixed(0)} | ${(p / b).toFixed(2)} |\n`);
+  process.stdout.write(
+    `| banger vm workspace export (${CHANGED} files changed, ${(statSync(patch).size / 1024).toFixed(0)} KiB patch) | ${median(exports).toFixed(0)} | - |\n`,
+  );
+  process.stdout.write(
+    `| banger vm exec -- true (CLI + agent floor) | ${median(trivial).toFixed(0)} | - |\n`,
+  );
+} finally {
+  await execa(process.execPath, [banger, 'vm', 'delete', 'bench'], { env: inst.env, reject: false });
+  await execa(process.execPath, [banger, 'daemon', 'stop'], { env: inst.env, reject: false });
+  await inst.cleanup();
+  await fx.cleanup();
+}

@@ -1,0 +1,89 @@
+import { Writable } from 'node:stream';
+import { BangerError, badRequest, notFound, operationFailed } from '../../../model/errors.js';
+import { collector, type GuestExec } from './guest.js';
+
+/**
+ * The largest patch taken from a guest. The guest is untrusted and could send without end; a workspace's
+ * changes, binary files included, are far below this, and a larger one says something is wrong.
+ */
+export const EXPORT_MAX_BYTES = 1024 * 1024 * 1024;
+/** Under TCG, `git add -A` over a large tree takes a while; the bound is for a guest that never ends. */
+const EXPORT_TIMEOUT_MS = 30 * 60_000;
+const NO_REPO = 66;
+const NO_GIT = 67;
+const BAD_BASE = 65;
+/** git's empty tree: the base of a repository with no commit yet (everything is an addition). */
+const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+
+/**
+ * Everything that differs between the base and the work tree, without touching the guest's index or its
+ * objects: a copy of the index records the untracked files that are not ignored as intent-to-add
+ * (`git add -N` of git's own list of them: no blob written, tracked files not looked at, so a change to a
+ * thousand files costs hashing them once, not compressing them into the object store), then a binary diff
+ * of the work tree against the base. Renames, modes,
+ * deletions and symlinks come out as git apply reads them; prefixes, renames and external diff tools are
+ * fixed here so a guest's git config cannot change the patch's shape.
+ */
+const EXPORT_SCRIPT = `
+cd -- "$1" 2>/dev/null && [ -d .git ] || exit ${NO_REPO}
+command -v git >/dev/null 2>&1 || exit ${NO_GIT}
+set -e
+if [ -n "$2" ]; then
+  base=$(git rev-parse -q --verify "$2^{commit}") || { echo "--base-commit $2 is not a commit in the guest's repository" >&2; exit ${BAD_BASE}; }
+else
+  base=$(git rev-parse -q --verify 'refs/banger/workspace-base^{commit}') ||
+    base=$(git rev-parse -q --verify 'HEAD^{commit}') || base=${EMPTY_TREE}
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+[ ! -f .git/index ] || cp .git/index "$tmp/index"
+export GIT_INDEX_FILE="$tmp/index"
+git ls-files -z --others --exclude-standard |
+  git -c advice.addEmptyPathspec=false add -N --pathspec-from-file=- --pathspec-file-nul
+git -c core.quotePath=false diff --binary -M --no-color --no-ext-diff --no-textconv \\
+  --no-relative --src-prefix=a/ --dst-prefix=b/ "$base" --
+`;
+
+/**
+ * Streams the workspace's patch into `out` (at most EXPORT_MAX_BYTES, past which the call fails and the
+ * guest's connection is dropped); returns the bytes written. An empty change is an empty patch.
+ */
+export async function exportPatch(
+  exec: GuestExec,
+  guestDir: string,
+  out: Writable,
+  opts: { baseCommit?: string | undefined; vmName: string; maxBytes?: number },
+): Promise<{ bytes: number }> {
+  let bytes = 0;
+  const counted = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      out.write(chunk, () => done());
+    },
+  });
+  const err = collector();
+  const r = await exec(
+    { argv: ['/bin/sh', '-c', EXPORT_SCRIPT, 'sh', guestDir, opts.baseCommit ?? ''] },
+    {
+      stdout: counted,
+      stderr: err.sink,
+      limit: {
+        maxBytes: opts.maxBytes ?? EXPORT_MAX_BYTES,
+        timeoutMs: EXPORT_TIMEOUT_MS,
+        what: 'the workspace patch',
+      },
+    },
+  );
+  if (r.exitCode === 0) return { bytes };
+  const vm = opts.vmName;
+  if (r.exitCode === NO_REPO)
+    throw notFound(`VM ${vm} has no workspace at ${guestDir} (no git repository there)`, {
+      hint: `banger vm workspace prepare ${vm} ./repo`,
+    });
+  if (r.exitCode === NO_GIT)
+    throw new BangerError('bad_request', `VM ${vm}'s image has no git, which export needs`);
+  if (r.exitCode === BAD_BASE) throw badRequest(err.text());
+  throw operationFailed(
+    `exporting ${guestDir} from VM ${vm} failed (${r.signal ?? `exit ${r.exitCode}`}): ${err.text()}`,
+  );
+}
