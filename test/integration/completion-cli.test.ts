@@ -62,12 +62,16 @@ async function candidates(...words: string[]): Promise<string[]> {
 describe('banger completion', () => {
   it('offers live VM names for every VM verb that takes one', async () => {
     const verbs = await candidates('vm');
-    const takeNoVm = new Set(['list', 'create', 'prune', 'run', 'help']);
+    // `workspace` is a group: its verbs (below) take the VM.
+    const takeNoVm = new Set(['list', 'create', 'prune', 'run', 'help', 'workspace']);
     const withVm = verbs.filter((v) => !takeNoVm.has(v));
     expect(withVm).toEqual(
       expect.arrayContaining(['start', 'stop', 'ssh', 'exec', 'stats', 'health', 'ping', 'ports']),
     );
     for (const verb of withVm) expect(await candidates('vm', verb), verb).toEqual(['apple', 'banana']);
+    expect(await candidates('vm', 'workspace')).toEqual(expect.arrayContaining(['prepare', 'export']));
+    for (const verb of ['prepare', 'export'])
+      expect(await candidates('vm', 'workspace', verb), verb).toEqual(['apple', 'banana']);
   });
 
   it('offers image names for image verbs and vm run, kernel names for kernel verbs', async () => {

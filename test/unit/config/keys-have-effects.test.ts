@@ -132,7 +132,15 @@ const KEYS: Record<string, Row> = {
   image_catalog: { readBy: ['src/daemon/daemon.ts'], coveredBy: ['test/integration/image-bundle.test.ts'] },
   kernel_catalog: { readBy: ['src/daemon/daemon.ts'], coveredBy: [] },
   vm_defaults: { readBy: ['src/daemon/services/vms/service.ts'], coveredBy: ['test/fixtures/vm-harness.ts'] },
-  file_sync: { owner: 'issue 16 (workspaces): [[file_sync]] copies host files into the guest' },
+  // The e2e checks the identity arriving (the default); the unit test checks the key is parsed.
+  git_identity: {
+    readBy: ['src/daemon/services/workspaces/host-files.ts'],
+    coveredBy: ['test/unit/config/config.test.ts'],
+  },
+  file_sync: {
+    readBy: ['src/daemon/services/workspaces/host-files.ts'],
+    coveredBy: ['test/e2e/vm-workspace.test.ts'],
+  },
 };
 
 /** The keys docs/config.md documents: the table's first column, then the [section] keys. */

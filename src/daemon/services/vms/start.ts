@@ -172,10 +172,11 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     const agentMs = performance.now() - bootAt;
     stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
     await mountWorkDisk(live.agent);
-    stage('ssh');
-    await setupSsh(deps, vm, live.agent, ip.address, opts.waitForSsh ?? true);
     stage('files', 'git identity and [[file_sync]]');
     await syncHostFiles(deps, vm, live.agent, progress);
+    // Last of the agent's start work: a hostile host key drops the connection (the next call makes a new one).
+    stage('ssh');
+    await setupSsh(deps, vm, live.agent, ip.address, opts.waitForSsh ?? true);
     stage('ready');
     // Info level: the benchmark and a slow-start report read where the time went.
     deps.log.info(
