@@ -75,7 +75,13 @@ describe.skipIf(skipReason !== undefined)('banger vm with Firecracker (the fake,
 
   afterAll(async () => {
     if (inst) {
+      // A failed case may leave VMs running, and a daemon stop keeps VMs running: delete them first, then
+      // kill whatever still runs from the VMs dir (the fake and its stand-in guest are host processes).
+      const list = await cli(['vm', 'list', '--json']).catch(() => undefined);
+      for (const vm of JSON.parse(list?.stdout || '[]') as { id: string }[])
+        await cli(['vm', 'delete', vm.id]);
       await cli(['daemon', 'stop']).catch(() => {});
+      for (const p of await processesNaming(vmsDir())) process.kill(p.pid, 'SIGKILL');
       await inst.cleanup();
     }
     await fx.cleanup();
