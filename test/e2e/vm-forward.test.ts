@@ -100,16 +100,26 @@ describe('banger vm forward under QEMU TCG', () => {
     return r.stdout;
   };
 
-  /** Until the guest listens on port (a server started in the background takes a moment under TCG). */
+  /**
+   * Until the guest listens on port (a server started in the background takes a moment under TCG). Read
+   * from the guest's /proc/net/tcp{,6}, not `vm ports`: its HTTP probe connects to every port, which would
+   * use up the one-shot `nc -l` servers these cases start.
+   */
   const listening = async (port: number) => {
+    const hex = port.toString(16).toUpperCase().padStart(4, '0');
     for (let i = 0; i < 120; i++) {
-      const r = await cli(['vm', 'ports', 'web', '--json']);
-      if (
-        (JSON.parse(r.stdout || '{"ports":[]}') as { ports: { port: number }[] }).ports.some(
-          (p) => p.port === port,
-        )
-      )
-        return;
+      const r = await cli([
+        'vm',
+        'exec',
+        'web',
+        '--',
+        'grep',
+        '-q',
+        `:${hex} [0-9A-F]*:0000 0A`,
+        '/proc/net/tcp',
+        '/proc/net/tcp6',
+      ]);
+      if (r.exitCode === 0) return;
       await new Promise((res) => setTimeout(res, 500));
     }
     throw new Error(`the guest never listened on ${port}`);
