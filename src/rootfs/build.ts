@@ -25,6 +25,8 @@ export interface BuildRootfsOptions {
   limits?: RootfsLimits;
   progress?: ProgressSink;
   signal?: AbortSignal;
+  /** Tar bytes of the next layer decompressed ahead (flatten's READ_AHEAD_BYTES unless given; 0: none). */
+  readAheadBytes?: number;
 }
 
 /** Free inodes the guest gets beyond the content's, as mke2fs -N was given before. */
@@ -56,6 +58,7 @@ export async function buildRootfs(
       limits: opts.limits ?? DEFAULT_LIMITS,
       progress,
       signal,
+      readAheadBytes: opts.readAheadBytes,
     });
     const assets = opts.assets ?? [];
     if (assets.length > 0) await addAssetsToTree(tree, assets, opts.layers.length);
