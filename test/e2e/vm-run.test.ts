@@ -69,7 +69,8 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     inst = createInstance();
     await mkdir(join(inst.home, 'config'), { recursive: true });
     await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
-    writeInstanceConfig(inst.home, ns, fx.id.slice(6));
+    // default_dns: the guest's resolv.conf names it (checked in the named-VM case; nothing answers there).
+    writeInstanceConfig(inst.home, ns, fx.id.slice(6), ['default_dns = "10.53.0.9"']);
     // Registered directly in the store: this file tests VMs, not image import.
     registerImage(inst.home, {
       name: 'alpine',
@@ -157,6 +158,10 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
     const ip = await cli(['vm', 'exec', 'keep', '--', 'sh', '-c', 'ip -4 -o addr show eth0; hostname']);
     expect(ip.stdout).toContain(show.runtime.guestIp);
     expect(ip.stdout).toContain('keep');
+    const resolv = await cli(['vm', 'exec', 'keep', '--', 'cat', '/etc/resolv.conf']);
+    expect(resolv.stdout.split('\n').filter((l) => l.startsWith('nameserver'))).toEqual([
+      'nameserver 10.53.0.9',
+    ]);
     expect((await cli(['vm', 'stop', 'keep'])).exitCode).toBe(0);
     expect(await qemus()).toEqual([]);
     expect((await cli(['vm', 'exec', 'keep', '--', 'true'])).stderr).toContain('not running');

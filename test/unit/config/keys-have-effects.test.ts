@@ -76,7 +76,10 @@ const KEYS: Record<string, Row> = {
   jailer_bin: { readBy: ['src/vmm/build.ts'], coveredBy: ['test/unit/vmm/qemu/transport.test.ts'] },
   jailer_enabled: { readBy: ['src/vmm/build.ts'], coveredBy: ['test/fixtures/firecracker-fake/instance.ts'] },
   jailer_chroot_base: { readBy: ['src/daemon/vm-parts.ts'], coveredBy: [] },
-  ssh_key_path: { readBy: ['src/daemon/daemon.ts'], coveredBy: [] },
+  ssh_key_path: {
+    readBy: ['src/daemon/daemon.ts'],
+    coveredBy: ['test/integration/config-key-effects-cli.test.ts'],
+  },
   default_image_name: {
     readBy: ['src/daemon/services/vms/service.ts'],
     coveredBy: ['test/fixtures/vm-harness.ts', 'test/fixtures/firecracker-fake/instance.ts'],
@@ -116,7 +119,7 @@ const KEYS: Record<string, Row> = {
   bridge_ip: { readBy: ['src/host/net/network.ts'], coveredBy: ['test/integration/host-net.test.ts'] },
   cidr: { readBy: ['src/host/net/network.ts'], coveredBy: ['test/integration/host-net.test.ts'] },
   tap_pool_size: { readBy: ['src/host/net/network.ts'], coveredBy: ['test/integration/host-net.test.ts'] },
-  default_dns: { readBy: ['src/daemon/services/vms/start.ts'], coveredBy: [] },
+  default_dns: { readBy: ['src/daemon/services/vms/start.ts'], coveredBy: ['test/e2e/vm-run.test.ts'] },
   netns: { readBy: ['src/host/net/network.ts'], coveredBy: ['test/integration/vm-service.test.ts'] },
   cow_strategy: { readBy: ['src/host/disk/disks.ts'], coveredBy: ['test/fixtures/vm-harness.ts'] },
   insecure_registries: { readBy: ['src/oci/puller.ts'], coveredBy: ['test/integration/oci-helpers.ts'] },
@@ -130,7 +133,10 @@ const KEYS: Record<string, Row> = {
     effect: () => expect(limitsFromConfig(parseConfig('max_entries = 10')).maxEntries).toBe(10),
   },
   image_catalog: { readBy: ['src/daemon/daemon.ts'], coveredBy: ['test/integration/image-bundle.test.ts'] },
-  kernel_catalog: { readBy: ['src/daemon/daemon.ts'], coveredBy: [] },
+  kernel_catalog: {
+    readBy: ['src/daemon/daemon.ts'],
+    coveredBy: ['test/integration/config-key-effects-cli.test.ts'],
+  },
   vm_defaults: { readBy: ['src/daemon/services/vms/service.ts'], coveredBy: ['test/fixtures/vm-harness.ts'] },
   // The e2e checks the identity arriving (the default); the unit test checks the key is parsed.
   git_identity: {
