@@ -23,6 +23,7 @@ function toCreateRequest(p: CreateParams): CreateVmRequest {
     systemOverlaySizeBytes: p.systemOverlaySize === undefined ? undefined : parseSize(p.systemOverlaySize),
     nat: p.nat,
     noStart: p.noStart,
+    createdBy: p.createdBy,
   };
 }
 

@@ -1,0 +1,38 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { errorResult, okResult } from './result.js';
+import type { ToolContext } from './tool.js';
+import { allTools } from './tools/index.js';
+
+const INSTRUCTIONS =
+  'banger runs Linux microVMs on this host. vm_run is the one-shot path (a fresh VM, one command, ' +
+  'deleted after). For several steps: vm_create, then vm_exec / vm_write_file / vm_read_file, then ' +
+  'vm_delete. Output is truncated and commands are killed at their timeout; results say when.';
+
+/** The MCP server over banger's tools; the caller connects it to a transport. */
+export function createMcpServer(ctx: ToolContext, version: string): McpServer {
+  const server = new McpServer({ name: 'banger', version }, { instructions: INSTRUCTIONS });
+  for (const tool of allTools(ctx.limits)) {
+    server.registerTool(
+      tool.name,
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: tool.input,
+        annotations: {
+          title: tool.title,
+          readOnlyHint: tool.readOnly ?? false,
+          destructiveHint: tool.destructive ?? false,
+          openWorldHint: false,
+        },
+      },
+      async (args: unknown, extra) => {
+        try {
+          return okResult(await tool.run(args as never, ctx, extra.signal));
+        } catch (err) {
+          return errorResult(err);
+        }
+      },
+    );
+  }
+  return server;
+}
