@@ -56,8 +56,10 @@ export class BoundedOutput {
     if (!this.truncated) return Buffer.concat([head, ...this.#tail]).toString('utf8');
     this.#compactTail();
     const tail = this.#tail[0] ?? Buffer.alloc(0);
-    const dropped = this.#total - head.length - tail.length;
-    return `${utf8Prefix(head)}\n[… ${dropped} bytes omitted …]\n${utf8Suffix(tail)}`;
+    const first = utf8Prefix(head);
+    const last = utf8Suffix(tail);
+    const dropped = this.#total - Buffer.byteLength(first) - Buffer.byteLength(last);
+    return `${first}\n[… ${dropped} bytes omitted …]\n${last}`;
   }
 }
 

@@ -101,7 +101,7 @@ export async function boundedCommand<M extends CommandMethod>(
   } catch (error) {
     // Killed at its timeout: the daemon sent KILL when the call closed; that is the command's end.
     if (!(timedOut && controller.signal.aborted)) throw error;
-    ended = { exitCode: null, signal: 'KILL' };
+    ended = { exitCode: null, signal: 'SIGKILL' };
   } finally {
     for (const t of timers) clearTimeout(t);
   }

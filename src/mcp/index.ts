@@ -1,4 +1,4 @@
-export { BoundedOutput } from './bounded-output.js';
+export { BoundedOutput, utf8Prefix, utf8Suffix } from './bounded-output.js';
 export type { CommandOutcome } from './command.js';
 export { DEFAULT_LIMITS, type McpLimits } from './limits.js';
 export { assertInScope, inScope, MCP_CREATOR, type VmScope } from './ownership.js';

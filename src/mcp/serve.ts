@@ -1,4 +1,5 @@
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { BangerError } from '../model/errors.js';
 import { createMcpServer } from './server.js';
 import type { ToolContext } from './tool.js';
 
@@ -11,7 +12,8 @@ export async function serveMcp(
   version: string,
   log: (line: string) => void,
 ): Promise<void> {
-  const server = createMcpServer(ctx, version);
+  const shutdown = new AbortController();
+  const server = createMcpServer(ctx, version, shutdown.signal);
   const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => {
     server.server.onclose = resolve;
@@ -21,6 +23,10 @@ export async function serveMcp(
     `banger mcp serve: ready on stdio (${ctx.scope.allVms ? 'every VM' : 'only the VMs it creates'}; ` +
       `output ${ctx.limits.maxOutputBytes} bytes per stream, timeout ${ctx.limits.timeoutMs / 1000} s)`,
   );
-  process.stdin.once('end', () => void server.close());
+  // The client went away: nobody reads the answers, so what runs for it stops.
+  process.stdin.once('end', () => {
+    shutdown.abort(new BangerError('cancelled', 'the MCP client closed the connection'));
+    void server.close();
+  });
   await closed;
 }

@@ -8,8 +8,11 @@ const INSTRUCTIONS =
   'deleted after). For several steps: vm_create, then vm_exec / vm_write_file / vm_read_file, then ' +
   'vm_delete. Output is truncated and commands are killed at their timeout; results say when.';
 
-/** The MCP server over banger's tools; the caller connects it to a transport. */
-export function createMcpServer(ctx: ToolContext, version: string): McpServer {
+/**
+ * The MCP server over banger's tools; the caller connects it to a transport. `shutdown` cancels every call
+ * in flight (the server is going away): their commands are killed in the guest, as on a cancellation.
+ */
+export function createMcpServer(ctx: ToolContext, version: string, shutdown?: AbortSignal): McpServer {
   const server = new McpServer({ name: 'banger', version }, { instructions: INSTRUCTIONS });
   for (const tool of allTools(ctx.limits)) {
     server.registerTool(
@@ -27,7 +30,8 @@ export function createMcpServer(ctx: ToolContext, version: string): McpServer {
       },
       async (args: unknown, extra) => {
         try {
-          return okResult(await tool.run(args as never, ctx, extra.signal));
+          const signal = shutdown ? AbortSignal.any([extra.signal, shutdown]) : extra.signal;
+          return okResult(await tool.run(args as never, ctx, signal));
         } catch (err) {
           return errorResult(err);
         }
