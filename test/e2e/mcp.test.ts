@@ -5,6 +5,7 @@
  * killed at its timeout, truncated output, schema errors, the ownership rule across a server restart,
  * --all-vms, and the agent-loop example.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBinaryPath } from '../../src/guest/index.js';
-import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
+import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
 import {
   buildGuestRoot,
   type GuestRootSource,
@@ -34,6 +35,8 @@ const TOOLS = [
   'vm_run',
   'vm_create',
   'vm_exec',
+  'vm_read_file',
+  'vm_write_file',
   'vm_list',
   'vm_ports',
   'vm_delete',
@@ -181,6 +184,23 @@ describe.skipIf(skipReason !== undefined)('banger mcp serve over stdio, real dae
     expect(await processesNaming(vmsDir())).toEqual([]);
   });
 
+  it("vm_run's timeout counts from the command's start (boot is setup's), which it kills", async () => {
+    const client = await connect();
+    // A TCG boot takes longer than 3 s: timed from the call, the run would be cancelled during boot.
+    const r = ok(await call(client, 'vm_run', { command: 'echo up; sleep 4444', timeout: 3 }));
+    expect(r).toMatchObject({ timedOut: true, exitCode: null, signal: 'SIGTERM', stdout: 'up\n' });
+    expect(await vmNames()).toEqual([]);
+  });
+
+  it('setup past --setup-timeout is cancelled and leaves no VM', async () => {
+    const client = await connect(['--setup-timeout', '1']);
+    expect(failed(await call(client, 'vm_run', { command: 'true' }))).toContain(
+      'cancelled: setup (image, boot, workspace) took longer than 1 s',
+    );
+    await waitUntil(async () => (await vmNames()).length === 0, 120_000);
+    await waitUntil(async () => (await processesNaming(vmsDir())).length === 0, 60_000);
+  });
+
   it('a command past its timeout is killed in the guest and reported; output is bounded', async () => {
     const client = await connect(['--max-output', '4KiB']);
     const made = ok(await call(client, 'vm_create', { name: 'agent-box', image: 'alpine' }));
@@ -221,6 +241,84 @@ describe.skipIf(skipReason !== undefined)('banger mcp serve over stdio, real dae
     expect(big.stdout).toBe(
       `${'x'.repeat(2048)}\n[… ${100_000 - 4096} bytes omitted …]\n${'x'.repeat(2048)}`,
     );
+
+    // A client that cancels its call kills the command in the guest.
+    const controller = new AbortController();
+    const pending = client.callTool(
+      { name: 'vm_exec', arguments: { vm: 'agent-box', command: 'sleep 4445' } },
+      undefined,
+      { signal: controller.signal },
+    );
+    await waitUntil(async () => {
+      const seen = ok(await call(client, 'vm_exec', { vm: 'agent-box', command: 'ps' }));
+      return String(seen.stdout).includes('sleep 4445');
+    }, 60_000);
+    controller.abort();
+    await expect(pending).rejects.toThrow();
+    await waitUntil(async () => {
+      const seen = ok(await call(client, 'vm_exec', { vm: 'agent-box', command: 'ps' }));
+      return !String(seen.stdout).includes('sleep 4445');
+    }, 60_000);
+  });
+
+  it('files round trip: text with a mode, binary as base64, a large read cut at --max-output', async () => {
+    const client = await connect(['--max-output', '4KiB']);
+    const script = '#!/bin/sh\necho "script ran: $1"\n';
+    expect(
+      ok(
+        await call(client, 'vm_write_file', {
+          vm: 'agent-box',
+          path: '/root/hi.sh',
+          content: script,
+          mode: 0o755,
+        }),
+      ),
+    ).toMatchObject({ size: Buffer.byteLength(script) });
+    const ran = ok(await call(client, 'vm_exec', { vm: 'agent-box', command: ['/root/hi.sh', 'yes'] }));
+    expect(ran).toMatchObject({ exitCode: 0, stdout: 'script ran: yes\n' });
+    const stat = ok(await call(client, 'vm_exec', { vm: 'agent-box', command: 'stat -c %a /root/hi.sh' }));
+    expect(stat.stdout).toBe('755\n');
+    expect(ok(await call(client, 'vm_read_file', { vm: 'agent-box', path: '/root/hi.sh' }))).toMatchObject({
+      content: script,
+      size: Buffer.byteLength(script),
+      truncated: false,
+    });
+
+    const binary = randomBytes(3000);
+    const b64 = binary.toString('base64');
+    ok(
+      await call(client, 'vm_write_file', {
+        vm: 'agent-box',
+        path: '/root/b.bin',
+        content: b64,
+        encoding: 'base64',
+      }),
+    );
+    const back = ok(
+      await call(client, 'vm_read_file', { vm: 'agent-box', path: '/root/b.bin', encoding: 'base64' }),
+    );
+    expect(back).toMatchObject({ content: b64, size: 3000, truncated: false });
+
+    ok(await call(client, 'vm_exec', { vm: 'agent-box', command: 'head -c 10000 /dev/zero > /root/big' }));
+    const big = ok(
+      await call(client, 'vm_read_file', { vm: 'agent-box', path: '/root/big', encoding: 'base64' }),
+    );
+    expect(big).toMatchObject({ size: 10_000, truncated: true });
+    expect(Buffer.from(String(big.content), 'base64')).toEqual(Buffer.alloc(4096));
+
+    expect(
+      failed(await call(client, 'vm_write_file', { vm: 'agent-box', path: 'relative', content: 'x' })),
+    ).toMatch(/Input validation error.*path/);
+    expect(
+      failed(
+        await call(client, 'vm_write_file', {
+          vm: 'agent-box',
+          path: '/root/x',
+          content: 'not base64!',
+          encoding: 'base64',
+        }),
+      ),
+    ).toContain('bad_request: content');
   });
 
   it('leaves VMs it did not create alone, also after a restart; --all-vms lifts that', async () => {
@@ -234,6 +332,8 @@ describe.skipIf(skipReason !== undefined)('banger mcp serve over stdio, real dae
       ['vm_delete', { vm: 'dev' }],
       ['vm_exec', { vm: 'dev', command: 'true' }],
       ['vm_ports', { vm: 'dev' }],
+      ['vm_read_file', { vm: 'dev', path: '/etc/os-release' }],
+      ['vm_write_file', { vm: 'dev', path: '/root/x', content: 'x' }],
     ] as const) {
       const text = failed(await call(client, tool, args));
       expect(text, tool).toContain('unauthorized: VM "dev" was not created through banger mcp serve');

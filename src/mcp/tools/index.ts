@@ -7,13 +7,17 @@ import { vmDeleteTool } from './vm-delete.js';
 import { vmExecTool } from './vm-exec.js';
 import { vmListTool } from './vm-list.js';
 import { vmPortsTool } from './vm-ports.js';
+import { vmReadFileTool } from './vm-read-file.js';
 import { vmRunTool } from './vm-run.js';
+import { vmWriteFileTool } from './vm-write-file.js';
 
 /** Every tool the server offers, in the order tools/list shows them. */
 export const allTools = (limits: McpLimits): AnyTool[] => [
   vmRunTool(limits),
   vmCreateTool(),
   vmExecTool(limits),
+  vmReadFileTool(),
+  vmWriteFileTool(),
   vmListTool(),
   vmPortsTool(),
   vmDeleteTool(),

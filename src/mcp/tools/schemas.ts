@@ -11,6 +11,14 @@ export const createShape = vmCreateParamsSchema.shape;
 export const execShape = methods['vm.exec'].params.shape;
 export const runShape = methods['vm.run'].params.shape;
 export const pullShape = methods['image.pull'].params.shape;
+export const readShape = methods['vm.files.read'].params.shape;
+export const writeShape = methods['vm.files.write'].params.shape;
+
+/** How file bytes travel in a tool call: text, or base64 for anything that is not UTF-8. */
+export const encodingInput = z
+  .enum(['utf8', 'base64'])
+  .default('utf8')
+  .describe('utf8 for text, base64 for binary content');
 
 /** A VM by name, id or unique id prefix. */
 export const vmRef = execShape.ref.describe('the VM: its name, id or a unique id prefix');
