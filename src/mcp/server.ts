@@ -2,6 +2,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { errorResult, okResult } from './result.js';
 import type { ToolContext } from './tool.js';
 import { allTools } from './tools/index.js';
+import { setupSignal } from './tools/setup-signal.js';
 
 const INSTRUCTIONS =
   'banger runs Linux microVMs on this host. vm_run is the one-shot path (a fresh VM, one command, ' +
@@ -30,8 +31,13 @@ export function createMcpServer(ctx: ToolContext, version: string, shutdown?: Ab
       },
       async (args: unknown, extra) => {
         try {
-          const signal = shutdown ? AbortSignal.any([extra.signal, shutdown]) : extra.signal;
-          return okResult(await tool.run(args as never, ctx, signal));
+          const request = shutdown ? AbortSignal.any([extra.signal, shutdown]) : extra.signal;
+          const bound = tool.ownClock ? undefined : setupSignal(ctx.limits, request, tool.name);
+          try {
+            return okResult(await tool.run(args as never, ctx, bound?.signal ?? request));
+          } finally {
+            bound?.done();
+          }
         } catch (err) {
           return errorResult(err);
         }

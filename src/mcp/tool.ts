@@ -19,6 +19,11 @@ export interface Tool<S extends z.ZodObject = z.ZodObject> {
   /** MCP annotations: a client may ask before calling a destructive tool. */
   readOnly?: boolean;
   destructive?: boolean;
+  /**
+   * The tool times itself (a command's clock, vm_run's setup): the server does not put its --setup-timeout
+   * bound on the whole call.
+   */
+  ownClock?: boolean;
   run(args: z.output<S>, ctx: ToolContext, signal: AbortSignal): Promise<Record<string, unknown>>;
 }
 

@@ -10,11 +10,11 @@ export const imageListTool = () =>
       'Images ready to boot, and the catalog images that image_pull (or vm_create/vm_run) can fetch by name.',
     input: noParams,
     readOnly: true,
-    async run(_args, ctx) {
+    async run(_args, ctx, signal) {
       const client = await ctx.client();
       const [{ images }, { entries }] = await Promise.all([
-        client.call('image.list', {}),
-        client.call('image.catalog', {}),
+        client.call('image.list', {}, { signal }),
+        client.call('image.catalog', {}, { signal }),
       ]);
       return {
         images: images.map(imageSummary),

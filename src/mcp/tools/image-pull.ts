@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { defineTool } from '../tool.js';
 import { pullShape } from './schemas.js';
-import { setupSignal } from './setup-signal.js';
 import { imageSummary } from './summaries.js';
 
 export const imagePullTool = () =>
@@ -15,14 +14,9 @@ export const imagePullTool = () =>
       name: pullShape.name.describe('store it under this name (default: derived from ref)'),
       platform: pullShape.platform.describe('OCI platform, e.g. linux/amd64'),
     }),
-    async run(args, ctx, request) {
+    async run(args, ctx, signal) {
       const client = await ctx.client();
-      const setup = setupSignal(ctx.limits, request, 'image_pull');
-      try {
-        const { image } = await client.call('image.pull', args, { signal: setup.signal });
-        return { image: imageSummary(image) };
-      } finally {
-        setup.done();
-      }
+      const { image } = await client.call('image.pull', args, { signal });
+      return { image: imageSummary(image) };
     },
   });

@@ -2,8 +2,9 @@ import { BangerError } from '../../model/errors.js';
 import type { McpLimits } from '../limits.js';
 
 /**
- * The request's signal, also aborted once the server's setup bound has passed (create, pull): the call's
- * connection closes and the daemon removes what the cancelled operation made.
+ * The request's signal, also aborted once the server's setup bound has passed (every tool but the
+ * command ones, which keep their own clocks): the call's connection closes and the daemon cancels the
+ * operation, removing what it made.
  */
 export function setupSignal(limits: McpLimits, request: AbortSignal, what: string) {
   const controller = new AbortController();

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { MCP_CREATOR } from '../ownership.js';
 import { defineTool } from '../tool.js';
 import { createShape } from './schemas.js';
-import { setupSignal } from './setup-signal.js';
 import { vmSummary } from './summaries.js';
 
 export const vmCreateTool = () =>
@@ -20,18 +19,9 @@ export const vmCreateTool = () =>
       diskSize: createShape.diskSize.describe('work disk size, e.g. "8G"'),
       nat: createShape.nat.describe('give the guest outbound network access'),
     }),
-    async run(args, ctx, request) {
+    async run(args, ctx, signal) {
       const client = await ctx.client();
-      const setup = setupSignal(ctx.limits, request, 'vm_create');
-      try {
-        const { vm } = await client.call(
-          'vm.create',
-          { ...args, createdBy: MCP_CREATOR },
-          { signal: setup.signal },
-        );
-        return { vm: vmSummary(vm, args.image) };
-      } finally {
-        setup.done();
-      }
+      const { vm } = await client.call('vm.create', { ...args, createdBy: MCP_CREATOR }, { signal });
+      return { vm: vmSummary(vm, args.image) };
     },
   });

@@ -11,9 +11,9 @@ export const vmDeleteTool = () =>
       'Stop a VM and remove everything it owns. Only VMs this server created (any VM with --all-vms).',
     input: z.strictObject({ vm: vmRef }),
     destructive: true,
-    async run(args, ctx) {
+    async run(args, ctx, signal) {
       const client = await ctx.client();
       const vm = await resolveInScope(client, args.vm, ctx.scope);
-      return { deleted: await client.call('vm.delete', { ref: vm.id }) };
+      return { deleted: await client.call('vm.delete', { ref: vm.id }, { signal }) };
     },
   });

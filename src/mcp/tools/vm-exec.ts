@@ -19,6 +19,7 @@ export const vmExecTool = (limits: McpLimits) =>
       cwd: execShape.cwd.describe('working directory in the guest'),
       timeout: timeoutInput(limits),
     }),
+    ownClock: true,
     async run(args, ctx, signal) {
       const client = await ctx.client();
       const vm = await resolveInScope(client, args.vm, ctx.scope);

@@ -11,11 +11,11 @@ export const vmListTool = () =>
       'The VMs this server created (every VM when it runs with --all-vms), in any state, with their addresses.',
     input: noParams,
     readOnly: true,
-    async run(_args, ctx) {
+    async run(_args, ctx, signal) {
       const client = await ctx.client();
       const [{ vms }, { images }] = await Promise.all([
-        client.call('vm.list', {}),
-        client.call('image.list', {}),
+        client.call('vm.list', {}, { signal }),
+        client.call('image.list', {}, { signal }),
       ]);
       const imageName = new Map(images.map((i) => [i.id, i.name]));
       return {

@@ -34,6 +34,7 @@ export const vmRunTool = (limits: McpLimits) =>
         .describe('keep the VM after the command (vm_exec into it, vm_delete it when done)'),
       timeout: timeoutInput(limits),
     }),
+    ownClock: true,
     async run(args, ctx, signal) {
       const client = await ctx.client();
       const { result, outcome } = await boundedCommand(
