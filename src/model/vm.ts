@@ -27,10 +27,19 @@ export const vmRuntimeSchema = z.object({
   stopReason: z.string().optional(),
 });
 
+/**
+ * Who made a VM, when a program did rather than the user: a short tag such as `mcp`. `banger mcp serve`
+ * sets it on every VM it creates and, unless told `--all-vms`, touches only VMs that carry its tag.
+ */
+export const vmCreatedBySchema = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,31}$/, 'a lowercase tag such as "mcp" (letters, digits, -; at most 32)');
+
 export const vmSchema = z.object({
   id: z.string(),
   name: z.string(),
   imageId: z.string(),
+  createdBy: vmCreatedBySchema.optional(),
   state: vmStateSchema,
   spec: vmSpecSchema,
   runtime: vmRuntimeSchema,

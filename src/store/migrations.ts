@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { vmCreatedByMigration } from './migration-vm-created-by.js';
 
 /** One schema step. Ids are dense and ordered; a migration never changes once released. */
 export interface Migration {
@@ -44,4 +45,5 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  vmCreatedByMigration,
 ];

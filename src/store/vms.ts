@@ -13,6 +13,7 @@ interface VmRow {
   created_at: string;
   updated_at: string;
   last_touched_at: string;
+  created_by: string | null;
 }
 
 /** Told of every stored identity the store refused to hand out (the daemon logs it). */
@@ -29,6 +30,7 @@ function fromRow(row: VmRow, onRefused: OnRefusedIdentity): VM {
     id: row.id,
     name: row.name,
     imageId: row.image_id,
+    ...(row.created_by === null ? {} : { createdBy: row.created_by }),
     state: row.state,
     spec: JSON.parse(row.spec_json),
     runtime: { ...runtime, identities },
@@ -95,8 +97,9 @@ export class VmRepository {
     try {
       this.db
         .prepare(
-          `INSERT INTO vms (id, name, image_id, state, spec_json, runtime_json, created_at, updated_at, last_touched_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO vms (id, name, image_id, state, spec_json, runtime_json, created_at, updated_at, last_touched_at,
+                            created_by)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           vm.id,
@@ -108,6 +111,7 @@ export class VmRepository {
           vm.createdAt,
           vm.updatedAt,
           vm.lastTouchedAt,
+          vm.createdBy ?? null,
         );
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {

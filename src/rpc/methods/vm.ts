@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { vmSchema } from '../../model/vm.js';
+import { vmCreatedBySchema, vmSchema } from '../../model/vm.js';
 import { vmStatsSchema } from '../../model/vm-stats.js';
 import { method, noParams } from './define.js';
 import { forwardInfoSchema, forwardSpecsSchema } from './forward.js';
@@ -20,6 +20,8 @@ export const vmCreateParamsSchema = z.strictObject({
   noStart: z.boolean().default(false),
   /** `[HOST_ADDR:]HOST_PORT:GUEST_PORT` forwards listening from the start, for as long as the VM runs. */
   forwards: forwardSpecsSchema.default([]),
+  /** Who makes the VM when a program does (`mcp`): stored with it and shown by `vm show --json`. */
+  createdBy: vmCreatedBySchema.optional(),
 });
 
 const execSchema = {

@@ -109,6 +109,8 @@ export async function runVm(
     if (!req.exec) return { vm, deleted: false, workspace };
     // From here --rm holds however the command ends, also when the client goes away.
     discard = req.rm ?? false;
+    // The caller's cue that setup is over: a client bounding the command's time (mcp) starts its clock here.
+    opts.progress?.({ kind: 'stage', stage: 'command' });
     const exit = await steps.exec(vm.id, { ...req.exec, cwd }, io, {
       progress: opts.progress,
       signal: opts.signal,

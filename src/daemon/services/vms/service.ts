@@ -235,6 +235,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
       id,
       name,
       imageId: image.id,
+      ...(req.createdBy === undefined ? {} : { createdBy: req.createdBy }),
       state: 'created',
       spec: {
         vcpu: req.vcpu ?? defaults.vcpu,

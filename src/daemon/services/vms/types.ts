@@ -58,6 +58,8 @@ export interface CreateVmRequest {
   systemOverlaySizeBytes?: number;
   nat?: boolean;
   noStart?: boolean;
+  /** Who made it, when a program did (`mcp`); stored with the VM. */
+  createdBy?: string | undefined;
 }
 
 export interface OpOptions {
