@@ -44,25 +44,40 @@ describe('single-file strategies', () => {
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   const input = { imagePath: '/img/rootfs.ext4', vmDir, vmId: 'vm1', overlayBytes: 0 };
 
-  it('generate the reflink, qcow2 and sparse-copy commands and report format and teardown', async () => {
+  it('generate the reflink and sparse-copy commands and report format and teardown', async () => {
     const runner = createRecordingRunner();
     const priv = createInProcessPrivOps({ runner, stateDir: root });
     const deps = { runner, priv, stateDir: root };
-    const disks = [
-      await reflinkStrategy.create(deps, input),
-      await qcow2Strategy.create(deps, input),
-      await copyStrategy.create(deps, input),
-    ];
+    const disks = [await reflinkStrategy.create(deps, input), await copyStrategy.create(deps, input)];
     expect(runner.commands()).toEqual([
       `cp --reflink=always -- /img/rootfs.ext4 ${vmDir}/rootfs.ext4`,
-      `qemu-img create -q -f qcow2 -F raw -b /img/rootfs.ext4 ${vmDir}/rootfs.qcow2`,
       `cp --sparse=always -- /img/rootfs.ext4 ${vmDir}/rootfs.ext4`,
     ]);
     expect(disks.map((d) => [d.format, d.identities])).toEqual([
       ['raw', [{ kind: 'file', path: `${vmDir}/rootfs.ext4` }]],
-      ['qcow2', [{ kind: 'file', path: `${vmDir}/rootfs.qcow2` }]],
       ['raw', [{ kind: 'file', path: `${vmDir}/rootfs.ext4` }]],
     ]);
+  });
+
+  it('write the qcow2 overlay in-process (no tool run) and leave no file when the image is missing', async () => {
+    const runner = createRecordingRunner();
+    const priv = createInProcessPrivOps({ runner, stateDir: root });
+    const image = join(root, 'image.ext4');
+    writeFileSync(image, Buffer.alloc(1024 * 1024));
+    const disk = await qcow2Strategy.create({ runner, priv, stateDir: root }, { ...input, imagePath: image });
+    expect(runner.commands()).toEqual([]);
+    expect([disk.format, disk.identities]).toEqual([
+      'qcow2',
+      [{ kind: 'file', path: `${vmDir}/rootfs.qcow2` }],
+    ]);
+    rmSync(disk.path);
+    await expect(
+      qcow2Strategy.create(
+        { runner, priv, stateDir: root },
+        { ...input, imagePath: join(root, 'gone.ext4') },
+      ),
+    ).rejects.toThrow(/ENOENT/);
+    expect(existsSync(`${vmDir}/rootfs.qcow2`)).toBe(false);
   });
 
   it('leave no partial file when the tool fails', async () => {
