@@ -9,7 +9,6 @@ import { applyHostFiles } from '../workspaces/index.js';
 import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
 import {
-  hasSshd,
   installAuthorizedKey,
   mountWorkDisk,
   readHostKey,
@@ -171,12 +170,13 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     }
     const agentMs = performance.now() - bootAt;
     stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
-    await mountWorkDisk(live.agent);
+    const facts = await mountWorkDisk(live.agent, { sshDir: deps.ssh !== undefined });
     stage('files', 'git identity and [[file_sync]]');
     await syncHostFiles(deps, vm, live.agent, progress);
     // Last of the agent's start work: a hostile host key drops the connection (the next call makes a new one).
     stage('ssh');
-    await setupSsh(deps, vm, live.agent, ip.address, opts.waitForSsh ?? true);
+    // No wait for an image that will never listen on 22 (the start script looked for sshd).
+    await setupSsh(deps, vm, live.agent, ip.address, (opts.waitForSsh ?? true) && facts.hasSshd);
     stage('ready');
     // Info level: the benchmark and a slow-start report read where the time went.
     deps.log.info(
@@ -239,7 +239,7 @@ async function setupSsh(
   try {
     const pub = await ensureSshKey(deps.runner, deps.ssh.keyPath);
     await installAuthorizedKey(agent, pub);
-    if (!waitForSsh || !(await hasSshd(agent))) return;
+    if (!waitForSsh) return;
     if (!(await waitForSshd(agent, { timeoutMs: deps.sshdTimeoutMs ?? DEFAULT_SSHD_TIMEOUT_MS }))) {
       deps.log.warn({ vm: vm.id }, 'sshd did not start listening on port 22 in time');
       return;
