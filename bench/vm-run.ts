@@ -38,8 +38,15 @@ const inst = createInstance();
 async function lastBootMs(): Promise<number> {
   const log = await readFile(join(inst.home, 'state', 'bangerd.log'), 'utf8');
   const lines = log.split('\n').filter((l) => l.includes('"VM ready"'));
-  const ms = JSON.parse(lines.at(-1) ?? '{}').vmmToAgentMs;
+  const ready = JSON.parse(lines.at(-1) ?? '{}');
+  const ms = ready.vmmToAgentMs;
   if (typeof ms !== 'number') throw new Error('no "VM ready" line with vmmToAgentMs in the daemon log');
+  // Each start stage's duration: to the next stage's start, the last one to the start's end.
+  const at = Object.entries((ready.stageAtMs ?? {}) as Record<string, number>).sort((a, b) => a[1] - b[1]);
+  at.forEach(([name, t], i) => {
+    stageMs[name] = [...(stageMs[name] ?? []), (at[i + 1]?.[1] ?? ready.totalMs) - t];
+  });
+  startTotalMs.push(ready.totalMs);
   return ms;
 }
 
@@ -131,6 +138,9 @@ const bangerCli = (args: string[]) =>
   execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), ...args], { env: inst.env });
 
 const bangerMs: number[] = [];
+/** Per start stage (network, disks, boot, agent, work-disk, files, ssh, ready), from the `VM ready` line. */
+const stageMs: Record<string, number[]> = {};
+const startTotalMs: number[] = [];
 const bangerBootMs: number[] = [];
 const plainBootMs: number[] = [];
 const plainMs: number[] = [];
@@ -153,6 +163,8 @@ try {
   registerImage(inst.home, { name: 'alpine-8g', rootfsPath: big8, ...k });
   await bangerRun(); // warm-up: starts the daemon, probes the host, makes the bridge
   bangerBootMs.length = 0;
+  startTotalMs.length = 0;
+  for (const k of Object.keys(stageMs)) delete stageMs[k];
   for (let i = 0; i < ROUNDS; i++) {
     // Alternate, so drift in host load hits both sides alike.
     if (i % 2) {
@@ -198,6 +210,14 @@ for (const [name, xs] of [
     `| ${name} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} | ${(median(xs) / b).toFixed(2)}× | ${(median(xs) - b).toFixed(0)} ms |`,
   );
 }
+console.log('\n| where `vm run` spends its time (daemon log; medians) | ms |');
+console.log('| --- | --- |');
+for (const [name, xs] of Object.entries(stageMs))
+  console.log(`| start stage \`${name}\` | ${median(xs).toFixed(0)} |`);
+console.log(`| the whole start (daemon) | ${median(startTotalMs).toFixed(0)} |`);
+console.log(
+  `| the rest: CLI start-up, admit, the command, delete (run minus start) | ${(median(bangerMs) - median(startTotalMs)).toFixed(0)} |`,
+);
 console.log(
   '\n| `vm create --no-start` (qcow2 root + 64 MiB work disk; goal <= 50 ms) | median | min | max |',
 );

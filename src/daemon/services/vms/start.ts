@@ -36,9 +36,13 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
   const { store, network, config } = deps;
   const progress = opts.progress ?? (() => {});
   const t0 = performance.now();
+  /** When each stage began, in ms since the start: the `VM ready` line carries them (bench/vm-run.ts). */
+  const stageAtMs: Record<string, number> = {};
   const stage = (name: string, message?: string) => {
     // Stage times in the daemon log: where a slow start spends its time.
-    deps.log.debug({ vm: vm.id, stage: name, atMs: Math.round(performance.now() - t0) }, 'start stage');
+    const atMs = Math.round(performance.now() - t0);
+    stageAtMs[name] = atMs;
+    deps.log.debug({ vm: vm.id, stage: name, atMs }, 'start stage');
     progress({ kind: 'stage', stage: name, message });
   };
   const checkpoint = (name: string) => deps.checkpoint?.(name, vm.id) ?? Promise.resolve();
@@ -180,7 +184,12 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     stage('ready');
     // Info level: the benchmark and a slow-start report read where the time went.
     deps.log.info(
-      { vm: vm.id, vmmToAgentMs: Math.round(agentMs), totalMs: Math.round(performance.now() - t0) },
+      {
+        vm: vm.id,
+        vmmToAgentMs: Math.round(agentMs),
+        totalMs: Math.round(performance.now() - t0),
+        stageAtMs,
+      },
       'VM ready',
     );
     await checkpoint('ready');
