@@ -46,6 +46,11 @@ export async function guestSh(
 /** Marks a work disk that holds the image's /root already (seeded on the host when it was made). */
 export const WORK_DISK_SEEDED_MARKER = '.banger-seeded';
 
+/** Printed by the start script when the image ships sshd (so `setupSsh` needs no exec of its own to ask). */
+const SSHD_PRESENT = 'banger:sshd-present';
+/** Printed first when the guest is a banger VM (the cmdline guard), so the host files skip their check. */
+const BANGER_GUEST = 'banger:guest';
+
 /**
  * Mounts the work disk at /root on every start (a mount does not outlive a boot). The disk was seeded on
  * the host with the image's /root when it was made, so this is one `mount`; the checks are shell builtins,
@@ -56,7 +61,7 @@ export const WORK_DISK_SEEDED_MARKER = '.banger-seeded';
 const MOUNT_FUNCTION = `
 mount_work() {
 read -r cmdline < /proc/cmdline
-case " $cmdline " in *" banger.hostname="*) ;; *) return 0 ;; esac
+case " $cmdline " in *" banger.hostname="*) echo ${BANGER_GUEST} ;; *) return 0 ;; esac
 [ -b ${WORK_DISK_DEVICE} ] || { echo "no work disk at ${WORK_DISK_DEVICE}"; return 1; }
 while read -r dev _; do [ "$dev" = ${WORK_DISK_DEVICE} ] && return 0; done < /proc/mounts
 mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT} || return 1
@@ -73,9 +78,6 @@ mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT}
 }
 `;
 
-/** Printed by the start script when the image ships sshd (so `setupSsh` needs no exec of its own to ask). */
-const SSHD_PRESENT = 'banger:sshd-present';
-
 /**
  * The start-up script: the work disk mount, then with `sshDir` (best effort: a failure shows when
  * authorized_keys is written) root's ssh dir, then whether sshd exists. One exec instead of three: each
@@ -89,21 +91,22 @@ ${sshDir ? '{ mkdir -p /root/.ssh && chmod 0700 /root /root/.ssh; } 2>/dev/null 
 if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -x /usr/bin/sshd ]; then echo ${SSHD_PRESENT}; fi
 `;
 
-/** What the start script found: whether the image has sshd. */
+/** What the start script found: whether the image has sshd, whether it is a banger VM (the cmdline guard). */
 export interface GuestStartFacts {
   hasSshd: boolean;
+  bangerGuest: boolean;
 }
 
 /** Mounts the work disk, prepares /root/.ssh (with `sshDir`) and says whether sshd exists, in one exec. */
 export async function mountWorkDisk(agent: AgentPort, opts: { sshDir: boolean }): Promise<GuestStartFacts> {
   const r = await guestSh(agent, startScript(opts.sshDir), 'the work disk mount');
   const lines = r.output.split('\n');
-  const hasSshd = lines.at(-1) === SSHD_PRESENT;
+  const bangerGuest = lines[0] === BANGER_GUEST;
   if (r.code !== 0) {
-    const why = (hasSshd ? lines.slice(0, -1) : lines).join('\n');
+    const why = lines.filter((l) => l !== BANGER_GUEST && l !== SSHD_PRESENT).join('\n');
     throw operationFailed(`mounting the work disk at ${WORK_DISK_MOUNT} in the guest failed: ${why}`);
   }
-  return { hasSshd };
+  return { hasSshd: lines.at(-1) === SSHD_PRESENT, bangerGuest };
 }
 
 /**

@@ -74,7 +74,6 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
 
     stage('network');
     await network.ensureBridge();
-    await network.taps.fill();
     const ip = await network.ips.allocate(vm.id);
     await ledger.record([ip.identity]);
     await checkpoint('ip');
@@ -84,6 +83,11 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     await checkpoint('cid');
     const tap = await network.taps.acquire();
     await ledger.record([tap]);
+    // The pool is topped up for the next start in the background: acquire makes a tap when none is idle,
+    // so this start need not wait for the refill (spawns of `ip`, slow on a loaded host).
+    void network.taps.fill().catch((err: unknown) => {
+      deps.log.warn({ err: toBangerError(err).message }, 'refilling the tap pool failed');
+    });
     await checkpoint('tap');
     if (vm.spec.nat) {
       const nat = await network.planNat(tap.name, ip.address);
@@ -176,7 +180,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
     const facts = await mountWorkDisk(live.agent, { sshDir: deps.ssh !== undefined });
     stage('files', 'git identity and [[file_sync]]');
-    await syncHostFiles(deps, vm, live.agent, progress);
+    await syncHostFiles(deps, vm, live.agent, progress, facts.bangerGuest);
     // Last of the agent's start work: a hostile host key drops the connection (the next call makes a new one).
     stage('ssh');
     // No wait for an image that will never listen on 22 (the start script looked for sshd).
@@ -202,13 +206,20 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
 }
 
 /** The host files every start brings (docs/config.md: git_identity, [[file_sync]]); warnings are shown. */
-async function syncHostFiles(deps: VmServiceDeps, vm: VM, agent: AgentPort, progress: ProgressSink) {
+async function syncHostFiles(
+  deps: VmServiceDeps,
+  vm: VM,
+  agent: AgentPort,
+  progress: ProgressSink,
+  bangerGuest: boolean,
+) {
   const notices = await applyHostFiles(
     { runner: deps.runner, home: deps.home, config: deps.config },
     {
       exec: async (req, io) => (await agent.exec(req, io)).wait(),
       writeFile: (path, data, o) => agent.writeFile(path, data, o),
     },
+    { bangerGuest },
   );
   for (const n of notices) {
     deps.log.warn({ vm: vm.id }, n.message);
