@@ -1,4 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +20,7 @@ import {
   qcow2Strategy,
   reflinkStrategy,
   teardownAll,
+  writeQcow2Overlay,
 } from '../../../../src/host/index.js';
 import { createRecordingRunner } from '../../../fixtures/recording-runner.js';
 
@@ -78,6 +89,30 @@ describe('single-file strategies', () => {
       ),
     ).rejects.toThrow(/ENOENT/);
     expect(existsSync(`${vmDir}/rootfs.qcow2`)).toBe(false);
+  });
+
+  it('write a qcow2 overlay of the same few clusters for a 1 MiB and an 8 GiB image', async () => {
+    const sizes: number[] = [];
+    for (const bytes of [1024 * 1024, 8 * 1024 ** 3]) {
+      const image = join(root, `sparse-${bytes}.ext4`);
+      writeFileSync(image, '');
+      truncateSync(image, bytes);
+      const dest = join(root, `overlay-${bytes}.qcow2`);
+      await writeQcow2Overlay(dest, { path: image, format: 'raw' });
+      const header = readFileSync(dest).subarray(0, 64);
+      expect(header.subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
+      expect(header.readBigUInt64BE(24)).toBe(BigInt(bytes)); // the guest sees the image's size
+      sizes.push(statSync(dest).size);
+    }
+    expect(sizes).toEqual([4 * 65536, 4 * 65536]);
+  });
+
+  it('refuse a backing path QEMU could not store', async () => {
+    const dest = join(root, 'long.qcow2');
+    await expect(writeQcow2Overlay(dest, { path: `/${'a'.repeat(1100)}`, format: 'raw' })).rejects.toThrow(
+      /too long/,
+    );
+    expect(existsSync(dest)).toBe(false);
   });
 
   it('leave no partial file when the tool fails', async () => {
