@@ -74,6 +74,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
 
     stage('network');
     await network.ensureBridge();
+    await network.taps.fill();
     const ip = await network.ips.allocate(vm.id);
     await ledger.record([ip.identity]);
     await checkpoint('ip');
@@ -83,11 +84,6 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     await checkpoint('cid');
     const tap = await network.taps.acquire();
     await ledger.record([tap]);
-    // The pool is topped up for the next start in the background: acquire makes a tap when none is idle,
-    // so this start need not wait for the refill (spawns of `ip`, slow on a loaded host).
-    void network.taps.fill().catch((err: unknown) => {
-      deps.log.warn({ err: toBangerError(err).message }, 'refilling the tap pool failed');
-    });
     await checkpoint('tap');
     if (vm.spec.nat) {
       const nat = await network.planNat(tap.name, ip.address);
