@@ -1,7 +1,8 @@
 // `banger vm run --rm IMAGE -- true` end to end (CLI -> daemon -> net + qcow2 + QEMU TCG -> agent exec ->
 // delete) against a plain qemu-system-x86_64 boot of the same kernel, initramfs and root (a qcow2 overlay)
 // to the same readiness signal (the agent ran `true`), alternating in one run. Then `vm create --no-start`
-// for a 1 GiB and a 4 GiB image: copy-on-write must not grow with the image. Boot to agent ready is compared
+// for a 1 GiB and an 8 GiB image, through the CLI and as the bare RPC (the daemon's share): copy-on-write
+// must not grow with the image (goal: <= 50 ms). Then `vm list` against `node -e 0` (goal: <= 1.8x). Boot to agent ready is compared
 // on its own too: for banger the daemon's `VM ready` log line (VMM start to agent answering), for plain QEMU
 // the spawn to the agent answering.
 import { mkdir, readFile, rm } from 'node:fs/promises';
@@ -9,8 +10,10 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
+import { bangerVersion } from '../src/config/index.js';
 import { GUEST_INIT_SHIM_PATH, waitForAgent } from '../src/guest/index.js';
 import { createRunner } from '../src/host/index.js';
+import { createRpcClient } from '../src/rpc/index.js';
 import { createInstance, REPO_ROOT } from '../test/fixtures/banger-instance.js';
 import {
   buildGuestRoot,
@@ -20,7 +23,7 @@ import {
 } from '../test/fixtures/guest-root.js';
 import { ensureTestKernel } from '../test/fixtures/kernel.js';
 import { createNetnsFixture } from '../test/fixtures/netns.js';
-import { median, probeBenchHost } from './_lib.js';
+import { median, probeBenchHost, timeMs } from './_lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const runner = createRunner();
@@ -35,8 +38,15 @@ const inst = createInstance();
 async function lastBootMs(): Promise<number> {
   const log = await readFile(join(inst.home, 'state', 'bangerd.log'), 'utf8');
   const lines = log.split('\n').filter((l) => l.includes('"VM ready"'));
-  const ms = JSON.parse(lines.at(-1) ?? '{}').vmmToAgentMs;
+  const ready = JSON.parse(lines.at(-1) ?? '{}');
+  const ms = ready.vmmToAgentMs;
   if (typeof ms !== 'number') throw new Error('no "VM ready" line with vmmToAgentMs in the daemon log');
+  // Each start stage's duration: to the next stage's start, the last one to the start's end.
+  const at = Object.entries((ready.stageAtMs ?? {}) as Record<string, number>).sort((a, b) => a[1] - b[1]);
+  at.forEach(([name, t], i) => {
+    stageMs[name] = [...(stageMs[name] ?? []), (at[i + 1]?.[1] ?? ready.totalMs) - t];
+  });
+  startTotalMs.push(ready.totalMs);
   return ms;
 }
 
@@ -114,25 +124,47 @@ async function createNoStart(image: string): Promise<number> {
   return ms;
 }
 
+/** The same create as the bare RPC call: what the daemon spends, without the CLI's start-up. */
+async function createNoStartRpc(image: string): Promise<number> {
+  const client = createRpcClient(inst.socketPath, bangerVersion());
+  const t0 = performance.now();
+  const { vm } = await client.call('vm.create', { image, noStart: true });
+  const ms = performance.now() - t0;
+  await client.call('vm.delete', { ref: vm.id });
+  return ms;
+}
+
+const bangerCli = (args: string[]) =>
+  execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), ...args], { env: inst.env });
+
 const bangerMs: number[] = [];
+/** Per start stage (network, disks, boot, agent, work-disk, files, ssh, ready), from the `VM ready` line. */
+const stageMs: Record<string, number[]> = {};
+const startTotalMs: number[] = [];
 const bangerBootMs: number[] = [];
 const plainBootMs: number[] = [];
 const plainMs: number[] = [];
 const create1: number[] = [];
-const create4: number[] = [];
+const create8: number[] = [];
+const rpcCreate1: number[] = [];
+const rpcCreate8: number[] = [];
+const nodeMs: number[] = [];
+const listMs: number[] = [];
 try {
   const rootfs = await buildGuestRoot(runner, work);
   const big1 = await buildGuestRoot(runner, join(work), '1G');
-  const big4 = await buildGuestRoot(runner, join(work), '4G');
+  const big8 = await buildGuestRoot(runner, join(work), '8G');
   await mkdir(join(inst.home, 'config'), { recursive: true });
   await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
   writeInstanceConfig(inst.home, ns, fx.id.slice(6));
   const k = { kernelPath: kernel.kernelPath, initrdPath: kernel.initrdPath };
   registerImage(inst.home, { name: 'alpine', rootfsPath: rootfs, ...k });
   registerImage(inst.home, { name: 'alpine-1g', rootfsPath: big1, ...k });
-  registerImage(inst.home, { name: 'alpine-4g', rootfsPath: big4, ...k });
+  registerImage(inst.home, { name: 'alpine-8g', rootfsPath: big8, ...k });
   await bangerRun(); // warm-up: starts the daemon, probes the host, makes the bridge
   bangerBootMs.length = 0;
+  startTotalMs.length = 0;
+  for (const k of Object.keys(stageMs)) delete stageMs[k];
   for (let i = 0; i < ROUNDS; i++) {
     // Alternate, so drift in host load hits both sides alike.
     if (i % 2) {
@@ -143,7 +175,13 @@ try {
       bangerMs.push(await bangerRun());
     }
     create1.push(await createNoStart('alpine-1g'));
-    create4.push(await createNoStart('alpine-4g'));
+    create8.push(await createNoStart('alpine-8g'));
+    rpcCreate1.push(await createNoStartRpc('alpine-1g'));
+    rpcCreate8.push(await createNoStartRpc('alpine-8g'));
+    for (let j = 0; j < 3; j++) {
+      nodeMs.push(await timeMs(() => execa(process.execPath, ['-e', '0'])));
+      listMs.push(await timeMs(() => bangerCli(['vm', 'list'])));
+    }
   }
 } finally {
   await execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), 'daemon', 'stop'], {
@@ -172,11 +210,32 @@ for (const [name, xs] of [
     `| ${name} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} | ${(median(xs) / b).toFixed(2)}× | ${(median(xs) - b).toFixed(0)} ms |`,
   );
 }
-console.log('\n| `vm create --no-start` (qcow2 root + 64 MiB work disk) | median | min | max |');
+console.log('\n| where `vm run` spends its time (daemon log; medians) | ms |');
+console.log('| --- | --- |');
+for (const [name, xs] of Object.entries(stageMs))
+  console.log(`| start stage \`${name}\` | ${median(xs).toFixed(0)} |`);
+console.log(`| the whole start (daemon) | ${median(startTotalMs).toFixed(0)} |`);
+console.log(
+  `| the rest: CLI start-up, admit, the command, delete (run minus start) | ${(median(bangerMs) - median(startTotalMs)).toFixed(0)} |`,
+);
+console.log(
+  '\n| `vm create --no-start` (qcow2 root + 64 MiB work disk; goal <= 50 ms) | median | min | max |',
+);
 console.log('| --- | --- | --- | --- |');
 for (const [name, xs] of [
-  ['1 GiB image', create1],
-  ['4 GiB image', create4],
-] as const)
-  console.log(`| ${name} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} |`);
+  ['1 GiB image, CLI to exit', create1],
+  ['8 GiB image, CLI to exit', create8],
+  ['1 GiB image, the RPC alone (daemon side)', rpcCreate1],
+  ['8 GiB image, the RPC alone (daemon side)', rpcCreate8],
+] as const) {
+  const ms = (x: number) => `${x.toFixed(0)} ms`;
+  console.log(`| ${name} | ${ms(median(xs))} | ${ms(Math.min(...xs))} | ${ms(Math.max(...xs))} |`);
+}
+const nodeBase = median(nodeMs);
+console.log('\n| CLI call (goal: vm list <= 1.8x node -e 0) | median | ratio to node -e 0 |');
+console.log('| --- | --- | --- |');
+console.log(`| node -e 0 (baseline) | ${nodeBase.toFixed(0)} ms | 1.00× |`);
+console.log(
+  `| banger vm list (daemon up) | ${median(listMs).toFixed(0)} ms | ${(median(listMs) / nodeBase).toFixed(2)}× |`,
+);
 console.log(`\nhost load average ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores.`);

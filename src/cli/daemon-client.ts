@@ -9,6 +9,7 @@ import {
   ConnectionLostError,
   createRpcClient,
   DaemonUnreachableError,
+  DaemonVersionError,
   type RpcClient,
 } from '../rpc/index.js';
 
@@ -51,6 +52,32 @@ export async function ensureDaemon(options: EnsureDaemonOptions): Promise<RpcCli
   }
   await startDaemonProcess(options);
   return client;
+}
+
+/**
+ * A client that calls the daemon straight away and runs `ensureDaemon` only when that fails because none
+ * answers or it is of another version: both are refused before the call runs, so the call is then made
+ * again. Saves the `ping` round trip every CLI call paid before its own. A call that streams stdin is not
+ * retried (what it read is gone): it ensures the daemon first, as before.
+ */
+export function optimisticDaemonClient(options: EnsureDaemonOptions): RpcClient {
+  const direct = createRpcClient(options.layout.socketPath, options.version);
+  let ensured: Promise<RpcClient> | undefined;
+  const ensure = () => {
+    ensured ??= ensureDaemon(options);
+    return ensured;
+  };
+  return {
+    async call(method, params, callOptions) {
+      if (ensured || callOptions?.stdin) return (await ensure()).call(method, params, callOptions);
+      try {
+        return await direct.call(method, params, callOptions);
+      } catch (err) {
+        if (!(err instanceof DaemonUnreachableError || err instanceof DaemonVersionError)) throw err;
+        return (await ensure()).call(method, params, callOptions);
+      }
+    },
+  };
 }
 
 async function pingVersion(client: RpcClient): Promise<string | undefined> {

@@ -4,7 +4,7 @@ import { createRunner } from '../host/runner.js';
 import { createRpcClient, type RpcClient } from '../rpc/index.js';
 import { installCompletion } from './completion.js';
 import type { CliContext } from './context.js';
-import { ensureDaemon } from './daemon-client.js';
+import { optimisticDaemonClient } from './daemon-client.js';
 import { buildProgram } from './program.js';
 import { printError } from './render/errors.js';
 
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     version,
     runner,
     async client() {
-      client ??= await ensureDaemon({
+      client ??= optimisticDaemonClient({
         layout,
         version,
         runner,

@@ -48,6 +48,12 @@ export class ConnectionLostError extends BangerError {
   }
 }
 
+/**
+ * The daemon refused the call because its version differs (before running it, so the call had no effect);
+ * still a `bad_version` BangerError, told apart from a result this client cannot read.
+ */
+export class DaemonVersionError extends BangerError {}
+
 /** One connection per call: closing it (Ctrl-C, abort) cancels the operation in the daemon. */
 export function createRpcClient(socketPath: string, version: string): RpcClient {
   return {
@@ -119,7 +125,11 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
               } else if ('method' in m) {
                 options.onProgress?.(m.params.event as ProgressEvent);
               } else if ('error' in m) {
-                const error = errorFromWire(m.error);
+                const wire = errorFromWire(m.error);
+                const error =
+                  wire.code === 'bad_version'
+                    ? new DaemonVersionError('bad_version', wire.message, { hint: wire.hint })
+                    : wire;
                 finish(() => reject(error));
               } else {
                 const parsed = methods[method].result.safeParse(m.result);

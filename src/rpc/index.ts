@@ -3,6 +3,7 @@ export {
   ConnectionLostError,
   createRpcClient,
   DaemonUnreachableError,
+  DaemonVersionError,
   type RpcClient,
 } from './client.js';
 export { type OperationSummary, Operations } from './operations.js';

@@ -92,9 +92,23 @@ describe.each(COW_STRATEGIES)('COW strategy %s', (name) => {
       const info = JSON.parse((await runner.run(['qemu-img', 'info', '--output=json', disk.path])).stdout);
       expect(info).toMatchObject({
         format: 'qcow2',
+        'virtual-size': statSync(imagePath).size,
         'backing-filename': imagePath,
         'backing-filename-format': 'raw',
       });
+      // Written in-process, not by qemu-img: QEMU's own checker must find it sound before and after a
+      // write through it, and the guest's view must be the image until it writes.
+      const check = async () =>
+        (await runner.run(['qemu-img', 'check', disk.path], { allowFailure: true })).exitCode;
+      expect(await check()).toBe(0);
+      expect(
+        (await runner.run(['qemu-img', 'compare', disk.path, imagePath], { allowFailure: true })).exitCode,
+      ).toBe(0);
+      await runner.run(['qemu-io', '-f', 'qcow2', '-c', 'write -P 0xab 0 64k', disk.path]);
+      expect(await check()).toBe(0);
+      expect(
+        (await runner.run(['qemu-img', 'compare', disk.path, imagePath], { allowFailure: true })).exitCode,
+      ).toBe(1);
     } else {
       // Write through the VM's disk and check the image did not see it.
       await runner.run(['debugfs', '-w', '-R', 'rm hello', disk.path]);

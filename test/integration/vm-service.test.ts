@@ -165,9 +165,10 @@ describe('VM lifecycle', () => {
     const listing = (await runner.run(['debugfs', '-R', 'ls -l /', workDisk])).stdout;
     expect(listing).toMatch(/40700 \(2\)\s+0\s+0\s.*\s\.$/m);
     expect(listing).toContain('.banger-seeded');
-    expect(readdirSync(vmPaths(h.deps.vmsDir, vm.id).dir).filter((f) => f.startsWith('work-seed'))).toEqual(
-      [],
-    );
+    // It is a copy of the image's template for that size; the scratch dir the template was seeded from is gone.
+    expect(readdirSync(join(h.deps.stateDir, 'work-templates'))).toEqual([
+      expect.stringMatching(/^img-tiny-.*\.ext4$/),
+    ]);
 
     const stopped = await h.service.stop('life');
     expect(stopped.state).toBe('stopped');
@@ -181,6 +182,38 @@ describe('VM lifecycle', () => {
     await h.service.delete('life');
     expect(h.store.vms.list()).toEqual([]);
     expect(existsSync(vmPaths(h.deps.vmsDir, vm.id).dir)).toBe(false);
+    await wipe(h);
+  });
+
+  it('makes work disks from one template per image and size, renewed when the image is rebuilt', async () => {
+    const dir = freshState();
+    const image = join(root, 'templated.ext4');
+    const tree = join(root, 'templated-tree');
+    mkdirSync(join(tree, 'root'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(tree, 'root', '.profile'), 'first\n');
+    await mkfsFrom(tree, image, '24M');
+    const h = open(dir);
+    addImage(h.store, 'templated', image);
+    const templates = () => readdirSync(join(dir, 'work-templates')).sort();
+    const a = await h.service.create({ name: 'ta', image: 'templated', noStart: true });
+    const b = await h.service.create({ name: 'tb', image: 'templated', noStart: true });
+    expect(templates()).toHaveLength(1);
+    const profile = async (id: string) =>
+      (await runner.run(['debugfs', '-R', 'cat /.profile', vmPaths(h.deps.vmsDir, id).workDisk])).stdout;
+    expect(await profile(a.id)).toBe('first\n');
+    expect(await profile(b.id)).toBe('first\n');
+    // A VM's disk is its own: a write to one is not in the other, nor in the template.
+    await runner.run(['debugfs', '-w', '-R', 'rm /.profile', vmPaths(h.deps.vmsDir, a.id).workDisk]);
+    expect(await profile(b.id)).toBe('first\n');
+    const old = templates();
+    // The image is rebuilt with another /root: the next VM gets it, and the old template is gone.
+    writeFileSync(join(tree, 'root', '.profile'), 'second\n');
+    await mkfsFrom(tree, image, '25M');
+    const c = await h.service.create({ name: 'tc', image: 'templated', noStart: true });
+    expect(await profile(c.id)).toBe('second\n');
+    expect(templates()).toHaveLength(1);
+    expect(templates()).not.toEqual(old);
+    for (const vm of [a, b, c]) await h.service.delete(vm.id);
     await wipe(h);
   });
 

@@ -7,6 +7,7 @@ export {
   type ProbeOptions,
   probeCowStrategies,
 } from './cow/probe.js';
+export { writeQcow2Overlay } from './cow/qcow2-overlay.js';
 export {
   COW_STRATEGIES,
   type CowDeps,

@@ -1,15 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { createWorkDisk, planWorkDisk } from '../../../host/index.js';
-import { toBangerError } from '../../../model/errors.js';
+import { rm } from 'node:fs/promises';
+import { planWorkDisk } from '../../../host/index.js';
 import type { Image } from '../../../model/image.js';
 import type { VM } from '../../../model/vm.js';
-import { extractDirectory } from '../../../rootfs/index.js';
-import { WORK_DISK_MOUNT, WORK_DISK_SEEDED_MARKER } from './guest-setup.js';
 import type { IdentityLedger } from './ledger.js';
 import { vmPaths } from './run-dir.js';
 import type { VmServiceDeps } from './types.js';
+import { workDiskTemplate } from './work-template.js';
 
 /**
  * The VM's copy-on-write root disk and its work disk, made once (at create, or at the first start) and
@@ -42,45 +39,24 @@ export async function ensureVmDisks(
   await checkpoint('root-disk');
   if (!existsSync(paths.workDisk)) {
     await ledger.record([planWorkDisk(paths.workDisk)]);
-    await createSeededWorkDisk(deps, image, paths, vm.spec.diskSizeBytes);
+    await createSeededWorkDisk(deps, image, paths.workDisk, vm.spec.diskSizeBytes);
   }
   await checkpoint('work-disk');
   return { path: root.path, format: root.format };
 }
 
-/**
- * The work disk, made with the image's /root in it (dotfiles) and the marker that says so, so the guest
- * only has to mount it. When /root cannot be read out of the image the disk is made empty and unmarked,
- * and the guest seeds it at its first mount instead.
- */
+/** The work disk: a sparse copy (a clone where the filesystem can) of the image's template for its size. */
 async function createSeededWorkDisk(
   deps: VmServiceDeps,
   image: Image,
-  paths: { dir: string; workDisk: string },
+  path: string,
   sizeBytes: number,
 ): Promise<void> {
-  const tmp = await mkdtemp(join(paths.dir, 'work-seed-'));
+  const template = await workDiskTemplate(deps, image, sizeBytes);
   try {
-    let seed: string | undefined;
-    try {
-      // The disk could not hold more than its size, so neither may the copy.
-      seed = await extractDirectory(image.artifacts.rootfsPath, WORK_DISK_MOUNT, tmp, {
-        maxBytes: sizeBytes,
-      });
-      if (!seed) {
-        seed = join(tmp, 'root');
-        await mkdir(seed, { mode: 0o700 });
-      }
-      await writeFile(join(seed, WORK_DISK_SEEDED_MARKER), '');
-    } catch (err) {
-      deps.log.warn(
-        { err: toBangerError(err).message },
-        "the image's /root could not be read; the guest seeds it",
-      );
-      seed = undefined;
-    }
-    await createWorkDisk(deps.runner, { path: paths.workDisk, sizeBytes, seedDir: seed });
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
+    await deps.runner.run(['cp', '--sparse=always', '--reflink=auto', '--', template, path]);
+  } catch (err) {
+    await rm(path, { force: true });
+    throw err;
   }
 }

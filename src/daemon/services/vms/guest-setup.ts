@@ -46,6 +46,11 @@ export async function guestSh(
 /** Marks a work disk that holds the image's /root already (seeded on the host when it was made). */
 export const WORK_DISK_SEEDED_MARKER = '.banger-seeded';
 
+/** Printed by the start script when the image ships sshd (so `setupSsh` needs no exec of its own to ask). */
+const SSHD_PRESENT = 'banger:sshd-present';
+/** Printed first when the guest is a banger VM (the cmdline guard), so the host files skip their check. */
+const BANGER_GUEST = 'banger:guest';
+
 /**
  * Mounts the work disk at /root on every start (a mount does not outlive a boot). The disk was seeded on
  * the host with the image's /root when it was made, so this is one `mount`; the checks are shell builtins,
@@ -53,14 +58,14 @@ export const WORK_DISK_SEEDED_MARKER = '.banger-seeded';
  * (no marker) is seeded here once, from the image's /root, as the original's work-seed did. The guard on
  * /proc/cmdline keeps it to banger guests: the service's tests run the agent on the host itself.
  */
-const MOUNT_SCRIPT = `
-set -e
+const MOUNT_FUNCTION = `
+mount_work() {
 read -r cmdline < /proc/cmdline
-case " $cmdline " in *" banger.hostname="*) ;; *) exit 0 ;; esac
-[ -b ${WORK_DISK_DEVICE} ] || { echo "no work disk at ${WORK_DISK_DEVICE}"; exit 1; }
-while read -r dev _; do [ "$dev" = ${WORK_DISK_DEVICE} ] && exit 0; done < /proc/mounts
-mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT}
-[ -e ${WORK_DISK_MOUNT}/${WORK_DISK_SEEDED_MARKER} ] && exit 0
+case " $cmdline " in *" banger.hostname="*) echo ${BANGER_GUEST} ;; *) return 0 ;; esac
+[ -b ${WORK_DISK_DEVICE} ] || { echo "no work disk at ${WORK_DISK_DEVICE}"; return 1; }
+while read -r dev _; do [ "$dev" = ${WORK_DISK_DEVICE} ] && return 0; done < /proc/mounts
+mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT} || return 1
+[ -e ${WORK_DISK_MOUNT}/${WORK_DISK_SEEDED_MARKER} ] && return 0
 umount ${WORK_DISK_MOUNT}
 seed=/run/banger-work
 mkdir -p $seed
@@ -70,22 +75,45 @@ cp -a ${WORK_DISK_MOUNT}/. $seed/ 2>/dev/null || true
 umount $seed
 rmdir $seed
 mount -t ext4 ${WORK_DISK_DEVICE} ${WORK_DISK_MOUNT}
+}
 `;
 
-export async function mountWorkDisk(agent: AgentPort): Promise<void> {
-  const r = await guestSh(agent, MOUNT_SCRIPT, 'the work disk mount');
-  if (r.code !== 0)
-    throw operationFailed(`mounting the work disk at ${WORK_DISK_MOUNT} in the guest failed: ${r.output}`);
+/**
+ * The start-up script: the work disk mount, then with `sshDir` (best effort: a failure shows when
+ * authorized_keys is written) root's ssh dir, then whether sshd exists. One exec instead of three: each
+ * costs a process in the guest, tens to hundreds of ms under TCG, between the agent answering and the command.
+ */
+export const startScript = (sshDir: boolean) => `
+set -e
+${MOUNT_FUNCTION}
+mount_work
+${sshDir ? '{ mkdir -p /root/.ssh && chmod 0700 /root /root/.ssh; } 2>/dev/null || true' : ''}
+if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -x /usr/bin/sshd ]; then echo ${SSHD_PRESENT}; fi
+`;
+
+/** What the start script found: whether the image has sshd, whether it is a banger VM (the cmdline guard). */
+export interface GuestStartFacts {
+  hasSshd: boolean;
+  bangerGuest: boolean;
 }
 
-/** root's authorized_keys with banger's key (dirs 0700, file 0600, owned by root). */
+/** Mounts the work disk, prepares /root/.ssh (with `sshDir`) and says whether sshd exists, in one exec. */
+export async function mountWorkDisk(agent: AgentPort, opts: { sshDir: boolean }): Promise<GuestStartFacts> {
+  const r = await guestSh(agent, startScript(opts.sshDir), 'the work disk mount');
+  const lines = r.output.split('\n');
+  const bangerGuest = lines[0] === BANGER_GUEST;
+  if (r.code !== 0) {
+    const why = lines.filter((l) => l !== BANGER_GUEST && l !== SSHD_PRESENT).join('\n');
+    throw operationFailed(`mounting the work disk at ${WORK_DISK_MOUNT} in the guest failed: ${why}`);
+  }
+  return { hasSshd: lines.at(-1) === SSHD_PRESENT, bangerGuest };
+}
+
+/**
+ * root's authorized_keys with banger's key (file 0600, owned by root). The start script made /root/.ssh
+ * (0700); a write that fails for want of it is reported by the caller like any other.
+ */
 export async function installAuthorizedKey(agent: AgentPort, publicKey: string): Promise<void> {
-  const r = await guestSh(
-    agent,
-    'mkdir -p /root/.ssh && chmod 0700 /root /root/.ssh',
-    'preparing /root/.ssh',
-  );
-  if (r.code !== 0) throw operationFailed(`preparing /root/.ssh failed: ${r.output}`);
   await agent.writeFile('/root/.ssh/authorized_keys', Buffer.from(`${publicKey}\n`), {
     mode: 0o600,
     uid: 0,

@@ -47,10 +47,17 @@ command -v git >/dev/null 2>&1 || exit 0
  * At every start: the host user's git identity into the guest's /root/.gitconfig (unless git_identity is
  * off), then each [[file_sync]] entry (a missing host path is a warning; anything else fails the start).
  */
-export async function applyHostFiles(deps: HostFilesDeps, guest: GuestFiles): Promise<Notice[]> {
+export async function applyHostFiles(
+  deps: HostFilesDeps,
+  guest: GuestFiles,
+  /** The caller checked the same guard (the VM start script does): no exec of its own to ask again. */
+  known?: { bangerGuest: boolean },
+): Promise<Notice[]> {
   const { config } = deps;
   if (!config.git_identity && config.file_sync.length === 0) return [];
-  if ((await guestScript(guest.exec, GUARD_SCRIPT, [], 'the guest check')).code !== 0) return [];
+  const bangerGuest =
+    known?.bangerGuest ?? (await guestScript(guest.exec, GUARD_SCRIPT, [], 'the guest check')).code === 0;
+  if (!bangerGuest) return [];
   const notices: Notice[] = [];
   if (config.git_identity) await copyGitIdentity(deps.runner, guest.exec);
   for (const [i, entry] of config.file_sync.entries()) {
@@ -96,7 +103,7 @@ async function copyGitIdentity(runner: Runner, exec: GuestExec): Promise<void> {
     const r = await runner.run(['git', 'config', '--global', '--get', key], { allowFailure: true });
     return r.exitCode === 0 ? r.stdout.trim() : '';
   };
-  const [name, email] = [await get('user.name'), await get('user.email')];
+  const [name, email] = await Promise.all([get('user.name'), get('user.email')]);
   if (!name && !email) return;
   const r = await guestScript(exec, IDENTITY_SCRIPT, [name, email], 'the git identity');
   if (r.code !== 0) throw operationFailed(`writing /root/.gitconfig in the guest failed: ${r.output}`);

@@ -1,4 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +20,7 @@ import {
   qcow2Strategy,
   reflinkStrategy,
   teardownAll,
+  writeQcow2Overlay,
 } from '../../../../src/host/index.js';
 import { createRecordingRunner } from '../../../fixtures/recording-runner.js';
 
@@ -44,25 +55,64 @@ describe('single-file strategies', () => {
   afterAll(() => rmSync(root, { recursive: true, force: true }));
   const input = { imagePath: '/img/rootfs.ext4', vmDir, vmId: 'vm1', overlayBytes: 0 };
 
-  it('generate the reflink, qcow2 and sparse-copy commands and report format and teardown', async () => {
+  it('generate the reflink and sparse-copy commands and report format and teardown', async () => {
     const runner = createRecordingRunner();
     const priv = createInProcessPrivOps({ runner, stateDir: root });
     const deps = { runner, priv, stateDir: root };
-    const disks = [
-      await reflinkStrategy.create(deps, input),
-      await qcow2Strategy.create(deps, input),
-      await copyStrategy.create(deps, input),
-    ];
+    const disks = [await reflinkStrategy.create(deps, input), await copyStrategy.create(deps, input)];
     expect(runner.commands()).toEqual([
       `cp --reflink=always -- /img/rootfs.ext4 ${vmDir}/rootfs.ext4`,
-      `qemu-img create -q -f qcow2 -F raw -b /img/rootfs.ext4 ${vmDir}/rootfs.qcow2`,
       `cp --sparse=always -- /img/rootfs.ext4 ${vmDir}/rootfs.ext4`,
     ]);
     expect(disks.map((d) => [d.format, d.identities])).toEqual([
       ['raw', [{ kind: 'file', path: `${vmDir}/rootfs.ext4` }]],
-      ['qcow2', [{ kind: 'file', path: `${vmDir}/rootfs.qcow2` }]],
       ['raw', [{ kind: 'file', path: `${vmDir}/rootfs.ext4` }]],
     ]);
+  });
+
+  it('write the qcow2 overlay in-process (no tool run) and leave no file when the image is missing', async () => {
+    const runner = createRecordingRunner();
+    const priv = createInProcessPrivOps({ runner, stateDir: root });
+    const image = join(root, 'image.ext4');
+    writeFileSync(image, Buffer.alloc(1024 * 1024));
+    const disk = await qcow2Strategy.create({ runner, priv, stateDir: root }, { ...input, imagePath: image });
+    expect(runner.commands()).toEqual([]);
+    expect([disk.format, disk.identities]).toEqual([
+      'qcow2',
+      [{ kind: 'file', path: `${vmDir}/rootfs.qcow2` }],
+    ]);
+    rmSync(disk.path);
+    await expect(
+      qcow2Strategy.create(
+        { runner, priv, stateDir: root },
+        { ...input, imagePath: join(root, 'gone.ext4') },
+      ),
+    ).rejects.toThrow(/ENOENT/);
+    expect(existsSync(`${vmDir}/rootfs.qcow2`)).toBe(false);
+  });
+
+  it('write a qcow2 overlay of the same few clusters for a 1 MiB and an 8 GiB image', async () => {
+    const sizes: number[] = [];
+    for (const bytes of [1024 * 1024, 8 * 1024 ** 3]) {
+      const image = join(root, `sparse-${bytes}.ext4`);
+      writeFileSync(image, '');
+      truncateSync(image, bytes);
+      const dest = join(root, `overlay-${bytes}.qcow2`);
+      await writeQcow2Overlay(dest, { path: image, format: 'raw' });
+      const header = readFileSync(dest).subarray(0, 64);
+      expect(header.subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
+      expect(header.readBigUInt64BE(24)).toBe(BigInt(bytes)); // the guest sees the image's size
+      sizes.push(statSync(dest).size);
+    }
+    expect(sizes).toEqual([4 * 65536, 4 * 65536]);
+  });
+
+  it('refuse a backing path QEMU could not store', async () => {
+    const dest = join(root, 'long.qcow2');
+    await expect(writeQcow2Overlay(dest, { path: `/${'a'.repeat(1100)}`, format: 'raw' })).rejects.toThrow(
+      /too long/,
+    );
+    expect(existsSync(dest)).toBe(false);
   });
 
   it('leave no partial file when the tool fails', async () => {

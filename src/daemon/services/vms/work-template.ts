@@ -1,0 +1,106 @@
+import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createWorkDisk } from '../../../host/index.js';
+import { toBangerError } from '../../../model/errors.js';
+import type { Image } from '../../../model/image.js';
+import { extractDirectory } from '../../../rootfs/index.js';
+import { WORK_DISK_MOUNT, WORK_DISK_SEEDED_MARKER } from './guest-setup.js';
+import type { VmServiceDeps } from './types.js';
+
+/**
+ * Work disks are copies of a per-image, per-size template: reading the image's /root and running
+ * mkfs.ext4 + debugfs cost ~85 ms of every `vm create`; a sparse copy of a made disk costs one `cp`
+ * (a clone where the filesystem can). The template lives under `<stateDir>/work-templates`, named by the
+ * image's id, its rootfs's size and mtime (a rebuilt image gets a new one) and the disk size. It is a cache:
+ * not a VM's side effect, so no ledger entry; a half-made one is a `.tmp-*` dir, removed on a later make.
+ */
+const inFlight = new Map<string, Promise<string>>();
+
+/** The path of the template for `image` and `sizeBytes`, made first if missing. */
+export async function workDiskTemplate(
+  deps: VmServiceDeps,
+  image: Image,
+  sizeBytes: number,
+): Promise<string> {
+  const dir = join(deps.stateDir, 'work-templates');
+  const rootfs = await stat(image.artifacts.rootfsPath);
+  const prefix = `${image.id}-`;
+  const current = `${prefix}${rootfs.size}.${Math.trunc(rootfs.mtimeMs)}-`;
+  const path = join(dir, `${current}${sizeBytes}.ext4`);
+  const made = await stat(path).then(
+    () => true,
+    () => false,
+  );
+  if (made) return path;
+  let pending = inFlight.get(path);
+  if (!pending) {
+    pending = makeTemplate(deps, image, sizeBytes, dir, path, { prefix, current }).finally(() =>
+      inFlight.delete(path),
+    );
+    inFlight.set(path, pending);
+  }
+  return pending;
+}
+
+async function makeTemplate(
+  deps: VmServiceDeps,
+  image: Image,
+  sizeBytes: number,
+  dir: string,
+  path: string,
+  names: { prefix: string; current: string },
+): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Templates of this image for an older rootfs, and what an earlier daemon left half-made, go now (this
+  // daemon's own `.tmp-<pid>-` dirs may be other sizes in the making).
+  const mine = `.tmp-${process.pid}-`;
+  for (const name of await readdir(dir)) {
+    const old = name.startsWith(names.prefix) && !name.startsWith(names.current);
+    const crashed = name.startsWith('.tmp-') && !name.startsWith(mine);
+    if (old || crashed) await rm(join(dir, name), { recursive: true, force: true });
+  }
+  const tmp = await mkdtemp(join(dir, mine));
+  try {
+    const disk = join(tmp, 'work.ext4');
+    await createSeededWorkDisk(deps, image, tmp, disk, sizeBytes);
+    await rename(disk, path);
+    return path;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A work disk with the image's /root in it (dotfiles) and the marker that says so, so the guest only has to
+ * mount it. When /root cannot be read out of the image the disk is made empty and unmarked, and the guest
+ * seeds it at its first mount instead.
+ */
+async function createSeededWorkDisk(
+  deps: VmServiceDeps,
+  image: Image,
+  tmp: string,
+  path: string,
+  sizeBytes: number,
+): Promise<void> {
+  const seedDir = join(tmp, 'seed');
+  await mkdir(seedDir, { mode: 0o700 });
+  let seed: string | undefined;
+  try {
+    // The disk could not hold more than its size, so neither may the copy.
+    seed = await extractDirectory(image.artifacts.rootfsPath, WORK_DISK_MOUNT, seedDir, {
+      maxBytes: sizeBytes,
+    });
+    if (!seed) {
+      seed = join(seedDir, 'root');
+      await mkdir(seed, { mode: 0o700 });
+    }
+    await writeFile(join(seed, WORK_DISK_SEEDED_MARKER), '');
+  } catch (err) {
+    deps.log.warn(
+      { err: toBangerError(err).message },
+      "the image's /root could not be read; the guest seeds it",
+    );
+    seed = undefined;
+  }
+  await createWorkDisk(deps.runner, { path, sizeBytes, seedDir: seed });
+}
