@@ -1,5 +1,5 @@
 import { Command } from '@commander-js/extra-typings';
-import { DEFAULT_LIMITS, type McpLimits, serveMcp } from '../../mcp/index.js';
+import { DEFAULT_LIMITS, type McpLimits } from '../../mcp/limits.js';
 import { badRequest } from '../../model/errors.js';
 import { formatSize, parseSize } from '../../model/sizes.js';
 import { type CliContext, examples } from '../context.js';
@@ -71,6 +71,8 @@ export function mcpCommands(ctx: CliContext) {
     )
     .action(async (opts) => {
       const limits = limitsFromFlags(opts);
+      // Loaded only here: the MCP SDK is large, and every other banger command starts faster without it.
+      const { serveMcp } = await import('../../mcp/serve.js');
       await serveMcp(
         { client: () => ctx.client(), limits, scope: { allVms: opts.allVms ?? false } },
         ctx.version,
