@@ -135,6 +135,7 @@ void read_file_start(conn_t *c, uint32_t id, const jv *req);
 void write_file_start(conn_t *c, uint32_t id, const jv *req);
 void write_file_data(session_t *s, const char *data, size_t n, int eof);
 void write_file_abort(session_t *s);
+void list_dir_reply(conn_t *c, uint32_t id, const jv *req);
 
 /* connect.c: a TCP connection to a port of the guest, relayed over one stream (forwards) */
 void connect_start(conn_t *c, uint32_t id, const jv *req);

@@ -19,6 +19,7 @@ static void open_stream(conn_t *c, uint32_t id, const char *payload, size_t n) {
   else if (!strcmp(op, "exec")) exec_start(c, id, req);
   else if (!strcmp(op, "read_file")) read_file_start(c, id, req);
   else if (!strcmp(op, "write_file")) write_file_start(c, id, req);
+  else if (!strcmp(op, "list_dir")) list_dir_reply(c, id, req);
   else if (!strcmp(op, "connect")) connect_start(c, id, req);
   else if (!strcmp(op, "shutdown") || !strcmp(op, "reboot")) {
     send_frame(c, F_REPLY, id, "{\"ok\":true}", 11);

@@ -1,5 +1,6 @@
 /* read_file streams a file's bytes; write_file writes to a temporary name beside the target, then fsyncs and
- * renames, so a half-sent file never replaces a good one. */
+ * renames, so a half-sent file never replaces a good one; list_dir replies with a directory's entries. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,6 +33,14 @@ void read_file_start(conn_t *c, uint32_t id, const jv *req) {
   if (!S_ISREG(st.st_mode)) {
     close(fd);
     send_error(c, id, "bad_request", "%s is not a regular file", path);
+    return;
+  }
+  /* The host's cap: refusing here keeps the connection (the host drops it on bytes past the cap). */
+  double max = -1;
+  json_num(req, "maxBytes", &max);
+  if (max >= 0 && (double)st.st_size > max) {
+    close(fd);
+    send_error(c, id, "bad_request", "%s is %lld bytes, over the %.0f-byte limit", path, (long long)st.st_size, max);
     return;
   }
   buf_t b = {0};
@@ -122,4 +131,51 @@ void write_file_data(session_t *s, const char *data, size_t n, int eof) {
   s->tmp = NULL;
   send_frame(s->conn, F_REPLY, s->id, "{\"ok\":true}", 11);
   session_free(s);
+}
+
+/* A reply must fit one frame: entries stop (and "truncated" is set) before the reply could pass this. */
+#define LIST_MAX_REPLY (MAX_PAYLOAD - 8192)
+
+static const char *entry_type(mode_t m) {
+  if (S_ISREG(m)) return "file";
+  if (S_ISDIR(m)) return "directory";
+  if (S_ISLNK(m)) return "symlink";
+  return "other";
+}
+
+void list_dir_reply(conn_t *c, uint32_t id, const jv *req) {
+  const char *path = path_arg(c, id, req);
+  if (!path) return;
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  if (!d) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    send_error(c, id, e == ENOENT ? "not_found" : e == ENOTDIR ? "bad_request" : "operation_failed", "%s: %s",
+               path, strerror(e));
+    return;
+  }
+  buf_t b = {0};
+  buf_addf(&b, "{\"ok\":true,\"entries\":[");
+  int first = 1, truncated = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    if (b.len - b.off > LIST_MAX_REPLY) {
+      truncated = 1;
+      break;
+    }
+    struct stat st;
+    /* Never follows a symlink: the entry is the link itself. A name gone since readdir is skipped. */
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    buf_add(&b, first ? "{" : ",{", first ? 1 : 2);
+    first = 0;
+    json_kv_str(&b, "name", de->d_name, 0);
+    json_kv_str(&b, "type", entry_type(st.st_mode), 1);
+    buf_addf(&b, ",\"size\":%lld,\"mode\":%u,\"uid\":%u,\"gid\":%u,\"mtime\":%lld}", (long long)st.st_size,
+             (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, (unsigned)st.st_gid, (long long)st.st_mtime);
+  }
+  closedir(d);
+  buf_addf(&b, "],\"truncated\":%s}", truncated ? "true" : "false");
+  send_json(c, F_REPLY, id, &b);
 }

@@ -27,6 +27,7 @@ import {
   startRpcServer,
 } from '../rpc/index.js';
 import { createStore, openStore, type Store } from '../store/index.js';
+import { fileHandlers } from './handlers/files.js';
 import { forwardHandlers } from './handlers/forward.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
@@ -34,6 +35,7 @@ import { vmHandlers } from './handlers/vm.js';
 import { vmStatsHandlers } from './handlers/vm-stats.js';
 import { workspaceHandlers } from './handlers/workspace.js';
 import { createDnsService, type DnsService } from './services/dns/index.js';
+import { createFileService } from './services/files/index.js';
 import { createForwardService, type ForwardService } from './services/forwards/index.js';
 import { createImageService } from './services/images/index.js';
 import { createStatsService } from './services/stats/index.js';
@@ -194,6 +196,7 @@ export async function startDaemon({
     ...vmHandlers({ vms, samples: stats.lastSamples, forwards }),
     ...vmStatsHandlers({ stats }),
     ...forwardHandlers({ forwards, vms }),
+    ...fileHandlers({ files: createFileService({ vms }) }),
     ...workspaceHandlers({ workspaces: createWorkspaceService({ vms, runner }) }),
   };
 

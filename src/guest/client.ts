@@ -14,6 +14,8 @@ import {
 import { DATA_CHUNK, encodeFrame, encodeJson, type Frame, FrameDecoder, FrameType } from './protocol.js';
 import {
   type AgentHealth,
+  type DirEntry,
+  dirListSchema,
   type ExecResult,
   errorReplySchema,
   execStartedSchema,
@@ -232,6 +234,16 @@ export class AgentClient {
     return (await this.request({ op: 'ports' }, portsSchema)).ports;
   }
 
+  /**
+   * A guest directory's entries (symlinks not followed), in the agent's order; `truncated` when they did not
+   * all fit one reply frame (about 1 MiB of JSON).
+   */
+  async listDir(path: string): Promise<{ entries: DirEntry[]; truncated: boolean }> {
+    const request = { op: 'list_dir', path };
+    const { entries, truncated } = await this.request(request, dirListSchema);
+    return { entries, truncated };
+  }
+
   exec(req: ExecRequest, io: ExecIo): ExecHandle {
     let id = 0;
     let result: Promise<ExecResult>;
@@ -337,7 +349,8 @@ export class AgentClient {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       const id = this.open(
-        { op: 'read_file', path },
+        // maxBytes: the agent refuses a larger file up front (an older agent ignores it: the drop below remains).
+        { op: 'read_file', path, maxBytes: bounds.maxBytes },
         {
           onFrame: (frame) => {
             if (frame.type === FrameType.reply) {

@@ -24,6 +24,13 @@ export {
 export { connectAgent, waitForAgent } from './connect.js';
 export { type FileReadLimit, type GuestReadLimit, REPLY_TIMEOUT_MS } from './limits.js';
 export { encodeFrame, type Frame, FrameDecoder, FrameType, MAX_PAYLOAD } from './protocol.js';
-export { type AgentHealth, agentHealthSchema, type ExecResult, type ListeningPort } from './replies.js';
+export {
+  type AgentHealth,
+  agentHealthSchema,
+  type DirEntry,
+  dirEntrySchema,
+  type ExecResult,
+  type ListeningPort,
+} from './replies.js';
 export { GuestConnectError, type GuestConnectReason, GuestTcpStream } from './tcp-stream.js';
 export type { ConnectOptions } from './transport.js';

@@ -62,3 +62,22 @@ export const fileInfoSchema = z.object({
   gid: z.number(),
 });
 export const okSchema = z.object({ ok: z.literal(true) });
+
+/** One entry of a guest directory (list_dir): the entry itself, a symlink is never followed. */
+export const dirEntrySchema = z.object({
+  name: z.string(),
+  type: z.enum(['file', 'directory', 'symlink', 'other']),
+  size: z.number(),
+  mode: z.number().int(),
+  uid: z.number().int(),
+  gid: z.number().int(),
+  /** Seconds since the epoch. */
+  mtime: z.number(),
+});
+export type DirEntry = z.infer<typeof dirEntrySchema>;
+/** `truncated`: the agent stopped before its reply outgrew one frame. */
+export const dirListSchema = z.object({
+  ok: z.literal(true),
+  entries: z.array(dirEntrySchema),
+  truncated: z.boolean(),
+});

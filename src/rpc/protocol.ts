@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { daemonMethods } from './methods/daemon.js';
+import { fileMethods } from './methods/files.js';
 import { forwardMethods } from './methods/forward.js';
 import { imageMethods } from './methods/image.js';
 import { kernelMethods } from './methods/kernel.js';
@@ -19,6 +20,7 @@ export const methods = {
   ...kernelMethods,
   ...vmMethods,
   ...vmStatsMethods,
+  ...fileMethods,
   ...forwardMethods,
   ...workspaceMethods,
 } as const;

@@ -5,6 +5,7 @@ import { parseSize } from '../../model/sizes.js';
 import type { VM } from '../../model/vm.js';
 import type { VmStats } from '../../model/vm-stats.js';
 import type { CallContext } from '../../rpc/index.js';
+import type { FileMethod } from '../../rpc/methods/files.js';
 import type { vmCreateParamsSchema } from '../../rpc/methods/vm.js';
 import type { VmStatsMethod } from '../../rpc/methods/vm-stats.js';
 import { type ForwardService, parseForwardSpec } from '../services/forwards/index.js';
@@ -60,14 +61,15 @@ async function withForwards<T>(
 }
 
 /**
- * `vm.*` handlers: thin, each calls one service function (the stats methods are handlers/vm-stats.ts's).
+ * `vm.*` handlers: thin, each calls one service function (the stats methods are handlers/vm-stats.ts's,
+ * the `vm.files.*` ones handlers/files.ts's).
  * `samples` is the stats poller's last sample per running VM, for `vm.list`.
  */
 export function vmHandlers(deps: {
   vms: VmService;
   samples?: () => ReadonlyMap<string, VmStats>;
   forwards?: ForwardService;
-}): Omit<HandlerGroup<'vm'>, VmStatsMethod> {
+}): Omit<HandlerGroup<'vm'>, VmStatsMethod | FileMethod> {
   const { vms, forwards } = deps;
   const op = (ctx: CallContext) => ({ progress: ctx.progress, signal: ctx.signal });
   return {

@@ -1,4 +1,5 @@
 import type {
+  DirEntry,
   ExecHandle,
   ExecIo,
   ExecRequest,
@@ -50,6 +51,7 @@ export interface AgentPort {
   exec(req: ExecRequest, io: ExecIo): ExecHandle | Promise<ExecHandle>;
   readFile(path: string, limit: FileReadLimit): Promise<Buffer>;
   writeFile(path: string, data: Buffer, opts?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
+  listDir(path: string): Promise<{ entries: DirEntry[]; truncated: boolean }>;
   shutdown(): Promise<void>;
   /** A TCP connection to a port of the guest itself (forwards); GuestConnectError when it cannot. */
   connectTcp(target: TcpTarget, timeoutMs?: number): Promise<GuestTcpStream>;
