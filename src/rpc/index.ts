@@ -5,6 +5,7 @@ export {
   DaemonUnreachableError,
   type RpcClient,
 } from './client.js';
+export { DAEMON_START_TIMEOUT_MS, type EnsureDaemonOptions, ensureDaemon } from './daemon-client.js';
 export { type OperationSummary, Operations } from './operations.js';
 export * from './protocol.js';
 export {

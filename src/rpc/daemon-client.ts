@@ -1,3 +1,4 @@
+/** Reaching a daemon of our version, starting one in user mode: shared by the CLI and the SDK. */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -5,12 +6,7 @@ import type { Layout } from '../config/index.js';
 import { ensureRuntimeDir } from '../config/index.js';
 import type { Runner } from '../host/runner.js';
 import { BangerError } from '../model/errors.js';
-import {
-  ConnectionLostError,
-  createRpcClient,
-  DaemonUnreachableError,
-  type RpcClient,
-} from '../rpc/index.js';
+import { ConnectionLostError, createRpcClient, DaemonUnreachableError, type RpcClient } from './client.js';
 
 /**
  * How long the CLI waits for a daemon it started to answer `ping`. It answers in well under a second on an
