@@ -269,6 +269,25 @@ describe.skipIf(skipReason !== undefined)('the SDK under QEMU TCG', () => {
     expect(await banger.vms.list()).toEqual([]);
   });
 
+  it('runs examples/junit: a test suite in a fresh VM, its JUnit report collected, no VM left', async () => {
+    const out = join(inst.home, 'junit.xml');
+    const r = await execa(
+      join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+      [
+        join(REPO_ROOT, 'examples', 'junit', 'run-suite.mts'),
+        join(REPO_ROOT, 'examples', 'junit', 'suite'),
+        out,
+      ],
+      { env: { ...process.env, ...inst.env }, reject: false, timeout: 280_000 },
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('2 tests, 0 failed');
+    const xml = readFileSync(out, 'utf8');
+    expect(xml).toContain('<testsuite name="suite" tests="2" failures="0">');
+    expect(xml).toContain('<testcase classname="suite" name="arithmetic"/>');
+    expect(await banger.vms.list()).toEqual([]);
+  });
+
   it('await using deletes the VM when its block throws mid-exec', async () => {
     const ac = new AbortController();
     let name = '';
