@@ -1,10 +1,9 @@
 import type { Command as CommanderCommand } from 'commander';
 import { bangerVersion, currentLayout } from '../config/index.js';
 import { createRunner } from '../host/runner.js';
-import { createRpcClient, type RpcClient } from '../rpc/index.js';
+import { createRpcClient, optimisticDaemonClient, type RpcClient } from '../rpc/index.js';
 import { installCompletion } from './completion.js';
 import type { CliContext } from './context.js';
-import { optimisticDaemonClient } from './daemon-client.js';
 import { buildProgram } from './program.js';
 import { printError } from './render/errors.js';
 

@@ -6,6 +6,12 @@ export {
   DaemonVersionError,
   type RpcClient,
 } from './client.js';
+export {
+  DAEMON_START_TIMEOUT_MS,
+  type EnsureDaemonOptions,
+  ensureDaemon,
+  optimisticDaemonClient,
+} from './daemon-client.js';
 export { type OperationSummary, Operations } from './operations.js';
 export * from './protocol.js';
 export {

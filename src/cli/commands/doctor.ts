@@ -14,7 +14,7 @@ export function doctorCommand(ctx: CliContext) {
     )
     .action(async (opts) => {
       // Loaded here, not at start-up: the checks import the VMM and kernel layers (~150 ms).
-      const { runDoctor } = await import('../doctor/index.js');
+      const { aptLine, runDoctor } = await import('../doctor/index.js');
       const results = await runDoctor({ layout: ctx.layout, runner: ctx.runner, arch: process.arch });
       if (opts.json) {
         ctx.out.write(`${JSON.stringify(results, null, 2)}\n`);
@@ -30,6 +30,8 @@ export function doctorCommand(ctx: CliContext) {
           for (const d of r.details) ctx.out.write(`  - ${d}\n`);
           if (r.hint && r.status !== 'PASS') ctx.out.write(`  ${c.dim('fix:')} ${r.hint}\n`);
         }
+        const apt = aptLine(results);
+        if (apt) ctx.out.write(`\nmissing host packages, all in one line: ${apt}\n`);
       }
       if (results.some((r) => r.status === 'FAIL')) process.exitCode = 1;
     });

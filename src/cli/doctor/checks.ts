@@ -13,6 +13,14 @@ export interface CheckResult {
   details: string[];
   /** What to do about a WARN or FAIL. */
   hint?: string;
+  /** Debian packages that would fix it (the doctor prints one apt-get line for all of them). */
+  packages?: string[];
+}
+
+/** One `apt-get install` line for every package the checks found missing; undefined when none is. */
+export function aptLine(results: readonly CheckResult[]): string | undefined {
+  const packages = [...new Set(results.filter((r) => r.status !== 'PASS').flatMap((r) => r.packages ?? []))];
+  return packages.length ? `sudo apt-get install -y ${packages.join(' ')}` : undefined;
 }
 
 export interface DoctorContext {
@@ -56,6 +64,7 @@ export function requireTool(name: string, argv: string[], debianPackage: string)
           status: 'FAIL',
           details: [`${argv[0]} not found`],
           hint: `apt-get install ${debianPackage} (or: npm run setup)`,
+          packages: [debianPackage],
         };
   };
 }
@@ -72,6 +81,7 @@ export const checkE2fsprogs: Check = async ({ runner }) => {
       status: 'FAIL',
       details: [missing.length ? `missing: ${missing.join(', ')}` : 'mke2fs not found'],
       hint: 'apt-get install e2fsprogs',
+      packages: ['e2fsprogs'],
     };
   }
   return { name: 'e2fsprogs', status: 'PASS', details: [version] };
@@ -87,6 +97,7 @@ export const checkFirewall: Check = async ({ runner }) => {
     status: 'WARN',
     details: ['neither nft nor iptables found: --nat will not work'],
     hint: 'apt-get install nftables',
+    packages: ['nftables'],
   };
 };
 

@@ -13,7 +13,7 @@ import {
 } from './checks.js';
 import { checkDns } from './dns.js';
 
-export type { CheckResult, CheckStatus, DoctorContext } from './checks.js';
+export { aptLine, type CheckResult, type CheckStatus, type DoctorContext } from './checks.js';
 
 /** The checks, in the order they print. Read-only: doctor never migrates or writes anything. */
 export const CHECKS: readonly Check[] = [

@@ -1,3 +1,4 @@
+/** Reaching a daemon of our version, starting one in user mode: shared by the CLI and the SDK. */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +12,7 @@ import {
   DaemonUnreachableError,
   DaemonVersionError,
   type RpcClient,
-} from '../rpc/index.js';
+} from './client.js';
 
 /**
  * How long the CLI waits for a daemon it started to answer `ping`. It answers in well under a second on an

@@ -1,0 +1,1 @@
+[ "$(echo banger | tr a-z A-Z)" = BANGER ]
