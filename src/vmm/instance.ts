@@ -20,6 +20,13 @@ export interface StopHooks {
   close(): void;
 }
 
+/** The driver-specific halves of pausing a VMM's vCPUs. */
+export interface PauseHooks {
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  paused(): Promise<boolean>;
+}
+
 /** The exit promise: our child's exit event, or /proc polling for a VMM an earlier daemon started. */
 export function exitOf(child: ChildProcess | undefined, pid: number, startTime: number): Promise<VmmExit> {
   if (!child) return pollExit(pid, startTime);
@@ -53,7 +60,7 @@ async function bestEffort(fn: (() => Promise<void>) | undefined, boundMs: number
 export function makeInstance(opts: {
   handles: VmmHandles;
   exited: Promise<VmmExit>;
-  hooks: StopHooks;
+  hooks: StopHooks & PauseHooks;
 }): VmmInstance {
   const { handles, hooks } = opts;
   const { pid, startTime } = handles;
@@ -102,5 +109,8 @@ export function makeInstance(opts: {
     kill,
     alive,
     exited,
+    pause: () => hooks.pause(),
+    resume: () => hooks.resume(),
+    paused: () => hooks.paused(),
   };
 }

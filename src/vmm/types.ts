@@ -129,6 +129,12 @@ export interface VmmInstance {
   kill(signal?: NodeJS.Signals): Promise<void>;
   alive(): boolean;
   exited: Promise<VmmExit>;
+  /** Freezes the guest's vCPUs (QEMU `stop`, Firecracker `PATCH /vm Paused`); memory and devices stay. */
+  pause(): Promise<void>;
+  /** Lets a paused guest run again (QEMU `cont`, Firecracker `PATCH /vm Resumed`). */
+  resume(): Promise<void>;
+  /** What the VMM itself says: true while its vCPUs are paused (read at adopt, where the store may lag). */
+  paused(): Promise<boolean>;
 }
 
 /** A VMM driver: boots VMs and finds them again after a daemon restart. */

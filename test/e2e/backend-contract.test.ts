@@ -120,6 +120,73 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'pause and resume: the VM lists as paused, its VMM says so, exec is refused naming resume; resume answers again',
+    async run(c) {
+      expect((await c.cli(['vm', 'pause', VM])).stdout).toBe(VM);
+      const listed = JSON.parse((await c.cli(['vm', 'list', '--json'])).stdout) as {
+        name: string;
+        state: string;
+      }[];
+      expect(listed.find((v) => v.name === VM)?.state).toBe('paused');
+      expect((await c.cli(['vm', 'list'])).stdout).toMatch(new RegExp(`${VM}\\s.*paused`));
+      const refused = await c.cli(['vm', 'exec', VM, '--', 'true']);
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr).toContain(`VM ${VM} is paused`);
+      expect(refused.stderr).toContain(`banger vm resume ${VM}`);
+      // The VMM's own word, through a daemon that has to ask it: SIGKILL the daemon, the next one adopts.
+      const pid = c.inst.daemonPid() as number;
+      process.kill(pid, 'SIGKILL');
+      await waitUntil(() => !processAlive(pid));
+      expect((await c.show()).state).toBe('paused');
+      expect((await c.cli(['vm', 'resume', VM])).exitCode).toBe(0);
+      expect((await c.show()).state).toBe('running');
+      expect((await c.cli(['vm', 'exec', VM, '--', 'echo', 'awake'])).stdout).toBe('awake');
+    },
+  },
+  {
+    name: "pause stops the guest's clock and a counter driven by it; resume continues them (same process)",
+    only: {
+      backend: 'qemu',
+      why: "the fake's stand-in guest lives on the host's clock: pausing it stops its agent's answers, not time",
+    },
+    async run(c) {
+      const loop = `setsid sh -c 'echo $$ > /root/counter.pid; i=0; while :; do i=$((i+1)); echo $i > /root/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &`;
+      expect((await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', loop])).exitCode).toBe(0);
+      const read = async () => {
+        const r = await c.cli([
+          'vm',
+          'exec',
+          VM,
+          '--',
+          'sh',
+          '-c',
+          'cat /root/counter.pid /root/counter /proc/uptime',
+        ]);
+        const [pid, count, uptime] = r.stdout.split('\n');
+        return { pid: Number(pid), count: Number(count), uptime: Number(uptime?.split(' ')[0]) };
+      };
+      await waitUntil(async () => (await read()).count > 0, 60_000);
+      const t0 = Date.now();
+      const before = await read();
+      expect((await c.cli(['vm', 'pause', VM])).exitCode).toBe(0);
+      const pausedAt = Date.now();
+      await new Promise((r) => setTimeout(r, 8000));
+      const pausedFor = Date.now() - pausedAt;
+      expect((await c.cli(['vm', 'resume', VM])).exitCode).toBe(0);
+      const after = await read();
+      const hostSeconds = (Date.now() - t0) / 1000;
+      // Causal bounds, not timings: the guest was frozen for at least pausedFor, so its clock (and the
+      // counter, one step per 0.1 s of it at most) advanced by at most the host time less that.
+      const guestSeconds = after.uptime - before.uptime;
+      expect(guestSeconds).toBeLessThan(hostSeconds - pausedFor / 1000 + 0.05);
+      expect(after.count - before.count).toBeLessThanOrEqual(Math.ceil(guestSeconds / 0.1) + 1);
+      // The same process goes on counting.
+      expect(after.pid).toBe(before.pid);
+      await waitUntil(async () => (await read()).count > after.count, 60_000);
+      await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', 'kill $(cat /root/counter.pid)']);
+    },
+  },
+  {
     name: 'stop: the guest powers off, the VMM is gone, the tap goes back; exec is refused as not running',
     async run(c) {
       const r = await c.cli(['vm', 'stop', VM]);
@@ -222,6 +289,11 @@ const CASES: Case[] = [
       const paths = calls.filter((x) => x.method === 'PUT').map((x) => x.path);
       expect(paths.indexOf('/boot-source')).toBeLessThan(paths.indexOf('/actions'));
       expect(paths.indexOf('/vsock')).toBeLessThan(paths.indexOf('/actions'));
+      const states = calls.filter((x) => x.method === 'PATCH' && x.path === '/vm');
+      expect(states.map((x) => (x as unknown as { body: { state: string } }).body.state)).toEqual([
+        'Paused',
+        'Resumed',
+      ]);
     },
   },
 ];

@@ -247,6 +247,20 @@ export function vmCommands(ctx: CliContext) {
           (await (await client()).call('vm.stop', { ref, force: true, signal: opts.signal })).vm.name,
       )(refs),
     );
+  vm.command('pause')
+    .description("freeze running VMs' vCPUs (memory, disks and address kept; the idle rule may stop them)")
+    .argument('<vm...>', 'VMs')
+    .addHelpText('after', examples('banger vm pause dev', 'banger vm pause dev && banger vm resume dev'))
+    .action(async (refs) =>
+      each('pause', async (ref) => (await (await client()).call('vm.pause', { ref })).vm.name)(refs),
+    );
+  vm.command('resume')
+    .description('let paused VMs run again')
+    .argument('<vm...>', 'VMs')
+    .addHelpText('after', examples('banger vm resume dev'))
+    .action(async (refs) =>
+      each('resume', async (ref) => (await (await client()).call('vm.resume', { ref })).vm.name)(refs),
+    );
   vm.command('restart')
     .description('stop then start VMs')
     .argument('<vm...>', 'VMs')
@@ -267,7 +281,9 @@ export function vmCommands(ctx: CliContext) {
     .addHelpText('after', examples('banger vm prune', 'banger vm prune -f'))
     .action(async (opts) => {
       const c = await client();
-      const doomed = (await c.call('vm.list', {})).vms.filter((v) => v.state !== 'running');
+      const doomed = (await c.call('vm.list', {})).vms.filter(
+        (v) => v.state !== 'running' && v.state !== 'paused',
+      );
       if (doomed.length === 0) {
         ctx.err.write('nothing to prune: every VM is running\n');
         return;

@@ -5,7 +5,7 @@ import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { withConsole } from '../cmdline.js';
 import { CONSOLE_LOG_MAX_BYTES } from '../console.js';
-import { exitOf, makeInstance, removeVmmFiles, type StopHooks } from '../instance.js';
+import { exitOf, makeInstance, type PauseHooks, removeVmmFiles, type StopHooks } from '../instance.js';
 import { exeOf, isOurVmm, plannedVmmProcess, processAlive, startTimeOf, vmmPidFile } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
@@ -17,6 +17,7 @@ import {
   parseVersion,
   versionAtLeast,
 } from './config.js';
+import { instanceInfo } from './contract.js';
 import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot, stageJail } from './jailer.js';
 
 /**
@@ -90,7 +91,7 @@ async function waitForApi(api: FirecrackerApi, alive: () => boolean): Promise<{ 
   }
 }
 
-function apiHooks(api: FirecrackerApi): StopHooks {
+function apiHooks(api: FirecrackerApi): StopHooks & PauseHooks {
   return {
     async requestPowerdown() {
       // Firecracker's only guest-facing stop: an i8042 Ctrl-Alt-Del, which guests turn into a reboot,
@@ -98,6 +99,15 @@ function apiHooks(api: FirecrackerApi): StopHooks {
       await api.put('/actions', { action_type: 'SendCtrlAltDel' });
     },
     close() {},
+    async pause() {
+      await api.patch('/vm', { state: 'Paused' });
+    },
+    async resume() {
+      await api.patch('/vm', { state: 'Resumed' });
+    },
+    async paused() {
+      return instanceInfo.parse(await api.get('/')).state === 'Paused';
+    },
   };
 }
 

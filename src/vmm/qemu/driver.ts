@@ -5,7 +5,7 @@ import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { CONSOLE_LOG_MAX_BYTES } from '../console.js';
-import { exitOf, makeInstance, type StopHooks } from '../instance.js';
+import { exitOf, makeInstance, type PauseHooks, type StopHooks } from '../instance.js';
 import { exeOf, isOurVmm, plannedVmmProcess, startTimeOf, vmmPidFile } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
@@ -44,7 +44,7 @@ async function waitForQmp(
   }
 }
 
-function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks {
+function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks & PauseHooks {
   let qmp = client;
   const ensure = async () => {
     qmp ??= await QmpClient.connect(socketPath);
@@ -62,6 +62,16 @@ function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks 
     close() {
       qmp?.close();
       qmp = undefined;
+    },
+    async pause() {
+      await (await ensure()).execute('stop');
+    },
+    async resume() {
+      await (await ensure()).execute('cont');
+    },
+    async paused() {
+      const status = (await (await ensure()).execute('query-status')) as { running?: boolean };
+      return status.running === false;
     },
   };
 }
