@@ -4,6 +4,7 @@ import { daemonCommands } from './commands/daemon.js';
 import { doctorCommand } from './commands/doctor.js';
 import { imageCommands } from './commands/image.js';
 import { kernelCommands } from './commands/kernel.js';
+import { snapshotCommands } from './commands/snapshot.js';
 import { sshConfigCommand } from './commands/ssh-config.js';
 import { versionCommand } from './commands/version.js';
 import { vmCommands } from './commands/vm.js';
@@ -22,6 +23,7 @@ export function buildProgram(ctx: CliContext) {
   program.addCommand(vmCommands(ctx));
   program.addCommand(imageCommands(ctx));
   program.addCommand(kernelCommands(ctx));
+  program.addCommand(snapshotCommands(ctx));
   program.addCommand(sshConfigCommand(ctx));
   program.addCommand(daemonCommands(ctx));
   program.addCommand(doctorCommand(ctx));

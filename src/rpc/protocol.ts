@@ -3,6 +3,7 @@ import { daemonMethods } from './methods/daemon.js';
 import { forwardMethods } from './methods/forward.js';
 import { imageMethods } from './methods/image.js';
 import { kernelMethods } from './methods/kernel.js';
+import { snapshotMethods } from './methods/snapshot.js';
 import { vmMethods } from './methods/vm.js';
 import { vmStatsMethods } from './methods/vm-stats.js';
 import { workspaceMethods } from './methods/workspace.js';
@@ -21,6 +22,7 @@ export const methods = {
   ...vmStatsMethods,
   ...forwardMethods,
   ...workspaceMethods,
+  ...snapshotMethods,
 } as const;
 
 export type Methods = typeof methods;

@@ -68,4 +68,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 3,
+    name: 'snapshots',
+    up(db) {
+      db.exec(`
+        CREATE TABLE snapshots (
+          id         TEXT PRIMARY KEY,
+          name       TEXT NOT NULL UNIQUE,
+          state      TEXT NOT NULL CHECK (state IN ('creating','ready')),
+          dir        TEXT NOT NULL,
+          meta_json  TEXT NOT NULL,
+          created_at TEXT NOT NULL
+        );
+      `);
+    },
+  },
 ];

@@ -135,6 +135,19 @@ export interface VmmInstance {
   resume(): Promise<void>;
   /** What the VMM itself says: true while its vCPUs are paused (read at adopt, where the store may lag). */
   paused(): Promise<boolean>;
+  /**
+   * Writes the paused guest's memory and device state into `dir` (which exists and is empty) and leaves it
+   * paused. QEMU: one migration stream (`memory`); Firecracker: `vmstate` + `memory`.
+   */
+  saveState(dir: string, opts?: { signal?: AbortSignal }): Promise<SavedState>;
+}
+
+/** What saveState wrote, and the VMM that can load it again. */
+export interface SavedState {
+  /** File names in the directory, the memory file first. */
+  files: string[];
+  /** The VMM's version: a restore on another refuses (QEMU's migration stream is tied to it). */
+  vmmVersion: string;
 }
 
 /** A VMM driver: boots VMs and finds them again after a daemon restart. */

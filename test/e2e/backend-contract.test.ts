@@ -9,7 +9,8 @@
  * A case that only one backend can hold says so in the table (`only`, with the reason); nothing is skipped.
  * Bridge, taps and leases live in a namespace this file creates; nothing may be left behind.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -187,6 +188,74 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'snapshot: memory, device state and disks saved with digests, the VM runs on (same processes); show --verify; a changed file is refused; rm leaves nothing',
+    async run(c) {
+      const before = await c.vmmProcesses();
+      const pidBefore = (
+        await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', 'echo $$ > /root/marker; cat /root/marker'])
+      ).stdout;
+      const r = await c.cli(['vm', 'snapshot', VM, 'snap1']);
+      expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: 'snap1' });
+      expect((await c.show()).state).toBe('running');
+      expect((await c.vmmProcesses()).sort()).toEqual(before.sort());
+      expect((await c.cli(['vm', 'exec', VM, '--', 'cat', '/root/marker'])).stdout).toBe(pidBefore);
+
+      const list = JSON.parse((await c.cli(['snapshot', 'list', '--json'])).stdout) as Json[];
+      expect(list.map((s) => s.name)).toEqual(['snap1']);
+      const snap = list[0] as {
+        dir: string;
+        digest: string;
+        sizeBytes: number;
+        vmm: { kind: string; version: string };
+        files: { name: string; role: string; sizeBytes: number; sha256: string }[];
+      };
+      expect(snap.vmm.kind).toBe(c.backend);
+      expect(snap.vmm.version).toMatch(/^\d+\.\d+/);
+      const roles = snap.files.map((f) => f.role);
+      expect(roles).toEqual(
+        c.backend === 'qemu'
+          ? ['memory', 'root-disk', 'work-disk']
+          : ['memory', 'vmstate', 'root-disk', 'work-disk'],
+      );
+      // Content-addressed: the directory is named by the digest, under the state dir's snapshots/.
+      expect(snap.dir).toBe(join(c.inst.home, 'state', 'snapshots', snap.digest));
+      for (const f of snap.files) {
+        const bytes = readFileSync(join(snap.dir, f.name));
+        expect(bytes.length).toBe(f.sizeBytes);
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(f.sha256);
+      }
+      expect(snap.sizeBytes).toBe(snap.files.reduce((n, f) => n + f.sizeBytes, 0));
+      const memory = snap.files.find((f) => f.role === 'memory') as { sizeBytes: number };
+      expect(memory.sizeBytes).toBeGreaterThan(64 * 1024);
+      expect((await c.cli(['snapshot', 'show', 'snap1', '--verify'])).exitCode).toBe(0);
+      expect((await c.cli(['snapshot', 'list'])).stdout).toMatch(/snap1\s+c1\s/);
+
+      const taken = await c.cli(['vm', 'snapshot', VM, 'snap1']);
+      expect(taken.exitCode).not.toBe(0);
+      expect(taken.stderr).toContain('snapshot "snap1" already exists');
+      const bad = await c.cli(['vm', 'snapshot', VM, '../x']);
+      expect(bad.exitCode).not.toBe(0);
+      expect(bad.stderr).toContain('invalid snapshot name');
+
+      // One byte changed in the memory file: refused, naming the file.
+      const memPath = join(snap.dir, 'memory');
+      const mem = readFileSync(memPath);
+      mem[mem.length - 1] = (mem[mem.length - 1] as number) ^ 0xff;
+      writeFileSync(memPath, mem);
+      const tampered = await c.cli(['snapshot', 'show', 'snap1', '--verify']);
+      expect(tampered.exitCode).not.toBe(0);
+      expect(tampered.stderr).toContain('memory changed since it was saved');
+
+      expect((await c.cli(['snapshot', 'rm', 'snap1'])).stdout).toBe('snap1');
+      expect(existsSync(snap.dir)).toBe(false);
+      expect(readdirSync(join(c.inst.home, 'state', 'snapshots'))).toEqual([]);
+      expect(JSON.parse((await c.cli(['snapshot', 'list', '--json'])).stdout)).toEqual([]);
+      const gone = await c.cli(['snapshot', 'show', 'snap1']);
+      expect(gone.exitCode).not.toBe(0);
+      expect(gone.stderr).toContain('snapshot "snap1" not found');
+    },
+  },
+  {
     name: 'stop: the guest powers off, the VMM is gone, the tap goes back; exec is refused as not running',
     async run(c) {
       const r = await c.cli(['vm', 'stop', VM]);
@@ -290,10 +359,14 @@ const CASES: Case[] = [
       expect(paths.indexOf('/boot-source')).toBeLessThan(paths.indexOf('/actions'));
       expect(paths.indexOf('/vsock')).toBeLessThan(paths.indexOf('/actions'));
       const states = calls.filter((x) => x.method === 'PATCH' && x.path === '/vm');
+      // vm pause/resume, then the pause around vm snapshot.
       expect(states.map((x) => (x as unknown as { body: { state: string } }).body.state)).toEqual([
         'Paused',
         'Resumed',
+        'Paused',
+        'Resumed',
       ]);
+      expect(paths).toContain('/snapshot/create');
     },
   },
 ];

@@ -261,6 +261,17 @@ export function vmCommands(ctx: CliContext) {
     .action(async (refs) =>
       each('resume', async (ref) => (await (await client()).call('vm.resume', { ref })).vm.name)(refs),
     );
+  vm.command('snapshot')
+    .description(
+      "save a running or paused VM's memory, device state and disks as NAME (paused meanwhile, resumed after)",
+    )
+    .argument('<vm>', 'VM (running or paused)')
+    .argument('<name>', 'snapshot name (lowercase letters, digits, -)')
+    .addHelpText('after', examples('banger vm snapshot dev base', 'banger snapshot show base'))
+    .action(async (ref, name) => {
+      const { snapshot } = await (await client()).call('snapshot.create', { vm: ref, name });
+      ctx.out.write(`${snapshot.name}\n`);
+    });
   vm.command('restart')
     .description('stop then start VMs')
     .argument('<vm...>', 'VMs')

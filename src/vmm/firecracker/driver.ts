@@ -30,6 +30,10 @@ function proofArg(spec: VmmLaunchSpec, jailed: boolean): string {
   return jailed ? spec.name : firecrackerRunFiles(spec.runDir).apiSocket;
 }
 
+/** The files of a Firecracker snapshot: guest memory, and the microVM's device state. */
+const FIRECRACKER_MEMORY_FILE = 'memory';
+const FIRECRACKER_STATE_FILE = 'vmstate';
+
 /** Firecracker binds its API socket within milliseconds; this only bounds one that never does (a dead one is seen at once). */
 const API_READY_TIMEOUT_MS = 30_000;
 const API_POLL_MS = 25;
@@ -107,6 +111,17 @@ function apiHooks(api: FirecrackerApi): StopHooks & PauseHooks {
     },
     async paused() {
       return instanceInfo.parse(await api.get('/')).state === 'Paused';
+    },
+    async saveState(dir) {
+      // Paths as Firecracker sees them: a jailed one resolves them in its chroot (restore is not offered
+      // under the jailer yet, so the direct launch's host paths are the ones that matter).
+      const info = instanceInfo.parse(await api.get('/'));
+      await api.put('/snapshot/create', {
+        snapshot_type: 'Full',
+        snapshot_path: join(dir, FIRECRACKER_STATE_FILE),
+        mem_file_path: join(dir, FIRECRACKER_MEMORY_FILE),
+      });
+      return { files: [FIRECRACKER_MEMORY_FILE, FIRECRACKER_STATE_FILE], vmmVersion: info.vmm_version };
     },
   };
 }

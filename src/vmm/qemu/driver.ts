@@ -10,6 +10,7 @@ import { exeOf, isOurVmm, plannedVmmProcess, startTimeOf, vmmPidFile } from '../
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { buildQemuCommand, type QemuHostFacts, qmpArg } from './args.js';
+import { saveQemuState } from './migrate.js';
 import { QmpClient } from './qmp.js';
 
 /** QEMU creates its QMP socket before the guest runs; this bounds a QEMU that never gets that far. */
@@ -72,6 +73,9 @@ function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks 
     async paused() {
       const status = (await (await ensure()).execute('query-status')) as { running?: boolean };
       return status.running === false;
+    },
+    async saveState(dir, opts) {
+      return saveQemuState(await ensure(), dir, opts);
     },
   };
 }

@@ -58,6 +58,11 @@ export interface VmService {
   pause(ref: string): Promise<VM>;
   /** Lets a paused VM run again; counts as a use (the idle clock restarts). */
   resume(ref: string): Promise<VM>;
+  /**
+   * Runs fn on a running or paused VM with its vCPUs paused (paused for fn and resumed after when it was
+   * running), under the VM's lock, so no stop, delete or other pause runs meanwhile (snapshots).
+   */
+  withPaused<T>(ref: string, fn: (vm: VM, instance: VmmInstancePort) => Promise<T>): Promise<T>;
   delete(ref: string): Promise<void>;
   /**
    * `vm run` as one operation: create, start, workspace copy-in, then the command (or nothing, for the
@@ -377,6 +382,27 @@ export function createVmService(deps: VmServiceDeps): VmService {
         await entry.instance.pause();
         store.vms.update(vm.id, 'paused', current.runtime);
         return fresh(vm.id);
+      });
+    },
+
+    async withPaused(ref, fn) {
+      const vm = resolveVm(store.vms, ref);
+      return locked(vm.id, async () => {
+        const current = fresh(vm.id);
+        const entry = live.get(vm.id);
+        if (!entry || !vmmUp(current.state)) throw notRunning(current);
+        const wasRunning = current.state === 'running';
+        if (wasRunning) await entry.instance.pause();
+        try {
+          return await fn(current, entry.instance);
+        } finally {
+          if (wasRunning)
+            await entry.instance.resume().catch((err: unknown) => {
+              // Left paused, and said so: the store follows the VMM.
+              store.vms.update(vm.id, 'paused', fresh(vm.id).runtime);
+              deps.log.error({ vm: vm.id, err: toBangerError(err).message }, 'resume after a pause failed');
+            });
+        }
       });
     },
 
