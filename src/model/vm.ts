@@ -28,6 +28,11 @@ export const vmRuntimeSchema = z.object({
   lastError: z.string().optional(),
   /** Why banger itself stopped the VM when no user asked (the idle rule); cleared at the next start. */
   stopReason: z.string().optional(),
+  /**
+   * A VM forked from a snapshot: its disks are qcow2 overlays whose read-only backing files are the
+   * snapshot's (so `snapshot rm` is refused while it exists); it cold-boots on them after a stop.
+   */
+  forkOf: z.object({ snapshotId: z.string(), snapshotName: z.string() }).optional(),
 });
 
 export const vmSchema = z.object({

@@ -272,6 +272,20 @@ export function vmCommands(ctx: CliContext) {
       const { snapshot } = await (await client()).call('snapshot.create', { vm: ref, name });
       ctx.out.write(`${snapshot.name}\n`);
     });
+  vm.command('fork')
+    .description(
+      'start a new VM from a snapshot (or from a VM, snapshotted first): its memory restored, with its own disks, IP, MAC and hostname (QEMU only)',
+    )
+    .argument('<snapshot|vm>', 'snapshot name, or a running or paused VM')
+    .option('--name <name>', 'name of the new VM (default: generated)')
+    .addHelpText('after', examples('banger vm fork base --name try1', 'banger vm fork dev'))
+    .action(async (ref, o: { name?: string }) => {
+      const { vm: forked } = await (await client()).call('snapshot.fork', {
+        ref,
+        ...(o.name ? { name: o.name } : {}),
+      });
+      ctx.out.write(`${forked.name}\n`);
+    });
   vm.command('restart')
     .description('stop then start VMs')
     .argument('<vm...>', 'VMs')

@@ -12,6 +12,8 @@ export function snapshotHandlers(deps: { snapshots: SnapshotService }): HandlerG
     'snapshot.show': async ({ ref, verify }) => ({
       snapshot: verify ? await snapshots.verify(ref) : snapshots.get(ref),
     }),
+    'snapshot.fork': async ({ ref, name }, ctx) =>
+      snapshots.fork(ref, name ? { name } : {}, { signal: ctx.signal }),
     'snapshot.rm': async ({ ref }) => ({ snapshot: await snapshots.remove(ref) }),
   };
 }

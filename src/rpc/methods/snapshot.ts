@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { snapshotSchema } from '../../model/snapshot.js';
+import { vmSchema } from '../../model/vm.js';
 import { method, noParams } from './define.js';
 
 const ref = z.string().min(1);
@@ -21,6 +22,12 @@ export const snapshotMethods = {
     params: z.strictObject({ ref, verify: z.boolean().default(false) }),
     result: z.object({ snapshot: snapshotSchema }),
     summary: "One snapshot by name or id; with verify, every file's sha256 is checked against the record.",
+  }),
+  'snapshot.fork': method({
+    params: z.strictObject({ ref, name: z.string().min(1).optional() }),
+    result: z.object({ vm: vmSchema, snapshot: snapshotSchema }),
+    summary:
+      'A new VM restored from a snapshot (or from a VM, snapshotted first): own overlays, tap, IP, MAC and hostname (QEMU only).',
   }),
   'snapshot.rm': method({
     params: z.strictObject({ ref }),

@@ -130,6 +130,10 @@ function apiHooks(api: FirecrackerApi): StopHooks & PauseHooks {
 export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
   async function start(spec: VmmLaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VmmInstance> {
     validateLaunchSpec(spec);
+    if (spec.incoming)
+      throw badRequest('restoring a snapshot under Firecracker (/snapshot/load) is not built yet', {
+        hint: 'use the QEMU VMM for vm fork',
+      });
     await preflightFirecracker(spec);
     const files = firecrackerRunFiles(spec.runDir);
     const jail = deps.jailer;

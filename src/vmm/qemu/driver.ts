@@ -10,7 +10,7 @@ import { exeOf, isOurVmm, plannedVmmProcess, startTimeOf, vmmPidFile } from '../
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { buildQemuCommand, type QemuHostFacts, qmpArg } from './args.js';
-import { saveQemuState } from './migrate.js';
+import { restoreQemuState, saveQemuState } from './migrate.js';
 import { QmpClient } from './qmp.js';
 
 /** QEMU creates its QMP socket before the guest runs; this bounds a QEMU that never gets that far. */
@@ -120,6 +120,8 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       qmp = await waitForQmp(cmd.files.qmpSocket, child, opts.signal);
       // QMP answered, so the spawn wrapper has exec'd QEMU: this is the executable a signal will require.
       exe = exeOf(pid);
+      if (spec.incoming)
+        await restoreQemuState(qmp, spec.incoming.memoryPath, spec.incoming.vmmVersion, opts);
     } catch (err) {
       qmp?.close();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -127,6 +129,8 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       await rm(cmd.files.qmpSocket, { force: true });
       await rm(cmd.files.agentSocket, { force: true });
       if (opts.signal?.aborted) throw new BangerError('cancelled', `start of VM ${spec.name} was cancelled`);
+      // The restore's own refusals (another QEMU version) say what is wrong better than the console does.
+      if (err instanceof BangerError && err.code === 'bad_request') throw err;
       // QEMU's last words pass through the console keeper; read the log once they are on disk (bounded).
       await Promise.race([child.logClosed, sleep(2000)]);
       throw operationFailed(

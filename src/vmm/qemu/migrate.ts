@@ -50,3 +50,47 @@ export async function saveQemuState(
   const { major, minor, micro } = version.qemu;
   return { files: [QEMU_STATE_FILE], vmmVersion: `${major}.${minor}.${micro}` };
 }
+
+/** How long one restore may take (reading ~100 MB under a loaded TCG host took about a second). */
+const RESTORE_TIMEOUT_MS = 5 * 60_000;
+
+/** QEMU's version as `major.minor.micro`. */
+export async function qemuVersion(qmp: QmpClient): Promise<string> {
+  const v = (await qmp.execute('query-version')) as { qemu: { major: number; minor: number; micro: number } };
+  return `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}`;
+}
+
+/**
+ * Loads a saved migration stream into a QEMU started with `-incoming defer` and leaves the guest running.
+ * The version is compared first: a stream from another QEMU is refused before it is read.
+ */
+export async function restoreQemuState(
+  qmp: QmpClient,
+  memoryPath: string,
+  expectedVersion: string,
+  opts: { signal?: AbortSignal } = {},
+): Promise<void> {
+  const file = shellSafePath(memoryPath);
+  const version = await qemuVersion(qmp);
+  if (version !== expectedVersion)
+    throw badRequest(
+      `the snapshot was saved by QEMU ${expectedVersion} and this host runs QEMU ${version}: its state cannot be loaded`,
+      { hint: 'take a new snapshot with this QEMU' },
+    );
+  await qmp.execute('migrate-incoming', { uri: `exec:cat ${file}` });
+  const deadline = Date.now() + RESTORE_TIMEOUT_MS;
+  for (;;) {
+    const info = (await qmp.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
+    if (info.status === 'failed' || info.status === 'cancelled')
+      throw operationFailed(`QEMU could not load the snapshot: ${info['error-desc'] ?? info.status}`);
+    const status = (await qmp.execute('query-status')) as { status?: string; running?: boolean };
+    if (status.status !== 'inmigrate' && info.status !== 'active' && info.status !== 'setup') {
+      // A guest saved while paused (a snapshot always is) comes back paused.
+      if (!status.running) await qmp.execute('cont');
+      return;
+    }
+    if (opts.signal?.aborted) throw new BangerError('cancelled', 'restoring the snapshot was cancelled');
+    if (Date.now() > deadline) throw operationFailed('QEMU did not finish loading the snapshot in time');
+    await sleep(POLL_MS);
+  }
+}

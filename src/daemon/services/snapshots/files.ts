@@ -43,6 +43,13 @@ export async function describeFile(
  */
 export function diskFiles(vmsDir: string, vm: VM): { root: string; work: string } {
   const paths = vmPaths(vmsDir, vm.id);
+  if (vm.runtime.forkOf)
+    throw badRequest(
+      `VM ${vm.name} is a fork of snapshot ${vm.runtime.forkOf.snapshotName}; snapshots of forks are not built yet`,
+      {
+        hint: `fork snapshot ${vm.runtime.forkOf.snapshotName} again instead`,
+      },
+    );
   if (vm.runtime.identities.some((i) => i.kind === 'dm' || i.kind === 'loop'))
     throw badRequest(`VM ${vm.name}'s root disk is a dm-snapshot device, which a snapshot cannot copy yet`, {
       hint: 'use cow_strategy = "qcow2", "reflink" or "copy" for VMs you want to snapshot',

@@ -4,15 +4,16 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Runner } from '../../../host/index.js';
-import { BangerError, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
+import { BangerError, badRequest, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import { type Snapshot, type SnapshotFile, validateSnapshotName } from '../../../model/snapshot.js';
+import type { VM } from '../../../model/vm.js';
 import type { Store } from '../../../store/index.js';
-import type { VmService } from '../vms/index.js';
+import type { OpOptions, VmService } from '../vms/index.js';
 import { copyDisk, describeFile, diskFiles, sha256File } from './files.js';
 
 export interface SnapshotServiceDeps {
   store: Store;
-  vms: Pick<VmService, 'withPaused'>;
+  vms: Pick<VmService, 'withPaused' | 'fork' | 'get'>;
   runner: Runner;
   /** `<state>/snapshots`: one directory per snapshot, named by its digest; `.tmp-<id>` while written. */
   snapshotsDir: string;
@@ -28,7 +29,13 @@ export interface SnapshotService {
   get(ref: string): Snapshot;
   /** Reads every file again and compares its digest: what a restore does before it trusts a snapshot. */
   verify(ref: string): Promise<Snapshot>;
+  /** Refused while a VM's overlays are backed by it (naming the VMs). */
   remove(ref: string): Promise<Snapshot>;
+  /**
+   * `vm fork`: a new VM restored from a snapshot, or from a VM (snapshotted first, as `<vm>-<hex>`).
+   * Every file's digest is checked before use: a changed file is refused and no VM is made.
+   */
+  fork(ref: string, req: { name?: string }, opts?: OpOptions): Promise<{ vm: VM; snapshot: Snapshot }>;
   /** At daemon start: a snapshot cut short (SIGKILL, disk full) leaves neither row nor files. */
   reconcile(): Promise<{ removed: string[] }>;
 }
@@ -138,8 +145,32 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
       return s;
     },
 
+    async fork(ref, req, opts = {}) {
+      let snapshot = store.snapshots.findByName(ref) ?? store.snapshots.findById(ref);
+      if (snapshot?.state !== 'ready') {
+        // Not a snapshot: a VM, saved first under a generated name (the fork's overlays keep it in use).
+        const vm = deps.vms.get(ref);
+        const name = `${vm.name.slice(0, 50)}-${randomBytes(3).toString('hex')}`;
+        snapshot = await create(vm.id, name, opts);
+      }
+      const kind = await deps.vmmKind();
+      if (snapshot.vmm.kind !== 'qemu' || kind !== 'qemu')
+        throw badRequest(
+          `restoring a ${snapshot.vmm.kind} snapshot under ${kind} is not built yet (only QEMU snapshots under QEMU)`,
+        );
+      await this.verify(snapshot.id);
+      return { vm: await deps.vms.fork(snapshot, req, opts), snapshot };
+    },
+
     async remove(ref) {
       const s = get(ref);
+      const users = store.vms.list().filter((v) => v.runtime.forkOf?.snapshotId === s.id);
+      if (users.length)
+        throw new BangerError(
+          'bad_request',
+          `snapshot ${s.name} is in use by VM${users.length > 1 ? 's' : ''} ${users.map((v) => v.name).join(', ')} (their disks are backed by it)`,
+          { hint: `banger vm delete ${users.map((v) => v.name).join(' ')}` },
+        );
       await removeDirUnlessShared(s);
       store.snapshots.delete(s.id);
       return s;

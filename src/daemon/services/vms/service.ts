@@ -4,6 +4,7 @@ import { BangerError, badRequest, operationFailed, toBangerError } from '../../.
 import type { Image } from '../../../model/image.js';
 import { validateVmName } from '../../../model/names.js';
 import { parseSize } from '../../../model/sizes.js';
+import type { Snapshot } from '../../../model/snapshot.js';
 import { type VM, vmmUp } from '../../../model/vm.js';
 import { ensureSshKey, forgetHost, pinHostKey, sshOptions } from '../../../ssh/index.js';
 import { bootstrapTools, copyIn, type GuestExec, WORKSPACE_GUEST_DIR } from '../workspaces/index.js';
@@ -63,6 +64,11 @@ export interface VmService {
    * running), under the VM's lock, so no stop, delete or other pause runs meanwhile (snapshots).
    */
   withPaused<T>(ref: string, fn: (vm: VM, instance: VmmInstancePort) => Promise<T>): Promise<T>;
+  /**
+   * A new VM from a (verified) snapshot: its own name, IP, tap, MAC and overlays over the snapshot's disks,
+   * the snapshot's memory restored and the new identity applied. Any failure deletes the new VM.
+   */
+  fork(snapshot: Snapshot, req: { name?: string }, opts?: OpOptions): Promise<VM>;
   delete(ref: string): Promise<void>;
   /**
    * `vm run` as one operation: create, start, workspace copy-in, then the command (or nothing, for the
@@ -404,6 +410,44 @@ export function createVmService(deps: VmServiceDeps): VmService {
             });
         }
       });
+    },
+
+    async fork(snapshot, req, opts = {}) {
+      if (req.name) validateVmName(req.name);
+      if (req.name && store.vms.findByName(req.name))
+        throw new BangerError('already_exists', `VM ${JSON.stringify(req.name)} already exists`);
+      if (!store.images.findById(snapshot.source.imageId))
+        throw badRequest(`image ${snapshot.source.imageId} of snapshot ${snapshot.name} no longer exists`);
+      const name = req.name ?? generateVmName((n) => store.vms.findByName(n) !== undefined);
+      const now = new Date().toISOString();
+      const id = newVmId();
+      const vm: VM = {
+        id,
+        name,
+        imageId: snapshot.source.imageId,
+        state: 'created',
+        // The snapshot's size: its memory and disks were made for it.
+        spec: snapshot.spec,
+        runtime: {
+          identities: [],
+          vmDir: vmPaths(deps.vmsDir, id).dir,
+          forkOf: { snapshotId: snapshot.id, snapshotName: snapshot.name },
+        },
+        createdAt: now,
+        updatedAt: now,
+        lastTouchedAt: now,
+      };
+      store.vms.insert(vm);
+      try {
+        await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
+        return await boot(id, { ...opts, restore: snapshot, waitForSsh: false });
+      } catch (err) {
+        // A fork that did not come up serves no one: nothing of it is kept (its error is the answer).
+        await this.delete(id).catch((e: unknown) =>
+          deps.log.warn({ vm: id, err: toBangerError(e).message }, 'removing a failed fork failed'),
+        );
+        throw err;
+      }
     },
 
     async resume(ref) {

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
 import { BootFailedError, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { ProgressSink } from '../../../model/progress.js';
@@ -8,6 +9,7 @@ import { chooseMachine } from '../../../vmm/index.js';
 import { applyHostFiles } from '../workspaces/index.js';
 import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
+import { applyForkIdentity, ensureForkDisks, forkSnapshot } from './fork.js';
 import {
   hasSshd,
   installAuthorizedKey,
@@ -90,7 +92,16 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     }
 
     stage('disks');
-    const root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
+    let root: { path: string; format: 'raw' | 'qcow2' };
+    let work: { path: string; format: 'raw' | 'qcow2' } = { path: paths.workDisk, format: 'raw' };
+    if (vm.runtime.forkOf) {
+      const fork = await ensureForkDisks(deps, paths.dir, forkSnapshot(deps, vm), ledger);
+      root = { path: fork.root, format: 'qcow2' };
+      work = { path: fork.work, format: 'qcow2' };
+    } else root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
+    const restore = opts.restore;
+    const memory = restore?.files.find((f) => f.role === 'memory');
+    if (restore && !memory) throw operationFailed(`snapshot ${restore.name} has no memory file`);
 
     const bootAt = performance.now();
     stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
@@ -110,7 +121,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         init: GUEST_INIT_SHIM_PATH,
       }),
       rootDisk: { path: root.path, format: root.format },
-      extraDisks: [{ path: paths.workDisk, format: 'raw' }],
+      extraDisks: [work],
       vcpus: vm.spec.vcpu,
       memoryMiB: vm.spec.memoryMib,
       net: { tap: tap.name, mac: macFor(vm.id) },
@@ -121,6 +132,9 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       // Both drivers get the same facts: QEMU's machine follows them, Firecracker's preflight checks them.
       ...(features ? { kernelFeatures: features } : {}),
       netns: network.netns,
+      ...(restore && memory
+        ? { incoming: { memoryPath: join(restore.dir, memory.name), vmmVersion: restore.vmm.version } }
+        : {}),
     };
     // Recorded before the spawn, as every side effect is: a crash between the spawn and the line after
     // `start` leaves the VMM findable through the pidfile its spawn writes, and provable by its argv.
@@ -170,10 +184,23 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       );
     }
     const agentMs = performance.now() - bootAt;
-    stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
-    await mountWorkDisk(live.agent);
-    stage('files', 'git identity and [[file_sync]]');
-    await syncHostFiles(deps, vm, live.agent, progress);
+    if (restore) {
+      // The restored guest has the snapshot's mounts and files, and its identity: it is told the new one.
+      stage('identity', 'address, hostname, clock and random seed of the fork');
+      await applyForkIdentity(live.agent, {
+        hostname: vm.name,
+        address: ip.address,
+        prefix,
+        gateway: config.bridge_ip,
+        mac: spec.net?.mac ?? macFor(vm.id),
+        dns: config.default_dns,
+      });
+    } else {
+      stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
+      await mountWorkDisk(live.agent);
+      stage('files', 'git identity and [[file_sync]]');
+      await syncHostFiles(deps, vm, live.agent, progress);
+    }
     // Last of the agent's start work: a hostile host key drops the connection (the next call makes a new one).
     stage('ssh');
     await setupSsh(deps, vm, live.agent, ip.address, opts.waitForSsh ?? true);
