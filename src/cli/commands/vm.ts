@@ -276,7 +276,7 @@ export function vmCommands(ctx: CliContext) {
     .description(
       'start a new VM from a snapshot (or from a VM, snapshotted first): its memory restored, with its own disks, IP, MAC and hostname (QEMU only)',
     )
-    .argument('<snapshot|vm>', 'snapshot name, or a running or paused VM')
+    .argument('<ref>', 'snapshot name, or a running or paused VM (snapshotted first)')
     .option('--name <name>', 'name of the new VM (default: generated)')
     .addHelpText('after', examples('banger vm fork base --name try1', 'banger vm fork dev'))
     .action(async (ref, o: { name?: string }) => {
