@@ -264,94 +264,117 @@ const CASES: Case[] = [
     },
     async run(c) {
       const sh = (vm: string, script: string) => c.cli(['vm', 'exec', vm, '--', 'sh', '-c', script]);
-      const loop = `setsid sh -c 'echo $$ > /root/loop.pid; while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &`;
-      expect((await sh(VM, loop)).exitCode).toBe(0);
-      await waitUntil(async () => (await sh(VM, 'test -s /root/loop.pid')).exitCode === 0, 60_000);
-      const pid = (await sh(VM, 'echo from-c1 > /root/before; cat /root/loop.pid')).stdout;
-      expect(pid).toMatch(/^\d+$/);
-      expect((await c.cli(['vm', 'snapshot', VM, 'base'])).exitCode).toBe(0);
+      let pid = '';
+      try {
+        const loop = `setsid sh -c 'echo $$ > /root/loop.pid; while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &`;
+        expect((await sh(VM, loop)).exitCode).toBe(0);
+        await waitUntil(async () => (await sh(VM, 'test -s /root/loop.pid')).exitCode === 0, 60_000);
+        pid = (await sh(VM, 'echo from-c1 > /root/before; cat /root/loop.pid')).stdout;
+        expect(pid).toMatch(/^\d+$/);
+        expect((await c.cli(['vm', 'snapshot', VM, 'base'])).exitCode).toBe(0);
 
-      for (const name of ['fa', 'fb']) {
-        const r = await c.cli(['vm', 'fork', 'base', '--name', name]);
-        expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: name });
-      }
-      const shown = async (name: string) =>
-        JSON.parse((await c.cli(['vm', 'show', name, '--json'])).stdout) as {
-          state: string;
-          runtime: { guestIp: string; forkOf?: { snapshotName: string } };
+        for (const name of ['fork-a', 'fork-b']) {
+          const r = await c.cli(['vm', 'fork', 'base', '--name', name]);
+          expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: name });
+        }
+        const shown = async (name: string) =>
+          JSON.parse((await c.cli(['vm', 'show', name, '--json'])).stdout) as {
+            state: string;
+            runtime: { guestIp: string; forkOf?: { snapshotName: string } };
+          };
+        const [a, b, src] = [await shown('fork-a'), await shown('fork-b'), await shown(VM)];
+        expect([a.state, b.state]).toEqual(['running', 'running']);
+        expect(a.runtime.forkOf?.snapshotName).toBe('base');
+        expect(new Set([a.runtime.guestIp, b.runtime.guestIp, src.runtime.guestIp]).size).toBe(3);
+        const macs = new Set<string>();
+        for (const [name, vm] of [
+          ['fork-a', a],
+          ['fork-b', b],
+        ] as const) {
+          // The guest took its new identity: hostname, address on eth0, and its own MAC.
+          expect((await sh(name, 'hostname')).stdout).toBe(name);
+          expect((await sh(name, 'ip -4 addr show dev eth0')).stdout).toContain(`${vm.runtime.guestIp}/`);
+          macs.add((await sh(name, 'cat /sys/class/net/eth0/address')).stdout);
+          // The process started before the snapshot runs on (same pid), and the file written before is there.
+          expect((await sh(name, `kill -0 ${pid} && cat /root/before`)).stdout).toBe('from-c1');
+        }
+        macs.add((await sh(VM, 'cat /sys/class/net/eth0/address')).stdout);
+        expect(macs.size).toBe(3);
+        expect((await sh('fork-a', 'echo a > /root/only-a; sync')).exitCode).toBe(0);
+        expect((await sh('fork-b', 'test -e /root/only-a')).exitCode).toBe(1);
+        expect((await sh(VM, 'test -e /root/only-a')).exitCode).toBe(1);
+        const ping = await sh('fork-a', `ping -c 1 -W 10 ${b.runtime.guestIp}`);
+        expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
+
+        // A fork's later starts are cold boots on its own overlays: its file and identity stay.
+        expect((await c.cli(['vm', 'stop', 'fork-a'])).exitCode).toBe(0);
+        expect((await c.cli(['vm', 'start', 'fork-a'])).exitCode).toBe(0);
+        expect((await sh('fork-a', 'hostname; cat /root/only-a /root/before')).stdout).toBe(
+          'fork-a\na\nfrom-c1',
+        );
+        // A fork of a VM: snapshotted first under a generated name, which the fork keeps in use.
+        const direct = await c.cli(['vm', 'fork', VM, '--name', 'fork-d']);
+        expect(direct, direct.stderr).toMatchObject({ exitCode: 0, stdout: 'fork-d' });
+        const taken = (await shown('fork-d')).runtime.forkOf?.snapshotName as string;
+        expect(taken).toMatch(new RegExp(`^${VM}-[0-9a-f]{6}$`));
+        expect((await sh('fork-d', `hostname; kill -0 ${pid} && echo alive`)).stdout).toBe('fork-d\nalive');
+        expect((await c.cli(['vm', 'delete', 'fork-d'])).exitCode).toBe(0);
+        expect((await c.cli(['snapshot', 'rm', taken])).exitCode).toBe(0);
+
+        const inUse = await c.cli(['snapshot', 'rm', 'base']);
+        expect(inUse.exitCode).not.toBe(0);
+        expect(inUse.stderr).toContain('snapshot base is in use by VMs fork-a, fork-b');
+
+        // A snapshot from another QEMU version: refused by the started QEMU before it reads the stream; the
+        // fork is deleted again (its tap, IP and process are checked by afterAll's leftover scan).
+        const vmsBefore = readdirSync(c.vmsDir).sort();
+        const setVersion = (v: string) => {
+          const db = new Database(join(c.inst.home, 'state', 'banger.db'));
+          try {
+            db.prepare(
+              "UPDATE snapshots SET meta_json = json_set(meta_json, '$.vmm.version', ?) WHERE name = 'base'",
+            ).run(v);
+          } finally {
+            db.close();
+          }
         };
-      const [a, b, src] = [await shown('fa'), await shown('fb'), await shown(VM)];
-      expect([a.state, b.state]).toEqual(['running', 'running']);
-      expect(a.runtime.forkOf?.snapshotName).toBe('base');
-      expect(new Set([a.runtime.guestIp, b.runtime.guestIp, src.runtime.guestIp]).size).toBe(3);
-      const macs = new Set<string>();
-      for (const [name, vm] of [
-        ['fa', a],
-        ['fb', b],
-      ] as const) {
-        // The guest took its new identity: hostname, address on eth0, and its own MAC.
-        expect((await sh(name, 'hostname')).stdout).toBe(name);
-        expect((await sh(name, 'ip -4 addr show dev eth0')).stdout).toContain(`${vm.runtime.guestIp}/`);
-        macs.add((await sh(name, 'cat /sys/class/net/eth0/address')).stdout);
-        // The process started before the snapshot runs on (same pid), and the file written before is there.
-        expect((await sh(name, `kill -0 ${pid} && cat /root/before`)).stdout).toBe('from-c1');
+        const version = (
+          JSON.parse((await c.cli(['snapshot', 'show', 'base', '--json'])).stdout) as {
+            vmm: { version: string };
+          }
+        ).vmm.version;
+        setVersion('0.0.1');
+        const other = await c.cli(['vm', 'fork', 'base', '--name', 'fork-v']);
+        setVersion(version);
+        expect(other.exitCode).not.toBe(0);
+        expect(other.stderr).toContain(`saved by QEMU 0.0.1 and this host runs QEMU ${version}`);
+        expect((await c.cli(['vm', 'show', 'fork-v'])).exitCode).not.toBe(0);
+        expect(readdirSync(c.vmsDir).sort()).toEqual(vmsBefore);
+
+        // One byte of the memory file changed: refused before any VM is made.
+        const snap = JSON.parse((await c.cli(['snapshot', 'show', 'base', '--json'])).stdout) as {
+          dir: string;
+        };
+        const memPath = join(snap.dir, 'memory');
+        const mem = readFileSync(memPath);
+        mem[mem.length >> 1] = (mem[mem.length >> 1] as number) ^ 0xff;
+        writeFileSync(memPath, mem);
+        const tampered = await c.cli(['vm', 'fork', 'base', '--name', 'fork-t']);
+        expect(tampered.exitCode).not.toBe(0);
+        expect(tampered.stderr).toContain('memory changed since it was saved');
+        expect((await c.cli(['vm', 'show', 'fork-t'])).exitCode).not.toBe(0);
+        expect(readdirSync(c.vmsDir).sort()).toEqual(vmsBefore);
+
+        for (const name of ['fork-a', 'fork-b'])
+          expect((await c.cli(['vm', 'delete', name])).exitCode).toBe(0);
+        expect((await c.cli(['snapshot', 'rm', 'base'])).exitCode).toBe(0);
+        expect(readdirSync(join(c.inst.home, 'state', 'snapshots'))).toEqual([]);
+      } finally {
+        // Even when an assertion failed, so the cases after this one start from the one VM.
+        for (const name of ['fork-a', 'fork-b', 'fork-d', 'fork-t', 'fork-v'])
+          await c.cli(['vm', 'delete', name]);
+        await sh(VM, `kill ${pid}; rm -f /root/loop.pid /root/before`);
       }
-      macs.add((await sh(VM, 'cat /sys/class/net/eth0/address')).stdout);
-      expect(macs.size).toBe(3);
-      expect((await sh('fa', 'echo a > /root/only-a; sync')).exitCode).toBe(0);
-      expect((await sh('fb', 'test -e /root/only-a')).exitCode).toBe(1);
-      expect((await sh(VM, 'test -e /root/only-a')).exitCode).toBe(1);
-      const ping = await sh('fa', `ping -c 1 -W 10 ${b.runtime.guestIp}`);
-      expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
-
-      const inUse = await c.cli(['snapshot', 'rm', 'base']);
-      expect(inUse.exitCode).not.toBe(0);
-      expect(inUse.stderr).toContain('snapshot base is in use by VMs fa, fb');
-
-      // A snapshot from another QEMU version: refused by the started QEMU before it reads the stream; the
-      // fork is deleted again (its tap, IP and process are checked by afterAll's leftover scan).
-      const vmsBefore = readdirSync(c.vmsDir).sort();
-      const setVersion = (v: string) => {
-        const db = new Database(join(c.inst.home, 'state', 'banger.db'));
-        try {
-          db.prepare(
-            "UPDATE snapshots SET meta_json = json_set(meta_json, '$.vmm.version', ?) WHERE name = 'base'",
-          ).run(v);
-        } finally {
-          db.close();
-        }
-      };
-      const version = (
-        JSON.parse((await c.cli(['snapshot', 'show', 'base', '--json'])).stdout) as {
-          vmm: { version: string };
-        }
-      ).vmm.version;
-      setVersion('0.0.1');
-      const other = await c.cli(['vm', 'fork', 'base', '--name', 'fv']);
-      setVersion(version);
-      expect(other.exitCode).not.toBe(0);
-      expect(other.stderr).toContain(`saved by QEMU 0.0.1 and this host runs QEMU ${version}`);
-      expect((await c.cli(['vm', 'show', 'fv'])).exitCode).not.toBe(0);
-      expect(readdirSync(c.vmsDir).sort()).toEqual(vmsBefore);
-
-      // One byte of the memory file changed: refused before any VM is made.
-      const snap = JSON.parse((await c.cli(['snapshot', 'show', 'base', '--json'])).stdout) as {
-        dir: string;
-      };
-      const memPath = join(snap.dir, 'memory');
-      const mem = readFileSync(memPath);
-      mem[mem.length >> 1] = (mem[mem.length >> 1] as number) ^ 0xff;
-      writeFileSync(memPath, mem);
-      const tampered = await c.cli(['vm', 'fork', 'base', '--name', 'fc']);
-      expect(tampered.exitCode).not.toBe(0);
-      expect(tampered.stderr).toContain('memory changed since it was saved');
-      expect((await c.cli(['vm', 'show', 'fc'])).exitCode).not.toBe(0);
-      expect(readdirSync(c.vmsDir).sort()).toEqual(vmsBefore);
-
-      for (const name of ['fa', 'fb']) expect((await c.cli(['vm', 'delete', name])).exitCode).toBe(0);
-      expect((await c.cli(['snapshot', 'rm', 'base'])).exitCode).toBe(0);
-      expect(readdirSync(join(c.inst.home, 'state', 'snapshots'))).toEqual([]);
-      await sh(VM, `kill ${pid}; rm -f /root/loop.pid /root/before`);
     },
   },
   {
