@@ -5,6 +5,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { imageCommands } from './commands/image.js';
 import { kernelCommands } from './commands/kernel.js';
 import { mcpCommands } from './commands/mcp.js';
+import { snapshotCommands } from './commands/snapshot.js';
 import { sshConfigCommand } from './commands/ssh-config.js';
 import { versionCommand } from './commands/version.js';
 import { vmCommands } from './commands/vm.js';
@@ -24,6 +25,7 @@ export function buildProgram(ctx: CliContext) {
   program.addCommand(imageCommands(ctx));
   program.addCommand(kernelCommands(ctx));
   program.addCommand(mcpCommands(ctx));
+  program.addCommand(snapshotCommands(ctx));
   program.addCommand(sshConfigCommand(ctx));
   program.addCommand(daemonCommands(ctx));
   program.addCommand(doctorCommand(ctx));

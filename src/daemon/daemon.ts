@@ -31,6 +31,7 @@ import { fileHandlers } from './handlers/files.js';
 import { forwardHandlers } from './handlers/forward.js';
 import { imageHandlers } from './handlers/image.js';
 import { kernelHandlers } from './handlers/kernel.js';
+import { snapshotHandlers } from './handlers/snapshot.js';
 import { vmHandlers } from './handlers/vm.js';
 import { vmStatsHandlers } from './handlers/vm-stats.js';
 import { workspaceHandlers } from './handlers/workspace.js';
@@ -38,6 +39,7 @@ import { createDnsService, type DnsService } from './services/dns/index.js';
 import { createFileService } from './services/files/index.js';
 import { createForwardService, type ForwardService } from './services/forwards/index.js';
 import { createImageService } from './services/images/index.js';
+import { createSnapshotService } from './services/snapshots/index.js';
 import { createStatsService } from './services/stats/index.js';
 import { createVmService, tapsHeldBy, type VmService } from './services/vms/index.js';
 import { createWorkspaceService } from './services/workspaces/index.js';
@@ -114,6 +116,7 @@ export async function startDaemon({
     log: log.child({ svc: 'network' }),
   });
   const disks = createHostDisks({ runner, priv, stateDir: layout.stateDir, vmsDir: layout.vmsDir, config });
+  const vmParts = buildVmParts({ config, layout, runner, images, kernels, log });
   const vms: VmService = createVmService({
     store,
     config,
@@ -130,11 +133,21 @@ export async function startDaemon({
       knownHostsPath: join(layout.sshDir, 'known_hosts'),
       configPath: join(layout.sshDir, 'ssh_config'),
     },
-    ...buildVmParts({ config, layout, runner, images, kernels, log }),
+    ...vmParts,
   });
   const dns = buildDns({ config, store, runner, priv, network, log });
   const report = await vms.reconcile();
   log.info(report, 'reconciled VMs');
+  const snapshots = createSnapshotService({
+    store,
+    vms,
+    runner,
+    snapshotsDir: join(layout.stateDir, 'snapshots'),
+    vmsDir: layout.vmsDir,
+    vmmKind: async () => (await vmParts.vmm()).kind,
+    log: log.child({ svc: 'snapshots' }),
+  });
+  await snapshots.reconcile();
   // After reconcile: the records are the adopted VMs'. A taken port leaves the daemon running without it.
   await dns.start();
   const stats = createStatsService({
@@ -198,6 +211,7 @@ export async function startDaemon({
     ...forwardHandlers({ forwards, vms }),
     ...fileHandlers({ files: createFileService({ vms }) }),
     ...workspaceHandlers({ workspaces: createWorkspaceService({ vms, runner }) }),
+    ...snapshotHandlers({ snapshots }),
   };
 
   try {

@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { teardownIdentitySchema } from './identity.js';
 
-/** One union for a VM's state, never a set of booleans that must agree. */
-export const vmStateSchema = z.enum(['created', 'running', 'stopped', 'error']);
+/**
+ * One union for a VM's state, never a set of booleans that must agree. `paused`: the VMM runs with the
+ * guest's vCPUs frozen (`vm pause`); it holds everything a running VM holds.
+ */
+export const vmStateSchema = z.enum(['created', 'running', 'paused', 'stopped', 'error']);
 
 export const vmSpecSchema = z.object({
   vcpu: z.number().int().min(1),
@@ -25,6 +28,11 @@ export const vmRuntimeSchema = z.object({
   lastError: z.string().optional(),
   /** Why banger itself stopped the VM when no user asked (the idle rule); cleared at the next start. */
   stopReason: z.string().optional(),
+  /**
+   * A VM forked from a snapshot: its disks are qcow2 overlays whose read-only backing files are the
+   * snapshot's (so `snapshot rm` is refused while it exists); it cold-boots on them after a stop.
+   */
+  forkOf: z.object({ snapshotId: z.string(), snapshotName: z.string() }).optional(),
 });
 
 /**
@@ -49,6 +57,11 @@ export const vmSchema = z.object({
 });
 
 export type VMState = z.infer<typeof vmStateSchema>;
+
+/** Running or paused: the VMM process is up and holds the VM's runtime resources (tap, IP, process). */
+export function vmmUp(state: VMState): boolean {
+  return state === 'running' || state === 'paused';
+}
 export type VMSpec = z.infer<typeof vmSpecSchema>;
 export type VMRuntime = z.infer<typeof vmRuntimeSchema>;
 export type VM = z.infer<typeof vmSchema>;

@@ -4,6 +4,7 @@ import { fileMethods } from './methods/files.js';
 import { forwardMethods } from './methods/forward.js';
 import { imageMethods } from './methods/image.js';
 import { kernelMethods } from './methods/kernel.js';
+import { snapshotMethods } from './methods/snapshot.js';
 import { vmMethods } from './methods/vm.js';
 import { vmStatsMethods } from './methods/vm-stats.js';
 import { workspaceMethods } from './methods/workspace.js';
@@ -23,6 +24,7 @@ export const methods = {
   ...fileMethods,
   ...forwardMethods,
   ...workspaceMethods,
+  ...snapshotMethods,
 } as const;
 
 export type Methods = typeof methods;

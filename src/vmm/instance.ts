@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import { operationFailed } from '../model/errors.js';
 import type { TeardownIdentity } from '../model/identity.js';
 import { pollExit, processAlive, signalVmm, waitExit } from './process.js';
-import type { VmmExit, VmmHandles, VmmInstance, VmmStopOptions } from './types.js';
+import type { SavedState, VmmExit, VmmHandles, VmmInstance, VmmStopOptions } from './types.js';
 
 /** After a graceful request timed out, how long the VMM's own quit may take before SIGKILL. */
 const QUIT_GRACE_MS = 3000;
@@ -18,6 +18,14 @@ export interface StopHooks {
   quit?(): Promise<void>;
   /** Releases the control connection, if any. */
   close(): void;
+}
+
+/** The driver-specific halves of pausing a VMM's vCPUs and saving its state. */
+export interface PauseHooks {
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  paused(): Promise<boolean>;
+  saveState(dir: string, opts?: { signal?: AbortSignal }): Promise<SavedState>;
 }
 
 /** The exit promise: our child's exit event, or /proc polling for a VMM an earlier daemon started. */
@@ -53,7 +61,7 @@ async function bestEffort(fn: (() => Promise<void>) | undefined, boundMs: number
 export function makeInstance(opts: {
   handles: VmmHandles;
   exited: Promise<VmmExit>;
-  hooks: StopHooks;
+  hooks: StopHooks & PauseHooks;
 }): VmmInstance {
   const { handles, hooks } = opts;
   const { pid, startTime } = handles;
@@ -102,5 +110,9 @@ export function makeInstance(opts: {
     kill,
     alive,
     exited,
+    pause: () => hooks.pause(),
+    resume: () => hooks.resume(),
+    paused: () => hooks.paused(),
+    saveState: (dir, o) => hooks.saveState(dir, o),
   };
 }

@@ -54,6 +54,12 @@ export interface VmmLaunchSpec {
   netns?: string;
   /** What the kernel's build config says (src/kernel capabilities); Firecracker's preflight reads it. */
   kernelFeatures?: KernelFeatures;
+  /**
+   * Restore instead of boot (QEMU only): the guest's memory and device state are read from `memoryPath`
+   * (a saved migration stream) and the VM resumed. Refused when the running VMM's version is not
+   * `vmmVersion` (QEMU's stream is tied to it); the machine and devices must be the snapshot's.
+   */
+  incoming?: { memoryPath: string; vmmVersion: string };
 }
 
 /** What a driver can do, read by callers instead of asking which driver they hold. */
@@ -129,6 +135,25 @@ export interface VmmInstance {
   kill(signal?: NodeJS.Signals): Promise<void>;
   alive(): boolean;
   exited: Promise<VmmExit>;
+  /** Freezes the guest's vCPUs (QEMU `stop`, Firecracker `PATCH /vm Paused`); memory and devices stay. */
+  pause(): Promise<void>;
+  /** Lets a paused guest run again (QEMU `cont`, Firecracker `PATCH /vm Resumed`). */
+  resume(): Promise<void>;
+  /** What the VMM itself says: true while its vCPUs are paused (read at adopt, where the store may lag). */
+  paused(): Promise<boolean>;
+  /**
+   * Writes the paused guest's memory and device state into `dir` (which exists and is empty) and leaves it
+   * paused. QEMU: one migration stream (`memory`); Firecracker: `vmstate` + `memory`.
+   */
+  saveState(dir: string, opts?: { signal?: AbortSignal }): Promise<SavedState>;
+}
+
+/** What saveState wrote, and the VMM that can load it again. */
+export interface SavedState {
+  /** File names in the directory, the memory file first. */
+  files: string[];
+  /** The VMM's version: a restore on another refuses (QEMU's migration stream is tied to it). */
+  vmmVersion: string;
 }
 
 /** A VMM driver: boots VMs and finds them again after a daemon restart. */

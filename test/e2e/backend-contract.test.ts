@@ -9,9 +9,11 @@
  * A case that only one backend can hold says so in the table (`only`, with the reason); nothing is skipped.
  * Bridge, taps and leases live in a namespace this file creates; nothing may be left behind.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBinaryPath } from '../../src/guest/index.js';
@@ -120,6 +122,262 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'pause and resume: the VM lists as paused, its VMM says so, exec is refused naming resume; resume answers again',
+    async run(c) {
+      expect((await c.cli(['vm', 'pause', VM])).stdout).toBe(VM);
+      const listed = JSON.parse((await c.cli(['vm', 'list', '--json'])).stdout) as {
+        name: string;
+        state: string;
+      }[];
+      expect(listed.find((v) => v.name === VM)?.state).toBe('paused');
+      expect((await c.cli(['vm', 'list'])).stdout).toMatch(new RegExp(`${VM}\\s.*paused`));
+      const refused = await c.cli(['vm', 'exec', VM, '--', 'true']);
+      expect(refused.exitCode).not.toBe(0);
+      expect(refused.stderr).toContain(`VM ${VM} is paused`);
+      expect(refused.stderr).toContain(`banger vm resume ${VM}`);
+      // The VMM's own word, through a daemon that has to ask it: SIGKILL the daemon, the next one adopts.
+      const pid = c.inst.daemonPid() as number;
+      process.kill(pid, 'SIGKILL');
+      await waitUntil(() => !processAlive(pid));
+      expect((await c.show()).state).toBe('paused');
+      expect((await c.cli(['vm', 'resume', VM])).exitCode).toBe(0);
+      expect((await c.show()).state).toBe('running');
+      expect((await c.cli(['vm', 'exec', VM, '--', 'echo', 'awake'])).stdout).toBe('awake');
+    },
+  },
+  {
+    name: "pause stops the guest's clock and a counter driven by it; resume continues them (same process)",
+    only: {
+      backend: 'qemu',
+      why: "the fake's stand-in guest lives on the host's clock: pausing it stops its agent's answers, not time",
+    },
+    async run(c) {
+      const loop = `setsid sh -c 'echo $$ > /root/counter.pid; i=0; while :; do i=$((i+1)); echo $i > /root/counter; sleep 0.1; done' </dev/null >/dev/null 2>&1 &`;
+      expect((await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', loop])).exitCode).toBe(0);
+      const read = async () => {
+        const r = await c.cli([
+          'vm',
+          'exec',
+          VM,
+          '--',
+          'sh',
+          '-c',
+          'cat /root/counter.pid /root/counter /proc/uptime',
+        ]);
+        const [pid, count, uptime] = r.stdout.split('\n');
+        return { pid: Number(pid), count: Number(count), uptime: Number(uptime?.split(' ')[0]) };
+      };
+      await waitUntil(async () => (await read()).count > 0, 60_000);
+      const t0 = Date.now();
+      const before = await read();
+      expect((await c.cli(['vm', 'pause', VM])).exitCode).toBe(0);
+      const pausedAt = Date.now();
+      await new Promise((r) => setTimeout(r, 8000));
+      const pausedFor = Date.now() - pausedAt;
+      expect((await c.cli(['vm', 'resume', VM])).exitCode).toBe(0);
+      const after = await read();
+      const hostSeconds = (Date.now() - t0) / 1000;
+      // Causal bounds, not timings: the guest was frozen for at least pausedFor, so its clock (and the
+      // counter, one step per 0.1 s of it at most) advanced by at most the host time less that.
+      const guestSeconds = after.uptime - before.uptime;
+      expect(guestSeconds).toBeLessThan(hostSeconds - pausedFor / 1000 + 0.05);
+      expect(after.count - before.count).toBeLessThanOrEqual(Math.ceil(guestSeconds / 0.1) + 1);
+      // The same process goes on counting.
+      expect(after.pid).toBe(before.pid);
+      await waitUntil(async () => (await read()).count > after.count, 60_000);
+      await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', 'kill $(cat /root/counter.pid)']);
+    },
+  },
+  {
+    name: 'snapshot: memory, device state and disks saved with digests, the VM runs on (same processes); show --verify; a changed file is refused; rm leaves nothing',
+    async run(c) {
+      const before = await c.vmmProcesses();
+      const pidBefore = (
+        await c.cli(['vm', 'exec', VM, '--', 'sh', '-c', 'echo $$ > /root/marker; cat /root/marker'])
+      ).stdout;
+      const r = await c.cli(['vm', 'snapshot', VM, 'snap1']);
+      expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: 'snap1' });
+      expect((await c.show()).state).toBe('running');
+      expect((await c.vmmProcesses()).sort()).toEqual(before.sort());
+      expect((await c.cli(['vm', 'exec', VM, '--', 'cat', '/root/marker'])).stdout).toBe(pidBefore);
+
+      const list = JSON.parse((await c.cli(['snapshot', 'list', '--json'])).stdout) as Json[];
+      expect(list.map((s) => s.name)).toEqual(['snap1']);
+      const snap = list[0] as {
+        dir: string;
+        digest: string;
+        sizeBytes: number;
+        vmm: { kind: string; version: string };
+        files: { name: string; role: string; sizeBytes: number; sha256: string }[];
+      };
+      expect(snap.vmm.kind).toBe(c.backend);
+      expect(snap.vmm.version).toMatch(/^\d+\.\d+/);
+      const roles = snap.files.map((f) => f.role);
+      expect(roles).toEqual(
+        c.backend === 'qemu'
+          ? ['memory', 'root-disk', 'work-disk']
+          : ['memory', 'vmstate', 'root-disk', 'work-disk'],
+      );
+      // Content-addressed: the directory is named by the digest, under the state dir's snapshots/.
+      expect(snap.dir).toBe(join(c.inst.home, 'state', 'snapshots', snap.digest));
+      for (const f of snap.files) {
+        const bytes = readFileSync(join(snap.dir, f.name));
+        expect(bytes.length).toBe(f.sizeBytes);
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(f.sha256);
+      }
+      expect(snap.sizeBytes).toBe(snap.files.reduce((n, f) => n + f.sizeBytes, 0));
+      const memory = snap.files.find((f) => f.role === 'memory') as { sizeBytes: number };
+      expect(memory.sizeBytes).toBeGreaterThan(64 * 1024);
+      expect((await c.cli(['snapshot', 'show', 'snap1', '--verify'])).exitCode).toBe(0);
+      expect((await c.cli(['snapshot', 'list'])).stdout).toMatch(/snap1\s+c1\s/);
+
+      const taken = await c.cli(['vm', 'snapshot', VM, 'snap1']);
+      expect(taken.exitCode).not.toBe(0);
+      expect(taken.stderr).toContain('snapshot "snap1" already exists');
+      const bad = await c.cli(['vm', 'snapshot', VM, '../x']);
+      expect(bad.exitCode).not.toBe(0);
+      expect(bad.stderr).toContain('invalid snapshot name');
+
+      // One byte changed in the memory file: refused, naming the file.
+      const memPath = join(snap.dir, 'memory');
+      const mem = readFileSync(memPath);
+      mem[mem.length - 1] = (mem[mem.length - 1] as number) ^ 0xff;
+      writeFileSync(memPath, mem);
+      const tampered = await c.cli(['snapshot', 'show', 'snap1', '--verify']);
+      expect(tampered.exitCode).not.toBe(0);
+      expect(tampered.stderr).toContain('memory changed since it was saved');
+
+      expect((await c.cli(['snapshot', 'rm', 'snap1'])).stdout).toBe('snap1');
+      expect(existsSync(snap.dir)).toBe(false);
+      expect(readdirSync(join(c.inst.home, 'state', 'snapshots'))).toEqual([]);
+      expect(JSON.parse((await c.cli(['snapshot', 'list', '--json'])).stdout)).toEqual([]);
+      const gone = await c.cli(['snapshot', 'show', 'snap1']);
+      expect(gone.exitCode).not.toBe(0);
+      expect(gone.stderr).toContain('snapshot "snap1" not found');
+    },
+  },
+  {
+    name: 'fork: two forks of one snapshot run side by side (own IP, MAC, hostname) and ping each other; a process from before the snapshot runs on in both; files diverge; rm in use and a tampered memory file are refused, no VM left',
+    only: {
+      backend: 'qemu',
+      why: 'restore is built for QEMU only (Firecracker /snapshot/load is not yet)',
+    },
+    async run(c) {
+      const sh = (vm: string, script: string) => c.cli(['vm', 'exec', vm, '--', 'sh', '-c', script]);
+      let pid = '';
+      try {
+        const loop = `setsid sh -c 'echo $$ > /root/loop.pid; while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &`;
+        expect((await sh(VM, loop)).exitCode).toBe(0);
+        await waitUntil(async () => (await sh(VM, 'test -s /root/loop.pid')).exitCode === 0, 60_000);
+        pid = (await sh(VM, 'echo from-c1 > /root/before; cat /root/loop.pid')).stdout;
+        expect(pid).toMatch(/^\d+$/);
+        expect((await c.cli(['vm', 'snapshot', VM, 'base'])).exitCode).toBe(0);
+
+        for (const name of ['fork-a', 'fork-b']) {
+          const r = await c.cli(['vm', 'fork', 'base', '--name', name]);
+          expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: name });
+        }
+        const shown = async (name: string) =>
+          JSON.parse((await c.cli(['vm', 'show', name, '--json'])).stdout) as {
+            state: string;
+            runtime: { guestIp: string; forkOf?: { snapshotName: string } };
+          };
+        const [a, b, src] = [await shown('fork-a'), await shown('fork-b'), await shown(VM)];
+        expect([a.state, b.state]).toEqual(['running', 'running']);
+        expect(a.runtime.forkOf?.snapshotName).toBe('base');
+        expect(new Set([a.runtime.guestIp, b.runtime.guestIp, src.runtime.guestIp]).size).toBe(3);
+        const macs = new Set<string>();
+        for (const [name, vm] of [
+          ['fork-a', a],
+          ['fork-b', b],
+        ] as const) {
+          // The guest took its new identity: hostname, address on eth0, and its own MAC.
+          expect((await sh(name, 'hostname')).stdout).toBe(name);
+          expect((await sh(name, 'ip -4 addr show dev eth0')).stdout).toContain(`${vm.runtime.guestIp}/`);
+          macs.add((await sh(name, 'cat /sys/class/net/eth0/address')).stdout);
+          // The process started before the snapshot runs on (same pid), and the file written before is there.
+          expect((await sh(name, `kill -0 ${pid} && cat /root/before`)).stdout).toBe('from-c1');
+        }
+        macs.add((await sh(VM, 'cat /sys/class/net/eth0/address')).stdout);
+        expect(macs.size).toBe(3);
+        expect((await sh('fork-a', 'echo a > /root/only-a; sync')).exitCode).toBe(0);
+        expect((await sh('fork-b', 'test -e /root/only-a')).exitCode).toBe(1);
+        expect((await sh(VM, 'test -e /root/only-a')).exitCode).toBe(1);
+        const ping = await sh('fork-a', `ping -c 1 -W 10 ${b.runtime.guestIp}`);
+        expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
+
+        // A fork's later starts are cold boots on its own overlays: its file and identity stay.
+        expect((await c.cli(['vm', 'stop', 'fork-a'])).exitCode).toBe(0);
+        expect((await c.cli(['vm', 'start', 'fork-a'])).exitCode).toBe(0);
+        expect((await sh('fork-a', 'hostname; cat /root/only-a /root/before')).stdout).toBe(
+          'fork-a\na\nfrom-c1',
+        );
+        // A fork of a VM: snapshotted first under a generated name, which the fork keeps in use.
+        const direct = await c.cli(['vm', 'fork', VM, '--name', 'fork-d']);
+        expect(direct, direct.stderr).toMatchObject({ exitCode: 0, stdout: 'fork-d' });
+        const taken = (await shown('fork-d')).runtime.forkOf?.snapshotName as string;
+        expect(taken).toMatch(new RegExp(`^${VM}-[0-9a-f]{6}$`));
+        expect((await sh('fork-d', `hostname; kill -0 ${pid} && echo alive`)).stdout).toBe('fork-d\nalive');
+        expect((await c.cli(['vm', 'delete', 'fork-d'])).exitCode).toBe(0);
+        expect((await c.cli(['snapshot', 'rm', taken])).exitCode).toBe(0);
+
+        const inUse = await c.cli(['snapshot', 'rm', 'base']);
+        expect(inUse.exitCode).not.toBe(0);
+        expect(inUse.stderr).toContain('snapshot base is in use by VMs fork-a, fork-b');
+
+        // A snapshot from another QEMU version: refused by the started QEMU before it reads the stream; the
+        // fork is deleted again (its tap, IP and process are checked by afterAll's leftover scan).
+        const vmsBefore = readdirSync(c.vmsDir).sort();
+        const setVersion = (v: string) => {
+          const db = new Database(join(c.inst.home, 'state', 'banger.db'));
+          try {
+            db.prepare(
+              "UPDATE snapshots SET meta_json = json_set(meta_json, '$.vmm.version', ?) WHERE name = 'base'",
+            ).run(v);
+          } finally {
+            db.close();
+          }
+        };
+        const version = (
+          JSON.parse((await c.cli(['snapshot', 'show', 'base', '--json'])).stdout) as {
+            vmm: { version: string };
+          }
+        ).vmm.version;
+        setVersion('0.0.1');
+        const other = await c.cli(['vm', 'fork', 'base', '--name', 'fork-v']);
+        setVersion(version);
+        expect(other.exitCode).not.toBe(0);
+        expect(other.stderr).toContain(`saved by QEMU 0.0.1 and this host runs QEMU ${version}`);
+        expect((await c.cli(['vm', 'show', 'fork-v'])).exitCode).not.toBe(0);
+        expect(readdirSync(c.vmsDir).sort()).toEqual(vmsBefore);
+
+        // One byte of the memory file changed: refused before any VM is made.
+        const snap = JSON.parse((await c.cli(['snapshot', 'show', 'base', '--json'])).stdout) as {
+          dir: string;
+        };
+        const memPath = join(snap.dir, 'memory');
+        const mem = readFileSync(memPath);
+        mem[mem.length >> 1] = (mem[mem.length >> 1] as number) ^ 0xff;
+        writeFileSync(memPath, mem);
+        const tampered = await c.cli(['vm', 'fork', 'base', '--name', 'fork-t']);
+        expect(tampered.exitCode).not.toBe(0);
+        expect(tampered.stderr).toContain('memory changed since it was saved');
+        expect((await c.cli(['vm', 'show', 'fork-t'])).exitCode).not.toBe(0);
+        expect(readdirSync(c.vmsDir).sort()).toEqual(vmsBefore);
+
+        for (const name of ['fork-a', 'fork-b'])
+          expect((await c.cli(['vm', 'delete', name])).exitCode).toBe(0);
+        expect((await c.cli(['snapshot', 'rm', 'base'])).exitCode).toBe(0);
+        expect(readdirSync(join(c.inst.home, 'state', 'snapshots'))).toEqual([]);
+      } finally {
+        // Even when an assertion failed, so the cases after this one start from the one VM.
+        for (const name of ['fork-a', 'fork-b', 'fork-d', 'fork-t', 'fork-v'])
+          await c.cli(['vm', 'delete', name]);
+        await sh(VM, `kill ${pid}; rm -f /root/loop.pid /root/before`);
+      }
+    },
+  },
+  {
     name: 'stop: the guest powers off, the VMM is gone, the tap goes back; exec is refused as not running',
     async run(c) {
       const r = await c.cli(['vm', 'stop', VM]);
@@ -222,6 +480,15 @@ const CASES: Case[] = [
       const paths = calls.filter((x) => x.method === 'PUT').map((x) => x.path);
       expect(paths.indexOf('/boot-source')).toBeLessThan(paths.indexOf('/actions'));
       expect(paths.indexOf('/vsock')).toBeLessThan(paths.indexOf('/actions'));
+      const states = calls.filter((x) => x.method === 'PATCH' && x.path === '/vm');
+      // vm pause/resume, then the pause around vm snapshot.
+      expect(states.map((x) => (x as unknown as { body: { state: string } }).body.state)).toEqual([
+        'Paused',
+        'Resumed',
+        'Paused',
+        'Resumed',
+      ]);
+      expect(paths).toContain('/snapshot/create');
     },
   },
 ];

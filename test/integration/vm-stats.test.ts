@@ -226,3 +226,86 @@ describe('the idle rule', () => {
     expect(stats.lastSamples().get(vm.id)?.sampledAt).toBe(last);
   });
 });
+
+describe('pause and resume', () => {
+  const procState = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+  const echo = async (h: VmHarness, vm: string) => {
+    let text = '';
+    const out = new PassThrough();
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    const r = await h.service.exec(vm, { argv: ['echo', 'hi'] }, { stdout: out, stderr: out });
+    return { exitCode: r.exitCode, text };
+  };
+
+  /** Like a daemon restart: the service closes (its VMs keep running) and a new one opens the same state. */
+  const reopen = async (h: VmHarness): Promise<VmHarness> => {
+    const i = open.findIndex((o) => o.h === h);
+    const { stats } = open.splice(i, 1)[0] as (typeof open)[number];
+    await stats.close();
+    await h.close();
+    const again = buildVmHarness({
+      stateDir: h.deps.stateDir,
+      netns: ns,
+      bridge,
+      bridgeIp,
+      instanceId,
+      vmm: createStandinVmm(runner, ns, { agentBinary: agent }),
+      guest: hostAgentGuest(),
+    });
+    open.push({ h: again, stats });
+    return again;
+  };
+
+  it('pause freezes the VMM and refuses exec naming resume; resume runs it again; a restarted service adopts it paused', async () => {
+    const { h, stats } = setup();
+    await h.service.create({ name: 'nap', image: 'tiny' });
+    const { pid } = h.service.live('nap');
+    expect((await h.service.pause('nap')).state).toBe('paused');
+    expect(procState(pid)).toBe('T');
+    expect(h.service.list().find((v) => v.name === 'nap')?.state).toBe('paused');
+    await expect(echo(h, 'nap')).rejects.toMatchObject({
+      code: 'not_running',
+      message: 'VM nap is paused',
+      hint: 'banger vm resume nap',
+    });
+    await expect(h.service.start('nap')).rejects.toMatchObject({ hint: 'banger vm resume nap' });
+    // A paused VM is still sampled (its VMM and disks), without waiting on a guest that cannot answer.
+    const sample = await stats.stats('nap');
+    expect(sample.memory.guestTotalBytes).toBeNull();
+    // Pausing twice is a no-op.
+    expect((await h.service.pause('nap')).state).toBe('paused');
+
+    // A new service over the same store (a daemon restart) adopts it as paused.
+    const again = await reopen(h);
+    expect((await again.service.reconcile()).adopted).toEqual(['nap']);
+    expect(again.service.get('nap').state).toBe('paused');
+
+    expect((await again.service.resume('nap')).state).toBe('running');
+    expect(procState(pid)).not.toBe('T');
+    expect(await echo(again, 'nap')).toEqual({ exitCode: 0, text: 'hi\n' });
+    await expect(again.service.resume('nap')).resolves.toMatchObject({ state: 'running' });
+    await again.service.stop('nap');
+    await expect(again.service.pause('nap')).rejects.toMatchObject({ code: 'not_running' });
+  });
+
+  it('the VMM is the truth at adopt: a VM paused behind the store (daemon killed before its write) is adopted paused', async () => {
+    const { h } = setup();
+    const vm = await h.service.create({ name: 'lag', image: 'tiny' });
+    const { pid } = h.service.live('lag');
+    process.kill(pid, 'SIGSTOP'); // what the stand-in's pause does, behind the store's back
+    const again = await reopen(h);
+    await again.service.reconcile();
+    expect(again.store.vms.findById(vm.id)?.state).toBe('paused');
+    expect((await again.service.resume('lag')).state).toBe('running');
+  });
+
+  it('the idle rule treats a paused VM as idle: it is stopped, with the reason', async () => {
+    const { h, stats } = setup({ stats_poll_interval: '1s', auto_stop_stale_after: '3s' });
+    const vm = await h.service.create({ name: 'asleep', image: 'tiny' });
+    await h.service.pause('asleep');
+    stats.start();
+    await waitUntil(() => h.service.get('asleep').state === 'stopped', 60_000);
+    expect(h.service.get('asleep').runtime.stopReason).toMatch(/idle rule/);
+    expect(h.service.liveIds()).not.toContain(vm.id);
+  });
+});

@@ -247,6 +247,45 @@ export function vmCommands(ctx: CliContext) {
           (await (await client()).call('vm.stop', { ref, force: true, signal: opts.signal })).vm.name,
       )(refs),
     );
+  vm.command('pause')
+    .description("freeze running VMs' vCPUs (memory, disks and address kept; the idle rule may stop them)")
+    .argument('<vm...>', 'VMs')
+    .addHelpText('after', examples('banger vm pause dev', 'banger vm pause dev && banger vm resume dev'))
+    .action(async (refs) =>
+      each('pause', async (ref) => (await (await client()).call('vm.pause', { ref })).vm.name)(refs),
+    );
+  vm.command('resume')
+    .description('let paused VMs run again')
+    .argument('<vm...>', 'VMs')
+    .addHelpText('after', examples('banger vm resume dev'))
+    .action(async (refs) =>
+      each('resume', async (ref) => (await (await client()).call('vm.resume', { ref })).vm.name)(refs),
+    );
+  vm.command('snapshot')
+    .description(
+      "save a running or paused VM's memory, device state and disks as NAME (paused meanwhile, resumed after)",
+    )
+    .argument('<vm>', 'VM (running or paused)')
+    .argument('<name>', 'snapshot name (lowercase letters, digits, -)')
+    .addHelpText('after', examples('banger vm snapshot dev base', 'banger snapshot show base'))
+    .action(async (ref, name) => {
+      const { snapshot } = await (await client()).call('snapshot.create', { vm: ref, name });
+      ctx.out.write(`${snapshot.name}\n`);
+    });
+  vm.command('fork')
+    .description(
+      'start a new VM from a snapshot (or from a VM, snapshotted first): its memory restored, with its own disks, IP, MAC and hostname (QEMU only)',
+    )
+    .argument('<ref>', 'snapshot name, or a running or paused VM (snapshotted first)')
+    .option('--name <name>', 'name of the new VM (default: generated)')
+    .addHelpText('after', examples('banger vm fork base --name try1', 'banger vm fork dev'))
+    .action(async (ref, o: { name?: string }) => {
+      const { vm: forked } = await (await client()).call('snapshot.fork', {
+        ref,
+        ...(o.name ? { name: o.name } : {}),
+      });
+      ctx.out.write(`${forked.name}\n`);
+    });
   vm.command('restart')
     .description('stop then start VMs')
     .argument('<vm...>', 'VMs')
@@ -267,7 +306,9 @@ export function vmCommands(ctx: CliContext) {
     .addHelpText('after', examples('banger vm prune', 'banger vm prune -f'))
     .action(async (opts) => {
       const c = await client();
-      const doomed = (await c.call('vm.list', {})).vms.filter((v) => v.state !== 'running');
+      const doomed = (await c.call('vm.list', {})).vms.filter(
+        (v) => v.state !== 'running' && v.state !== 'paused',
+      );
       if (doomed.length === 0) {
         ctx.err.write('nothing to prune: every VM is running\n');
         return;

@@ -92,6 +92,8 @@ export function vmHandlers(deps: {
       }),
     }),
     'vm.restart': async ({ ref }, ctx) => ({ vm: await vms.restart(ref, op(ctx)) }),
+    'vm.pause': async ({ ref }) => ({ vm: await vms.pause(ref) }),
+    'vm.resume': async ({ ref }) => ({ vm: await vms.resume(ref) }),
     'vm.delete': async ({ ref }) => {
       const vm = vms.get(ref);
       await vms.delete(vm.id);

@@ -82,6 +82,17 @@ export const vmMethods = {
     result: z.object({ vm: vmSchema }),
     summary: 'Stop, then start.',
   }),
+  'vm.pause': method({
+    params: z.strictObject({ ref }),
+    result: z.object({ vm: vmSchema }),
+    summary:
+      "Freeze a running VM's vCPUs (QEMU stop, Firecracker PATCH /vm Paused); it keeps its memory, disks, tap and IP.",
+  }),
+  'vm.resume': method({
+    params: z.strictObject({ ref }),
+    result: z.object({ vm: vmSchema }),
+    summary: 'Let a paused VM run again.',
+  }),
   'vm.delete': method({
     params: z.strictObject({ ref }),
     result: z.object({ id: z.string(), name: z.string() }),

@@ -5,7 +5,7 @@ import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { withConsole } from '../cmdline.js';
 import { CONSOLE_LOG_MAX_BYTES } from '../console.js';
-import { exitOf, makeInstance, removeVmmFiles, type StopHooks } from '../instance.js';
+import { exitOf, makeInstance, type PauseHooks, removeVmmFiles, type StopHooks } from '../instance.js';
 import { exeOf, isOurVmm, plannedVmmProcess, processAlive, startTimeOf, vmmPidFile } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
@@ -17,6 +17,7 @@ import {
   parseVersion,
   versionAtLeast,
 } from './config.js';
+import { instanceInfo } from './contract.js';
 import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot, stageJail } from './jailer.js';
 
 /**
@@ -28,6 +29,10 @@ import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot, stageJail
 function proofArg(spec: VmmLaunchSpec, jailed: boolean): string {
   return jailed ? spec.name : firecrackerRunFiles(spec.runDir).apiSocket;
 }
+
+/** The files of a Firecracker snapshot: guest memory, and the microVM's device state. */
+const FIRECRACKER_MEMORY_FILE = 'memory';
+const FIRECRACKER_STATE_FILE = 'vmstate';
 
 /** Firecracker binds its API socket within milliseconds; this only bounds one that never does (a dead one is seen at once). */
 const API_READY_TIMEOUT_MS = 30_000;
@@ -90,7 +95,7 @@ async function waitForApi(api: FirecrackerApi, alive: () => boolean): Promise<{ 
   }
 }
 
-function apiHooks(api: FirecrackerApi): StopHooks {
+function apiHooks(api: FirecrackerApi): StopHooks & PauseHooks {
   return {
     async requestPowerdown() {
       // Firecracker's only guest-facing stop: an i8042 Ctrl-Alt-Del, which guests turn into a reboot,
@@ -98,6 +103,26 @@ function apiHooks(api: FirecrackerApi): StopHooks {
       await api.put('/actions', { action_type: 'SendCtrlAltDel' });
     },
     close() {},
+    async pause() {
+      await api.patch('/vm', { state: 'Paused' });
+    },
+    async resume() {
+      await api.patch('/vm', { state: 'Resumed' });
+    },
+    async paused() {
+      return instanceInfo.parse(await api.get('/')).state === 'Paused';
+    },
+    async saveState(dir) {
+      // Paths as Firecracker sees them: a jailed one resolves them in its chroot (restore is not offered
+      // under the jailer yet, so the direct launch's host paths are the ones that matter).
+      const info = instanceInfo.parse(await api.get('/'));
+      await api.put('/snapshot/create', {
+        snapshot_type: 'Full',
+        snapshot_path: join(dir, FIRECRACKER_STATE_FILE),
+        mem_file_path: join(dir, FIRECRACKER_MEMORY_FILE),
+      });
+      return { files: [FIRECRACKER_MEMORY_FILE, FIRECRACKER_STATE_FILE], vmmVersion: info.vmm_version };
+    },
   };
 }
 
@@ -105,6 +130,10 @@ function apiHooks(api: FirecrackerApi): StopHooks {
 export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
   async function start(spec: VmmLaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VmmInstance> {
     validateLaunchSpec(spec);
+    if (spec.incoming)
+      throw badRequest('restoring a snapshot under Firecracker (/snapshot/load) is not built yet', {
+        hint: 'use the QEMU VMM for vm fork',
+      });
     await preflightFirecracker(spec);
     const files = firecrackerRunFiles(spec.runDir);
     const jail = deps.jailer;

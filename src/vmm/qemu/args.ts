@@ -138,5 +138,7 @@ export function buildQemuCommand(spec: VmmLaunchSpec, host: QemuHostFacts): Qemu
     agentEndpoint = { kind: 'virtio-serial', socketPath: files.agentSocket };
   }
   argv.push('-device', device(machine, 'virtio-rng'));
+  // A restore waits for `migrate-incoming` over QMP, after the driver has compared QEMU's version.
+  if (spec.incoming) argv.push('-incoming', 'defer');
   return { argv, agentEndpoint, files };
 }

@@ -5,11 +5,12 @@ import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
 import { BangerError, badRequest, operationFailed } from '../../model/errors.js';
 import { CONSOLE_LOG_MAX_BYTES } from '../console.js';
-import { exitOf, makeInstance, type StopHooks } from '../instance.js';
+import { exitOf, makeInstance, type PauseHooks, type StopHooks } from '../instance.js';
 import { exeOf, isOurVmm, plannedVmmProcess, startTimeOf, vmmPidFile } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
 import { buildQemuCommand, type QemuHostFacts, qmpArg } from './args.js';
+import { restoreQemuState, saveQemuState } from './migrate.js';
 import { QmpClient } from './qmp.js';
 
 /** QEMU creates its QMP socket before the guest runs; this bounds a QEMU that never gets that far. */
@@ -44,7 +45,7 @@ async function waitForQmp(
   }
 }
 
-function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks {
+function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks & PauseHooks {
   let qmp = client;
   const ensure = async () => {
     qmp ??= await QmpClient.connect(socketPath);
@@ -62,6 +63,19 @@ function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks 
     close() {
       qmp?.close();
       qmp = undefined;
+    },
+    async pause() {
+      await (await ensure()).execute('stop');
+    },
+    async resume() {
+      await (await ensure()).execute('cont');
+    },
+    async paused() {
+      const status = (await (await ensure()).execute('query-status')) as { running?: boolean };
+      return status.running === false;
+    },
+    async saveState(dir, opts) {
+      return saveQemuState(await ensure(), dir, opts);
     },
   };
 }
@@ -106,6 +120,8 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       qmp = await waitForQmp(cmd.files.qmpSocket, child, opts.signal);
       // QMP answered, so the spawn wrapper has exec'd QEMU: this is the executable a signal will require.
       exe = exeOf(pid);
+      if (spec.incoming)
+        await restoreQemuState(qmp, spec.incoming.memoryPath, spec.incoming.vmmVersion, opts);
     } catch (err) {
       qmp?.close();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -113,6 +129,8 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       await rm(cmd.files.qmpSocket, { force: true });
       await rm(cmd.files.agentSocket, { force: true });
       if (opts.signal?.aborted) throw new BangerError('cancelled', `start of VM ${spec.name} was cancelled`);
+      // The restore's own refusals (another QEMU version) say what is wrong better than the console does.
+      if (err instanceof BangerError && err.code === 'bad_request') throw err;
       // QEMU's last words pass through the console keeper; read the log once they are on disk (bounded).
       await Promise.race([child.logClosed, sleep(2000)]);
       throw operationFailed(

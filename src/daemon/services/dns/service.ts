@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../../config/index.js';
 import { toBangerError } from '../../../model/errors.js';
-import type { VM } from '../../../model/vm.js';
+import { type VM, vmmUp } from '../../../model/vm.js';
 import { answerQuery } from './answer.js';
 import { type DnsServer, parseDnsAddr, startDnsServer } from './server.js';
 
@@ -49,7 +49,7 @@ export function createDnsService(deps: DnsServiceDeps): DnsService {
   const rebuild = () => {
     const next = new Map<string, string>();
     for (const vm of deps.listVms()) {
-      if (vm.state === 'running' && vm.runtime.guestIp) next.set(vm.name.toLowerCase(), vm.runtime.guestIp);
+      if (vmmUp(vm.state) && vm.runtime.guestIp) next.set(vm.name.toLowerCase(), vm.runtime.guestIp);
     }
     table = next;
   };

@@ -3,7 +3,7 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readLink } from '../../../host/index.js';
 import { toBangerError } from '../../../model/errors.js';
-import type { VM } from '../../../model/vm.js';
+import { type VM, vmmUp } from '../../../model/vm.js';
 import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import type { VmmInstancePort } from './ports.js';
@@ -68,7 +68,7 @@ async function reconcileOne(
   report: ReconcileReport,
 ): Promise<void> {
   const paths = vmPaths(deps.vmsDir, vm.id);
-  if (!existsSync(paths.dir) && vm.state !== 'running') {
+  if (!existsSync(paths.dir) && !vmmUp(vm.state)) {
     // A create that never made its directory, or a delete cut short after removing it.
     await undo(deps, vm.id, vm.runtime.identities);
     deps.store.vms.delete(vm.id);
@@ -81,20 +81,25 @@ async function reconcileOne(
     return;
   }
   const handles = await readHandles(paths.handles, deps.log);
-  if (vm.state === 'running' && handles?.vmm) {
+  if (vmmUp(vm.state) && handles?.vmm) {
     const vmm = await deps.vmm();
     const instance = await vmm.adopt(handles.vmm).catch(() => null);
     if (instance) {
       const ledger = new IdentityLedger(deps.store.vms, paths.handles, handles);
       adopt(vm, instance, ledger);
+      // The VMM's word on its vCPUs wins over the store's: a daemon killed between a pause (or resume) and
+      // its store write must not leave a paused guest listed as running, where every exec would hang.
+      const paused = await instance.paused().catch(() => vm.state === 'paused');
+      const state = paused ? 'paused' : 'running';
+      if (state !== vm.state) deps.store.vms.update(vm.id, state, vm.runtime);
       report.adopted.push(vm.name);
       return;
     }
   }
   const ledger = await ledgerFor(deps, vm);
   const leftovers = ledger.runtimeIdentities();
-  if (leftovers.length === 0 && vm.state !== 'running' && !handles?.vmm) return;
-  const wasRunning = vm.state === 'running';
+  if (leftovers.length === 0 && !vmmUp(vm.state) && !handles?.vmm) return;
+  const wasRunning = vmmUp(vm.state);
   await releaseRuntime(
     deps,
     vm,

@@ -4,7 +4,8 @@ import { BangerError, badRequest, operationFailed, toBangerError } from '../../.
 import type { Image } from '../../../model/image.js';
 import { validateVmName } from '../../../model/names.js';
 import { parseSize } from '../../../model/sizes.js';
-import type { VM } from '../../../model/vm.js';
+import type { Snapshot } from '../../../model/snapshot.js';
+import { type VM, vmmUp } from '../../../model/vm.js';
 import { ensureSshKey, forgetHost, pinHostKey, sshOptions } from '../../../ssh/index.js';
 import { bootstrapTools, copyIn, type GuestExec, WORKSPACE_GUEST_DIR } from '../workspaces/index.js';
 import {
@@ -54,6 +55,20 @@ export interface VmService {
   /** Ids of the VMs this daemon runs (started or adopted). */
   liveIds(): string[];
   restart(ref: string, opts?: OpOptions): Promise<VM>;
+  /** Freezes a running VM's vCPUs (memory, disks, tap and IP stay); the VM shows as `paused`. */
+  pause(ref: string): Promise<VM>;
+  /** Lets a paused VM run again; counts as a use (the idle clock restarts). */
+  resume(ref: string): Promise<VM>;
+  /**
+   * Runs fn on a running or paused VM with its vCPUs paused (paused for fn and resumed after when it was
+   * running), under the VM's lock, so no stop, delete or other pause runs meanwhile (snapshots).
+   */
+  withPaused<T>(ref: string, fn: (vm: VM, instance: VmmInstancePort) => Promise<T>): Promise<T>;
+  /**
+   * A new VM from a (verified) snapshot: its own name, IP, tap, MAC and overlays over the snapshot's disks,
+   * the snapshot's memory restored and the new identity applied. Any failure deletes the new VM.
+   */
+  fork(snapshot: Snapshot, req: { name?: string }, opts?: OpOptions): Promise<VM>;
   delete(ref: string): Promise<void>;
   /**
    * `vm run` as one operation: create, start, workspace copy-in, then the command (or nothing, for the
@@ -104,6 +119,17 @@ export interface LiveView {
   agent(signal?: AbortSignal): Promise<AgentPort>;
   /** True while a command runs in it through the agent (exec, vm run's command, a workspace copy). */
   busy: boolean;
+  /** Its vCPUs are frozen (`vm pause`): its agent cannot answer, and it is idle by definition. */
+  paused: boolean;
+}
+
+/** The refusal for a VM whose guest cannot answer: stopped, or paused (with the verb that helps). */
+function notRunning(vm: VM): BangerError {
+  if (vm.state === 'paused')
+    return new BangerError('not_running', `VM ${vm.name} is paused`, { hint: `banger vm resume ${vm.name}` });
+  return new BangerError('not_running', `VM ${vm.name} is not running`, {
+    hint: `banger vm start ${vm.name}`,
+  });
 }
 
 const AGENT_RECONNECT_MS = 15_000;
@@ -194,11 +220,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
 
   const agentOf = async (vm: VM, signal?: AbortSignal) => {
     const entry = live.get(vm.id);
-    if (!entry || vm.state !== 'running') {
-      throw new BangerError('not_running', `VM ${vm.name} is not running`, {
-        hint: `banger vm start ${vm.name}`,
-      });
-    }
+    if (!entry || vm.state !== 'running') throw notRunning(vm);
     // A connection dropped (a guest that broke a read limit, an agent restarted) is replaced.
     if (entry.agent?.closed) entry.agent = undefined;
     entry.agent ??= await deps.guest.waitForAgent(entry.instance.agentEndpoint, {
@@ -317,6 +339,8 @@ export function createVmService(deps: VmServiceDeps): VmService {
       return locked(vm.id, async () => {
         const current = fresh(vm.id);
         if (current.state === 'running' && live.has(vm.id)) return current;
+        if (current.state === 'paused' && live.has(vm.id))
+          throw badRequest(`VM ${vm.name} is paused`, { hint: `banger vm resume ${vm.name}` });
         return doStart(current, opts);
       });
     },
@@ -327,6 +351,11 @@ export function createVmService(deps: VmServiceDeps): VmService {
         const current = fresh(vm.id);
         const entry = live.get(vm.id);
         if (entry) {
+          // A frozen guest cannot power itself off: it runs again for the graceful path (a kill needs no guest).
+          if (current.state === 'paused' && !opts.force)
+            await entry.instance.resume().catch((err: unknown) => {
+              deps.log.warn({ vm: vm.id, err: toBangerError(err).message }, 'resume before stop failed');
+            });
           await stopLive(deps, current, entry, opts.force ?? false, opts.signal);
           forget(vm.id);
           if (opts.reason) {
@@ -336,7 +365,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
         } else if ((await ledgerFor(deps, current)).runtimeIdentities().length > 0) {
           // Recorded but not live here (a start that failed half-way): undo from the record.
           await releaseRuntime(deps, current, await ledgerFor(deps, current));
-        } else if (current.state === 'running') {
+        } else if (vmmUp(current.state)) {
           store.vms.update(vm.id, 'stopped', { ...current.runtime, lastError: undefined });
         }
         return fresh(vm.id);
@@ -346,6 +375,94 @@ export function createVmService(deps: VmServiceDeps): VmService {
     async restart(ref, opts = {}) {
       const vm = await this.stop(ref);
       return this.start(vm.id, opts);
+    },
+
+    async pause(ref) {
+      const vm = resolveVm(store.vms, ref);
+      return locked(vm.id, async () => {
+        const current = fresh(vm.id);
+        const entry = live.get(vm.id);
+        if (current.state === 'paused' && entry) return current;
+        if (!entry || current.state !== 'running') throw notRunning(current);
+        // The VMM first, then the store: reconcile reads the VMM's own state, so a crash between the two
+        // is corrected at the next daemon start.
+        await entry.instance.pause();
+        store.vms.update(vm.id, 'paused', current.runtime);
+        return fresh(vm.id);
+      });
+    },
+
+    async withPaused(ref, fn) {
+      const vm = resolveVm(store.vms, ref);
+      return locked(vm.id, async () => {
+        const current = fresh(vm.id);
+        const entry = live.get(vm.id);
+        if (!entry || !vmmUp(current.state)) throw notRunning(current);
+        const wasRunning = current.state === 'running';
+        if (wasRunning) await entry.instance.pause();
+        try {
+          return await fn(current, entry.instance);
+        } finally {
+          if (wasRunning)
+            await entry.instance.resume().catch((err: unknown) => {
+              // Left paused, and said so: the store follows the VMM.
+              store.vms.update(vm.id, 'paused', fresh(vm.id).runtime);
+              deps.log.error({ vm: vm.id, err: toBangerError(err).message }, 'resume after a pause failed');
+            });
+        }
+      });
+    },
+
+    async fork(snapshot, req, opts = {}) {
+      if (req.name) validateVmName(req.name);
+      if (req.name && store.vms.findByName(req.name))
+        throw new BangerError('already_exists', `VM ${JSON.stringify(req.name)} already exists`);
+      if (!store.images.findById(snapshot.source.imageId))
+        throw badRequest(`image ${snapshot.source.imageId} of snapshot ${snapshot.name} no longer exists`);
+      const name = req.name ?? generateVmName((n) => store.vms.findByName(n) !== undefined);
+      const now = new Date().toISOString();
+      const id = newVmId();
+      const vm: VM = {
+        id,
+        name,
+        imageId: snapshot.source.imageId,
+        state: 'created',
+        // The snapshot's size: its memory and disks were made for it.
+        spec: snapshot.spec,
+        runtime: {
+          identities: [],
+          vmDir: vmPaths(deps.vmsDir, id).dir,
+          forkOf: { snapshotId: snapshot.id, snapshotName: snapshot.name },
+        },
+        createdAt: now,
+        updatedAt: now,
+        lastTouchedAt: now,
+      };
+      store.vms.insert(vm);
+      try {
+        await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
+        return await boot(id, { ...opts, restore: snapshot, waitForSsh: false });
+      } catch (err) {
+        // A fork that did not come up serves no one: nothing of it is kept (its error is the answer).
+        await this.delete(id).catch((e: unknown) =>
+          deps.log.warn({ vm: id, err: toBangerError(e).message }, 'removing a failed fork failed'),
+        );
+        throw err;
+      }
+    },
+
+    async resume(ref) {
+      const vm = resolveVm(store.vms, ref);
+      return locked(vm.id, async () => {
+        const current = fresh(vm.id);
+        const entry = live.get(vm.id);
+        if (current.state === 'running' && entry) return current;
+        if (!entry || current.state !== 'paused') throw notRunning(current);
+        await entry.instance.resume();
+        store.vms.update(vm.id, 'running', current.runtime);
+        store.vms.touch(vm.id);
+        return fresh(vm.id);
+      });
     },
 
     async delete(ref) {
@@ -392,17 +509,14 @@ export function createVmService(deps: VmServiceDeps): VmService {
     live(ref) {
       const vm = resolveVm(store.vms, ref);
       const entry = live.get(vm.id);
-      if (!entry || vm.state !== 'running') {
-        throw new BangerError('not_running', `VM ${vm.name} is not running`, {
-          hint: `banger vm start ${vm.name}`,
-        });
-      }
+      if (!entry || !vmmUp(vm.state)) throw notRunning(vm);
       return {
         vm,
         pid: entry.instance.pid,
         startTime: entry.instance.startTime,
         agent: (signal) => agentOf(vm, signal),
         busy: (running.get(vm.id) ?? 0) > 0,
+        paused: vm.state === 'paused',
       };
     },
 
@@ -461,11 +575,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
 
     async sshCommand(ref, opts = {}) {
       const vm = resolveVm(store.vms, ref);
-      if (vm.state !== 'running' || !vm.runtime.guestIp) {
-        throw new BangerError('not_running', `VM ${vm.name} is not running`, {
-          hint: `banger vm start ${vm.name}`,
-        });
-      }
+      if (vm.state !== 'running' || !vm.runtime.guestIp) throw notRunning(vm);
       if (!deps.ssh) throw badRequest('ssh is not configured in this daemon');
       store.vms.touch(vm.id);
       const ip = vm.runtime.guestIp;

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
 import { BootFailedError, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { ProgressSink } from '../../../model/progress.js';
@@ -8,7 +9,9 @@ import { chooseMachine } from '../../../vmm/index.js';
 import { applyHostFiles } from '../workspaces/index.js';
 import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
+import { applyForkIdentity, ensureForkDisks, forkSnapshot } from './fork.js';
 import {
+  hasSshd,
   installAuthorizedKey,
   mountWorkDisk,
   readHostKey,
@@ -93,7 +96,16 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     }
 
     stage('disks');
-    const root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
+    let root: { path: string; format: 'raw' | 'qcow2' };
+    let work: { path: string; format: 'raw' | 'qcow2' } = { path: paths.workDisk, format: 'raw' };
+    if (vm.runtime.forkOf) {
+      const fork = await ensureForkDisks(deps, paths.dir, forkSnapshot(deps, vm), ledger);
+      root = { path: fork.root, format: 'qcow2' };
+      work = { path: fork.work, format: 'qcow2' };
+    } else root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
+    const restore = opts.restore;
+    const memory = restore?.files.find((f) => f.role === 'memory');
+    if (restore && !memory) throw operationFailed(`snapshot ${restore.name} has no memory file`);
 
     const bootAt = performance.now();
     stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
@@ -113,7 +125,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         init: GUEST_INIT_SHIM_PATH,
       }),
       rootDisk: { path: root.path, format: root.format },
-      extraDisks: [{ path: paths.workDisk, format: 'raw' }],
+      extraDisks: [work],
       vcpus: vm.spec.vcpu,
       memoryMiB: vm.spec.memoryMib,
       net: { tap: tap.name, mac: macFor(vm.id) },
@@ -124,6 +136,9 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       // Both drivers get the same facts: QEMU's machine follows them, Firecracker's preflight checks them.
       ...(features ? { kernelFeatures: features } : {}),
       netns: network.netns,
+      ...(restore && memory
+        ? { incoming: { memoryPath: join(restore.dir, memory.name), vmmVersion: restore.vmm.version } }
+        : {}),
     };
     // Recorded before the spawn, as every side effect is: a crash between the spawn and the line after
     // `start` leaves the VMM findable through the pidfile its spawn writes, and provable by its argv.
@@ -173,14 +188,30 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       );
     }
     const agentMs = performance.now() - bootAt;
-    stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
-    const facts = await mountWorkDisk(live.agent, { sshDir: deps.ssh !== undefined });
-    stage('files', 'git identity and [[file_sync]]');
-    await syncHostFiles(deps, vm, live.agent, progress, facts.bangerGuest);
+    let sshdPresent: boolean;
+    if (restore) {
+      // The restored guest has the snapshot's mounts and files, and its identity: it is told the new one.
+      stage('identity', 'address, hostname, clock and random seed of the fork');
+      await applyForkIdentity(live.agent, {
+        hostname: vm.name,
+        address: ip.address,
+        prefix,
+        gateway: config.bridge_ip,
+        mac: spec.net?.mac ?? macFor(vm.id),
+        dns: config.default_dns,
+      });
+      sshdPresent = await hasSshd(live.agent);
+    } else {
+      stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
+      const facts = await mountWorkDisk(live.agent, { sshDir: deps.ssh !== undefined });
+      stage('files', 'git identity and [[file_sync]]');
+      await syncHostFiles(deps, vm, live.agent, progress, facts.bangerGuest);
+      sshdPresent = facts.hasSshd;
+    }
     // Last of the agent's start work: a hostile host key drops the connection (the next call makes a new one).
     stage('ssh');
     // No wait for an image that will never listen on 22 (the start script looked for sshd).
-    await setupSsh(deps, vm, live.agent, ip.address, (opts.waitForSsh ?? true) && facts.hasSshd);
+    await setupSsh(deps, vm, live.agent, ip.address, (opts.waitForSsh ?? true) && sshdPresent);
     stage('ready');
     // Info level: the benchmark and a slow-start report read where the time went.
     deps.log.info(

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../../config/index.js';
 import type { HostDisks, HostNetwork, PrivOps, Runner } from '../../../host/index.js';
 import type { ProgressSink } from '../../../model/progress.js';
+import type { Snapshot } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
 import type { Store } from '../../../store/index.js';
 import type { Guest, ImageSource, KernelSource, VmmPort } from './ports.js';
@@ -80,4 +81,6 @@ export interface OpOptions {
    * `vm create|run` attaches its forwards here, before a `vm run` command starts). A failure fails the call.
    */
   afterStart?: (vm: VM) => Promise<void>;
+  /** Start: restore this snapshot's memory instead of booting (a fork's first start; QEMU only). */
+  restore?: Snapshot;
 }

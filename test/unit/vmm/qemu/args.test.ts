@@ -161,6 +161,17 @@ describe('buildQemuCommand', () => {
     );
   });
 
+  it('a restore waits for migrate-incoming (-incoming defer, last) and otherwise keeps the boot command line', () => {
+    const host = { qemuBin: 'qemu', vhostVsock: false };
+    const boot = buildQemuCommand(spec, host).argv;
+    const restore = buildQemuCommand(
+      { ...spec, incoming: { memoryPath: '/snap/memory', vmmVersion: '7.2.0' } },
+      host,
+    ).argv;
+    expect(boot).not.toContain('-incoming');
+    expect(restore).toEqual([...boot, '-incoming', 'defer']);
+  });
+
   it('refuses paths that would change the meaning of a QEMU option', () => {
     const bad = { ...spec, rootDisk: { path: '/x/a,format=raw,file=/etc/shadow', format: 'raw' as const } };
     expect(() => buildQemuCommand(bad, { qemuBin: 'qemu', vhostVsock: false })).toThrow(BangerError);

@@ -1,0 +1,2 @@
+/** Snapshots (issue 20): save a VM's memory, device state and disks; list, show, verify, remove; reconcile. */
+export { createSnapshotService, type SnapshotService, type SnapshotServiceDeps } from './service.js';

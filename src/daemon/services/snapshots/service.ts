@@ -1,0 +1,200 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Runner } from '../../../host/index.js';
+import { BangerError, badRequest, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
+import { type Snapshot, type SnapshotFile, validateSnapshotName } from '../../../model/snapshot.js';
+import type { VM } from '../../../model/vm.js';
+import type { Store } from '../../../store/index.js';
+import type { OpOptions, VmService } from '../vms/index.js';
+import { copyDisk, describeFile, diskFiles, sha256File } from './files.js';
+
+export interface SnapshotServiceDeps {
+  store: Store;
+  vms: Pick<VmService, 'withPaused' | 'fork' | 'get'>;
+  runner: Runner;
+  /** `<state>/snapshots`: one directory per snapshot, named by its digest; `.tmp-<id>` while written. */
+  snapshotsDir: string;
+  vmsDir: string;
+  vmmKind: () => Promise<'qemu' | 'firecracker'>;
+  log: Logger;
+}
+
+export interface SnapshotService {
+  /** Saves a running or paused VM (paused while saved, resumed after when it was running). */
+  create(vmRef: string, name: string, opts?: { signal?: AbortSignal }): Promise<Snapshot>;
+  list(): Snapshot[];
+  get(ref: string): Snapshot;
+  /** Reads every file again and compares its digest: what a restore does before it trusts a snapshot. */
+  verify(ref: string): Promise<Snapshot>;
+  /** Refused while a VM's overlays are backed by it (naming the VMs). */
+  remove(ref: string): Promise<Snapshot>;
+  /**
+   * `vm fork`: a new VM restored from a snapshot, or from a VM (snapshotted first, as `<vm>-<hex>`).
+   * Every file's digest is checked before use: a changed file is refused and no VM is made.
+   */
+  fork(ref: string, req: { name?: string }, opts?: OpOptions): Promise<{ vm: VM; snapshot: Snapshot }>;
+  /** At daemon start: a snapshot cut short (SIGKILL, disk full) leaves neither row nor files. */
+  reconcile(): Promise<{ removed: string[] }>;
+}
+
+const TMP_PREFIX = '.tmp-';
+
+export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotService {
+  const { store } = deps;
+
+  const get = (ref: string): Snapshot => {
+    const s = store.snapshots.findByName(ref) ?? store.snapshots.findById(ref);
+    if (s?.state !== 'ready')
+      throw notFound(`snapshot ${JSON.stringify(ref)} not found`, { hint: 'banger snapshot list' });
+    return s;
+  };
+
+  /** The directory of a snapshot, unless another row shares it (content-addressed: same files). */
+  const removeDirUnlessShared = async (s: Snapshot) => {
+    if (store.snapshots.list().some((o) => o.id !== s.id && o.dir === s.dir)) return;
+    await rm(s.dir, { recursive: true, force: true });
+  };
+
+  async function create(vmRef: string, name: string, opts: { signal?: AbortSignal } = {}): Promise<Snapshot> {
+    validateSnapshotName(name);
+    if (store.snapshots.findByName(name))
+      throw new BangerError('already_exists', `snapshot ${JSON.stringify(name)} already exists`, {
+        hint: `banger snapshot rm ${name}`,
+      });
+    const kind = await deps.vmmKind();
+    return deps.vms.withPaused(vmRef, async (vm, instance) => {
+      const disks = diskFiles(deps.vmsDir, vm);
+      const id = randomBytes(8).toString('hex');
+      const tmp = join(deps.snapshotsDir, `${TMP_PREFIX}${id}`);
+      const pending: Snapshot = {
+        id,
+        name,
+        state: 'creating',
+        dir: tmp,
+        digest: '',
+        source: { vmId: vm.id, vmName: vm.name, imageId: vm.imageId },
+        vmm: { kind, version: '' },
+        spec: vm.spec,
+        files: [],
+        sizeBytes: 0,
+        createdAt: new Date().toISOString(),
+      };
+      // The row is the teardown identity of the temporary directory: written before the directory exists.
+      store.snapshots.insert(pending);
+      try {
+        await mkdir(deps.snapshotsDir, { recursive: true, mode: 0o700 });
+        await mkdir(tmp, { mode: 0o700 });
+        const saved = await instance.saveState(tmp, opts);
+        const rootName = `root${extname(disks.root) || '.img'}`;
+        await copyDisk(deps.runner, disks.root, join(tmp, rootName));
+        await copyDisk(deps.runner, disks.work, join(tmp, 'work.ext4'));
+        const files: SnapshotFile[] = [];
+        for (const [i, f] of saved.files.entries())
+          files.push(await describeFile(tmp, f, i === 0 ? 'memory' : 'vmstate'));
+        files.push(await describeFile(tmp, rootName, 'root-disk'));
+        files.push(await describeFile(tmp, 'work.ext4', 'work-disk'));
+        const digest = createHash('sha256')
+          .update(files.map((f) => `${f.name} ${f.sha256}\n`).join(''))
+          .digest('hex');
+        const dir = join(deps.snapshotsDir, digest);
+        // The rename publishes the whole snapshot at once: a crash or a full disk before it leaves only the
+        // temporary directory, which the row names for reconcile.
+        if (existsSync(dir)) await rm(tmp, { recursive: true, force: true });
+        else await rename(tmp, dir);
+        const ready: Snapshot = {
+          ...pending,
+          state: 'ready',
+          dir,
+          digest,
+          vmm: { kind, version: saved.vmmVersion },
+          files,
+          sizeBytes: files.reduce((n, f) => n + f.sizeBytes, 0),
+        };
+        store.snapshots.update(ready);
+        return ready;
+      } catch (err) {
+        await rm(tmp, { recursive: true, force: true }).catch(() => {});
+        store.snapshots.delete(id);
+        const e = toBangerError(err);
+        if (e.code === 'cancelled' || e.code === 'bad_request') throw e;
+        throw operationFailed(`snapshot of VM ${vm.name} failed: ${e.message}`, { cause: err });
+      }
+    });
+  }
+
+  return {
+    create,
+    list: () => store.snapshots.list().filter((s) => s.state === 'ready'),
+    get,
+
+    async verify(ref) {
+      const s = get(ref);
+      for (const f of s.files) {
+        const path = join(s.dir, f.name);
+        const actual = existsSync(path) ? await sha256File(path) : 'missing';
+        if (actual !== f.sha256)
+          throw new BangerError(
+            'operation_failed',
+            `snapshot ${s.name}: ${f.name} changed since it was saved (sha256 ${actual}, recorded ${f.sha256})`,
+            { hint: `banger snapshot rm ${s.name}` },
+          );
+      }
+      return s;
+    },
+
+    async fork(ref, req, opts = {}) {
+      let snapshot = store.snapshots.findByName(ref) ?? store.snapshots.findById(ref);
+      if (snapshot?.state !== 'ready') {
+        // Not a snapshot: a VM, saved first under a generated name (the fork's overlays keep it in use).
+        const vm = deps.vms.get(ref);
+        const name = `${vm.name.slice(0, 50)}-${randomBytes(3).toString('hex')}`;
+        snapshot = await create(vm.id, name, opts);
+      }
+      const kind = await deps.vmmKind();
+      if (snapshot.vmm.kind !== 'qemu' || kind !== 'qemu')
+        throw badRequest(
+          `restoring a ${snapshot.vmm.kind} snapshot under ${kind} is not built yet (only QEMU snapshots under QEMU)`,
+        );
+      await this.verify(snapshot.id);
+      return { vm: await deps.vms.fork(snapshot, req, opts), snapshot };
+    },
+
+    async remove(ref) {
+      const s = get(ref);
+      const users = store.vms.list().filter((v) => v.runtime.forkOf?.snapshotId === s.id);
+      if (users.length)
+        throw new BangerError(
+          'bad_request',
+          `snapshot ${s.name} is in use by VM${users.length > 1 ? 's' : ''} ${users.map((v) => v.name).join(', ')} (their disks are backed by it)`,
+          { hint: `banger vm delete ${users.map((v) => v.name).join(' ')}` },
+        );
+      await removeDirUnlessShared(s);
+      store.snapshots.delete(s.id);
+      return s;
+    },
+
+    async reconcile() {
+      const removed: string[] = [];
+      for (const s of store.snapshots.list()) {
+        if (s.state !== 'creating') continue;
+        await rm(s.dir, { recursive: true, force: true });
+        store.snapshots.delete(s.id);
+        removed.push(s.name);
+      }
+      // Directories no row names: a crash after a rename but before its row said so, or by hand.
+      const known = new Set(store.snapshots.list().map((s) => s.dir));
+      const entries = await readdir(deps.snapshotsDir).catch(() => [] as string[]);
+      for (const entry of entries) {
+        const path = join(deps.snapshotsDir, entry);
+        if (known.has(path) || !(/^[0-9a-f]{64}$/.test(entry) || entry.startsWith(TMP_PREFIX))) continue;
+        await rm(path, { recursive: true, force: true });
+        removed.push(entry);
+      }
+      if (removed.length) deps.log.info({ removed }, 'removed snapshots cut short');
+      return { removed };
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { notFound, operationFailed } from '../../../model/errors.js';
+import type { Snapshot } from '../../../model/snapshot.js';
+import type { VM } from '../../../model/vm.js';
+import { guestSh } from './guest-setup.js';
+import type { IdentityLedger } from './ledger.js';
+import type { AgentPort } from './ports.js';
+import type { VmServiceDeps } from './types.js';
+
+/** A fork's disks: qcow2 overlays in its VM dir over the snapshot's frozen files (read-only backing). */
+export function forkDiskPaths(vmDir: string): { root: string; work: string } {
+  return { root: join(vmDir, 'rootfs.qcow2'), work: join(vmDir, 'work.qcow2') };
+}
+
+/** The snapshot a fork's overlays are backed by; gone only if its row was removed by hand. */
+export function forkSnapshot(deps: Pick<VmServiceDeps, 'store'>, vm: VM): Snapshot {
+  const id = vm.runtime.forkOf?.snapshotId ?? '';
+  const s = deps.store.snapshots.findById(id);
+  if (s?.state !== 'ready')
+    throw notFound(
+      `snapshot ${vm.runtime.forkOf?.snapshotName ?? id} that VM ${vm.name} was forked from is gone`,
+    );
+  return s;
+}
+
+/**
+ * Makes the fork's overlays once (kept across stops: they hold the fork's changes). Each file's identity is
+ * recorded before it is made. The snapshot's files are never written: QEMU opens backing files read-only.
+ */
+export async function ensureForkDisks(
+  deps: VmServiceDeps,
+  vmDir: string,
+  snapshot: Snapshot,
+  ledger: IdentityLedger,
+): Promise<{ root: string; work: string }> {
+  const paths = forkDiskPaths(vmDir);
+  const backing = (role: 'root-disk' | 'work-disk') => {
+    const f = snapshot.files.find((x) => x.role === role);
+    if (!f) throw operationFailed(`snapshot ${snapshot.name} has no ${role} file`);
+    return { path: join(snapshot.dir, f.name), format: f.name.endsWith('.qcow2') ? 'qcow2' : 'raw' };
+  };
+  for (const [dest, role] of [
+    [paths.root, 'root-disk'],
+    [paths.work, 'work-disk'],
+  ] as const) {
+    if (existsSync(dest)) continue;
+    const b = backing(role);
+    await ledger.record([{ kind: 'file', path: dest }]);
+    try {
+      await deps.runner.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', b.format, '-b', b.path, dest]);
+    } catch (err) {
+      await rm(dest, { force: true });
+      throw err;
+    }
+  }
+  return paths;
+}
+
+/** Values a restored guest is told (it still has the snapshot's). Validated: they go into a shell script. */
+export interface ForkIdentity {
+  hostname: string;
+  address: string;
+  prefix: number;
+  gateway: string;
+  mac: string;
+  dns?: string;
+}
+
+const PLAIN = /^[A-Za-z0-9.:-]+$/;
+
+/**
+ * One script, one agent round trip: the new MAC (virtio-net takes it through its control queue, so two
+ * forks never share one on the bridge), address and default route, hostname, resolv.conf, the clock stepped
+ * to the host's (it continued from the snapshot) and fresh bytes mixed into the guest's random pool (two
+ * forks must not draw the same numbers). Only validated plain values are interpolated.
+ */
+export function identityScript(id: ForkIdentity, now = new Date(), seed = randomBytes(64)): string {
+  for (const v of [id.hostname, id.address, id.gateway, id.mac, id.dns ?? 'none'])
+    if (!PLAIN.test(v)) throw operationFailed(`refusing to put ${JSON.stringify(v)} into the guest's script`);
+  return [
+    'set -e',
+    'ip link set dev eth0 address ' + id.mac,
+    'ip addr flush dev eth0',
+    `ip addr add ${id.address}/${id.prefix} dev eth0`,
+    'ip link set dev eth0 up',
+    `ip route replace default via ${id.gateway} dev eth0`,
+    `hostname ${id.hostname}`,
+    `echo ${id.hostname} > /etc/hostname`,
+    ...(id.dns ? [`echo 'nameserver ${id.dns}' > /etc/resolv.conf`] : []),
+    `date -u -s @${Math.floor(now.getTime() / 1000)} > /dev/null`,
+    `echo ${seed.toString('hex')} > /dev/urandom`,
+  ].join('\n');
+}
+
+/** Applies the new identity through the agent; a guest that cannot take it is a failed fork. */
+export async function applyForkIdentity(agent: AgentPort, id: ForkIdentity): Promise<void> {
+  const r = await guestSh(agent, identityScript(id), 'the identity script');
+  if (r.code !== 0)
+    throw operationFailed(`the restored guest could not take its new identity (exit ${r.code}): ${r.output}`);
+}

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { badRequest } from './errors.js';
+import { vmSpecSchema } from './vm.js';
+
+/** What each file of a snapshot holds; the memory file is the one a restore reads first. */
+export const snapshotFileSchema = z.object({
+  name: z.string().regex(/^[a-z0-9.-]+$/),
+  role: z.enum(['memory', 'vmstate', 'root-disk', 'work-disk']),
+  sizeBytes: z.number().int().nonnegative(),
+  /** sha256 of the content, checked again before any use: a file changed since is refused. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+/**
+ * A saved VM: memory and device state plus frozen copies of its disks, in a directory named by the digest
+ * of its files' digests (content-addressed: two identical snapshots share one directory). `creating` rows
+ * exist only while a snapshot is being written; reconcile removes them and their temporary directory.
+ */
+export const snapshotSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  state: z.enum(['creating', 'ready']),
+  dir: z.string(),
+  /** The digest the directory is named by (empty while creating). */
+  digest: z.string(),
+  source: z.object({ vmId: z.string(), vmName: z.string(), imageId: z.string() }),
+  vmm: z.object({
+    kind: z.enum(['qemu', 'firecracker']),
+    version: z.string(),
+    /** What the VM booted: a restore must give the same kernel, machine and size. */
+    kernelPath: z.string().optional(),
+  }),
+  spec: vmSpecSchema,
+  files: z.array(snapshotFileSchema),
+  sizeBytes: z.number().int().nonnegative(),
+  createdAt: z.string(),
+});
+
+export type SnapshotFile = z.infer<typeof snapshotFileSchema>;
+export type Snapshot = z.infer<typeof snapshotSchema>;
+
+/** Snapshot names follow the VM name rules (they name forks' defaults and show in tables). */
+export function validateSnapshotName(name: string): string {
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name))
+    throw badRequest(
+      `invalid snapshot name ${JSON.stringify(name)}: 1 to 63 lowercase letters, digits and '-', not at either end`,
+    );
+  return name;
+}
