@@ -20,7 +20,19 @@ const installed = join(prefix, 'lib', 'node_modules', 'banger');
 let files: string[] = [];
 
 beforeAll(async () => {
-  const pack = await execa('npm', ['pack', '--json', '--pack-destination', work], { cwd: REPO_ROOT });
+  // Packed from a copy of the working tree, so prepack's build (dist/, the bundle, the agent) happens there
+  // and never under the other tests, which run the checkout's own dist/ meanwhile.
+  const copy = join(work, 'checkout');
+  mkdirSync(copy);
+  await execa('sh', [
+    '-c',
+    'tar -C "$1" --exclude=./node_modules --exclude=./dist --exclude=./agent/build --exclude=./.git -cf - . | tar -C "$2" -xf -',
+    'sh',
+    REPO_ROOT,
+    copy,
+  ]);
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(copy, 'node_modules'));
+  const pack = await execa('npm', ['pack', '--json', '--pack-destination', work], { cwd: copy });
   files = (JSON.parse(pack.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
   const tarball = join(work, `banger-${version}.tgz`);
   await execa(
@@ -52,6 +64,7 @@ describe('npm pack + npm install -g', () => {
   it('packs what runs, and no tests, benches or TypeScript sources', () => {
     for (const f of [
       'dist/cli/main.js',
+      'dist/cli/banger.js',
       'dist/daemon/main.js',
       'dist/sdk/index.js',
       'dist/sdk/index.d.ts',
