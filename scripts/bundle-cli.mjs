@@ -3,18 +3,20 @@
 // reading and linking a few hundred ESM modules on every `banger` call (bench/cli-startup.ts measures it).
 // It sits beside main.js so the paths the code derives from import.meta.url (the package root, the daemon's
 // main.js) stay the same. Native addons stay outside: they are loaded from node_modules as before.
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
 // Chunk names carry content hashes: an earlier build's would otherwise pile up.
-rmSync('dist/cli/chunks', { recursive: true, force: true });
+for (const f of readdirSync('dist/cli')) if (f.startsWith('bundle-')) rmSync(join('dist/cli', f));
 
 await build({
   entryPoints: { banger: 'dist/cli/main.js' },
   outdir: 'dist/cli',
-  // What the CLI imports lazily (the MCP server and its SDK) goes into chunks loaded only when used.
+  // What the CLI imports lazily (the MCP server and its SDK) goes into chunks loaded only when used. They
+  // sit beside banger.js too: code in them finds the daemon and the assets from its own location.
   splitting: true,
-  chunkNames: 'chunks/[name]-[hash]',
+  chunkNames: 'bundle-[name]-[hash]',
   bundle: true,
   minify: true,
   platform: 'node',
