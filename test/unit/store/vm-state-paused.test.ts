@@ -5,30 +5,36 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS, migrate } from '../../../src/store/index.js';
 
-describe('migration 2: the paused VM state', () => {
+describe('migration 3: the paused VM state', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'bgr-store-'));
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps the rows of a version-1 store and allows `paused`, nothing else new', () => {
+  it('keeps the rows (and who made them) of a version-2 store and allows `paused`, nothing else new', () => {
     const db = new Database(join(dir, 'banger.db'));
     db.pragma('foreign_keys = ON');
-    migrate(db, MIGRATIONS.slice(0, 1));
+    migrate(db, MIGRATIONS.slice(0, 2));
     const now = new Date().toISOString();
     db.prepare(
       "INSERT INTO images (id, name, managed, source_json, artifacts_json, created_at, updated_at) VALUES ('i1', 'img', 1, '{}', '{}', ?, ?)",
     ).run(now, now);
     db.prepare(
-      "INSERT INTO vms (id, name, image_id, state, spec_json, runtime_json, created_at, updated_at, last_touched_at) VALUES ('v1', 'dev', 'i1', 'running', '{}', '{\"guestIp\":\"10.0.0.2\"}', ?, ?, ?)",
+      "INSERT INTO vms (id, name, image_id, state, spec_json, runtime_json, created_at, updated_at, last_touched_at, created_by) VALUES ('v1', 'dev', 'i1', 'running', '{}', '{\"guestIp\":\"10.0.0.2\"}', ?, ?, ?, 'mcp')",
     ).run(now, now, now);
     const setState = db.prepare("UPDATE vms SET state = ? WHERE id = 'v1'");
     expect(() => setState.run('paused')).toThrow(/CHECK constraint/);
 
-    expect(migrate(db)).toBe(MIGRATIONS.length - 1);
+    expect(migrate(db)).toBe(MIGRATIONS.length - 2);
     const row = db.prepare("SELECT * FROM vms WHERE id = 'v1'").get() as Record<string, string>;
-    expect(row).toMatchObject({ name: 'dev', image_id: 'i1', state: 'running', last_touched_at: now });
+    expect(row).toMatchObject({
+      name: 'dev',
+      image_id: 'i1',
+      state: 'running',
+      last_touched_at: now,
+      created_by: 'mcp',
+    });
     expect(JSON.parse(row.runtime_json as string)).toEqual({ guestIp: '10.0.0.2' });
     setState.run('paused');
     expect(() => setState.run('sleeping')).toThrow(/CHECK constraint/);
