@@ -62,6 +62,27 @@ function watched(bytes: Buffer, digest: string) {
   return { source, seen };
 }
 
+/** A plain layer whose one 2 MiB file stops half-way until `release()`: the next layer is read ahead meanwhile. */
+async function heldLayer(): Promise<{ first: LayerSource; release: () => void }> {
+  let release!: () => void;
+  const held = new Promise<void>((r) => {
+    release = r;
+  });
+  const tar = await packTar([{ name: 'a', type: 'file', mode: 0o644, content: Buffer.alloc(2 * MiB, 1) }]);
+  const first: LayerSource = {
+    digest: 'sha256:first',
+    open: async () =>
+      Readable.from(
+        (async function* () {
+          yield tar.subarray(0, 1 * MiB);
+          await held;
+          yield tar.subarray(1 * MiB);
+        })(),
+      ),
+  };
+  return { first, release };
+}
+
 describe('reading the next layer ahead', () => {
   it('builds the same content with and without read-ahead', async () => {
     const layers = [
@@ -111,25 +132,7 @@ describe('reading the next layer ahead', () => {
   });
 
   it('reads ahead no more than its bound while the current layer is held up', async () => {
-    // The first layer stalls mid-file until the test lets it go; meanwhile the second is read ahead.
-    let release!: () => void;
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
-    const firstTar = await packTar([
-      { name: 'a', type: 'file', mode: 0o644, content: Buffer.alloc(2 * MiB, 1) },
-    ]);
-    const first: LayerSource = {
-      digest: 'sha256:first',
-      open: async () =>
-        Readable.from(
-          (async function* () {
-            yield firstTar.subarray(0, 1 * MiB);
-            await held;
-            yield firstTar.subarray(1 * MiB);
-          })(),
-        ),
-    };
+    const { first, release } = await heldLayer();
     // Random content, so compressed bytes read from the source track the decompressed bytes held.
     const random = await packTar([{ name: 'b', type: 'file', mode: 0o644, content: randomBytes(16 * MiB) }]);
     const next = watched(gzipSync(random), 'sha256:next');
@@ -146,24 +149,7 @@ describe('reading the next layer ahead', () => {
   });
 
   it('stops a read-ahead in flight when the build is cancelled, and leaves nothing', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((r) => {
-      release = r;
-    });
-    const firstTar = await packTar([
-      { name: 'a', type: 'file', mode: 0o644, content: Buffer.alloc(2 * MiB, 1) },
-    ]);
-    const first: LayerSource = {
-      digest: 'sha256:first',
-      open: async () =>
-        Readable.from(
-          (async function* () {
-            yield firstTar.subarray(0, 1 * MiB);
-            await held;
-            yield firstTar.subarray(1 * MiB);
-          })(),
-        ),
-    };
+    const { first, release } = await heldLayer();
     const next = watched(await gzipLayer('b', 8 * MiB, 0x62), 'sha256:next');
     const controller = new AbortController();
     const building = build([first, next.source], { readAheadBytes: 1 * MiB, signal: controller.signal });
