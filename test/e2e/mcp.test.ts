@@ -6,24 +6,20 @@
  * --all-vms, and the agent-loop example.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentBinaryPath } from '../../src/guest/index.js';
-import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
+import { type BangerInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
 import {
-  buildGuestRoot,
-  type GuestRootSource,
-  guestRootSource,
-  registerImage,
-  writeInstanceConfig,
-} from '../fixtures/guest-root.js';
-import { ensureTestKernel } from '../fixtures/kernel.js';
+  createGuestInstance,
+  registerGuestImage,
+  requireGuestHost,
+  teardownGuestInstance,
+} from '../fixtures/guest-instance.js';
+import { buildGuestRoot, type GuestRootSource, guestRootSource } from '../fixtures/guest-root.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { processesNaming } from '../fixtures/proc-scan.js';
 
@@ -44,18 +40,7 @@ const TOOLS = [
   'image_pull',
 ].sort();
 
-async function probe(): Promise<string | undefined> {
-  for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod', 'tar', 'nft']) {
-    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-    if (r.exitCode !== 0) return `${tool} is not installed`;
-  }
-  if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
-  if (!existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))) return 'the CLI is not built: npm run build';
-  if (process.getuid?.() !== 0) return 'not root (taps and NAT need it)';
-  return undefined;
-}
-const skipReason = await probe();
-if (skipReason) console.warn(`mcp e2e skipped: ${skipReason}`);
+await requireGuestHost(runner);
 
 /** The structured result of a tool call that must have succeeded. */
 function ok(r: CallToolResult): Record<string, unknown> {
@@ -70,7 +55,7 @@ function failed(r: CallToolResult): string {
   return r.content.map((c) => (c.type === 'text' ? c.text : '')).join('');
 }
 
-describe.skipIf(skipReason !== undefined)('banger mcp serve over stdio, real daemon and TCG guests', () => {
+describe('banger mcp serve over stdio, real daemon and TCG guests', () => {
   let inst: BangerInstance;
   let root: GuestRootSource;
   const clients: Client[] = [];
@@ -104,35 +89,15 @@ describe.skipIf(skipReason !== undefined)('banger mcp serve over stdio, real dae
   const vmsDir = () => join(inst.home, 'state', 'vms');
 
   beforeAll(async () => {
-    const kernel = await ensureTestKernel();
-    const ns = await fx.createNetns('mcp');
-    await fx.addClosedUplink(ns);
-    const work = await fx.tempDir();
+    const g = await createGuestInstance(fx, 'mcp');
+    inst = g.inst;
     root = await guestRootSource();
-    const rootfs = await buildGuestRoot(runner, work);
-    inst = createInstance();
-    await mkdir(join(inst.home, 'config'), { recursive: true });
-    await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
-    writeInstanceConfig(inst.home, ns, fx.id.slice(6));
-    registerImage(inst.home, {
-      name: 'alpine',
-      rootfsPath: rootfs,
-      kernelPath: kernel.kernelPath,
-      initrdPath: kernel.initrdPath,
-    });
+    registerGuestImage(g, 'alpine', await buildGuestRoot(runner, g.work));
   });
 
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => {});
-    if (inst) {
-      const list = await inst.cli(['vm', 'list', '--json']);
-      for (const vm of JSON.parse(list.stdout || '[]') as { id: string }[])
-        await inst.cli(['vm', 'delete', vm.id]);
-      for (const p of await processesNaming(vmsDir())) process.kill(p.pid, 'SIGKILL');
-      await inst.cleanup();
-    }
-    await fx.cleanup();
-    await fx.assertNoLeftovers();
+    await teardownGuestInstance(fx, inst);
   });
 
   it('lists its tools, each with a strict input schema; logs go to stderr only', async () => {

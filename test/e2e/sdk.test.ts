@@ -7,40 +7,26 @@
  * (the guest process is killed), typed errors; and `await using` leaves no VM when its block throws.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentBinaryPath } from '../../src/guest/index.js';
 import { Banger, BangerError, type Vm } from '../../src/sdk/index.js';
-import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
+import { type BangerInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
 import {
-  buildGuestRoot,
-  type GuestRootSource,
-  guestRootSource,
-  registerImage,
-  writeInstanceConfig,
-} from '../fixtures/guest-root.js';
-import { ensureTestKernel } from '../fixtures/kernel.js';
+  createGuestInstance,
+  registerGuestImage,
+  requireGuestHost,
+  teardownGuestInstance,
+} from '../fixtures/guest-instance.js';
+import { buildGuestRoot, type GuestRootSource, guestRootSource } from '../fixtures/guest-root.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { processesNaming } from '../fixtures/proc-scan.js';
 
 const fx = createNetnsFixture();
 const runner = fx.runner;
 
-async function probe(): Promise<string | undefined> {
-  for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod', 'tar', 'nft']) {
-    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-    if (r.exitCode !== 0) return `${tool} is not installed`;
-  }
-  if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
-  if (!existsSync(join(REPO_ROOT, 'dist', 'sdk', 'index.js'))) return 'dist/ is not built: npm run build';
-  if (process.getuid?.() !== 0) return 'not root (taps and NAT need it)';
-  return undefined;
-}
-const skipReason = await probe();
-if (skipReason) console.warn(`sdk e2e skipped: ${skipReason}`);
+await requireGuestHost(runner);
 
 /** The README's SDK block, exactly as the README shows it. */
 function readmeExample(): string {
@@ -70,7 +56,7 @@ async function errorOf(p: Promise<unknown>): Promise<BangerError> {
   return err as BangerError;
 }
 
-describe.skipIf(skipReason !== undefined)('the SDK under QEMU TCG', () => {
+describe('the SDK under QEMU TCG', () => {
   let inst: BangerInstance;
   let root: GuestRootSource;
   let banger: Banger;
@@ -84,34 +70,18 @@ describe.skipIf(skipReason !== undefined)('the SDK under QEMU TCG', () => {
   };
 
   beforeAll(async () => {
-    const kernel = await ensureTestKernel();
-    const ns = await fx.createNetns('sdk');
-    await fx.addClosedUplink(ns);
-    const work = await fx.tempDir();
+    const g = await createGuestInstance(fx, 'sdk');
+    inst = g.inst;
     root = await guestRootSource();
-    const rootfs = await buildGuestRoot(runner, work);
-    inst = createInstance();
-    await mkdir(join(inst.home, 'config'), { recursive: true });
-    await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
-    writeInstanceConfig(inst.home, ns, fx.id.slice(6));
-    registerImage(inst.home, {
-      name: 'alpine',
-      rootfsPath: rootfs,
-      kernelPath: kernel.kernelPath,
-      initrdPath: kernel.initrdPath,
+    registerGuestImage(g, 'alpine', await buildGuestRoot(runner, g.work), {
       env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=from-image'],
     });
     banger = new Banger({ socketPath: inst.socketPath });
   });
 
   afterAll(async () => {
-    if (inst) {
-      if (vm) await vm.delete().catch(() => {});
-      for (const p of await processesNaming(vmsDir())) process.kill(p.pid, 'SIGKILL');
-      await inst.cleanup();
-    }
-    await fx.cleanup();
-    await fx.assertNoLeftovers();
+    if (vm) await vm.delete().catch(() => {});
+    await teardownGuestInstance(fx, inst);
   });
 
   it("runs the README's script as it is: it starts the daemon, prints the release, leaves no VM", async () => {

@@ -10,45 +10,30 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
+import { type BangerInstance, processAlive, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
 import {
-  type BangerInstance,
-  createInstance,
-  processAlive,
-  REPO_ROOT,
-  waitUntil,
-} from '../fixtures/banger-instance.js';
+  createGuestInstance,
+  registerGuestImage,
+  requireGuestHost,
+  teardownGuestInstance,
+} from '../fixtures/guest-instance.js';
 import {
   buildGuestRoot,
   type GuestRootSource,
   guestRootSource,
   PRINT_VERSION_ID,
-  registerImage,
-  writeInstanceConfig,
 } from '../fixtures/guest-root.js';
-import { ensureTestKernel, type TestKernel } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { processesNaming } from '../fixtures/proc-scan.js';
 
 const fx = createNetnsFixture();
 const runner = fx.runner;
 
-async function probe(): Promise<string | undefined> {
-  for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'apt-get', 'dpkg-deb', 'depmod', 'tar', 'nft']) {
-    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-    if (r.exitCode !== 0) return `${tool} is not installed`;
-  }
-  if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
-  if (process.getuid?.() !== 0) return 'not root (taps and NAT need it)';
-  return undefined;
-}
-const skipReason = await probe();
-if (skipReason) console.warn(`vm e2e skipped: ${skipReason}`);
+await requireGuestHost(runner);
 
-describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
+describe('banger vm under QEMU TCG', () => {
   let inst: BangerInstance;
-  let kernel: TestKernel;
   let ns: string;
   let root: GuestRootSource;
 
@@ -60,49 +45,23 @@ describe.skipIf(skipReason !== undefined)('banger vm under QEMU TCG', () => {
   const qemus = () => processesNaming(vmsDir());
 
   beforeAll(async () => {
-    kernel = await ensureTestKernel();
-    ns = await fx.createNetns('e2e');
-    await fx.addClosedUplink(ns); // NAT needs an uplink; nothing leaves the namespace
-    const work = await fx.tempDir();
-    root = await guestRootSource();
-    const rootfs = await buildGuestRoot(runner, work);
-    inst = createInstance();
-    await mkdir(join(inst.home, 'config'), { recursive: true });
-    await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
     // default_dns: the guest's resolv.conf names it (checked in the named-VM case; nothing answers there).
-    writeInstanceConfig(inst.home, ns, fx.id.slice(6), ['default_dns = "10.53.0.9"']);
+    const g = await createGuestInstance(fx, 'e2e', ['default_dns = "10.53.0.9"']);
+    ({ inst, ns } = g);
+    root = await guestRootSource();
     // Registered directly in the store: this file tests VMs, not image import.
-    registerImage(inst.home, {
-      name: 'alpine',
-      rootfsPath: rootfs,
-      kernelPath: kernel.kernelPath,
-      initrdPath: kernel.initrdPath,
+    registerGuestImage(g, 'alpine', await buildGuestRoot(runner, g.work), {
       env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'GREETING=from-image'],
       workingDir: '/root',
     });
     // An empty root: banger's initramfs finds no init there and powers the guest off (a failed boot).
-    const empty = join(work, 'empty.ext4');
+    const empty = join(g.work, 'empty.ext4');
     await runner.run(['truncate', '-s', '16M', empty]);
     await runner.run(['mkfs.ext4', '-q', '-F', empty]);
-    registerImage(inst.home, {
-      name: 'broken',
-      rootfsPath: empty,
-      kernelPath: kernel.kernelPath,
-      initrdPath: kernel.initrdPath,
-    });
+    registerGuestImage(g, 'broken', empty);
   });
 
-  afterAll(async () => {
-    if (inst) {
-      const list = await inst.cli(['vm', 'list', '--json']);
-      for (const vm of JSON.parse(list.stdout || '[]') as { id: string }[])
-        await inst.cli(['vm', 'delete', vm.id]);
-      for (const p of await processesNaming(vmsDir())) process.kill(p.pid, 'SIGKILL');
-      await inst.cleanup();
-    }
-    await fx.cleanup();
-    await fx.assertNoLeftovers();
-  });
+  afterAll(() => teardownGuestInstance(fx, inst));
 
   it('vm run -- cmd prints its output and exits with its code; --rm leaves nothing', async () => {
     const r = await cli([

@@ -5,43 +5,25 @@
  * is changed in the guest (edit, add, delete, rename, chmod, binary), comes back with
  * `vm workspace export`, and `git apply` on a clean checkout of the same commit gives the guest's tree.
  */
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentBinaryPath } from '../../src/guest/index.js';
-import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
+import type { BangerInstance } from '../fixtures/banger-instance.js';
 import { addFakeMise, addHostGit } from '../fixtures/git-guest.js';
-import { buildGuestRoot, registerImage, writeInstanceConfig } from '../fixtures/guest-root.js';
+import {
+  createGuestInstance,
+  registerGuestImage,
+  requireGuestHost,
+  teardownGuestInstance,
+} from '../fixtures/guest-instance.js';
+import { buildGuestRoot } from '../fixtures/guest-root.js';
 import { cliLong } from '../fixtures/images.js';
-import { ensureTestKernel } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
-import { processesNaming } from '../fixtures/proc-scan.js';
 
 const fx = createNetnsFixture();
 const runner = fx.runner;
 
-async function probe(): Promise<string | undefined> {
-  for (const tool of [
-    'qemu-system-x86_64',
-    'mkfs.ext4',
-    'apt-get',
-    'dpkg-deb',
-    'depmod',
-    'tar',
-    'git',
-    'ldd',
-    'nft',
-  ]) {
-    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-    if (r.exitCode !== 0) return `${tool} is not installed`;
-  }
-  if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
-  if (process.getuid?.() !== 0) return 'not root (taps and NAT need it)';
-  return undefined;
-}
-const skipReason = await probe();
-if (skipReason) console.warn(`workspace e2e skipped: ${skipReason}`);
+await requireGuestHost(runner, { tools: ['git', 'ldd'] });
 
 /**
  * Every file and link under dir but .git, with its mode and content hash (links with their target): the
@@ -51,7 +33,7 @@ const MANIFEST = `cd "$1" && find . -path ./.git -prune -o \\( -type f -o -type 
   if [ -L "$f" ]; then echo "L $f -> $(readlink "$f")"; else echo "F $f $(stat -c %a "$f") $(sha256sum < "$f" | cut -d' ' -f1)"; fi
 done`;
 
-describe.skipIf(skipReason !== undefined)('workspaces under QEMU TCG', () => {
+describe('workspaces under QEMU TCG', () => {
   let inst: BangerInstance;
   let work: string;
   let repo: string;
@@ -63,40 +45,29 @@ describe.skipIf(skipReason !== undefined)('workspaces under QEMU TCG', () => {
     (JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout) as { name: string }[]).map((v) => v.name);
 
   beforeAll(async () => {
-    const kernel = await ensureTestKernel();
-    const ns = await fx.createNetns('ws');
-    await fx.addClosedUplink(ns);
-    work = await fx.tempDir();
-    const rootfs = await buildGuestRoot(runner, work, '128M', async (tree) => {
-      await addHostGit(runner, tree);
-      await addFakeMise(tree);
-    });
-    inst = createInstance();
-    await mkdir(join(inst.home, 'config'), { recursive: true });
-    await mkdir(join(inst.home, 'state'), { recursive: true, mode: 0o700 });
-    const synced = join(work, 'synced.txt');
-    writeFileSync(synced, 'from the host\n');
+    const g = await createGuestInstance(fx, 'ws', (dir) => [
+      '[[file_sync]]',
+      `host = "${join(dir, 'synced.txt')}"`,
+      'guest = "~/.config/synced.txt"',
+      'mode = "0640"',
+      '[[file_sync]]',
+      `host = "${join(dir, 'synced-dir')}"`,
+      'guest = "/root/synced-dir"',
+      '[[file_sync]]',
+      `host = "${join(dir, 'not-there')}"`,
+      'guest = "~/nothing"',
+    ]);
+    ({ inst, work } = g);
+    writeFileSync(join(work, 'synced.txt'), 'from the host\n');
     mkdirSync(join(work, 'synced-dir', 'sub'), { recursive: true });
     writeFileSync(join(work, 'synced-dir', 'sub', 'f'), 'deep\n');
     const identity = join(work, 'host-gitconfig');
     writeFileSync(identity, '[user]\n\tname = Host User\n\temail = host.user@example.com\n');
-    writeInstanceConfig(inst.home, ns, fx.id.slice(6), [
-      '[[file_sync]]',
-      `host = "${synced}"`,
-      'guest = "~/.config/synced.txt"',
-      'mode = "0640"',
-      '[[file_sync]]',
-      `host = "${join(work, 'synced-dir')}"`,
-      'guest = "/root/synced-dir"',
-      '[[file_sync]]',
-      `host = "${join(work, 'not-there')}"`,
-      'guest = "~/nothing"',
-    ]);
-    registerImage(inst.home, {
-      name: 'alpine',
-      rootfsPath: rootfs,
-      kernelPath: kernel.kernelPath,
-      initrdPath: kernel.initrdPath,
+    const rootfs = await buildGuestRoot(runner, work, '128M', async (tree) => {
+      await addHostGit(runner, tree);
+      await addFakeMise(tree);
+    });
+    registerGuestImage(g, 'alpine', rootfs, {
       env: ['PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'],
       workingDir: '/root',
     });
@@ -125,15 +96,7 @@ describe.skipIf(skipReason !== undefined)('workspaces under QEMU TCG', () => {
     await runner.run(['mkfifo', join(repo, 'pipe')]);
   }, 600_000);
 
-  afterAll(async () => {
-    if (inst) {
-      for (const name of await vmNames().catch(() => [])) await inst.cli(['vm', 'delete', name]);
-      for (const p of await processesNaming(join(inst.home, 'state', 'vms'))) process.kill(p.pid, 'SIGKILL');
-      await inst.cleanup();
-    }
-    await fx.cleanup();
-    await fx.assertNoLeftovers();
-  });
+  afterAll(() => teardownGuestInstance(fx, inst));
 
   it('refuses bad input before any VM is made', async () => {
     const broken = join(work, 'broken');
