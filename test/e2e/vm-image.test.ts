@@ -13,15 +13,10 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentBinaryPath } from '../../src/guest/index.js';
 import { listLinks } from '../../src/host/index.js';
-import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
-import {
-  type GuestRootSource,
-  guestRootSource,
-  PRINT_VERSION_ID,
-  writeInstanceConfig,
-} from '../fixtures/guest-root.js';
+import { type BangerInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
+import { createGuestInstance, requireGuestHost, teardownGuestInstance } from '../fixtures/guest-instance.js';
+import { type GuestRootSource, guestRootSource, PRINT_VERSION_ID } from '../fixtures/guest-root.js';
 import { cliLong } from '../fixtures/images.js';
 import { ensureTestKernel, testCacheDir } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
@@ -30,16 +25,7 @@ import { processesNaming } from '../fixtures/proc-scan.js';
 const fx = createNetnsFixture();
 const runner = fx.runner;
 
-async function probe(): Promise<string | undefined> {
-  for (const tool of ['qemu-system-x86_64', 'mkfs.ext4', 'debugfs', 'apt-get', 'dpkg-deb', 'depmod']) {
-    const r = await runner.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-    if (r.exitCode !== 0) return `${tool} is not installed`;
-  }
-  if (!existsSync(agentBinaryPath())) return `the agent is not built (${agentBinaryPath()}): npm run build`;
-  if (process.getuid?.() !== 0) return 'not root (taps need it)';
-  return undefined;
-}
-const skipReason = await probe();
+await requireGuestHost(runner, { tools: ['debugfs'] });
 const debianSkip =
   process.env.BANGER_E2E_DEBIAN === '0'
     ? 'BANGER_E2E_DEBIAN=0'
@@ -48,9 +34,8 @@ const debianSkip =
       : !existsSync('/usr/bin/ssh')
         ? 'the ssh client is not installed'
         : undefined;
-if (skipReason) console.warn(`vm image e2e skipped: ${skipReason}`);
 
-describe.skipIf(skipReason !== undefined)('vm run on an imported image with the default kernel', () => {
+describe('vm run on an imported image with the default kernel', () => {
   let inst: BangerInstance;
   let version: string;
   let ns: string;
@@ -66,26 +51,16 @@ describe.skipIf(skipReason !== undefined)('vm run on an imported image with the 
     await new Promise<void>((r) => probe.close(() => r()));
     version = kernel.version;
     root = await guestRootSource();
-    ns = await fx.createNetns('img');
-    inst = createInstance();
-    await mkdir(join(inst.home, 'config'), { recursive: true });
-    writeInstanceConfig(inst.home, ns, fx.id.slice(6), [
+    ({ inst, ns } = await createGuestInstance(fx, 'img', [
       'default_kernel_name = "test"',
       `dns_addr = "127.0.0.1:${dnsPort}"`,
-    ]);
+    ]));
     // The cached test kernel is a kernel-store entry named "test": hard-link it into this store.
     await mkdir(join(inst.home, 'state', 'kernels'), { recursive: true, mode: 0o700 });
     await cp(dirname(kernel.kernelPath), join(inst.home, 'state', 'kernels', 'test'), { recursive: true });
   });
 
-  afterAll(async () => {
-    if (inst) {
-      for (const p of await processesNaming(join(inst.home, 'state', 'vms'))) process.kill(p.pid, 'SIGKILL');
-      await inst.cleanup();
-    }
-    await fx.cleanup();
-    await fx.assertNoLeftovers();
-  });
+  afterAll(() => teardownGuestInstance(fx, inst));
 
   it('imports, boots and runs a command, then deletes', async () => {
     // The first call starts the daemon: it keeps the recipe cache setting for the Debian test below.
