@@ -7,6 +7,19 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 
+// zod's classic API re-exports every locale as `z.locales` (about 260 kB minified, a third of what `banger vm
+// list` loads and compiles); banger sets none and keeps zod's default English messages, so the bundle keeps only
+// `z.locales.en` (the default messages are built from it, unchanged).
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({
+      contents: "export { default as en } from './en.js';",
+      loader: 'js',
+    }));
+  },
+};
+
 // Chunk names carry content hashes: an earlier build's would otherwise pile up.
 for (const f of readdirSync('dist/cli')) if (f.startsWith('bundle-')) rmSync(join('dist/cli', f));
 
@@ -33,5 +46,6 @@ await build({
       'const __filename = __bangerPath(import.meta.url);',
     ].join(' '),
   },
+  plugins: [zodEnglishOnly],
   logLevel: 'warning',
 });

@@ -323,6 +323,48 @@ describe('vm run on an imported image with the default kernel', () => {
         expect(await readFile(knownHosts(), 'utf8')).not.toContain(`${vm.runtime.guestIp} `);
       });
 
+      it('forks of a VM with sshd each get their own host key, and vm ssh reaches each', {
+        timeout: 1_200_000,
+      }, async () => {
+        const created = await long([
+          'vm',
+          'create',
+          '--name',
+          'deb-src',
+          '--image',
+          'debian-bookworm',
+          '--memory',
+          '512',
+        ]);
+        expect(created.exitCode, created.stderr).toBe(0);
+        const keyOf = async (name: string) =>
+          (await inst.cli(['vm', 'exec', name, '--', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'])).stdout
+            .split(' ')
+            .slice(0, 2)
+            .join(' ');
+        const snap = await long(['vm', 'snapshot', 'deb-src', 'deb-snap']);
+        expect(snap.exitCode, snap.stderr).toBe(0);
+        const keys = new Set([await keyOf('deb-src')]);
+        for (const name of ['deb-fa', 'deb-fb']) {
+          const f = await long(['vm', 'fork', 'deb-snap', '--name', name]);
+          expect(f.exitCode, f.stderr).toBe(0);
+          const key = await keyOf(name);
+          expect(key).toMatch(/^ssh-ed25519 [A-Za-z0-9+/=]+$/);
+          keys.add(key);
+          // sshd serves the new key (it was told to reload): ssh with strict checking against the pin works,
+          // and the pin is the fork's own key at the fork's address.
+          const ssh = await long(['vm', 'ssh', name, '--', 'hostname']);
+          expect(ssh.exitCode, ssh.stderr).toBe(0);
+          expect(ssh.stdout).toBe(name);
+          const ip = JSON.parse((await long(['vm', 'show', name, '--json'])).stdout).runtime.guestIp;
+          expect(await readFile(knownHosts(), 'utf8')).toContain(`${ip} ${key}\n`);
+        }
+        expect(keys.size).toBe(3);
+        for (const name of ['deb-fa', 'deb-fb', 'deb-src'])
+          expect((await inst.cli(['vm', 'delete', name])).exitCode).toBe(0);
+        expect((await inst.cli(['snapshot', 'rm', 'deb-snap'])).exitCode).toBe(0);
+      });
+
       it('the workspace loop and docker on the default image: run -d PATH, change, export, git apply; docker info', {
         timeout: 1_200_000,
       }, async () => {

@@ -166,7 +166,7 @@ describe('VM lifecycle', () => {
     expect(listing).toMatch(/40700 \(2\)\s+0\s+0\s.*\s\.$/m);
     expect(listing).toContain('.banger-seeded');
     // It is a copy of the image's template for that size; the scratch dir the template was seeded from is gone.
-    expect(readdirSync(join(h.deps.stateDir, 'work-templates'))).toEqual([
+    expect(readdirSync(join(h.deps.stateDir, 'work-templates')).filter((n) => n.endsWith('.ext4'))).toEqual([
       expect.stringMatching(/^img-tiny-.*\.ext4$/),
     ]);
 
@@ -194,9 +194,17 @@ describe('VM lifecycle', () => {
     await mkfsFrom(tree, image, '24M');
     const h = open(dir);
     addImage(h.store, 'templated', image);
-    const templates = () => readdirSync(join(dir, 'work-templates')).sort();
+    const entries = () => readdirSync(join(dir, 'work-templates')).sort();
+    const templates = () => entries().filter((n) => n.endsWith('.ext4'));
     const a = await h.service.create({ name: 'ta', image: 'templated', noStart: true });
+    expect(templates()).toHaveLength(1);
+    // After a create, a spare copy of the template is made in the background; the next create renames it
+    // into place (no copy on its path): b's work disk is that very file.
+    const spare = join(dir, 'work-templates', `${templates()[0]}.spare`);
+    await waitUntil(() => existsSync(spare), 60_000);
+    const spareInode = statSync(spare).ino;
     const b = await h.service.create({ name: 'tb', image: 'templated', noStart: true });
+    expect(statSync(vmPaths(h.deps.vmsDir, b.id).workDisk).ino).toBe(spareInode);
     expect(templates()).toHaveLength(1);
     const profile = async (id: string) =>
       (await runner.run(['debugfs', '-R', 'cat /.profile', vmPaths(h.deps.vmsDir, id).workDisk])).stdout;
@@ -206,13 +214,15 @@ describe('VM lifecycle', () => {
     await runner.run(['debugfs', '-w', '-R', 'rm /.profile', vmPaths(h.deps.vmsDir, a.id).workDisk]);
     expect(await profile(b.id)).toBe('first\n');
     const old = templates();
-    // The image is rebuilt with another /root: the next VM gets it, and the old template is gone.
+    await waitUntil(() => existsSync(spare), 60_000);
+    // The image is rebuilt with another /root: the next VM gets it, and the old template is gone, its spare too.
     writeFileSync(join(tree, 'root', '.profile'), 'second\n');
     await mkfsFrom(tree, image, '25M');
     const c = await h.service.create({ name: 'tc', image: 'templated', noStart: true });
     expect(await profile(c.id)).toBe('second\n');
     expect(templates()).toHaveLength(1);
     expect(templates()).not.toEqual(old);
+    expect(entries().filter((n) => n.startsWith(old[0] as string))).toEqual([]);
     for (const vm of [a, b, c]) await h.service.delete(vm.id);
     await wipe(h);
   });

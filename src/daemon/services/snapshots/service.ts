@@ -9,7 +9,8 @@ import { type Snapshot, type SnapshotFile, validateSnapshotName } from '../../..
 import type { VM } from '../../../model/vm.js';
 import type { Store } from '../../../store/index.js';
 import type { OpOptions, VmService } from '../vms/index.js';
-import { copyDisk, describeFile, diskFiles, sha256File } from './files.js';
+import { createDigestCache } from './digest-cache.js';
+import { copyDisk, describeFile, diskFiles } from './files.js';
 
 export interface SnapshotServiceDeps {
   store: Store;
@@ -44,6 +45,8 @@ const TMP_PREFIX = '.tmp-';
 
 export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotService {
   const { store } = deps;
+  // verify() runs before every fork: an untouched snapshot is hashed once per daemon, not once per fork.
+  const digests = createDigestCache();
 
   const get = (ref: string): Snapshot => {
     const s = store.snapshots.findByName(ref) ?? store.snapshots.findById(ref);
@@ -134,7 +137,7 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
       const s = get(ref);
       for (const f of s.files) {
         const path = join(s.dir, f.name);
-        const actual = existsSync(path) ? await sha256File(path) : 'missing';
+        const actual = existsSync(path) ? await digests.sha256(path) : 'missing';
         if (actual !== f.sha256)
           throw new BangerError(
             'operation_failed',

@@ -6,7 +6,7 @@ import type { VM } from '../../../model/vm.js';
 import type { IdentityLedger } from './ledger.js';
 import { vmPaths } from './run-dir.js';
 import type { VmServiceDeps } from './types.js';
-import { workDiskTemplate } from './work-template.js';
+import { takeSpareCopy, workDiskTemplate } from './work-template.js';
 
 /**
  * The VM's copy-on-write root disk and its work disk, made once (at create, or at the first start) and
@@ -31,21 +31,26 @@ export async function ensureVmDisks(
   let root = planned;
   // dm-snapshot's devices are runtime (rebuilt each start over the kept COW file); file strategies are not.
   const reuse = planned.strategy !== 'dm-snapshot' && existsSync(planned.path);
+  const makeWork = !existsSync(paths.workDisk);
+  // Both disks' identities in one durable write, before either is made.
+  await ledger.record([
+    ...(reuse ? [] : planned.identities),
+    ...(makeWork ? [planWorkDisk(paths.workDisk)] : []),
+  ]);
   if (!reuse) {
-    await ledger.record(planned.identities);
     root = await deps.disks.createRootDisk(vmmKind, cowInput);
     await ledger.replace(planned.identities, root.identities);
   }
   await checkpoint('root-disk');
-  if (!existsSync(paths.workDisk)) {
-    await ledger.record([planWorkDisk(paths.workDisk)]);
-    await createSeededWorkDisk(deps, image, paths.workDisk, vm.spec.diskSizeBytes);
-  }
+  if (makeWork) await createSeededWorkDisk(deps, image, paths.workDisk, vm.spec.diskSizeBytes);
   await checkpoint('work-disk');
   return { path: root.path, format: root.format };
 }
 
-/** The work disk: a sparse copy (a clone where the filesystem can) of the image's template for its size. */
+/**
+ * The work disk: a sparse copy (a clone where the filesystem can) of the image's template for its size; the
+ * template's spare copy when one is ready (renamed into place).
+ */
 async function createSeededWorkDisk(
   deps: VmServiceDeps,
   image: Image,
@@ -53,6 +58,7 @@ async function createSeededWorkDisk(
   sizeBytes: number,
 ): Promise<void> {
   const template = await workDiskTemplate(deps, image, sizeBytes);
+  if (await takeSpareCopy(deps, template, path)) return;
   try {
     await deps.runner.run(['cp', '--sparse=always', '--reflink=auto', '--', template, path]);
   } catch (err) {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { notFound, operationFailed } from '../../../model/errors.js';
 import type { Snapshot } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
-import { guestSh } from './guest-setup.js';
+import { type HostKeyPair, isPlainHostKey } from '../../../ssh/index.js';
+import { GUEST_HOST_KEY, guestSh } from './guest-setup.js';
 import type { IdentityLedger } from './ledger.js';
 import type { AgentPort } from './ports.js';
 import type { VmServiceDeps } from './types.js';
@@ -67,6 +68,8 @@ export interface ForkIdentity {
   gateway: string;
   mac: string;
   dns?: string;
+  /** The fork's own ssh host key (the snapshot's disk carries its source's, shared by every fork). */
+  hostKey: HostKeyPair;
 }
 
 const PLAIN = /^[A-Za-z0-9.:-]+$/;
@@ -75,11 +78,15 @@ const PLAIN = /^[A-Za-z0-9.:-]+$/;
  * One script, one agent round trip: the new MAC (virtio-net takes it through its control queue, so two
  * forks never share one on the bridge), address and default route, hostname, resolv.conf, the clock stepped
  * to the host's (it continued from the snapshot) and fresh bytes mixed into the guest's random pool (two
- * forks must not draw the same numbers). Only validated plain values are interpolated.
+ * forks must not draw the same numbers), and its own ed25519 host key, with a running sshd told to reload
+ * (SIGHUP: it re-executes and reads its keys again) so `vm ssh` meets the key it pins. Only validated plain
+ * values are interpolated; the private key goes in through a quoted here-document.
  */
 export function identityScript(id: ForkIdentity, now = new Date(), seed = randomBytes(64)): string {
   for (const v of [id.hostname, id.address, id.gateway, id.mac, id.dns ?? 'none'])
     if (!PLAIN.test(v)) throw operationFailed(`refusing to put ${JSON.stringify(v)} into the guest's script`);
+  if (!isPlainHostKey(id.hostKey)) throw operationFailed('refusing a host key that is not plain key text');
+  const key = GUEST_HOST_KEY.replace(/\.pub$/, '');
   return [
     'set -e',
     'ip link set dev eth0 address ' + id.mac,
@@ -92,6 +99,15 @@ export function identityScript(id: ForkIdentity, now = new Date(), seed = random
     ...(id.dns ? [`echo 'nameserver ${id.dns}' > /etc/resolv.conf`] : []),
     `date -u -s @${Math.floor(now.getTime() / 1000)} > /dev/null`,
     `echo ${seed.toString('hex')} > /dev/urandom`,
+    // Written aside then renamed: sshd never reads half a key. umask only in the subshell (hostname above
+    // and anything after keep their modes).
+    `(umask 077; mkdir -p /etc/ssh; cat > ${key}.banger-new <<'BANGER_HOST_KEY'`,
+    id.hostKey.privateKey.trimEnd(),
+    'BANGER_HOST_KEY',
+    `mv -f ${key}.banger-new ${key})`,
+    `echo '${id.hostKey.publicKey} root@${id.hostname}' > ${key}.pub`,
+    `chmod 644 ${key}.pub`,
+    'for f in /run/sshd.pid /var/run/sshd.pid; do if [ -s "$f" ]; then kill -HUP "$(cat "$f")" 2>/dev/null || true; break; fi; done',
   ].join('\n');
 }
 

@@ -49,7 +49,10 @@ export class IdentityLedger {
    * the creation order.
    */
   async replace(planned: readonly TeardownIdentity[], actual: readonly TeardownIdentity[]): Promise<void> {
-    const drop = new Set(planned.map(key));
+    // Most creations return what was planned (a file's path): nothing new to make durable, so no write.
+    const plannedKeys = planned.map(key);
+    if (plannedKeys.length === actual.length && actual.every((id, i) => key(id) === plannedKeys[i])) return;
+    const drop = new Set(plannedKeys);
     const kept = this.state.identities.filter((id) => !drop.has(key(id)));
     const known = new Set(kept.map(key));
     await this.write({ ...this.state, identities: [...kept, ...actual.filter((id) => !known.has(key(id)))] });

@@ -4,7 +4,7 @@ import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
 import { BootFailedError, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { ProgressSink } from '../../../model/progress.js';
 import type { VM } from '../../../model/vm.js';
-import { ensureSshKey, pinHostKey } from '../../../ssh/index.js';
+import { ensureSshKey, generateHostKey, pinHostKey } from '../../../ssh/index.js';
 import { chooseMachine } from '../../../vmm/index.js';
 import { applyHostFiles } from '../workspaces/index.js';
 import { guestCmdline } from './cmdline.js';
@@ -199,6 +199,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         gateway: config.bridge_ip,
         mac: spec.net?.mac ?? macFor(vm.id),
         dns: config.default_dns,
+        hostKey: await generateHostKey(deps.runner),
       });
       sshdPresent = await hasSshd(live.agent);
     } else {

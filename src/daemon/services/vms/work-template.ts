@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createWorkDisk } from '../../../host/index.js';
 import { toBangerError } from '../../../model/errors.js';
 import type { Image } from '../../../model/image.js';
@@ -15,6 +16,47 @@ import type { VmServiceDeps } from './types.js';
  * not a VM's side effect, so no ledger entry; a half-made one is a `.tmp-*` dir, removed on a later make.
  */
 const inFlight = new Map<string, Promise<string>>();
+const refilling = new Set<string>();
+
+/** The one ready copy of a template; its name starts with the template's, so it goes with a stale one. */
+const spareOf = (template: string) => `${template}.spare`;
+
+/**
+ * Moves the template's spare copy to `dest` (a rename: the copy, most of a `vm create`, was made before);
+ * false when there is none (or it is on another filesystem), and the caller copies. Either way the next
+ * spare is made in the background.
+ */
+export async function takeSpareCopy(deps: VmServiceDeps, template: string, dest: string): Promise<boolean> {
+  try {
+    await rename(spareOf(template), dest);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EXDEV') throw err;
+    return false;
+  } finally {
+    // After this create has answered: spawning cp blocks the event loop for milliseconds.
+    setImmediate(() => refillSpare(deps, template));
+  }
+}
+
+/** Makes the spare copy under a `.tmp-` name (removed by a later template make if the daemon dies), then renames it. */
+function refillSpare(deps: VmServiceDeps, template: string): void {
+  if (refilling.has(template)) return;
+  refilling.add(template);
+  const tmp = join(dirname(template), `.tmp-${process.pid}-spare-${randomBytes(6).toString('hex')}`);
+  void (async () => {
+    try {
+      await deps.runner.run(['cp', '--sparse=always', '--reflink=auto', '--', template, tmp]);
+      await rename(tmp, spareOf(template));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      deps.log.warn({ err: toBangerError(err).message }, 'making a spare work disk failed');
+    } finally {
+      refilling.delete(template);
+    }
+  })();
+}
 
 /** The path of the template for `image` and `sizeBytes`, made first if missing. */
 export async function workDiskTemplate(
