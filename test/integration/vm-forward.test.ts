@@ -490,6 +490,11 @@ async function directServer(mode: 'echo' | 'reset' | 'stall') {
 describe('vm forward straight to the guest when the daemon can route to it', () => {
   let h: VmHarness;
   let fwd: ForwardService;
+  /** Forwards guest port `port` from a free host port; the host port. */
+  const forward = async (port: number) => {
+    const { forwards } = await fwd.add('direct', specs(`0:${port}`));
+    return forwards.find((f) => f.guestPort === port)!.hostPort;
+  };
 
   beforeAll(async () => {
     h = harness(join(root, `s${n++}`));
@@ -502,10 +507,15 @@ describe('vm forward straight to the guest when the daemon can route to it', () 
     await h?.discard();
   });
 
+  afterEach(async () => {
+    for (const f of fwd.list(h.service.get('direct').id).forwards)
+      await fwd.remove('direct', [f.hostPort]).catch(() => {});
+  });
+
   it('a server on the guest address goes direct; one on the guest loopback goes through the agent', async () => {
     const direct = await directServer('echo');
     // Nothing listens on this port in the guest's namespace: through the agent it would be reset.
-    const viaDirect = (await fwd.add('direct', specs(`0:${direct.port}`))).forwards[0]!.hostPort;
+    const viaDirect = await forward(direct.port);
     const r1 = await guard(exchange(viaDirect, Buffer.from('straight over the bridge')), 'direct echo');
     expect(r1).toEqual({ data: Buffer.from('straight over the bridge') });
     expect(direct.output()).toContain('conn 1');
@@ -515,7 +525,7 @@ describe('vm forward straight to the guest when the daemon can route to it', () 
     const guestPort = 7100;
     expect(await listenable(guestPort)).toBe(true);
     await guestServer('echo', guestPort);
-    const viaAgent = (await fwd.add('direct', specs(`0:${guestPort}`))).forwards[0]!.hostPort;
+    const viaAgent = await forward(guestPort);
     const payloads = Array.from({ length: 5 }, (_, i) => randomBytes(64 * 1024 + i));
     const results = await guard(Promise.all(payloads.map((p) => exchange(viaAgent, p))), 'agent echo');
     results.forEach((r, i) => {
@@ -534,10 +544,13 @@ describe('vm forward straight to the guest when the daemon can route to it', () 
 
   it('a direct server that accepts then resets gives the client a reset, not a hang', async () => {
     const server = await directServer('reset');
-    const port = (await fwd.add('direct', specs(`0:${server.port}`))).forwards[0]!.hostPort;
+    const port = await forward(server.port);
     const r = await guard(exchange(port, Buffer.from('then a reset')), 'direct reset');
     expect(r.error).toBe('ECONNRESET');
-    await waitUntil(() => fwd.list(h.service.get('direct').id).forwards[0]!.connections === 0, 30_000);
+    await waitUntil(
+      () => fwd.list(h.service.get('direct').id).forwards.every((f) => f.connections === 0),
+      30_000,
+    );
     await fwd.remove('direct', [port]);
     expect(await listenable(port)).toBe(true);
   });
@@ -545,8 +558,8 @@ describe('vm forward straight to the guest when the daemon can route to it', () 
   it('a direct server that accepts then stalls holds its connection only; removing the forward frees all', async () => {
     const stall = await directServer('stall');
     const echo = await directServer('echo');
-    const stalled = (await fwd.add('direct', specs(`0:${stall.port}`))).forwards[0]!.hostPort;
-    const live = (await fwd.add('direct', specs(`0:${echo.port}`))).forwards[0]!.hostPort;
+    const stalled = await forward(stall.port);
+    const live = await forward(echo.port);
     const sock = connect({ port: stalled, host: '127.0.0.1' });
     let error: string | undefined;
     sock.on('error', (e: NodeJS.ErrnoException) => {
