@@ -522,7 +522,7 @@ describe('vm forward straight to the guest when the daemon can route to it', () 
 
     // Loopback-only in the guest: the direct connect is refused (nothing on the guest address), the agent's
     // connect stream reaches it. The host's own loopback must not have it, or this would prove nothing.
-    const guestPort = 7100;
+    const guestPort = 7300;
     expect(await listenable(guestPort)).toBe(true);
     await guestServer('echo', guestPort);
     const viaAgent = await forward(guestPort);
