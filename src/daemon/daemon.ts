@@ -162,6 +162,8 @@ export async function startDaemon({
     vms,
     vmsDir: layout.vmsDir,
     log: log.child({ svc: 'forwards' }),
+    // Straight to the guest when its bridge is in the daemon's namespace; through the agent otherwise.
+    directAddress: network.netns ? undefined : (vm) => vm.runtime.guestIp,
   });
   await forwards.restore(); // the adopted VMs listen again on their forwarded ports
   const startedAt = Date.now();

@@ -1,4 +1,5 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { progressRelay } from './progress.js';
 import { errorResult, okResult } from './result.js';
 import type { ToolContext } from './tool.js';
 import { allTools } from './tools/index.js';
@@ -34,7 +35,8 @@ export function createMcpServer(ctx: ToolContext, version: string, shutdown?: Ab
           const request = shutdown ? AbortSignal.any([extra.signal, shutdown]) : extra.signal;
           const bound = tool.ownClock ? undefined : setupSignal(ctx.limits, request, tool.name);
           try {
-            return okResult(await tool.run(args as never, ctx, bound?.signal ?? request));
+            const onProgress = progressRelay(extra);
+            return okResult(await tool.run(args as never, ctx, bound?.signal ?? request, onProgress));
           } finally {
             bound?.done();
           }

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { ProgressEvent } from '../model/progress.js';
 import type { RpcClient } from '../rpc/index.js';
 import type { McpLimits } from './limits.js';
 import type { VmScope } from './ownership.js';
@@ -24,12 +25,23 @@ export interface Tool<S extends z.ZodObject = z.ZodObject> {
    * bound on the whole call.
    */
   ownClock?: boolean;
-  run(args: z.output<S>, ctx: ToolContext, signal: AbortSignal): Promise<Record<string, unknown>>;
+  /** `onProgress` is set when the MCP client asked for progress (sent a progressToken). */
+  run(
+    args: z.output<S>,
+    ctx: ToolContext,
+    signal: AbortSignal,
+    onProgress?: (event: ProgressEvent) => void,
+  ): Promise<Record<string, unknown>>;
 }
 
 /** Erases a tool's input type so the server can hold them in one list (the SDK checks args against input). */
 export type AnyTool = Omit<Tool, 'run'> & {
-  run(args: never, ctx: ToolContext, signal: AbortSignal): Promise<Record<string, unknown>>;
+  run(
+    args: never,
+    ctx: ToolContext,
+    signal: AbortSignal,
+    onProgress?: (event: ProgressEvent) => void,
+  ): Promise<Record<string, unknown>>;
 };
 
 export const defineTool = <S extends z.ZodObject>(tool: Tool<S>): AnyTool => tool as unknown as AnyTool;

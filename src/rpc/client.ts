@@ -8,6 +8,7 @@ import {
   type InputParams,
   lineSplitter,
   responseSchema,
+  type WireResponse,
 } from './wire.js';
 
 export interface CallOptions {
@@ -117,28 +118,8 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
           'data',
           lineSplitter(
             (line) => {
-              const message = responseSchema.safeParse(JSON.parse(line));
-              if (!message.success) return;
-              const m = message.data;
-              if ('method' in m && m.method === 'output') {
-                options.onOutput?.(m.params.stream, Buffer.from(m.params.data, 'base64'));
-              } else if ('method' in m) {
-                options.onProgress?.(m.params.event as ProgressEvent);
-              } else if ('error' in m) {
-                const wire = errorFromWire(m.error);
-                const error =
-                  wire.code === 'bad_version'
-                    ? new DaemonVersionError('bad_version', wire.message, { hint: wire.hint })
-                    : wire;
-                finish(() => reject(error));
-              } else {
-                const parsed = methods[method].result.safeParse(m.result);
-                finish(() =>
-                  parsed.success
-                    ? resolve(parsed.data as Result<typeof method>)
-                    : reject(new BangerError('bad_version', `unexpected ${method} result from bangerd`)),
-                );
-              }
+              const message = parseResponse(line);
+              if (message) onResponse(message, method, options, finish, resolve, reject);
             },
             () => finish(() => reject(new BangerError('operation_failed', 'response line too long'))),
           ),
@@ -146,4 +127,50 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
       });
     },
   };
+}
+
+/** A daemon line as a response message, or undefined for one this client cannot read (skipped). */
+export function parseResponse(line: string): WireResponse | undefined {
+  try {
+    const message = responseSchema.safeParse(JSON.parse(line));
+    return message.success ? message.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a message's call id is: a notification carries it in params. */
+export const responseId = (m: WireResponse): string | number | null => ('method' in m ? m.params.id : m.id);
+
+/**
+ * One message for a call: output and progress go to its callbacks; an error or a result settles it
+ * (`finish` runs once, after the call's own cleanup).
+ */
+export function onResponse<M extends MethodName>(
+  m: WireResponse,
+  method: M,
+  options: CallOptions,
+  finish: (fn: () => void) => void,
+  resolve: (result: Result<M>) => void,
+  reject: (err: unknown) => void,
+): void {
+  if ('method' in m && m.method === 'output') {
+    options.onOutput?.(m.params.stream, Buffer.from(m.params.data, 'base64'));
+  } else if ('method' in m) {
+    options.onProgress?.(m.params.event as ProgressEvent);
+  } else if ('error' in m) {
+    const wire = errorFromWire(m.error);
+    const error =
+      wire.code === 'bad_version'
+        ? new DaemonVersionError('bad_version', wire.message, { hint: wire.hint })
+        : wire;
+    finish(() => reject(error));
+  } else {
+    const parsed = methods[method].result.safeParse(m.result);
+    finish(() =>
+      parsed.success
+        ? resolve(parsed.data as Result<M>)
+        : reject(new BangerError('bad_version', `unexpected ${method} result from bangerd`)),
+    );
+  }
 }

@@ -22,4 +22,5 @@ export {
   refuseIfDaemonAnswers,
   startRpcServer,
 } from './server.js';
+export { createSharedRpcClient, type SharedRpcClient } from './shared-client.js';
 export { FORWARDED_SIGNALS, type ForwardedSignal } from './wire.js';

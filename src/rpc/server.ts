@@ -128,7 +128,8 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
 
   const server = createServer((socket) => {
     connections.add(socket);
-    const controllers = new Set<AbortController>();
+    // Calls in flight on this connection by request id: a client may run many at once (the SDK does).
+    const controllers = new Map<string | number, AbortController>();
     const stdins = new Map<string | number, PassThrough>();
     const send = (message: unknown) => {
       if (!socket.destroyed) socket.write(`${JSON.stringify(message)}\n`);
@@ -153,6 +154,11 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
           const size = input.data.params.resize;
           if (size) stdin?.emit('resize', size.rows, size.cols);
           if (input.data.params.signal) stdin?.emit('signal', input.data.params.signal);
+          if (input.data.params.cancel) {
+            controllers
+              .get(input.data.params.id)
+              ?.abort(new BangerError('cancelled', 'client cancelled the call'));
+          }
           return;
         }
         request = requestSchema.parse(message);
@@ -160,10 +166,14 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
         send(errorMessage(null, new BangerError('bad_request', 'malformed JSON-RPC request')));
         return;
       }
+      if (controllers.has(request.id)) {
+        send(errorMessage(request.id, new BangerError('bad_request', 'a call with this id is running')));
+        return;
+      }
       const opId = newOpId();
       const opLog = log.child({ op_id: opId, method: request.method });
       const controller = new AbortController();
-      controllers.add(controller);
+      controllers.set(request.id, controller);
       const stdin = new PassThrough();
       stdins.set(request.id, stdin);
       operations.begin(opId, request.method, controller);
@@ -176,7 +186,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
         opLog.warn({ code: error.code, err: error.message, cause: causeText(error) }, 'call failed');
         send(errorMessage(request.id, error));
       } finally {
-        controllers.delete(controller);
+        controllers.delete(request.id);
         stdins.delete(request.id);
         stdin.end();
         operations.end(opId);
@@ -223,7 +233,7 @@ export async function startRpcServer(options: RpcServerOptions): Promise<RpcServ
     socket.on('close', () => {
       connections.delete(socket);
       // A client that goes away cancels what it asked for.
-      for (const c of controllers) c.abort(new BangerError('cancelled', 'client disconnected'));
+      for (const c of controllers.values()) c.abort(new BangerError('cancelled', 'client disconnected'));
     });
   });
 

@@ -69,14 +69,16 @@ export const responseSchema = z.union([
   }),
 ]);
 
-/**
- * Client -> daemon during a call: bytes for the call's stdin (base64), or its end. A notification (no
- * top-level id), so it never starts a call of its own.
- */
+export type WireResponse = z.infer<typeof responseSchema>;
+
 /** Signals a client may forward to a running command (`vm run`/`vm exec`), named without `SIG`. */
 export const FORWARDED_SIGNALS = ['INT', 'TERM', 'HUP', 'QUIT'] as const;
 export type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];
 
+/**
+ * Client -> daemon during a call: bytes for the call's stdin (base64), or its end. A notification (no
+ * top-level id), so it never starts a call of its own.
+ */
 export const inputSchema = z.object({
   jsonrpc: z.literal('2.0'),
   method: z.literal('input'),
@@ -90,6 +92,11 @@ export const inputSchema = z.object({
       .optional(),
     /** The client got this signal (Ctrl-C, …) and forwards it to the call's command. */
     signal: z.enum(FORWARDED_SIGNALS).optional(),
+    /**
+     * The client gave up on the call (abort, timeout) but keeps the connection for others: the daemon
+     * cancels it as it would for a client that went away.
+     */
+    cancel: z.literal(true).optional(),
   }),
 });
 

@@ -4,7 +4,7 @@ import { createRunner } from '../host/runner.js';
 import type { Image } from '../model/image.js';
 import type { ProgressEvent } from '../model/progress.js';
 import type { VM } from '../model/vm.js';
-import { createRpcClient, ensureDaemon, type Params, type RpcClient } from '../rpc/index.js';
+import { createSharedRpcClient, ensureDaemon, type Params, type SharedRpcClient } from '../rpc/index.js';
 import { type SdkCall, sdkCall } from './methods.js';
 import { Vm } from './vm.js';
 
@@ -72,17 +72,28 @@ const longCall = (o: LongCallOptions) => ({ onProgress: o.onProgress, signal: o.
  * Every failure is a BangerError with a stable `code`, a `hint` and the daemon's `opId`.
  */
 export class Banger {
-  readonly #client: () => Promise<RpcClient>;
+  readonly #client: () => Promise<SharedRpcClient>;
   readonly #call: SdkCall;
+  #opened: SharedRpcClient | undefined;
+  #closed = false;
 
   constructor(options: BangerOptions = {}) {
     const version = bangerVersion();
-    let client: Promise<RpcClient> | undefined;
+    let client: Promise<SharedRpcClient> | undefined;
+    // One connection for all calls (see createSharedRpcClient): a call pays no connect.
+    const open = (socketPath: string) => {
+      this.#opened = createSharedRpcClient(socketPath, version);
+      if (this.#closed) this.#opened.close(); // closed before its first call: calls fail as after
+      return this.#opened;
+    };
     this.#client = () => {
       if (options.socketPath) {
-        client ??= Promise.resolve(createRpcClient(resolve(options.socketPath), version));
+        client ??= Promise.resolve(open(resolve(options.socketPath)));
       } else {
-        client ??= ensureDaemon({ layout: currentLayout(), version, runner: createRunner() });
+        const layout = currentLayout();
+        client ??= ensureDaemon({ layout, version, runner: createRunner() }).then(() =>
+          open(layout.socketPath),
+        );
         client.catch(() => {
           client = undefined; // a daemon that failed to start may start on the next call
         });
@@ -90,6 +101,20 @@ export class Banger {
       return client;
     };
     this.#call = sdkCall(this.#client);
+  }
+
+  /**
+   * Closes the connection to the daemon (calls in flight fail with a lost connection). Not needed for a
+   * script to exit: an idle connection does not keep Node running. Calls after it fail.
+   */
+  close(): void {
+    this.#closed = true;
+    this.#opened?.close();
+  }
+
+  /** `await using banger = new Banger()` closes it at the end of the block. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
   }
 
   /** Connects now (starting the user's daemon when needed) rather than on first use; the daemon's version. */

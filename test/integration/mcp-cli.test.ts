@@ -1,7 +1,8 @@
 /**
  * `banger mcp serve` against a real daemon without booting anything: the MCP SDK's client over stdio,
  * tools/list, schema errors, the flags, and the ownership rule over VM rows put in the store (one marked
- * createdBy mcp, one a developer's). The VM tools that boot guests are test/e2e/mcp.test.ts's.
+ * createdBy mcp, one a developer's), and image_pull's progress from a real registry (docker-registry on
+ * 127.0.0.1). The VM tools that boot guests are test/e2e/mcp.test.ts's.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VM } from '../../src/model/vm.js';
 import { createStore, openStore } from '../../src/store/index.js';
 import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
+import { registryUnavailable, startRegistry } from '../fixtures/registry.js';
+import { testRootfs } from '../fixtures/rootfs-tarball.js';
 import { addImage } from '../fixtures/vm-harness.js';
 
 let inst: BangerInstance;
@@ -178,4 +181,37 @@ describe('banger mcp serve (no guests)', () => {
       expect(help.stdout).toContain(flag);
     expect(existsSync(join(REPO_ROOT, 'docs', 'mcp.md'))).toBe(true);
   });
+
+  it('relays image_pull progress to a client that asked for it', async () => {
+    const unavailable = await registryUnavailable();
+    if (unavailable) throw new Error(`the registry fixture cannot run: ${unavailable}`);
+    const reg = await startRegistry();
+    try {
+      const { tarball } = await testRootfs();
+      await reg.pushImage('progress:1', [{ tarball, architecture: 'amd64' }]);
+      await reg.pushImage('quiet:1', [{ tarball, architecture: 'amd64' }]);
+      const { client, stderr } = await connect();
+      const seen: { progress: number; total?: number; message?: string }[] = [];
+      const pulled = (await client.callTool(
+        { name: 'image_pull', arguments: { ref: `${reg.host}/progress:1` } },
+        undefined,
+        { onprogress: (p) => seen.push(p), timeout: 300_000 },
+      )) as CallToolResult;
+      expect(pulled.isError, textOf(pulled)).toBeFalsy();
+      expect(pulled.structuredContent).toMatchObject({ image: { name: 'progress-1' } });
+      // The daemon's stages, in order, with a count that only grows (as MCP asks).
+      expect(seen.length).toBeGreaterThan(1);
+      expect(seen.map((p) => p.progress)).toEqual(seen.map((_, i) => i + 1));
+      const messages = seen.map((p) => p.message ?? '');
+      expect(messages.some((m) => m.startsWith('flatten'))).toBe(true);
+      expect(messages.some((m) => / bytes$/.test(m))).toBe(true);
+      // Without a progressToken nothing is sent: an unasked notification would be a protocol error
+      // (unknown token), which stderr() checks for.
+      const quiet = await call(client, 'image_pull', { ref: `${reg.host}/quiet:1` });
+      expect(quiet.isError, textOf(quiet)).toBeFalsy();
+      stderr();
+    } finally {
+      await reg.stop();
+    }
+  }, 360_000);
 });

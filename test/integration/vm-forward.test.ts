@@ -148,12 +148,13 @@ function harness(stateDir: string, agent = agentBinaryPath()): VmHarness {
   return h;
 }
 
-function forwardsOver(h: VmHarness): ForwardService {
+function forwardsOver(h: VmHarness, directAddress?: () => string): ForwardService {
   return createForwardService({
     vms: h.service,
     vmsDir: h.deps.vmsDir,
     log: pino({ level: 'silent' }),
     autoScanMs: 100,
+    directAddress,
   });
 }
 
@@ -460,4 +461,127 @@ describe('forwards through a hostile agent', () => {
     },
     60_000,
   );
+});
+
+/**
+ * The "guest's own address" as the daemon reaches it over the bridge, in this file: the host's loopback,
+ * where the servers below stand for a guest server bound to 0.0.0.0 (a real guest's eth0 address is not
+ * reachable from this process, whose namespace does not hold the bridge). A server bound to the guest's
+ * 127.0.0.1 is the one in the namespace (guestServer), reachable only through the agent.
+ */
+const DIRECT_SERVER = `const net=require('net');const [mode]=process.argv.slice(1);let open=0;
+const s=net.createServer({allowHalfOpen:true},c=>{open++;console.log('conn '+open);c.on('error',()=>{});
+c.on('close',()=>{open--;console.log('closed '+open);});
+if(mode==='echo')c.pipe(c);else if(mode==='reset')c.once('data',()=>c.resetAndDestroy());else c.pause();
+}).listen(0,'127.0.0.1',()=>console.log('listening '+s.address().port));`;
+
+async function directServer(mode: 'echo' | 'reset' | 'stall') {
+  const child = runner.spawn([process.execPath, '-e', DIRECT_SERVER, mode], { pipe: true });
+  children.push(child);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  await waitUntil(() => /listening \d+/.test(out), 20_000);
+  const port = Number(/listening (\d+)/.exec(out)?.[1]);
+  return { child, port, output: () => out };
+}
+
+describe('vm forward straight to the guest when the daemon can route to it', () => {
+  let h: VmHarness;
+  let fwd: ForwardService;
+  /** Forwards guest port `port` from a free host port; the host port. */
+  const forward = async (port: number) => {
+    const { forwards } = await fwd.add('direct', specs(`0:${port}`));
+    return forwards.find((f) => f.guestPort === port)!.hostPort;
+  };
+
+  beforeAll(async () => {
+    h = harness(join(root, `s${n++}`));
+    fwd = forwardsOver(h, () => '127.0.0.1');
+    await h.service.create({ name: 'direct', image: 'tiny' });
+  });
+
+  afterAll(async () => {
+    await fwd?.close();
+    await h?.discard();
+  });
+
+  afterEach(async () => {
+    for (const f of fwd.list(h.service.get('direct').id).forwards)
+      await fwd.remove('direct', [f.hostPort]).catch(() => {});
+  });
+
+  it('a server on the guest address goes direct; one on the guest loopback goes through the agent', async () => {
+    const direct = await directServer('echo');
+    // Nothing listens on this port in the guest's namespace: through the agent it would be reset.
+    const viaDirect = await forward(direct.port);
+    const r1 = await guard(exchange(viaDirect, Buffer.from('straight over the bridge')), 'direct echo');
+    expect(r1).toEqual({ data: Buffer.from('straight over the bridge') });
+    expect(direct.output()).toContain('conn 1');
+
+    // Loopback-only in the guest: the direct connect is refused (nothing on the guest address), the agent's
+    // connect stream reaches it. The host's own loopback must not have it, or this would prove nothing.
+    const guestPort = 7300;
+    expect(await listenable(guestPort)).toBe(true);
+    await guestServer('echo', guestPort);
+    const viaAgent = await forward(guestPort);
+    const payloads = Array.from({ length: 5 }, (_, i) => randomBytes(64 * 1024 + i));
+    const results = await guard(Promise.all(payloads.map((p) => exchange(viaAgent, p))), 'agent echo');
+    results.forEach((r, i) => {
+      expect(r.error).toBeUndefined();
+      expect(r.data.equals(payloads[i]!)).toBe(true);
+    });
+
+    // Both ways leave nothing open: the relayed connections end, on the host and at the direct server.
+    const id = h.service.get('direct').id;
+    await waitUntil(() => fwd.list(id).forwards.every((f) => f.connections === 0), 30_000);
+    await waitUntil(() => direct.output().trimEnd().endsWith('closed 0'), 30_000);
+    await fwd.remove('direct', [viaDirect, viaAgent]);
+    expect(await listenable(viaDirect)).toBe(true);
+    expect(await listenable(viaAgent)).toBe(true);
+  });
+
+  it('a direct server that accepts then resets gives the client a reset, not a hang', async () => {
+    const server = await directServer('reset');
+    const port = await forward(server.port);
+    const r = await guard(exchange(port, Buffer.from('then a reset')), 'direct reset');
+    expect(r.error).toBe('ECONNRESET');
+    await waitUntil(
+      () => fwd.list(h.service.get('direct').id).forwards.every((f) => f.connections === 0),
+      30_000,
+    );
+    await fwd.remove('direct', [port]);
+    expect(await listenable(port)).toBe(true);
+  });
+
+  it('a direct server that accepts then stalls holds its connection only; removing the forward frees all', async () => {
+    const stall = await directServer('stall');
+    const echo = await directServer('echo');
+    const stalled = await forward(stall.port);
+    const live = await forward(echo.port);
+    const sock = connect({ port: stalled, host: '127.0.0.1' });
+    let error: string | undefined;
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      error = e.code;
+    });
+    const closed = new Promise((r) => sock.once('close', r));
+    sock.write(Buffer.alloc(8 * MiB, 1)); // more than the socket buffers take: the stall holds it back
+    await waitUntil(() => stall.output().includes('conn 1'), 30_000);
+    // The other forward and the same host listener still serve new connections.
+    expect(
+      (await guard(exchange(live, Buffer.from('still here')), 'echo beside a stall')).data.toString(),
+    ).toBe('still here');
+    // The daemon's end toward the stalled server is open until the forward goes, then closed (the server,
+    // paused, never reads that close: its own side stays, as any server's that ignores its peer).
+    const established = async () =>
+      (await runner.run(['ss', '-tnH', 'state', 'established', `( dport = :${stall.port} )`])).stdout.trim();
+    expect(await established()).not.toBe('');
+    await fwd.remove('direct', [stalled]);
+    await guard(closed, 'the stalled client to be reset');
+    expect(error).toBe('ECONNRESET');
+    await waitUntil(async () => (await established()) === '', 30_000);
+    expect(await listenable(stalled)).toBe(true);
+    await fwd.remove('direct', [live]);
+  });
 });

@@ -29,10 +29,12 @@ function hostPortOf(text: string): number {
   return n;
 }
 
-/** `banger vm forward`: TCP ports of the host relayed to a running VM through its agent. */
+/** `banger vm forward`: TCP ports of the host relayed to a running VM (over the bridge, or through its agent). */
 export function forwardCommand(ctx: CliContext) {
   return new Command('forward')
-    .description('forward host TCP ports to a running VM (through its agent), until it stops')
+    .description(
+      'forward host TCP ports to a running VM (over the bridge, else through its agent), until it stops',
+    )
     .argument('<vm>', 'VM (running)')
     .argument(
       '[spec...]',

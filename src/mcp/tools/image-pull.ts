@@ -14,9 +14,10 @@ export const imagePullTool = () =>
       name: pullShape.name.describe('store it under this name (default: derived from ref)'),
       platform: pullShape.platform.describe('OCI platform, e.g. linux/amd64'),
     }),
-    async run(args, ctx, signal) {
+    // Progress (stages, bytes) goes to an MCP client that sent a progressToken.
+    async run(args, ctx, signal, onProgress) {
       const client = await ctx.client();
-      const { image } = await client.call('image.pull', args, { signal });
+      const { image } = await client.call('image.pull', args, { signal, onProgress });
       return { image: imageSummary(image) };
     },
   });

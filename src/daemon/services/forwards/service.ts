@@ -8,6 +8,7 @@ import type { VM } from '../../../model/vm.js';
 import { vmPaths } from '../vms/index.js';
 import type { VmService } from '../vms/service.js';
 import { scanGuestListeners } from './auto.js';
+import { connectDirect } from './direct-connect.js';
 import { connectGuestPort } from './guest-connect.js';
 import { boundPort, listenHost, listenHostNear } from './listen.js';
 import { relay } from './relay.js';
@@ -20,6 +21,11 @@ const MAX_CONNECTIONS_PER_FORWARD = 256;
 const TOUCH_EVERY_MS = 5_000;
 /** How often `--auto` asks the guest which ports listen. */
 const AUTO_SCAN_MS = 2_000;
+/**
+ * After a direct connect failed (a loopback-only guest server, a guest firewall), a forward uses the agent
+ * for this long before it tries the direct way again (the server may have moved to 0.0.0.0).
+ */
+const DIRECT_RETRY_MS = 30_000;
 
 /** One forward as `vm show` and `vm forward --list` report it. */
 export interface ForwardInfo {
@@ -64,6 +70,12 @@ export interface ForwardServiceDeps {
   vmsDir: string;
   log: Logger;
   autoScanMs?: number;
+  /**
+   * Where the daemon reaches a VM's TCP ports without the agent: its guest IP when the daemon shares the
+   * network namespace of the VM's bridge (the usual case), undefined when it does not (`netns` set: the VMs'
+   * network lives elsewhere). Without it every connection goes through the agent.
+   */
+  directAddress?: (vm: VM) => string | undefined;
 }
 
 interface Forward {
@@ -76,6 +88,8 @@ interface Forward {
   error?: string;
   /** Unset until attached to a running VM: connections are reset meanwhile. */
   vmId?: string;
+  /** Until then, connections go through the agent (a direct connect failed: see DIRECT_RETRY_MS). */
+  agentUntil?: number;
 }
 
 interface VmForwards {
@@ -103,6 +117,24 @@ export function createForwardService(deps: ForwardServiceDeps): ForwardService {
     }
   };
 
+  /**
+   * The guest end of one connection: straight over the bridge when the daemon can route to the guest and
+   * the guest's server listens on its own address (every byte through the agent's multiplexed stream costs
+   * throughput and latency, under TCG most of all); through the agent otherwise, which also reaches a server
+   * bound to the guest's loopback only.
+   */
+  const connectGuest = async (fwd: Forward, vmId: string): Promise<Duplex> => {
+    const address = deps.directAddress?.(vms.get(vmId));
+    if (address && (fwd.agentUntil ?? 0) <= Date.now()) {
+      try {
+        return await connectDirect(address, fwd.guestPort);
+      } catch {
+        fwd.agentUntil = Date.now() + DIRECT_RETRY_MS;
+      }
+    }
+    return connectGuestPort(await vms.agent(vmId), fwd.guestPort);
+  };
+
   const relayConnection = async (fwd: Forward, sock: Socket) => {
     sock.on('error', () => {}); // reported through the relay (or irrelevant before it)
     const vmId = fwd.vmId;
@@ -111,7 +143,7 @@ export function createForwardService(deps: ForwardServiceDeps): ForwardService {
     sock.once('close', () => fwd.conns.delete(sock));
     touch(vmId);
     try {
-      const guest = await connectGuestPort(await vms.agent(vmId), fwd.guestPort);
+      const guest = await connectGuest(fwd, vmId);
       if (sock.destroyed || !fwd.conns.has(sock)) return void guest.destroy();
       fwd.conns.set(sock, guest);
       relay(sock, guest, () => touch(vmId));

@@ -568,8 +568,9 @@ export function createVmService(deps: VmServiceDeps): VmService {
         const left = (running.get(vm.id) ?? 1) - 1;
         if (left > 0) running.set(vm.id, left);
         else running.delete(vm.id);
-        // The end of a command is a use too: the idle clock starts from it, not from its start.
-        if (store.vms.findById(vm.id)) store.vms.touch(vm.id);
+        // The end of a command is a use too: the idle clock starts from it, not from its start. (A VM deleted
+        // meanwhile has no row: the update touches nothing; no read first on this hot path.)
+        store.vms.touch(vm.id);
       }
     },
 
