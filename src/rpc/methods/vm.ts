@@ -181,6 +181,10 @@ export const vmMethods = {
       noBootstrap: z.boolean().default(false),
       /** Nobody attaches after (-d): the bootstrap runs before the call returns. */
       detach: z.boolean().default(false),
+      /** Start from this snapshot (its image, size and memory) through the fork path instead of booting. */
+      fromSnapshot: z.string().min(1).optional(),
+      /** Boot even when a warm template of the image exists (and make none afterwards). */
+      cold: z.boolean().default(false),
     }),
     result: z.object({
       vm: vmSchema,

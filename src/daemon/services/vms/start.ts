@@ -22,6 +22,7 @@ import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { macFor } from './names.js';
 import type { AgentPort, BootKernel, VmmLaunchSpec } from './ports.js';
+import { checkRestoreTarget } from './restore-check.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
@@ -74,6 +75,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     // any host side effect when it has neither); an image's own kernel of unknown config keeps microvm.
     const features = kernel.manifest?.capabilities;
     const machine = chooseMachine(features ?? { virtioMmio: 'unknown', virtioPci: 'unknown' });
+    const restore = opts.restore;
+    if (restore) await checkRestoreTarget(restore, { kernelPath: kernel.kernelPath, machine });
 
     stage('network');
     await network.ensureBridge();
@@ -103,7 +106,6 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       root = { path: fork.root, format: 'qcow2' };
       work = { path: fork.work, format: 'qcow2' };
     } else root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
-    const restore = opts.restore;
     const memory = restore?.files.find((f) => f.role === 'memory');
     if (restore && !memory) throw operationFailed(`snapshot ${restore.name} has no memory file`);
 
@@ -157,6 +159,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       vmDir: paths.dir,
       logPath: instance.consoleLogPath,
       lastError: undefined,
+      boot: { kernelPath: kernel.kernelPath, machine },
     });
     await checkpoint('vmm');
 
@@ -200,6 +203,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         mac: spec.net?.mac ?? macFor(vm.id),
         dns: config.default_dns,
       });
+      // A warm template was made under other host files (git identity, [[file_sync]]): this start's apply.
+      if (restore.template) await syncHostFiles(deps, vm, live.agent, progress, true);
       sshdPresent = await hasSshd(live.agent);
     } else {
       stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
