@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Runner } from '../../../host/index.js';
@@ -54,8 +54,16 @@ export interface CreateOptions {
   template?: Snapshot['template'];
 }
 
+/** A file's identity and last change, to nanoseconds; undefined when it is missing. */
+async function statKey(path: string): Promise<string | undefined> {
+  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  return st && `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
 export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotService {
   const { store } = deps;
+  /** Files whose digest this daemon checked, by path: the stat key they had and the digest they matched. */
+  const verified = new Map<string, string>();
 
   const get = (ref: string): Snapshot => {
     const s = store.snapshots.findByName(ref) ?? store.snapshots.findById(ref);
@@ -155,6 +163,11 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
       const s = get(ref);
       for (const f of s.files) {
         const path = join(s.dir, f.name);
+        // A file this daemon hashed before and that was not written since (the same inode, size, mtime and
+        // ctime, in ns: any write or utimes moves ctime) is not read again: a warm `vm run` would otherwise
+        // read the whole memory file and both disks on every run.
+        const seen = await statKey(path);
+        if (seen && verified.get(path) === `${seen} ${f.sha256}`) continue;
         const actual = existsSync(path) ? await sha256File(path) : 'missing';
         if (actual !== f.sha256)
           throw new BangerError(
@@ -162,6 +175,7 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
             `snapshot ${s.name}: ${f.name} changed since it was saved (sha256 ${actual}, recorded ${f.sha256})`,
             { hint: `banger snapshot rm ${s.name}` },
           );
+        if (seen && seen === (await statKey(path))) verified.set(path, `${seen} ${f.sha256}`);
       }
       return s;
     },

@@ -59,7 +59,7 @@ export function createWarmTemplates(deps: WarmTemplatesDeps): WarmTemplates {
     const vm = await deps.vms.create(
       {
         name: `warm-${key.slice(0, 8)}-${randomBytes(2).toString('hex')}`,
-        image: image.id,
+        image: image.name,
         vcpu: from.spec.vcpu,
         memoryMib: from.spec.memoryMib,
         diskSizeBytes: from.spec.diskSizeBytes,
@@ -70,6 +70,8 @@ export function createWarmTemplates(deps: WarmTemplatesDeps): WarmTemplates {
       { waitForSsh: true },
     );
     try {
+      // Renamed or replaced since the run: the template would be of another image.
+      if (vm.imageId !== image.id) return;
       const made = await deps.snapshots.create(vm.id, name, { template: { key, imageId: image.id } });
       deps.log.info(
         { template: made.name, image: image.name, ms: Math.round(performance.now() - t0) },

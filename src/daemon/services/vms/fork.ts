@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeQcow2Overlay } from '../../../host/index.js';
 import { notFound, operationFailed } from '../../../model/errors.js';
 import type { Snapshot } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
@@ -31,7 +32,6 @@ export function forkSnapshot(deps: Pick<VmServiceDeps, 'store'>, vm: VM): Snapsh
  * recorded before it is made. The snapshot's files are never written: QEMU opens backing files read-only.
  */
 export async function ensureForkDisks(
-  deps: VmServiceDeps,
   vmDir: string,
   snapshot: Snapshot,
   ledger: IdentityLedger,
@@ -40,7 +40,10 @@ export async function ensureForkDisks(
   const backing = (role: 'root-disk' | 'work-disk') => {
     const f = snapshot.files.find((x) => x.role === role);
     if (!f) throw operationFailed(`snapshot ${snapshot.name} has no ${role} file`);
-    return { path: join(snapshot.dir, f.name), format: f.name.endsWith('.qcow2') ? 'qcow2' : 'raw' };
+    return {
+      path: join(snapshot.dir, f.name),
+      format: f.name.endsWith('.qcow2') ? ('qcow2' as const) : ('raw' as const),
+    };
   };
   for (const [dest, role] of [
     [paths.root, 'root-disk'],
@@ -50,7 +53,8 @@ export async function ensureForkDisks(
     const b = backing(role);
     await ledger.record([{ kind: 'file', path: dest }]);
     try {
-      await deps.runner.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', b.format, '-b', b.path, dest]);
+      // In-process (no qemu-img spawn): the warm `vm run` path makes two of these on every run.
+      await writeQcow2Overlay(dest, { path: b.path, format: b.format });
     } catch (err) {
       await rm(dest, { force: true });
       throw err;

@@ -102,7 +102,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     let root: { path: string; format: 'raw' | 'qcow2' };
     let work: { path: string; format: 'raw' | 'qcow2' } = { path: paths.workDisk, format: 'raw' };
     if (vm.runtime.forkOf) {
-      const fork = await ensureForkDisks(deps, paths.dir, forkSnapshot(deps, vm), ledger);
+      const fork = await ensureForkDisks(paths.dir, forkSnapshot(deps, vm), ledger);
       root = { path: fork.root, format: 'qcow2' };
       work = { path: fork.work, format: 'qcow2' };
     } else root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
