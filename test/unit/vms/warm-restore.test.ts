@@ -87,3 +87,11 @@ describe('warmTemplateKey', () => {
     expect(await key(image)).not.toBe(afterRootfs);
   });
 });
+
+describe('the template VMs tag', () => {
+  it('is refused from clients: the daemon deletes VMs carrying it at its start', async () => {
+    const { vmCreateParamsSchema } = await import('../../../src/rpc/methods/vm.js');
+    expect(vmCreateParamsSchema.safeParse({ createdBy: 'banger-warm' }).success).toBe(false);
+    expect(vmCreateParamsSchema.safeParse({ createdBy: 'mcp' }).success).toBe(true);
+  });
+});
