@@ -26,6 +26,7 @@ describe('identityScript (what a restored guest is told)', () => {
       "echo 'nameserver 1.1.1.1' > /etc/resolv.conf",
       'date -u -s @1700000000 > /dev/null',
       'echo abababab > /dev/urandom',
+      'if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -x /usr/bin/sshd ]; then echo banger:sshd-present; fi',
     ]);
   });
 

@@ -6,7 +6,7 @@ import { writeQcow2Overlay } from '../../../host/index.js';
 import { notFound, operationFailed } from '../../../model/errors.js';
 import type { Snapshot } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
-import { guestSh } from './guest-setup.js';
+import { guestSh, SSHD_PRESENT, SSHD_PROBE } from './guest-setup.js';
 import type { IdentityLedger } from './ledger.js';
 import type { AgentPort } from './ports.js';
 import type { VmServiceDeps } from './types.js';
@@ -96,12 +96,15 @@ export function identityScript(id: ForkIdentity, now = new Date(), seed = random
     ...(id.dns ? [`echo 'nameserver ${id.dns}' > /etc/resolv.conf`] : []),
     `date -u -s @${Math.floor(now.getTime() / 1000)} > /dev/null`,
     `echo ${seed.toString('hex')} > /dev/urandom`,
+    // The sshd probe in the same round trip (a warm `vm run` pays for each one).
+    SSHD_PROBE,
   ].join('\n');
 }
 
 /** Applies the new identity through the agent; a guest that cannot take it is a failed fork. */
-export async function applyForkIdentity(agent: AgentPort, id: ForkIdentity): Promise<void> {
+export async function applyForkIdentity(agent: AgentPort, id: ForkIdentity): Promise<{ hasSshd: boolean }> {
   const r = await guestSh(agent, identityScript(id), 'the identity script');
   if (r.code !== 0)
     throw operationFailed(`the restored guest could not take its new identity (exit ${r.code}): ${r.output}`);
+  return { hasSshd: r.output.split('\n').at(-1) === SSHD_PRESENT };
 }

@@ -11,7 +11,6 @@ import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
 import { applyForkIdentity, ensureForkDisks, forkSnapshot } from './fork.js';
 import {
-  hasSshd,
   installAuthorizedKey,
   mountWorkDisk,
   readHostKey,
@@ -195,7 +194,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     if (restore) {
       // The restored guest has the snapshot's mounts and files, and its identity: it is told the new one.
       stage('identity', 'address, hostname, clock and random seed of the fork');
-      await applyForkIdentity(live.agent, {
+      const identity = await applyForkIdentity(live.agent, {
         hostname: vm.name,
         address: ip.address,
         prefix,
@@ -205,7 +204,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       });
       // A warm template was made under other host files (git identity, [[file_sync]]): this start's apply.
       if (restore.template) await syncHostFiles(deps, vm, live.agent, progress, true);
-      sshdPresent = await hasSshd(live.agent);
+      sshdPresent = identity.hasSshd;
     } else {
       stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
       const facts = await mountWorkDisk(live.agent, { sshDir: deps.ssh !== undefined });
