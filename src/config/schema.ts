@@ -127,6 +127,11 @@ export const configSchema = z.strictObject({
   file_sync: z.array(fileSyncSchema).default([]),
   /** Copy the host's git user.name and user.email into the guest's /root/.gitconfig at every start. */
   git_identity: z.boolean().default(true),
+  /**
+   * `vm run` restores a warm template (a snapshot of a VM booted once for the same image, kernel, agent and
+   * spec) instead of booting, and makes one in the background after a cold run when there is none.
+   */
+  warm_templates: z.boolean().default(true),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -39,7 +39,11 @@ import { createDnsService, type DnsService } from './services/dns/index.js';
 import { createFileService } from './services/files/index.js';
 import { createForwardService, type ForwardService } from './services/forwards/index.js';
 import { createImageService } from './services/images/index.js';
-import { createSnapshotService } from './services/snapshots/index.js';
+import {
+  createSnapshotService,
+  createWarmTemplates,
+  type WarmTemplates,
+} from './services/snapshots/index.js';
 import { createStatsService } from './services/stats/index.js';
 import { createVmService, tapsHeldBy, type VmService } from './services/vms/index.js';
 import { createWorkspaceService } from './services/workspaces/index.js';
@@ -117,6 +121,8 @@ export async function startDaemon({
   });
   const disks = createHostDisks({ runner, priv, stateDir: layout.stateDir, vmsDir: layout.vmsDir, config });
   const vmParts = buildVmParts({ config, layout, runner, images, kernels, log });
+  // Built after the VM service, which reaches it through this getter (vm run restores snapshots).
+  let templates: WarmTemplates | undefined;
   const vms: VmService = createVmService({
     store,
     config,
@@ -134,6 +140,7 @@ export async function startDaemon({
       configPath: join(layout.sshDir, 'ssh_config'),
     },
     ...vmParts,
+    restores: () => templates,
   });
   const dns = buildDns({ config, store, runner, priv, network, log });
   const report = await vms.reconcile();
@@ -148,6 +155,8 @@ export async function startDaemon({
     log: log.child({ svc: 'snapshots' }),
   });
   await snapshots.reconcile();
+  templates = createWarmTemplates({ store, snapshots, vms, log: log.child({ svc: 'warm' }) });
+  await templates.reconcile();
   // After reconcile: the records are the adopted VMs'. A taken port leaves the daemon running without it.
   await dns.start();
   const stats = createStatsService({
@@ -182,6 +191,7 @@ export async function startDaemon({
       await stats.close();
       await forwards.close(); // listeners go; the saved sets stay for the next daemon
       await dns.close();
+      await templates?.idle(); // a template half made would leave its throwaway VM for the next start
       await vms.close(); // VMs keep running; the next daemon adopts them
       // Idle taps go (running VMs keep theirs); the next daemon refills the pool where the bridge is.
       await network.taps
@@ -206,7 +216,7 @@ export async function startDaemon({
       return { stopping: true };
     },
     'daemon.operations.list': async () => ({ operations: operations.list() }),
-    ...imageHandlers({ images }),
+    ...imageHandlers({ images, templates }),
     ...kernelHandlers({ kernels }),
     ...vmHandlers({ vms, samples: stats.lastSamples, forwards }),
     ...vmStatsHandlers({ stats }),

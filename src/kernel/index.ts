@@ -17,6 +17,7 @@ export {
   extractDeb,
   resolveDebianKernelPackage,
 } from './debian.js';
+export { hashFile } from './hash.js';
 export {
   buildInitramfs,
   DEFAULT_BUSYBOX,

@@ -29,7 +29,16 @@ export const snapshotSchema = z.object({
     version: z.string(),
     /** What the VM booted: a restore must give the same kernel, machine and size. */
     kernelPath: z.string().optional(),
+    /** sha256 of that kernel file; a restore whose kernel differs is refused (absent: made before it was recorded). */
+    kernelSha256: z.string().optional(),
+    /** The QEMU machine type it ran on; a restore onto another machine is refused. */
+    machine: z.enum(['microvm', 'q35']).optional(),
   }),
+  /**
+   * A warm template of `vm run` (not a user's snapshot): `key` is the digest of what it was booted from
+   * (image, kernel, agent binary, VMM, spec); a run whose inputs digest otherwise never uses it.
+   */
+  template: z.object({ key: z.string().regex(/^[0-9a-f]{64}$/), imageId: z.string() }).optional(),
   spec: vmSpecSchema,
   files: z.array(snapshotFileSchema),
   sizeBytes: z.number().int().nonnegative(),

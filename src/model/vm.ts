@@ -33,6 +33,8 @@ export const vmRuntimeSchema = z.object({
    * snapshot's (so `snapshot rm` is refused while it exists); it cold-boots on them after a stop.
    */
   forkOf: z.object({ snapshotId: z.string(), snapshotName: z.string() }).optional(),
+  /** What the running VMM booted (recorded at each start): a snapshot records it, a restore must match it. */
+  boot: z.object({ kernelPath: z.string(), machine: z.enum(['microvm', 'q35']) }).optional(),
 });
 
 /**

@@ -47,6 +47,10 @@ export interface RunVmOptions extends CreateVmOptions {
   noBootstrap?: boolean;
   /** Delete the VM when the run fails before it is handed over (default true; a failed boot is kept). */
   rm?: boolean;
+  /** Start from this snapshot (its image, size and memory) instead of booting; no image or size options. */
+  fromSnapshot?: string;
+  /** Boot even when a warm template of the image exists. */
+  cold?: boolean;
 }
 
 export interface PullOptions extends LongCallOptions {
@@ -138,6 +142,8 @@ export class Banger {
           from: opts.from,
           noBootstrap: opts.noBootstrap,
           rm: opts.rm ?? true,
+          fromSnapshot: opts.fromSnapshot,
+          cold: opts.cold,
           // Nobody attaches after: the bootstrap (if any) runs before the call returns.
           detach: true,
         },

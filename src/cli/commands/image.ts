@@ -85,7 +85,7 @@ export function imageCommands(ctx: CliContext) {
     .option('--json', 'print JSON')
     .action(async (name, opts) => {
       const r = await (await ctx.client()).call('image.show', { name });
-      ctx.out.write(opts.json ? renderJson(r) : renderImage(r.image, r.report, r.usedBy));
+      ctx.out.write(opts.json ? renderJson(r) : renderImage(r.image, r.report, r.usedBy, r.warmTemplates));
     });
 
   image

@@ -475,10 +475,14 @@ export function vmCommands(ctx: CliContext) {
     .option('--branch <name>', 'with PATH: create and check out this new branch in the guest')
     .option('--from <ref>', 'with --branch: start the new branch from this commit')
     .option('--no-bootstrap', 'skip `mise install` for a repository with .mise.toml or .tool-versions')
+    .option('--from-snapshot <name>', 'start from a snapshot (its image, size and memory) instead of booting')
+    .option('--cold', "boot even when the image's warm template exists")
     .addHelpText(
       'after',
       `${examples(
         'banger vm run -- uname -a',
+        'banger vm run --rm --from-snapshot base -- cat /tmp/state',
+        'banger vm run --rm --cold alpine -- true',
         "banger vm run --rm alpine -- sh -c 'echo hi; exit 3'",
         'banger vm run -d --name dev --nat',
         'banger vm run ./repo                      # a shell in /root/repo',
@@ -498,6 +502,10 @@ links; sockets, FIFOs and devices are skipped. Get the changes back with banger 
         throw badRequest('--branch and --from need a PATH (the repository to copy in)');
       if (opts.from !== undefined && opts.branch === undefined)
         throw badRequest('--from needs --branch: it says where the new branch starts');
+      if (opts.fromSnapshot !== undefined && opts.cold)
+        throw badRequest(
+          '--cold and --from-snapshot cannot be combined: a snapshot is restored, never booted',
+        );
       const params = {
         create: createParams({ ...opts, image: opts.image ?? image }),
         argv,
@@ -508,6 +516,8 @@ links; sockets, FIFOs and devices are skipped. Get the changes back with banger 
         from: opts.from,
         noBootstrap: opts.bootstrap === false,
         detach: Boolean(opts.detach),
+        fromSnapshot: opts.fromSnapshot,
+        cold: Boolean(opts.cold),
       };
       // The daemon runs the whole of it (create, start, workspace, command, --rm); only an interactive
       // session is ours, on the user's terminal, after which --rm is a delete.

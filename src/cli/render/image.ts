@@ -1,5 +1,6 @@
 import type { Image } from '../../model/image.js';
 import { formatSize } from '../../model/sizes.js';
+import type { VMSpec } from '../../model/vm.js';
 
 /** One line naming where an image came from. */
 export function describeSource(s: Image['source']): string {
@@ -18,7 +19,12 @@ export function describeSource(s: Image['source']): string {
 }
 
 /** `image show` as text: identity, source, files, kernel, config, users, fidelity report. */
-export function renderImage(image: Image, report: unknown, usedBy: string[]): string {
+export function renderImage(
+  image: Image,
+  report: unknown,
+  usedBy: string[],
+  warm: { name: string; spec: VMSpec; sizeBytes: number }[] = [],
+): string {
   const a = image.artifacts;
   const lines = [
     `name:     ${image.name}`,
@@ -38,6 +44,12 @@ export function renderImage(image: Image, report: unknown, usedBy: string[]): st
   for (const e of c.env ?? []) lines.push(`env:      ${e}`);
   lines.push(`created:  ${image.createdAt}`);
   lines.push(`used by:  ${usedBy.length > 0 ? usedBy.join(', ') : '(no VM)'}`);
+  // What `vm run` restores instead of booting (made after the first cold run of each size).
+  if (warm.length === 0) lines.push('warm template: none (the next cold vm run makes one)');
+  for (const t of warm)
+    lines.push(
+      `warm template: ${t.name} (${t.spec.vcpu} vCPU, ${t.spec.memoryMib} MiB, disk ${formatSize(t.spec.diskSizeBytes)}; ${formatSize(t.sizeBytes)})`,
+    );
   if (report !== undefined) {
     lines.push('fidelity report:');
     for (const [k, v] of Object.entries(report as Record<string, unknown>)) {

@@ -1,12 +1,28 @@
 import type { ImageService } from '../services/images/index.js';
+import type { WarmTemplates } from '../services/snapshots/index.js';
 import type { HandlerGroup } from './types.js';
 
 /** `image.*` handlers: thin, each calls one service function. */
-export function imageHandlers(deps: { images: ImageService }): HandlerGroup<'image'> {
+export function imageHandlers(deps: {
+  images: ImageService;
+  templates?: Pick<WarmTemplates, 'forImage'> | undefined;
+}): HandlerGroup<'image'> {
   const { images } = deps;
   return {
     'image.list': async () => ({ images: images.list() }),
-    'image.show': async ({ name }) => images.show(name),
+    'image.show': async ({ name }) => {
+      const shown = await images.show(name);
+      const warm = deps.templates?.forImage(shown.image.id) ?? [];
+      return {
+        ...shown,
+        warmTemplates: warm.map((t) => ({
+          name: t.name,
+          spec: t.spec,
+          sizeBytes: t.sizeBytes,
+          createdAt: t.createdAt,
+        })),
+      };
+    },
     'image.catalog': async () => ({
       entries: (await images.catalog()).map(({ entry, state }) => ({
         name: entry.name,

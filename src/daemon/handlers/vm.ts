@@ -122,7 +122,7 @@ export function vmHandlers(deps: {
     },
     'vm.sshConfig': async () => vms.sshConfig(),
     'vm.run': async (
-      { create, argv, env, cwd, stdin, rm, workspace, branch, from, noBootstrap, detach },
+      { create, argv, env, cwd, stdin, rm, workspace, branch, from, noBootstrap, detach, fromSnapshot, cold },
       ctx,
     ) =>
       withForwards(forwards, create, (afterStart) =>
@@ -134,6 +134,8 @@ export function vmHandlers(deps: {
             bootstrap: !noBootstrap,
             detach,
             rm,
+            fromSnapshot,
+            cold,
           },
           callIo(ctx, stdin),
           { ...op(ctx), control: ctx.stdin, afterStart },

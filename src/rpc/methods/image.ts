@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { imageSchema } from '../../model/image.js';
+import { vmSpecSchema } from '../../model/vm.js';
 import { method, noParams } from './define.js';
 
 const name = z.string().min(1);
@@ -39,8 +40,18 @@ export const imageMethods = {
   }),
   'image.show': method({
     params: z.strictObject({ name }),
-    result: z.object({ image: imageSchema, report: z.unknown().optional(), usedBy: z.array(z.string()) }),
-    summary: 'One image with its fidelity report and the VMs that use it.',
+    result: z.object({
+      image: imageSchema,
+      report: z.unknown().optional(),
+      usedBy: z.array(z.string()),
+      /** The warm templates `vm run` restores for this image (one per spec); none until a cold run made one. */
+      warmTemplates: z
+        .array(
+          z.object({ name: z.string(), spec: vmSpecSchema, sizeBytes: z.number(), createdAt: z.string() }),
+        )
+        .default([]),
+    }),
+    summary: 'One image with its fidelity report, the VMs that use it and its warm templates.',
   }),
   'image.catalog': method({
     params: noParams,

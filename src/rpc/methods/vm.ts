@@ -21,7 +21,10 @@ export const vmCreateParamsSchema = z.strictObject({
   /** `[HOST_ADDR:]HOST_PORT:GUEST_PORT` forwards listening from the start, for as long as the VM runs. */
   forwards: forwardSpecsSchema.default([]),
   /** Who makes the VM when a program does (`mcp`): stored with it and shown by `vm show --json`. */
-  createdBy: vmCreatedBySchema.optional(),
+  createdBy: vmCreatedBySchema
+    // The daemon's own throwaway VMs (warm templates) carry this tag and are deleted at its start.
+    .refine((v) => v !== 'banger-warm', '"banger-warm" is the tag of banger\'s own template VMs')
+    .optional(),
 });
 
 const execSchema = {
@@ -181,6 +184,10 @@ export const vmMethods = {
       noBootstrap: z.boolean().default(false),
       /** Nobody attaches after (-d): the bootstrap runs before the call returns. */
       detach: z.boolean().default(false),
+      /** Start from this snapshot (its image, size and memory) through the fork path instead of booting. */
+      fromSnapshot: z.string().min(1).optional(),
+      /** Boot even when a warm template of the image exists (and make none afterwards). */
+      cold: z.boolean().default(false),
     }),
     result: z.object({
       vm: vmSchema,

@@ -143,6 +143,10 @@ const KEYS: Record<string, Row> = {
     readBy: ['src/daemon/services/workspaces/host-files.ts'],
     coveredBy: ['test/unit/config/config.test.ts'],
   },
+  warm_templates: {
+    readBy: ['src/daemon/services/vms/service.ts'],
+    coveredBy: ['test/e2e/vm-run-warm.test.ts'],
+  },
   file_sync: {
     readBy: ['src/daemon/services/workspaces/host-files.ts'],
     coveredBy: ['test/e2e/vm-workspace.test.ts'],

@@ -49,6 +49,7 @@ describe('identityScript (what a restored guest is told)', () => {
       "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFoo root@fa' > /etc/ssh/ssh_host_ed25519_key.pub",
       'chmod 644 /etc/ssh/ssh_host_ed25519_key.pub',
       'for f in /run/sshd.pid /var/run/sshd.pid; do if [ -s "$f" ]; then kill -HUP "$(cat "$f")" 2>/dev/null || true; break; fi; done',
+      'if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -x /usr/bin/sshd ]; then echo banger:sshd-present; fi',
     ]);
   });
 

@@ -1,2 +1,3 @@
 /** Snapshots (issue 20): save a VM's memory, device state and disks; list, show, verify, remove; reconcile. */
 export { createSnapshotService, type SnapshotService, type SnapshotServiceDeps } from './service.js';
+export { createWarmTemplates, WARM_TEMPLATE_CREATOR, type WarmTemplates } from './templates.js';

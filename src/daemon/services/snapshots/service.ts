@@ -4,6 +4,7 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Runner } from '../../../host/index.js';
+import { hashFile } from '../../../kernel/index.js';
 import { BangerError, badRequest, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import { type Snapshot, type SnapshotFile, validateSnapshotName } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
@@ -25,11 +26,16 @@ export interface SnapshotServiceDeps {
 
 export interface SnapshotService {
   /** Saves a running or paused VM (paused while saved, resumed after when it was running). */
-  create(vmRef: string, name: string, opts?: { signal?: AbortSignal }): Promise<Snapshot>;
+  create(vmRef: string, name: string, opts?: CreateOptions): Promise<Snapshot>;
   list(): Snapshot[];
   get(ref: string): Snapshot;
   /** Reads every file again and compares its digest: what a restore does before it trusts a snapshot. */
   verify(ref: string): Promise<Snapshot>;
+  /**
+   * A snapshot a new VM may be restored from: ready, of the VMM this daemon runs (QEMU), every file's digest
+   * checked. The kernel and machine type are checked by the start itself (restore-check.ts).
+   */
+  forRestore(ref: string): Promise<Snapshot>;
   /** Refused while a VM's overlays are backed by it (naming the VMs). */
   remove(ref: string): Promise<Snapshot>;
   /**
@@ -42,6 +48,12 @@ export interface SnapshotService {
 }
 
 const TMP_PREFIX = '.tmp-';
+
+export interface CreateOptions {
+  signal?: AbortSignal;
+  /** A warm template of `vm run` (kept out of `snapshot list`), made for this key. */
+  template?: Snapshot['template'];
+}
 
 export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotService {
   const { store } = deps;
@@ -61,7 +73,7 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
     await rm(s.dir, { recursive: true, force: true });
   };
 
-  async function create(vmRef: string, name: string, opts: { signal?: AbortSignal } = {}): Promise<Snapshot> {
+  async function create(vmRef: string, name: string, opts: CreateOptions = {}): Promise<Snapshot> {
     validateSnapshotName(name);
     if (store.snapshots.findByName(name))
       throw new BangerError('already_exists', `snapshot ${JSON.stringify(name)} already exists`, {
@@ -70,6 +82,12 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
     const kind = await deps.vmmKind();
     return deps.vms.withPaused(vmRef, async (vm, instance) => {
       const disks = diskFiles(deps.vmsDir, vm);
+      // What it runs on, so a restore onto another kernel or machine type is refused (restore-check.ts).
+      const boot = vm.runtime.boot;
+      if (!boot)
+        throw badRequest(`VM ${vm.name} was started before banger recorded its kernel and machine type`, {
+          hint: `banger vm restart ${vm.name}`,
+        });
       const id = randomBytes(8).toString('hex');
       const tmp = join(deps.snapshotsDir, `${TMP_PREFIX}${id}`);
       const pending: Snapshot = {
@@ -79,8 +97,9 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
         dir: tmp,
         digest: '',
         source: { vmId: vm.id, vmName: vm.name, imageId: vm.imageId },
-        vmm: { kind, version: '' },
+        vmm: { kind, version: '', kernelPath: boot.kernelPath, machine: boot.machine },
         spec: vm.spec,
+        ...(opts.template ? { template: opts.template } : {}),
         files: [],
         sizeBytes: 0,
         createdAt: new Date().toISOString(),
@@ -91,6 +110,7 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
         await mkdir(deps.snapshotsDir, { recursive: true, mode: 0o700 });
         await mkdir(tmp, { mode: 0o700 });
         const saved = await instance.saveState(tmp, opts);
+        const kernelSha256 = (await hashFile(boot.kernelPath)).sha256;
         const rootName = `root${extname(disks.root) || '.img'}`;
         await copyDisk(deps.runner, disks.root, join(tmp, rootName));
         await copyDisk(deps.runner, disks.work, join(tmp, 'work.ext4'));
@@ -112,7 +132,7 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
           state: 'ready',
           dir,
           digest,
-          vmm: { kind, version: saved.vmmVersion },
+          vmm: { ...pending.vmm, version: saved.vmmVersion, kernelSha256 },
           files,
           sizeBytes: files.reduce((n, f) => n + f.sizeBytes, 0),
         };
@@ -130,7 +150,8 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
 
   return {
     create,
-    list: () => store.snapshots.list().filter((s) => s.state === 'ready'),
+    // Warm templates are banger's own (`image show` tells of them), not the user's snapshots.
+    list: () => store.snapshots.list().filter((s) => s.state === 'ready' && !s.template),
     get,
 
     async verify(ref) {
@@ -156,13 +177,18 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
         const name = `${vm.name.slice(0, 50)}-${randomBytes(3).toString('hex')}`;
         snapshot = await create(vm.id, name, opts);
       }
+      await this.forRestore(snapshot.id);
+      return { vm: await deps.vms.fork(snapshot, req, opts), snapshot };
+    },
+
+    async forRestore(ref) {
+      const snapshot = get(ref);
       const kind = await deps.vmmKind();
       if (snapshot.vmm.kind !== 'qemu' || kind !== 'qemu')
         throw badRequest(
           `restoring a ${snapshot.vmm.kind} snapshot under ${kind} is not built yet (only QEMU snapshots under QEMU)`,
         );
-      await this.verify(snapshot.id);
-      return { vm: await deps.vms.fork(snapshot, req, opts), snapshot };
+      return this.verify(snapshot.id);
     },
 
     async remove(ref) {

@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeQcow2Overlay } from '../../../host/index.js';
 import { notFound, operationFailed } from '../../../model/errors.js';
 import type { Snapshot } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
 import { type HostKeyPair, isPlainHostKey } from '../../../ssh/index.js';
-import { GUEST_HOST_KEY, guestSh } from './guest-setup.js';
+import { GUEST_HOST_KEY, guestSh, SSHD_PRESENT, SSHD_PROBE } from './guest-setup.js';
 import type { IdentityLedger } from './ledger.js';
 import type { AgentPort } from './ports.js';
 import type { VmServiceDeps } from './types.js';
@@ -32,7 +33,6 @@ export function forkSnapshot(deps: Pick<VmServiceDeps, 'store'>, vm: VM): Snapsh
  * recorded before it is made. The snapshot's files are never written: QEMU opens backing files read-only.
  */
 export async function ensureForkDisks(
-  deps: VmServiceDeps,
   vmDir: string,
   snapshot: Snapshot,
   ledger: IdentityLedger,
@@ -41,7 +41,10 @@ export async function ensureForkDisks(
   const backing = (role: 'root-disk' | 'work-disk') => {
     const f = snapshot.files.find((x) => x.role === role);
     if (!f) throw operationFailed(`snapshot ${snapshot.name} has no ${role} file`);
-    return { path: join(snapshot.dir, f.name), format: f.name.endsWith('.qcow2') ? 'qcow2' : 'raw' };
+    return {
+      path: join(snapshot.dir, f.name),
+      format: f.name.endsWith('.qcow2') ? ('qcow2' as const) : ('raw' as const),
+    };
   };
   for (const [dest, role] of [
     [paths.root, 'root-disk'],
@@ -51,7 +54,8 @@ export async function ensureForkDisks(
     const b = backing(role);
     await ledger.record([{ kind: 'file', path: dest }]);
     try {
-      await deps.runner.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', b.format, '-b', b.path, dest]);
+      // In-process (no qemu-img spawn): the warm `vm run` path makes two of these on every run.
+      await writeQcow2Overlay(dest, { path: b.path, format: b.format });
     } catch (err) {
       await rm(dest, { force: true });
       throw err;
@@ -108,12 +112,15 @@ export function identityScript(id: ForkIdentity, now = new Date(), seed = random
     `echo '${id.hostKey.publicKey} root@${id.hostname}' > ${key}.pub`,
     `chmod 644 ${key}.pub`,
     'for f in /run/sshd.pid /var/run/sshd.pid; do if [ -s "$f" ]; then kill -HUP "$(cat "$f")" 2>/dev/null || true; break; fi; done',
+    // The sshd probe in the same round trip (a warm `vm run` pays for each one).
+    SSHD_PROBE,
   ].join('\n');
 }
 
 /** Applies the new identity through the agent; a guest that cannot take it is a failed fork. */
-export async function applyForkIdentity(agent: AgentPort, id: ForkIdentity): Promise<void> {
+export async function applyForkIdentity(agent: AgentPort, id: ForkIdentity): Promise<{ hasSshd: boolean }> {
   const r = await guestSh(agent, identityScript(id), 'the identity script');
   if (r.code !== 0)
     throw operationFailed(`the restored guest could not take its new identity (exit ${r.code}): ${r.output}`);
+  return { hasSshd: r.output.split('\n').at(-1) === SSHD_PRESENT };
 }

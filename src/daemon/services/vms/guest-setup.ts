@@ -47,7 +47,9 @@ export async function guestSh(
 export const WORK_DISK_SEEDED_MARKER = '.banger-seeded';
 
 /** Printed by the start script when the image ships sshd (so `setupSsh` needs no exec of its own to ask). */
-const SSHD_PRESENT = 'banger:sshd-present';
+export const SSHD_PRESENT = 'banger:sshd-present';
+/** Prints SSHD_PRESENT where the image has sshd (the start script and a restore's identity script end with it). */
+export const SSHD_PROBE = `if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -x /usr/bin/sshd ]; then echo ${SSHD_PRESENT}; fi`;
 /** Printed first when the guest is a banger VM (the cmdline guard), so the host files skip their check. */
 const BANGER_GUEST = 'banger:guest';
 
@@ -88,7 +90,7 @@ set -e
 ${MOUNT_FUNCTION}
 mount_work
 ${sshDir ? '{ mkdir -p /root/.ssh && chmod 0700 /root /root/.ssh; } 2>/dev/null || true' : ''}
-if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -x /usr/bin/sshd ]; then echo ${SSHD_PRESENT}; fi
+${SSHD_PROBE}
 `;
 
 /** What the start script found: whether the image has sshd, whether it is a banger VM (the cmdline guard). */

@@ -9,4 +9,4 @@ export type { RunRequest, RunResult } from './run.js';
 export { readHandles, type VmHandlesFile, vmPaths } from './run-dir.js';
 export { createVmService, envRecord, type LiveView, type VmService } from './service.js';
 export { tapsHeldBy } from './teardown.js';
-export type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';
+export type { CreateVmRequest, OpOptions, RestoreSource, VmServiceDeps } from './types.js';

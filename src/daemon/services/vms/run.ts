@@ -1,5 +1,6 @@
 import type { ExecResult } from '../../../guest/index.js';
-import { BangerError, BootFailedError } from '../../../model/errors.js';
+import { BangerError, BootFailedError, toBangerError } from '../../../model/errors.js';
+import type { Snapshot } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
 import type { CopyInResult, Notice, WorkspaceOptions, WorkspaceSource } from '../workspaces/index.js';
 import type { ExecIo, ExecRequest } from './ports.js';
@@ -24,6 +25,10 @@ export interface RunRequest {
    * it; a VM whose boot failed is kept all the same (its console log says why), and the error says so.
    */
   rm?: boolean;
+  /** Start from this snapshot (name or id) through the fork path instead of booting the image. */
+  fromSnapshot?: string | undefined;
+  /** Boot even when a warm template exists (and make none afterwards). */
+  cold?: boolean | undefined;
 }
 
 export interface RunResult {
@@ -38,10 +43,18 @@ export interface RunResult {
 
 /** The service's own operations that a run strings together. */
 export interface RunSteps {
-  /** The first half of create: the image (pulled when missing), the name, the row. */
-  admit(req: CreateVmRequest, opts: OpOptions): Promise<VM>;
-  /** The second half: start the admitted VM and wait for its agent. */
+  /**
+   * The first half of create: the image (pulled when missing), the name, the row. With a snapshot to
+   * restore (--from-snapshot, or the warm template when there is one) the row is a fork of it, and
+   * `restore` says which.
+   */
+  admit(req: RunRequest, opts: OpOptions): Promise<{ vm: VM; restore?: Snapshot }>;
+  /** The second half: start the admitted VM (restoring `opts.restore`) and wait for its agent. */
   boot(id: string, opts: OpOptions): Promise<VM>;
+  /** A warm template that did not come up: dropped, so the next cold run makes a new one. */
+  dropTemplate(template: Snapshot): Promise<void>;
+  /** After a cold run: the warm template for what it booted is made in the background, when missing. */
+  warmUp(vm: VM): void;
   /** Checks and lists the workspace (before any VM exists: every refusal leaves nothing behind). */
   inspectWorkspace(req: RunRequest): Promise<WorkspaceSource | undefined>;
   copyWorkspace(id: string, source: WorkspaceSource, opts: OpOptions): Promise<CopyInResult>;
@@ -63,21 +76,46 @@ export async function runVm(
   const starting = cancelOnSignal(opts);
   const before = { progress: opts.progress, signal: starting.signal };
   let vm: VM;
+  let restore: Snapshot | undefined;
   let source: WorkspaceSource | undefined;
   try {
     source = await steps.inspectWorkspace(req);
-    vm = await steps.admit(req.create, before);
+    ({ vm, restore } = await steps.admit(req, before));
   } catch (err) {
     starting.stop();
     throw starting.why(err);
   }
   let discard = false;
+  /** The VM is deleted already (a restore that failed): nothing to keep or discard. */
+  let gone = false;
+  let booted = false;
   let workspace: CopyInResult | undefined;
   try {
     let cwd = req.exec?.cwd;
     try {
       // Without a command the caller ssh-es in next: wait for sshd and pin its key as `vm create` does.
-      vm = await steps.boot(vm.id, { ...before, waitForSsh: req.exec === undefined });
+      const waitForSsh = req.exec === undefined;
+      try {
+        vm = await steps.boot(vm.id, { ...before, waitForSsh, ...(restore ? { restore } : {}) });
+      } catch (err) {
+        if (!restore || starting.signal.aborted) throw err;
+        // A restore that did not come up serves no one: nothing of it is kept (its error is the answer).
+        gone = true;
+        await steps.delete(vm.id);
+        if (!restore.template) throw err;
+        // The warm template failed (a changed VMM, a guest that did not answer): dropped, and this run boots.
+        await steps.dropTemplate(restore);
+        opts.progress?.({
+          kind: 'log',
+          level: 'warn',
+          message: `the warm template did not restore (${toBangerError(err).message}); booting`,
+        });
+        restore = undefined;
+        ({ vm } = await steps.admit({ ...req, cold: true }, before));
+        gone = false;
+        vm = await steps.boot(vm.id, { ...before, waitForSsh });
+      }
+      booted = true;
       if (source) {
         opts.progress?.({ kind: 'stage', stage: 'workspace', message: `copying ${source.root}` });
         workspace = await steps.copyWorkspace(vm.id, source, before);
@@ -96,6 +134,7 @@ export async function runVm(
     } catch (err) {
       // Cancelled: the VM never served anyone, nothing of it is kept. A boot that failed on its own is kept
       // whatever was asked, for its console log; anything else goes with --rm.
+      if (gone) throw err;
       if (starting.signal.aborted) {
         discard = true;
         throw starting.why(err);
@@ -119,6 +158,8 @@ export async function runVm(
     return { vm, exit, deleted: discard, workspace };
   } finally {
     if (discard) await steps.delete(vm.id);
+    // After the run, not during it: the template's boot must not compete with the user's command.
+    if (booted && !restore && !req.cold && !req.fromSnapshot) steps.warmUp(vm);
   }
 }
 

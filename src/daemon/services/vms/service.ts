@@ -33,6 +33,7 @@ import { DISK_HINT, inspectRunWorkspace } from './run-workspace.js';
 import { startVm } from './start.js';
 import { destroyVm, ledgerFor, markDeleting, releaseRuntime, stopLive } from './stop.js';
 import type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';
+import { warmTemplateKey } from './warm-key.js';
 
 /** The VM service: lifecycle, exec through the agent, and reconcile at daemon start. */
 export interface VmService {
@@ -276,6 +277,77 @@ export function createVmService(deps: VmServiceDeps): VmService {
     return { vm, image };
   };
 
+  /** The row of a VM forked from a snapshot: its size is the snapshot's (its memory and disks were made for it). */
+  const admitFork = async (snapshot: Snapshot, req: { name?: string; createdBy?: string | undefined }) => {
+    if (req.name) validateVmName(req.name);
+    if (req.name && store.vms.findByName(req.name))
+      throw new BangerError('already_exists', `VM ${JSON.stringify(req.name)} already exists`);
+    if (!store.images.findById(snapshot.source.imageId))
+      throw badRequest(`image ${snapshot.source.imageId} of snapshot ${snapshot.name} no longer exists`);
+    const name = req.name ?? generateVmName((n) => store.vms.findByName(n) !== undefined);
+    const now = new Date().toISOString();
+    const id = newVmId();
+    const vm: VM = {
+      id,
+      name,
+      imageId: snapshot.source.imageId,
+      ...(req.createdBy === undefined ? {} : { createdBy: req.createdBy }),
+      state: 'created',
+      spec: snapshot.spec,
+      runtime: {
+        identities: [],
+        vmDir: vmPaths(deps.vmsDir, id).dir,
+        forkOf: { snapshotId: snapshot.id, snapshotName: snapshot.name },
+      },
+      createdAt: now,
+      updatedAt: now,
+      lastTouchedAt: now,
+    };
+    store.vms.insert(vm);
+    await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
+    return vm;
+  };
+
+  /**
+   * `vm run`'s first half: a fork of the named snapshot (--from-snapshot), else a new VM of the image that
+   * becomes a fork of its warm template when one is ready for the same key. `key` is what warmUp makes later.
+   */
+  const admitRun = async (
+    req: RunRequest,
+    opts: OpOptions,
+  ): Promise<{ vm: VM; restore?: Snapshot; key?: string }> => {
+    const restores = deps.restores?.();
+    if (req.fromSnapshot !== undefined) {
+      if (!restores) throw badRequest('this daemon cannot restore snapshots');
+      const fixed = (
+        ['image', 'vcpu', 'memoryMib', 'diskSizeBytes', 'systemOverlaySizeBytes'] as const
+      ).filter((k) => req.create[k] !== undefined);
+      if (fixed.length > 0 || req.create.nat)
+        throw badRequest(
+          '--from-snapshot takes the image, size and network of the snapshot: drop --image, --vcpu, --memory, --disk-size, --system-overlay-size and --nat',
+        );
+      const snapshot = await restores.snapshot(req.fromSnapshot, opts);
+      return { vm: await admitFork(snapshot, req.create), restore: snapshot };
+    }
+    const { vm, image } = await admit(req.create, opts);
+    if (req.cold || !config.warm_templates || !restores) return { vm };
+    let key: string;
+    try {
+      key = await warmTemplateKey(deps, image, vm.spec, opts);
+    } catch (err) {
+      // The boot resolves the same kernel and says what is wrong with it; the warm path only steps aside.
+      deps.log.warn({ vm: vm.id, err: toBangerError(err).message }, 'no warm template key');
+      return { vm };
+    }
+    const template = await restores.template(key);
+    if (!template) return { vm, key };
+    store.vms.update(vm.id, vm.state, {
+      ...vm.runtime,
+      forkOf: { snapshotId: template.id, snapshotName: template.name },
+    });
+    return { vm: fresh(vm.id), restore: template, key };
+  };
+
   /** Starts an admitted VM (the second half of a create). */
   const boot = (id: string, opts: OpOptions): Promise<VM> => locked(id, () => doStart(fresh(id), opts));
 
@@ -314,10 +386,20 @@ export function createVmService(deps: VmServiceDeps): VmService {
     },
 
     run(req, io, opts = {}) {
+      /** The warm template key of this run's VM (a cold run makes the template for it afterwards). */
+      let key: string | undefined;
       return runVm(
         {
-          admit: async (r, o) => (await admit(r, o)).vm,
+          admit: async (r, o) => {
+            const admitted = await admitRun(r, o);
+            key = admitted.key;
+            return admitted;
+          },
           boot,
+          dropTemplate: async (t) => deps.restores?.()?.drop(t),
+          warmUp: (vm) => {
+            if (key) deps.restores?.()?.warmUp(key, { imageId: vm.imageId, spec: vm.spec });
+          },
           inspectWorkspace: (r) => inspectRunWorkspace(deps, r),
           copyWorkspace: (id, source, o) =>
             copyIn(deps.runner, execIn(this, id, o), source, deps.workspaceDir ?? WORKSPACE_GUEST_DIR, {
@@ -414,33 +496,8 @@ export function createVmService(deps: VmServiceDeps): VmService {
     },
 
     async fork(snapshot, req, opts = {}) {
-      if (req.name) validateVmName(req.name);
-      if (req.name && store.vms.findByName(req.name))
-        throw new BangerError('already_exists', `VM ${JSON.stringify(req.name)} already exists`);
-      if (!store.images.findById(snapshot.source.imageId))
-        throw badRequest(`image ${snapshot.source.imageId} of snapshot ${snapshot.name} no longer exists`);
-      const name = req.name ?? generateVmName((n) => store.vms.findByName(n) !== undefined);
-      const now = new Date().toISOString();
-      const id = newVmId();
-      const vm: VM = {
-        id,
-        name,
-        imageId: snapshot.source.imageId,
-        state: 'created',
-        // The snapshot's size: its memory and disks were made for it.
-        spec: snapshot.spec,
-        runtime: {
-          identities: [],
-          vmDir: vmPaths(deps.vmsDir, id).dir,
-          forkOf: { snapshotId: snapshot.id, snapshotName: snapshot.name },
-        },
-        createdAt: now,
-        updatedAt: now,
-        lastTouchedAt: now,
-      };
-      store.vms.insert(vm);
+      const { id } = await admitFork(snapshot, req);
       try {
-        await mkdir(vmPaths(deps.vmsDir, id).run, { recursive: true, mode: 0o700 });
         return await boot(id, { ...opts, restore: snapshot, waitForSsh: false });
       } catch (err) {
         // A fork that did not come up serves no one: nothing of it is kept (its error is the answer).

@@ -11,7 +11,6 @@ import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
 import { applyForkIdentity, ensureForkDisks, forkSnapshot } from './fork.js';
 import {
-  hasSshd,
   installAuthorizedKey,
   mountWorkDisk,
   readHostKey,
@@ -22,6 +21,7 @@ import { IdentityLedger } from './ledger.js';
 import type { LiveVm } from './live.js';
 import { macFor } from './names.js';
 import type { AgentPort, BootKernel, VmmLaunchSpec } from './ports.js';
+import { checkRestoreTarget } from './restore-check.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
@@ -74,6 +74,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     // any host side effect when it has neither); an image's own kernel of unknown config keeps microvm.
     const features = kernel.manifest?.capabilities;
     const machine = chooseMachine(features ?? { virtioMmio: 'unknown', virtioPci: 'unknown' });
+    const restore = opts.restore;
+    if (restore) await checkRestoreTarget(restore, { kernelPath: kernel.kernelPath, machine });
 
     stage('network');
     await network.ensureBridge();
@@ -99,11 +101,10 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     let root: { path: string; format: 'raw' | 'qcow2' };
     let work: { path: string; format: 'raw' | 'qcow2' } = { path: paths.workDisk, format: 'raw' };
     if (vm.runtime.forkOf) {
-      const fork = await ensureForkDisks(deps, paths.dir, forkSnapshot(deps, vm), ledger);
+      const fork = await ensureForkDisks(paths.dir, forkSnapshot(deps, vm), ledger);
       root = { path: fork.root, format: 'qcow2' };
       work = { path: fork.work, format: 'qcow2' };
     } else root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
-    const restore = opts.restore;
     const memory = restore?.files.find((f) => f.role === 'memory');
     if (restore && !memory) throw operationFailed(`snapshot ${restore.name} has no memory file`);
 
@@ -157,6 +158,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       vmDir: paths.dir,
       logPath: instance.consoleLogPath,
       lastError: undefined,
+      boot: { kernelPath: kernel.kernelPath, machine },
     });
     await checkpoint('vmm');
 
@@ -192,7 +194,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     if (restore) {
       // The restored guest has the snapshot's mounts and files, and its identity: it is told the new one.
       stage('identity', 'address, hostname, clock and random seed of the fork');
-      await applyForkIdentity(live.agent, {
+      const identity = await applyForkIdentity(live.agent, {
         hostname: vm.name,
         address: ip.address,
         prefix,
@@ -201,7 +203,9 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         dns: config.default_dns,
         hostKey: await generateHostKey(deps.runner),
       });
-      sshdPresent = await hasSshd(live.agent);
+      // A warm template was made under other host files (git identity, [[file_sync]]): this start's apply.
+      if (restore.template) await syncHostFiles(deps, vm, live.agent, progress, true);
+      sshdPresent = identity.hasSshd;
     } else {
       stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
       const facts = await mountWorkDisk(live.agent, { sshDir: deps.ssh !== undefined });

@@ -48,6 +48,23 @@ export interface VmServiceDeps {
    * pause here and SIGKILL the daemon to prove reconcile leaves nothing behind; production passes nothing.
    */
   checkpoint?: (stage: string, vmId: string) => Promise<void>;
+  /**
+   * The snapshots `vm run` restores instead of booting (--from-snapshot, warm templates). A getter: the
+   * snapshot service is built on top of this one. Absent (or returning nothing): every run boots.
+   */
+  restores?: () => RestoreSource | undefined;
+}
+
+/** What `vm run` asks of the snapshot service. */
+export interface RestoreSource {
+  /** --from-snapshot: the snapshot, its VMM checked and every file's digest verified; refused otherwise. */
+  snapshot(ref: string, opts: OpOptions): Promise<Snapshot>;
+  /** The warm template made for `key` when one is ready and verifies; undefined (boot) otherwise. */
+  template(key: string): Promise<Snapshot | undefined>;
+  /** A template that did not restore: removed (when no VM uses it), so the next cold run makes a new one. */
+  drop(template: Snapshot): Promise<void>;
+  /** Makes the template for `key` in the background, from a VM of its own, when there is none yet. */
+  warmUp(key: string, from: { imageId: string; spec: VM['spec'] }): void;
 }
 
 export interface CreateVmRequest {

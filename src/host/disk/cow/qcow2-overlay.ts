@@ -19,7 +19,9 @@ export async function writeQcow2Overlay(
   dest: string,
   backing: { path: string; format: 'raw' | 'qcow2' },
 ): Promise<void> {
-  const size = (await stat(backing.path)).size;
+  // A qcow2 backing file's guest size is in its header; a raw one's is its length.
+  const size =
+    backing.format === 'qcow2' ? await qcow2VirtualSize(backing.path) : (await stat(backing.path)).size;
   const name = Buffer.from(backing.path);
   if (name.length > MAX_BACKING_NAME)
     throw new Error(`backing file path too long for qcow2: ${backing.path}`);
@@ -65,6 +67,20 @@ export async function writeQcow2Overlay(
   try {
     await fh.writev([header, table, block]);
     await fh.truncate(clusters * CLUSTER); // the L1 table: zeros, a hole
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The virtual (guest) size a qcow2 file's header records (bytes 24..31, big-endian). */
+async function qcow2VirtualSize(path: string): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(32);
+    const { bytesRead } = await fh.read(head, 0, 32, 0);
+    if (bytesRead < 32 || head.toString('latin1', 0, 4) !== 'QFI\xfb')
+      throw new Error(`not a qcow2 file: ${path}`);
+    return Number(head.readBigUInt64BE(24));
   } finally {
     await fh.close();
   }

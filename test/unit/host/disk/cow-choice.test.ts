@@ -107,6 +107,22 @@ describe('single-file strategies', () => {
     expect(sizes).toEqual([4 * 65536, 4 * 65536]);
   });
 
+  it('over a qcow2 backing file give the guest its virtual size (from its header), not its file length', async () => {
+    const raw = join(root, 'base-raw.ext4');
+    writeFileSync(raw, '');
+    truncateSync(raw, 8 * 1024 * 1024);
+    const mid = join(root, 'mid.qcow2');
+    await writeQcow2Overlay(mid, { path: raw, format: 'raw' });
+    expect(statSync(mid).size).toBeLessThan(8 * 1024 * 1024);
+    const top = join(root, 'top.qcow2');
+    await writeQcow2Overlay(top, { path: mid, format: 'qcow2' });
+    expect(readFileSync(top).readBigUInt64BE(24)).toBe(BigInt(8 * 1024 * 1024));
+    const notQcow2 = join(root, 'top-bad.qcow2');
+    await expect(writeQcow2Overlay(notQcow2, { path: raw, format: 'qcow2' })).rejects.toThrow(
+      /not a qcow2 file/,
+    );
+  });
+
   it('refuse a backing path QEMU could not store', async () => {
     const dest = join(root, 'long.qcow2');
     await expect(writeQcow2Overlay(dest, { path: `/${'a'.repeat(1100)}`, format: 'raw' })).rejects.toThrow(
