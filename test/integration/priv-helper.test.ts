@@ -10,7 +10,6 @@ import { once } from 'node:events';
 import {
   chmodSync,
   chownSync,
-  existsSync,
   mkdirSync,
   readlinkSync,
   realpathSync,
@@ -25,6 +24,7 @@ import { PRIV_MAX_FRAME_BYTES } from '../../src/host/priv/protocol.js';
 import { createRemotePrivOps } from '../../src/host/priv/remote.js';
 import { processStartTime } from '../../src/host/proc.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
+import { type RunningPrivHelper, startPrivHelper } from '../fixtures/priv-helper.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const OWNER = 65534;
@@ -32,8 +32,7 @@ const STRANGER = 65533;
 const asUid = (uid: number) => ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
 
 const fx = createNetnsFixture();
-let helper: ChildProcess;
-let helperLog = '';
+let helper: RunningPrivHelper | undefined;
 let socketPath: string;
 let stateDir: string;
 let ns: string;
@@ -89,7 +88,7 @@ async function waitFor(cond: () => boolean, what: string): Promise<void> {
     if (cond()) return;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`timed out waiting for ${what}; helper log:\n${helperLog}`);
+  throw new Error(`timed out waiting for ${what}; helper log:\n${helper!.log()}`);
 }
 
 beforeAll(async () => {
@@ -99,35 +98,13 @@ beforeAll(async () => {
   stateDir = join(root, 'state');
   mkdirSync(stateDir, { mode: 0o700 });
   chownSync(stateDir, OWNER, OWNER);
-  socketPath = join(root, 'helper', 'bangerd-root.sock');
-  helper = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'src/priv-helper/main.ts',
-      ...['--owner', 'nobody', '--socket', socketPath, '--state-dir', stateDir],
-      ...['--id-file', join(root, 'helper-id', 'instance-id')],
-    ],
-    { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  helper.stderr!.on('data', (c: Buffer) => (helperLog += c));
-  await waitFor(
-    () => helperLog.includes('serving nobody') || helper.exitCode !== null,
-    'the helper to listen',
-  );
-  expect(helper.exitCode).toBeNull();
+  helper = await startPrivHelper({ owner: 'nobody', dir: root, stateDir });
+  socketPath = helper.socketPath;
 }, 120_000);
 
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  if (helper && helper.exitCode === null) {
-    const exited = once(helper, 'exit');
-    helper.kill('SIGTERM');
-    await exited;
-    expect(helper.exitCode).toBe(0);
-    expect(existsSync(socketPath)).toBe(false);
-  }
+  if (helper) expect(await helper.stop()).toEqual({ exitCode: 0, socketLeft: false });
   await fx.cleanup();
   await fx.assertNoLeftovers();
 }, 120_000);
@@ -178,8 +155,8 @@ describe('bangerd-root', () => {
     const left = JSON.parse(await fx.exec(ns, ['ip', '-j', 'link', 'show'])) as { ifname: string }[];
     expect(left.map((l) => l.ifname)).toEqual(['lo']);
     expect((await fx.exec(ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).trim()).toBe('0');
-    expect(helperLog).toMatch(/uid=65534 pid=\d+ op=createTap ok/);
-    expect(helperLog).toMatch(/uid=65534 pid=\d+ op=deleteBridge ok/);
+    expect(helper!.log()).toMatch(/uid=65534 pid=\d+ op=createTap ok/);
+    expect(helper!.log()).toMatch(/uid=65534 pid=\d+ op=deleteBridge ok/);
   }, 120_000);
 
   it('attaches and detaches a loop device only over a file in the state dir, with no symlink on the way', async () => {
@@ -211,7 +188,7 @@ describe('bangerd-root', () => {
         message: expect.stringMatching(/is a symlink/),
       });
     }
-    expect(helperLog).toMatch(/op=attachLoop refused: refusing path .*is a symlink/);
+    expect(helper!.log()).toMatch(/op=attachLoop refused: refusing path .*is a symlink/);
     expect(await output(['losetup', '-J', '-l'])).not.toContain(stateDir);
     await stillServes();
   }, 120_000);
@@ -282,7 +259,7 @@ describe('bangerd-root', () => {
     expect(rootOne.child.exitCode).toBeNull();
     expect(plainSleep.exitCode).toBeNull();
     expect(ownerOne.child.exitCode).toBeNull();
-    expect(helperLog).toMatch(/op=signalProcess refused: pid \d+ is not the recorded process/);
+    expect(helper!.log()).toMatch(/op=signalProcess refused: pid \d+ is not the recorded process/);
 
     const exited = once(ownerOne.child, 'exit');
     expect(await asOwner([['signalProcess', { ...ownerOne.proof, signal: 'TERM' }]])).toEqual([
@@ -306,7 +283,7 @@ describe('bangerd-root', () => {
     } finally {
       chmodSync(socketPath, 0o600);
     }
-    expect(helperLog).toMatch(/uid=65533 pid=\d+ refused: not the owner/);
+    expect(helper!.log()).toMatch(/uid=65533 pid=\d+ refused: not the owner/);
     await stillServes();
   }, 60_000);
 
@@ -340,7 +317,7 @@ describe('bangerd-root', () => {
         error: { code, message: expect.stringMatching(message) },
       });
     }
-    expect(helperLog).toMatch(/refused: request larger than/);
+    expect(helper!.log()).toMatch(/refused: request larger than/);
     await stillServes();
   }, 60_000);
 });
