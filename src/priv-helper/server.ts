@@ -41,8 +41,9 @@ export async function startPrivHelperServer(opts: PrivHelperServerOptions): Prom
   } finally {
     process.umask(oldMask);
   }
-  chownSync(opts.socketPath, opts.ownerUid, 0);
+  // chmod while root still owns it (CAP_FOWNER is not in the helper's set), then hand it to the owner.
   chmodSync(opts.socketPath, 0o600);
+  chownSync(opts.socketPath, opts.ownerUid, 0);
   opts.log(`listening on ${opts.socketPath} for uid ${opts.ownerUid} (protocol ${PRIV_PROTOCOL_VERSION})`);
   return { close: () => closeServer(server, opts.socketPath) };
 }
