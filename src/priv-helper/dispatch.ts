@@ -1,4 +1,7 @@
+import { realpathSync } from 'node:fs';
+import { isAbsolute, relative, sep } from 'node:path';
 import type { z } from 'zod';
+import type { LoopEntry } from '../host/priv/loop.js';
 import {
   isPrivOpName,
   PRIV_OPS,
@@ -18,6 +21,8 @@ export interface DispatchContext {
   /** The owner's state dir: the only tree whose files an operation may name. */
   stateDir: string;
   ownerUid: number;
+  /** Every attached loop device and the file behind it, as the kernel reports them. */
+  listLoops: () => Promise<LoopEntry[]>;
 }
 
 /** What one request came to: the response to send and a one-line summary for the log. */
@@ -118,14 +123,36 @@ async function run(op: PrivOpName, raw: unknown, ctx: DispatchContext): Promise<
       const a = args('detachLoop');
       return ops.detachLoop({ ...a, backingFile: validatePathNoSymlinks(stateDir, a.backingFile) });
     }
-    case 'createDmSnapshot':
-      return ops.createDmSnapshot(args('createDmSnapshot'));
+    case 'createDmSnapshot': {
+      const a = args('createDmSnapshot');
+      await requireOwnerLoops(ctx, [a.origin, a.cow]);
+      return ops.createDmSnapshot(a);
+    }
     case 'removeDm':
       return ops.removeDm(args('removeDm'));
     case 'signalProcess':
       return ops.signalProcess(args('signalProcess'));
     case 'routeResolver':
       return ops.routeResolver(args('routeResolver'));
+  }
+}
+
+/**
+ * A snapshot may only stack on loop devices over files in the owner's state dir (the ones attachLoop made
+ * for it), never on someone else's loop device, whose file the owner could then reach through the snapshot.
+ */
+async function requireOwnerLoops(ctx: DispatchContext, devices: string[]): Promise<void> {
+  const root = realpathSync(ctx.stateDir);
+  const loops = await ctx.listLoops();
+  for (const device of devices) {
+    const file = loops.find((l) => l.device === device)?.backingFile;
+    const rel = file === undefined ? '..' : relative(root, file);
+    if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      throw badRequest(
+        `refusing ${JSON.stringify(device)}: not a loop device over a file in the owner's state dir`,
+        { hint: 'attach the image and COW files with attachLoop first' },
+      );
+    }
   }
 }
 

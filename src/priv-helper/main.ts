@@ -8,6 +8,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { bangerVersion } from '../config/version.js';
 import { createInProcessPrivOps } from '../host/priv/in-process.js';
+import { listLoops } from '../host/priv/loop.js';
 import { PRIV_HELPER_DEFAULT_SOCKET } from '../host/priv/protocol.js';
 import { createRunner } from '../host/runner.js';
 import { lookupUser } from '../host/users.js';
@@ -57,8 +58,9 @@ const program = new Command('bangerd-root')
     if (owner.uid === 0)
       throw badRequest('--owner must not be root: the split exists to keep the daemon unprivileged');
     mkdirSync(dirname(opts.idFile), { recursive: true, mode: 0o700 });
+    const runner = createRunner();
     const ops = createInProcessPrivOps({
-      runner: createRunner(),
+      runner,
       stateDir: opts.stateDir,
       instanceIdFile: opts.idFile,
       signalUid: owner.uid,
@@ -68,6 +70,7 @@ const program = new Command('bangerd-root')
       ownerUid: owner.uid,
       stateDir: opts.stateDir,
       ops,
+      listLoops: () => listLoops(runner),
       log,
     });
     log(`serving ${owner.name} (uid ${owner.uid}), state dir ${opts.stateDir}, version ${bangerVersion()}`);

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import {
   chmodSync,
   chownSync,
+  existsSync,
   mkdirSync,
   readlinkSync,
   realpathSync,
@@ -190,6 +191,37 @@ describe('bangerd-root', () => {
     }
     expect(helper!.log()).toMatch(/op=attachLoop refused: refusing path .*is a symlink/);
     expect(await output(['losetup', '-J', '-l'])).not.toContain(stateDir);
+    await stillServes();
+  }, 120_000);
+
+  it('stacks a device-mapper snapshot only on loop devices over files in the owner state dir', async () => {
+    // A loop device root attached over a file outside the state dir: the owner must not reach it.
+    const outside = join(await fx.tempDir(), 'secret.img');
+    writeFileSync(outside, Buffer.alloc(1024 * 1024));
+    const foreign = (await output(['losetup', '-f', '--show', '-r', outside])).trim();
+    const inside = join(stateDir, 'cow.img');
+    writeFileSync(inside, Buffer.alloc(1024 * 1024));
+    const ops = createRemotePrivOps({ socketPath });
+    const cow = await ops.attachLoop({ file: inside, readOnly: false });
+    try {
+      for (const [origin, bad] of [
+        [foreign, foreign],
+        ['/dev/loop999999', '/dev/loop999999'],
+      ] as const) {
+        await expect(
+          ops.createDmSnapshot({ name: 'banger-ph-test', origin, cow: cow.device, sectors: 2048 }),
+        ).rejects.toMatchObject({
+          code: 'bad_request',
+          message: expect.stringContaining(
+            `refusing "${bad}": not a loop device over a file in the owner's state dir`,
+          ),
+        });
+      }
+      expect(existsSync('/dev/mapper/banger-ph-test')).toBe(false);
+    } finally {
+      await ops.detachLoop(cow);
+      await output(['losetup', '-d', foreign]);
+    }
     await stillServes();
   }, 120_000);
 
