@@ -1,13 +1,15 @@
 import { Command } from '@commander-js/extra-typings';
-import { packageRoot } from '../../config/paths.js';
+import { currentLayout, packageRoot } from '../../config/paths.js';
 import { lookupUser } from '../../host/users.js';
 import { BangerError } from '../../model/errors.js';
 import { type InstallPlan, installPlan } from '../../system/install-plan.js';
+import { systemRun } from '../../system/run.js';
 import { type CliContext, examples } from '../context.js';
 
 /**
  * `banger system install --owner USER --dry-run`: what a system install (bangerd as the owner, bangerd-root
- * as root) would write and run. Only the dry run is built so far; without --dry-run it is refused.
+ * as root) would write and run; only the dry run is built so far, without --dry-run it is refused.
+ * `banger system run --owner USER`: the same two processes in the foreground.
  */
 export function systemCommands(ctx: CliContext) {
   const system = new Command('system').description(
@@ -40,6 +42,30 @@ export function systemCommands(ctx: CliContext) {
         now: new Date(),
       });
       ctx.out.write(opts.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan));
+    });
+  system
+    .command('run')
+    .description(
+      'run bangerd-root as root and bangerd as USER in the foreground, without systemd; Ctrl-C stops both',
+    )
+    .requiredOption('--owner <user>', 'the user the daemon runs as and the only one the root helper serves')
+    .addHelpText(
+      'after',
+      examples(
+        'sudo banger system run --owner alice',
+        'sudo BANGER_HOME=/srv/banger-ci banger system run --owner ci   # a whole isolated instance',
+      ),
+    )
+    .action(async (opts) => {
+      const env = process.env.BANGER_HOME ? process.env : { ...process.env, BANGER_SYSTEM: '1' };
+      process.exitCode = await systemRun({
+        owner: lookupUser(opts.owner),
+        layout: currentLayout(env),
+        env,
+        node: process.execPath,
+        packageRoot: packageRoot(),
+        say: (line) => ctx.err.write(`banger system run: ${line}\n`),
+      });
     });
   return system;
 }
