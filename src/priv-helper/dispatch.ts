@@ -21,6 +21,8 @@ export interface DispatchContext {
   /** The owner's state dir: the only tree whose files an operation may name. */
   stateDir: string;
   ownerUid: number;
+  /** banger's version, reported by `hello`. */
+  version: string;
   /** Every attached loop device and the file behind it, as the kernel reports them. */
   listLoops: () => Promise<LoopEntry[]>;
 }
@@ -92,6 +94,9 @@ async function run(op: PrivOpName, raw: unknown, ctx: DispatchContext): Promise<
   };
   const { ops, stateDir, ownerUid } = ctx;
   switch (op) {
+    case 'hello':
+      args(op);
+      return { version: ctx.version, protocol: PRIV_PROTOCOL_VERSION, ownerUid };
     case 'linkMark':
       args(op);
       return ops.linkMark();

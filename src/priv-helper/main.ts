@@ -71,6 +71,7 @@ const program = new Command('bangerd-root')
       stateDir: opts.stateDir,
       ops,
       listLoops: () => listLoops(runner),
+      version: bangerVersion(),
       log,
     });
     log(`serving ${owner.name} (uid ${owner.uid}), state dir ${opts.stateDir}, version ${bangerVersion()}`);

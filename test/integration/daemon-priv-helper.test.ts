@@ -8,7 +8,7 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRemotePrivOps, listLinks } from '../../src/host/index.js';
-import { type BangerInstance, createInstance } from '../fixtures/banger-instance.js';
+import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
 import { type RunningPrivHelper, startPrivHelper } from '../fixtures/priv-helper.js';
 
@@ -102,4 +102,33 @@ describe('a daemon with priv_helper_socket', () => {
       }),
     ).toBe('deleted');
   }, 180_000);
+
+  it('banger doctor reports the posture: root user mode, the split with the helper version, or a helper it cannot reach', async () => {
+    const privileges = async (inst: BangerInstance) => {
+      const r = await inst.cli(['doctor', '--json']);
+      const rows = JSON.parse(r.stdout) as { name: string; status: string; details: string[] }[];
+      return { exitCode: r.exitCode, row: rows.find((x) => x.name === 'privileges') };
+    };
+    const rootMode = createInstance();
+    instances.push(rootMode);
+    expect((await privileges(rootMode)).row).toMatchObject({
+      status: 'WARN',
+      details: [expect.stringMatching(/^root user mode/)],
+    });
+    const split = instance(`priv_helper_socket = "${helper!.socketPath}"\n`);
+    const version = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version as string;
+    expect((await privileges(split)).row).toEqual({
+      name: 'privileges',
+      status: 'PASS',
+      details: [`split: bangerd-root ${version} on ${helper!.socketPath}, serving uid 65534`],
+    });
+    const gone = instance(`priv_helper_socket = "${join(await fx.tempDir(), 'gone.sock')}"\n`);
+    const res = await privileges(gone);
+    expect(res.exitCode).toBe(1);
+    expect(res.row).toMatchObject({
+      status: 'FAIL',
+      details: [expect.stringContaining('cannot reach bangerd-root')],
+    });
+    expect(helper!.log()).toMatch(/uid=0 pid=\d+ op=hello ok/);
+  }, 120_000);
 });

@@ -121,6 +121,13 @@ describe('bangerd-root', () => {
     expect(dir.uid).toBe(0);
   });
 
+  it('says hello with its version, protocol and owner', async () => {
+    const [hello] = await asOwner([['hello', {}]]);
+    expect(hello).toEqual({
+      ok: { version: expect.stringMatching(/^\d+\.\d+\.\d+/), protocol: 1, ownerUid: 65534 },
+    });
+  }, 60_000);
+
   it('creates and deletes a bridge and an owner tap and sets a sysctl in a namespace, for the owner', async () => {
     const bridge = 'br-fc-ph';
     const tap = 'tap-fc-4242';

@@ -22,8 +22,12 @@ const int = z.number().int();
 
 const natBackend = z.enum(['nft', 'iptables']);
 
-/** The arguments of each operation of PrivOps, by name; strict: an extra field is an error. */
+/**
+ * The arguments of each operation, by name; strict: an extra field is an error. All are PrivOps but
+ * `hello`, which only reports the helper's version, protocol and owner (for `banger doctor`).
+ */
 export const privArgs = {
+  hello: z.strictObject({}),
   linkMark: z.strictObject({}),
   ensureBridge: z.strictObject({ name: str, ip: str, prefix: int, netns, adopt: z.boolean().optional() }),
   deleteBridge: z.strictObject({ name: str, netns }),
@@ -64,6 +68,7 @@ const linkRemoval = z.enum(['deleted', 'absent', 'foreign']);
 
 /** What each operation answers; the client checks it too (a helper of another build could differ). */
 export const privResults = {
+  hello: z.strictObject({ version: z.string().max(64), protocol: int, ownerUid: int }),
   linkMark: z.string().max(128),
   ensureBridge: z.null(),
   deleteBridge: linkRemoval,

@@ -45,6 +45,18 @@ export function createRemotePrivOps({ socketPath, timeoutMs = 120_000 }: RemoteP
   };
 }
 
+/** What a running helper says about itself: its banger version, protocol and the uid it serves. */
+export async function helloPrivHelper(
+  socketPath: string,
+  timeoutMs = 5000,
+): Promise<{ version: string; protocol: number; ownerUid: number }> {
+  return (await request(socketPath, 'hello', {}, timeoutMs)) as {
+    version: string;
+    protocol: number;
+    ownerUid: number;
+  };
+}
+
 /** Sends one request and returns its checked result, or throws the helper's error as a BangerError. */
 function request(socketPath: string, op: PrivOpName, args: object, timeoutMs: number): Promise<unknown> {
   // JSON drops undefined fields, which is what the helper's optional fields expect.
