@@ -112,6 +112,8 @@ function serve(socket: Socket, opts: PrivHelperServerOptions): void {
     chunks.push(take);
     if (nl === -1) return;
     done = true;
+    // The request is whole: the operation itself may take longer (dmsetup retries, a loaded host).
+    clearTimeout(timer);
     socket.pause();
     void dispatchFrame(Buffer.concat(chunks).toString('utf8'), opts).then((o) =>
       finish(o.response, `op=${o.op} ${o.summary}`),

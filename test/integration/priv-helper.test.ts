@@ -326,6 +326,15 @@ describe('bangerd-root', () => {
     await stillServes();
   }, 60_000);
 
+  it('drops a client that never finishes its request line, and keeps serving', async () => {
+    const socket = connect(socketPath);
+    socket.on('error', () => {});
+    socket.write('{"v":1,"op":"linkMark"');
+    await once(socket, 'close');
+    expect(helper!.log()).toMatch(/uid=0 pid=\d+ refused: no whole request within 10000 ms/);
+    await stillServes();
+  }, 60_000);
+
   it('refuses malformed, oversized, unknown and wrong-version frames and keeps serving', async () => {
     const cases: [string | Buffer, string, RegExp][] = [
       ['{nope\n', 'bad_request', /^malformed JSON/],
