@@ -11,6 +11,7 @@ packages=(
   qemu-system-x86 qemu-utils e2fsprogs iproute2 nftables iptables openssh-client kmod busybox-static
   docker-registry skopeo umoci debootstrap zstd xz-utils lz4 socat apache2-utils cpio musl-tools make gcc
   dpkg-dev ca-certificates openssl procps mount dmsetup attr bzip2 debian-archive-keyring
+  systemd
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -7,6 +7,7 @@ import { kernelCommands } from './commands/kernel.js';
 import { mcpCommands } from './commands/mcp.js';
 import { snapshotCommands } from './commands/snapshot.js';
 import { sshConfigCommand } from './commands/ssh-config.js';
+import { systemCommands } from './commands/system.js';
 import { versionCommand } from './commands/version.js';
 import { vmCommands } from './commands/vm.js';
 import { type CliContext, examples } from './context.js';
@@ -28,6 +29,7 @@ export function buildProgram(ctx: CliContext) {
   program.addCommand(snapshotCommands(ctx));
   program.addCommand(sshConfigCommand(ctx));
   program.addCommand(daemonCommands(ctx));
+  program.addCommand(systemCommands(ctx));
   program.addCommand(doctorCommand(ctx));
   program.addCommand(versionCommand(ctx));
   applyOutput(program as unknown as CommanderCommand, ctx);

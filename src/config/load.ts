@@ -14,6 +14,7 @@ const ENV_OVERRIDABLE = [
   'firecracker_bin',
   'netns',
   'cow_strategy',
+  'priv_helper_socket',
 ] as const;
 
 /** Reads config.toml (a missing file means all defaults), applies env overrides, validates. */

@@ -107,6 +107,17 @@ export const configSchema = z.strictObject({
   default_dns: ipv4.default('1.1.1.1'),
   /** Network namespace in which bridge, taps, NAT and VMMs live; empty means the host's own. */
   netns: z.string().default(''),
+  /**
+   * bangerd-root's socket: when set, the daemon asks that root helper for every privileged operation
+   * instead of running them itself; empty means in-process (the daemon runs as root).
+   */
+  priv_helper_socket: z
+    .string()
+    .refine(
+      (p) => p === '' || (p.startsWith('/') && p.length <= 107),
+      'an absolute socket path (at most 107 bytes)',
+    )
+    .default(''),
   /** Copy-on-write strategy for root disks; auto picks the first one the host supports. */
   cow_strategy: z.enum(['auto', 'dm-snapshot', 'reflink', 'qcow2', 'copy']).default('auto'),
   /** Registries reached over plain HTTP (loopback always is). */

@@ -10,8 +10,8 @@ import {
   createFileIpLeaseStore,
   createHostDisks,
   createHostNetwork,
-  createInProcessPrivOps,
   createRunner,
+  type PrivOps,
   readLink,
   resolvedRunning,
 } from '../host/index.js';
@@ -35,6 +35,7 @@ import { snapshotHandlers } from './handlers/snapshot.js';
 import { vmHandlers } from './handlers/vm.js';
 import { vmStatsHandlers } from './handlers/vm-stats.js';
 import { workspaceHandlers } from './handlers/workspace.js';
+import { createDaemonPrivOps } from './priv.js';
 import { createDnsService, type DnsService } from './services/dns/index.js';
 import { createFileService } from './services/files/index.js';
 import { createForwardService, type ForwardService } from './services/forwards/index.js';
@@ -109,7 +110,7 @@ export async function startDaemon({
     recipeCacheDir: recipeCacheDir,
   });
   await images.sweep();
-  const priv = createInProcessPrivOps({ runner, stateDir: layout.stateDir });
+  const priv = createDaemonPrivOps({ config, runner, stateDir: layout.stateDir });
   const network = createHostNetwork({
     runner,
     priv,
@@ -247,7 +248,7 @@ function buildDns(input: {
   config: Config;
   store: Store;
   runner: ReturnType<typeof createRunner>;
-  priv: ReturnType<typeof createInProcessPrivOps>;
+  priv: PrivOps;
   network: ReturnType<typeof createHostNetwork>;
   log: Logger;
 }): DnsService {

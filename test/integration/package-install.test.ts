@@ -71,6 +71,8 @@ describe('npm pack + npm install -g', () => {
       'agent/build/banger-agent',
       'bin/banger',
       'bin/bangerd',
+      'bin/bangerd-root',
+      'dist/priv-helper/main.js',
       'src/catalog/images/catalog.json',
       'src/catalog/kernels/catalog.json',
       'src/kernel/assets/init.sh',
@@ -94,6 +96,8 @@ describe('npm pack + npm install -g', () => {
     const checks = JSON.parse(doctor.stdout) as { name: string; status: string }[];
     expect(checks.map((c) => c.name)).toContain('architecture');
     expect(existsSync(join(bin, 'bangerd'))).toBe(true);
+    const helper = await execa(join(bin, 'bangerd-root'), ['--version'], { env: home() });
+    expect(helper.stdout.trim()).toBe(version);
     const addons = await execa(
       process.execPath,
       [

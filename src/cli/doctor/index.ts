@@ -12,6 +12,7 @@ import {
   requireTool,
 } from './checks.js';
 import { checkDns } from './dns.js';
+import { checkPrivileges } from './privileges.js';
 
 export { aptLine, type CheckResult, type CheckStatus, type DoctorContext } from './checks.js';
 
@@ -29,6 +30,7 @@ export const CHECKS: readonly Check[] = [
   requireTool('ssh', ['ssh', '-V'], 'openssh-client'),
   checkStore,
   checkConfig,
+  checkPrivileges,
 ];
 
 export async function runDoctor(

@@ -1,5 +1,5 @@
 import { Mutex } from 'async-mutex';
-import { instanceIdPath } from '../../config/index.js';
+import { instanceIdPath } from '../../config/paths.js';
 import { badRequest } from '../../model/errors.js';
 import type { Runner } from '../runner.js';
 import { createDmSnapshotDevice, removeDmDevice } from './dm.js';
@@ -35,20 +35,32 @@ export interface InProcessPrivOpsOptions {
    * instance's id (the suffix of its link mark) is kept.
    */
   stateDir: string;
+  /** Where the instance id is kept; default `<stateDir>/instance-id`. The root helper keeps its own. */
+  instanceIdFile?: string;
+  /**
+   * The uid a signalled process must run as; default the uid of this process. The root helper passes the
+   * owner's uid, so it signals only the owner's VMMs, never a process of root or of another user.
+   */
+  signalUid?: number;
 }
 
 /**
  * PrivOps run in the calling process (which must be root). Validation happens here, at the boundary a root
  * helper would have, so moving to a separate helper changes where it runs, not what it accepts.
  */
-export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOptions): PrivOps {
+export function createInProcessPrivOps({
+  runner,
+  stateDir,
+  instanceIdFile,
+  signalUid,
+}: InProcessPrivOpsOptions): PrivOps {
   // Bridge and NAT changes read state then act (NAT deletes banger's table once it looks empty), so two
   // of them interleaving could drop a rule just added; one lock keeps each read-then-act whole.
   const net = new Mutex();
   // Read (or made) on the first link operation, so a daemon that never touches the network writes nothing.
   let mark: Promise<string> | undefined;
   const ourMark = (): Promise<string> => {
-    mark ??= loadInstanceId(instanceIdPath(stateDir)).then(linkMark, (err: unknown) => {
+    mark ??= loadInstanceId(instanceIdFile ?? instanceIdPath(stateDir)).then(linkMark, (err: unknown) => {
       mark = undefined;
       throw err;
     });
@@ -148,7 +160,7 @@ export function createInProcessPrivOps({ runner, stateDir }: InProcessPrivOpsOpt
     },
     async signalProcess(req) {
       const signal = validateSignal(req.signal);
-      return signalPid(validateProcessProof(req), signal, process.geteuid?.() ?? 0);
+      return signalPid(validateProcessProof(req), signal, signalUid ?? process.geteuid?.() ?? 0);
     },
   };
 }

@@ -5,6 +5,7 @@ export { describeOwner, type LinkOwner, linkMark, linkOwner } from './link-mark.
 export { type LoopEntry, listLoops } from './loop.js';
 export { iptablesRules } from './nat-iptables.js';
 export { listNftRules, natComment, nftAddScript } from './nat-nft.js';
+export { createRemotePrivOps, helloPrivHelper, type RemotePrivOpsOptions } from './remote.js';
 export {
   RESOLVER_ROUTING_DOMAIN,
   resolvedRunning,

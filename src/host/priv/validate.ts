@@ -243,3 +243,37 @@ function lexists(path: string): boolean {
     return false;
   }
 }
+
+/**
+ * Stricter than validatePathUnder, for a caller that does not trust the tree's owner (the root helper
+ * serving the owner's daemon): the path must be absolute and normal, lie lexically inside `stateDir`, and no
+ * existing component from `stateDir` down (the state dir included) may be a symlink. A symlink is refused,
+ * not followed, even when it points back inside the tree. Returns the path unchanged.
+ */
+export function validatePathNoSymlinks(stateDir: string, path: string): string {
+  if (!isAbsolute(path) || path.includes('\0') || normalize(path) !== path || path.endsWith(sep)) {
+    throw badRequest(`refusing path ${JSON.stringify(path)}: not an absolute normal path`);
+  }
+  const rel = relative(stateDir, path);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw badRequest(`refusing path ${JSON.stringify(path)}: outside the owner's state dir ${stateDir}`, {
+      hint: 'privileged operations only touch files under the state dir',
+    });
+  }
+  let cur = stateDir;
+  for (const part of ['', ...rel.split(sep)]) {
+    cur = part === '' ? cur : join(cur, part);
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(cur);
+    } catch {
+      break; // the rest does not exist yet: nothing below it can be a symlink
+    }
+    if (st.isSymbolicLink()) {
+      throw badRequest(`refusing path ${JSON.stringify(path)}: ${cur} is a symlink`, {
+        hint: 'the root helper follows no symlink inside the state dir',
+      });
+    }
+  }
+  return path;
+}

@@ -121,6 +121,10 @@ const KEYS: Record<string, Row> = {
   tap_pool_size: { readBy: ['src/host/net/network.ts'], coveredBy: ['test/integration/host-net.test.ts'] },
   default_dns: { readBy: ['src/daemon/services/vms/start.ts'], coveredBy: ['test/e2e/vm-run.test.ts'] },
   netns: { readBy: ['src/host/net/network.ts'], coveredBy: ['test/integration/vm-service.test.ts'] },
+  priv_helper_socket: {
+    readBy: ['src/daemon/priv.ts'],
+    coveredBy: ['test/integration/daemon-priv-helper.test.ts'],
+  },
   cow_strategy: { readBy: ['src/host/disk/disks.ts'], coveredBy: ['test/fixtures/vm-harness.ts'] },
   insecure_registries: { readBy: ['src/oci/puller.ts'], coveredBy: ['test/integration/oci-helpers.ts'] },
   registry_ca_files: { readBy: ['src/oci/puller.ts'], coveredBy: ['test/integration/oci-auth.test.ts'] },
