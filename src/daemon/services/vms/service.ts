@@ -330,7 +330,8 @@ export function createVmService(deps: VmServiceDeps): VmService {
       return { vm: await admitFork(snapshot, req.create), restore: snapshot };
     }
     const { vm, image } = await admit(req.create, opts);
-    if (req.cold || !config.warm_templates || !restores) return { vm };
+    // Only QEMU restores snapshots today (forRestore refuses the rest): no template another VMM cannot use.
+    if (req.cold || !config.warm_templates || !restores || (await deps.vmm()).kind !== 'qemu') return { vm };
     let key: string;
     try {
       key = await warmTemplateKey(deps, image, vm.spec, opts);
