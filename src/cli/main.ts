@@ -1,5 +1,7 @@
 import type { Command as CommanderCommand } from 'commander';
-import { bangerVersion, currentLayout } from '../config/index.js';
+// Not the config barrel: it loads the TOML parser and the config schema, which a CLI call does not need.
+import { currentLayout } from '../config/paths.js';
+import { bangerVersion } from '../config/version.js';
 import { createRunner } from '../host/runner.js';
 import { createRpcClient, optimisticDaemonClient, type RpcClient } from '../rpc/index.js';
 import { installCompletion } from './completion.js';
