@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { BangerError } from '../model/errors.js';
-import { FORWARDED_SIGNALS } from '../rpc/index.js';
+import { FORWARDED_SIGNALS } from '../rpc/wire.js';
 
 export interface ForwardedSignals {
   /** Pass as the call's `controls`: emits 'signal' with the name (`INT`, …) for the daemon. */

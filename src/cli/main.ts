@@ -1,7 +1,11 @@
 import type { Command as CommanderCommand } from 'commander';
-import { bangerVersion, currentLayout } from '../config/index.js';
+// Not the config barrel: it loads the TOML parser and the config schema, which a CLI call does not need.
+import { currentLayout } from '../config/paths.js';
+import { bangerVersion } from '../config/version.js';
 import { createRunner } from '../host/runner.js';
-import { createRpcClient, optimisticDaemonClient, type RpcClient } from '../rpc/index.js';
+// Not the rpc barrel: it carries the daemon's server side too.
+import { createRpcClient, type RpcClient } from '../rpc/client.js';
+import { optimisticDaemonClient } from '../rpc/daemon-client.js';
 import { installCompletion } from './completion.js';
 import type { CliContext } from './context.js';
 import { buildProgram } from './program.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Layout } from '../config/index.js';
-import { ensureRuntimeDir } from '../config/index.js';
+import { ensureRuntimeDir } from '../config/paths.js';
 import type { Runner } from '../host/runner.js';
 import { BangerError } from '../model/errors.js';
 import {

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { daemonMethods } from './methods/daemon.js';
+import { buildLazily } from './methods/define.js';
 import { fileMethods } from './methods/files.js';
 import { forwardMethods } from './methods/forward.js';
 import { imageMethods } from './methods/image.js';
@@ -13,9 +14,10 @@ export { operationSummarySchema } from './methods/daemon.js';
 
 /**
  * The one method table shared by client and server (our swagger): name -> params schema, result schema,
- * and a line on when it is allowed. Each group lives in methods/<group>.ts.
+ * and a line on when it is allowed. Each group lives in methods/<group>.ts. A method's schemas are built the
+ * first time it is read from here (a CLI call builds one method's, not the table's).
  */
-export const methods = {
+export const methods = buildLazily({
   ...daemonMethods,
   ...imageMethods,
   ...kernelMethods,
@@ -25,7 +27,7 @@ export const methods = {
   ...forwardMethods,
   ...workspaceMethods,
   ...snapshotMethods,
-} as const;
+});
 
 export type Methods = typeof methods;
 export type MethodName = keyof Methods;

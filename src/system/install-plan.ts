@@ -1,5 +1,5 @@
 import { isAbsolute, join } from 'node:path';
-import { PRIV_HELPER_DEFAULT_SOCKET } from '../host/priv/protocol.js';
+import { PRIV_HELPER_DEFAULT_SOCKET } from '../host/priv/socket-path.js';
 import type { LocalUser } from '../host/users.js';
 import { badRequest } from '../model/errors.js';
 import { daemonUnit, helperUnit } from './units.js';

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { chownSync, existsSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Layout } from '../config/paths.js';
-import { PRIV_HELPER_DEFAULT_SOCKET } from '../host/priv/protocol.js';
+import { PRIV_HELPER_DEFAULT_SOCKET } from '../host/priv/socket-path.js';
 import type { LocalUser } from '../host/users.js';
 import { BangerError, badRequest, operationFailed } from '../model/errors.js';
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command } from '@commander-js/extra-typings';
 import { processExited, processStartTime } from '../../host/proc.js';
 import { BangerError, badRequest } from '../../model/errors.js';
-import { DaemonUnreachableError } from '../../rpc/index.js';
+import { DaemonUnreachableError } from '../../rpc/client.js';
 import { type CliContext, examples } from '../context.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

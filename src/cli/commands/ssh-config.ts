@@ -3,9 +3,14 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import writeFileAtomic from 'write-file-atomic';
 import { badRequest } from '../../model/errors.js';
 import { type CliContext, examples } from '../context.js';
+
+/** write-file-atomic, loaded when a config is written: it pulls crypto and worker_threads into every call. */
+const writeAtomic = async (file: string, data: string, mode: number): Promise<void> => {
+  const { default: writeFileAtomic } = await import('write-file-atomic');
+  await writeFileAtomic(file, data, { mode });
+};
 
 /** The one line `--install` adds to ~/.ssh/config (quoted when the path needs it). */
 export function includeLine(path: string): string {
@@ -23,7 +28,7 @@ export async function installInclude(userConfig: string, line: string): Promise<
   if (text.split('\n').some((l) => l.trim() === line)) return false;
   const mode = exists ? (await stat(userConfig)).mode & 0o777 : 0o600;
   await mkdir(join(userConfig, '..'), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(userConfig, `${line}\n${text}`, { mode });
+  await writeAtomic(userConfig, `${line}\n${text}`, mode);
   return true;
 }
 
@@ -35,7 +40,7 @@ export async function uninstallInclude(userConfig: string, line: string): Promis
   const kept = lines.filter((l) => l.trim() !== line);
   if (kept.length === lines.length) return false;
   const mode = (await stat(userConfig)).mode & 0o777;
-  await writeFileAtomic(userConfig, kept.join('\n'), { mode });
+  await writeAtomic(userConfig, kept.join('\n'), mode);
   return true;
 }
 

@@ -9,8 +9,7 @@ import { ERROR_CODES } from '../../model/errors.js';
  */
 export const PRIV_PROTOCOL_VERSION = 1;
 
-/** Where `banger system install|run` puts the helper's socket (the directory root-owned 0711). */
-export const PRIV_HELPER_DEFAULT_SOCKET = '/run/banger-root/bangerd-root.sock';
+export { PRIV_HELPER_DEFAULT_SOCKET } from './socket-path.js';
 
 /** A request is a few hundred bytes; anything past this is refused before it is parsed. */
 export const PRIV_MAX_FRAME_BYTES = 64 * 1024;

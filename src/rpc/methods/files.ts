@@ -13,12 +13,12 @@ const id = z.number().int().min(0).max(4294967294);
 
 /** `vm.files.*` methods: a running VM's files through its guest agent (issue 21). */
 export const fileMethods = {
-  'vm.files.read': method({
+  'vm.files.read': method(() => ({
     params: z.strictObject({ ref, path: guestPath }),
     result: z.object({ data: bytes, size: z.number().int() }),
     summary: "A regular file of a running VM (at most 10 MiB), base64; the VM's idle clock is reset.",
-  }),
-  'vm.files.write': method({
+  })),
+  'vm.files.write': method(() => ({
     params: z.strictObject({
       ref,
       path: guestPath,
@@ -31,13 +31,13 @@ export const fileMethods = {
     }),
     result: z.object({ size: z.number().int() }),
     summary: 'Write a file of a running VM atomically (temporary name, fsync, rename), at most 10 MiB.',
-  }),
-  'vm.files.list': method({
+  })),
+  'vm.files.list': method(() => ({
     params: z.strictObject({ ref, path: guestPath }),
     result: z.object({ entries: z.array(dirEntrySchema), truncated: z.boolean() }),
     summary:
       'A directory of a running VM: name, type, size, mode, owner, mtime (symlinks not followed), by name.',
-  }),
+  })),
 } as const;
 
 /** The names above, for the `vm.*` handler group that leaves them to the file handlers. */

@@ -20,24 +20,24 @@ const listResult = z.object({ name: z.string(), auto: z.boolean(), forwards: z.a
 
 /** `forward.*` methods: TCP ports of the host relayed to a running VM's ports through its agent. */
 export const forwardMethods = {
-  'forward.list': method({
+  'forward.list': method(() => ({
     params: z.strictObject({ ref }),
     result: listResult,
     summary: "A VM's active forwards (none when it is not running) and whether --auto is on.",
-  }),
-  'forward.add': method({
+  })),
+  'forward.add': method(() => ({
     params: z.strictObject({ ref, specs: forwardSpecsSchema.min(1) }),
     result: listResult,
     summary: 'Listen on host ports and relay each connection to a guest port (running VMs; all or none).',
-  }),
-  'forward.remove': method({
+  })),
+  'forward.remove': method(() => ({
     params: z.strictObject({ ref, hostPorts: z.array(z.number().int().min(0).max(65535)).min(1) }),
     result: listResult,
     summary: 'Stop the forwards listening on these host ports; their connections are reset.',
-  }),
-  'forward.auto': method({
+  })),
+  'forward.auto': method(() => ({
     params: z.strictObject({ ref, enabled: z.boolean() }),
     result: listResult,
     summary: 'Forward every TCP port the guest listens on, as it starts listening (running VMs), or stop.',
-  }),
+  })),
 } as const;

@@ -33,12 +33,12 @@ export const catalogEntryInfoSchema = z.object({
 
 /** `image.*` methods. Paths are absolute paths on the daemon host (the CLI resolves them). */
 export const imageMethods = {
-  'image.list': method({
+  'image.list': method(() => ({
     params: noParams,
     result: z.object({ images: z.array(imageSchema) }),
     summary: 'Every image in the store.',
-  }),
-  'image.show': method({
+  })),
+  'image.show': method(() => ({
     params: z.strictObject({ name }),
     result: z.object({
       image: imageSchema,
@@ -52,13 +52,13 @@ export const imageMethods = {
         .default([]),
     }),
     summary: 'One image with its fidelity report, the VMs that use it and its warm templates.',
-  }),
-  'image.catalog': method({
+  })),
+  'image.catalog': method(() => ({
     params: noParams,
     result: z.object({ entries: z.array(catalogEntryInfoSchema) }),
     summary: 'The image catalog, each entry pulled or available.',
-  }),
-  'image.pull': method({
+  })),
+  'image.pull': method(() => ({
     params: z
       .strictObject({
         ref: name,
@@ -70,8 +70,8 @@ export const imageMethods = {
       .refine(exclusiveKernel, kernelMessage),
     result: z.object({ image: imageSchema }),
     summary: 'Pull a catalog image (bundle or recipe) or an OCI reference into the store (progress events).',
-  }),
-  'image.import': method({
+  })),
+  'image.import': method(() => ({
     params: z
       .strictObject({
         name,
@@ -86,28 +86,28 @@ export const imageMethods = {
     result: z.object({ image: imageSchema }),
     summary:
       "Import a rootfs tarball (plain, gzip, zstd, xz): a regular file, or the CLI's stdin FIFO (stdin).",
-  }),
-  'image.register': method({
+  })),
+  'image.register': method(() => ({
     params: z.strictObject({ name, rootfs: absPath, ...kernelInputs }).refine(exclusiveKernel, kernelMessage),
     result: z.object({ image: imageSchema }),
     summary: 'Record an unmanaged image over host files (nothing copied).',
-  }),
-  'image.promote': method({
+  })),
+  'image.promote': method(() => ({
     params: z.strictObject({ name }),
     result: z.object({ image: imageSchema }),
     summary: 'Copy a registered image into daemon-owned files and mark it managed.',
-  }),
-  'image.delete': method({
+  })),
+  'image.delete': method(() => ({
     params: z.strictObject({ name }),
     result: z.object({ name: z.string() }),
     summary: 'Remove an image; refused while a VM uses it.',
-  }),
-  'image.cachePrune': method({
+  })),
+  'image.cachePrune': method(() => ({
     params: z.strictObject({ dryRun: z.boolean().default(false) }),
     result: z.object({ dir: z.string(), removed: z.number(), bytes: z.number(), dryRun: z.boolean() }),
     summary: 'Empty the OCI blob cache (or measure it with dryRun).',
-  }),
-  'image.bundle': method({
+  })),
+  'image.bundle': method(() => ({
     params: z
       .strictObject({
         name,
@@ -128,5 +128,5 @@ export const imageMethods = {
       ),
     result: z.object({ path: z.string(), sha256: z.string(), sizeBytes: z.number() }),
     summary: 'Pack an ext4 (or a rootfs tarball converted first) into a .tar.zst bundle for a catalog.',
-  }),
+  })),
 } as const;

@@ -35,7 +35,7 @@ const name = z.string().min(1);
 
 /** `kernel.*` methods. */
 export const kernelMethods = {
-  'kernel.list': method({
+  'kernel.list': method(() => ({
     params: z.strictObject({ available: z.boolean().default(false) }),
     result: z.object({
       kernels: z.array(kernelInfoSchema),
@@ -43,23 +43,23 @@ export const kernelMethods = {
       available: z.array(availableKernelSchema).optional(),
     }),
     summary: 'Local kernels; with available, the catalog entries and whether each is pulled.',
-  }),
-  'kernel.show': method({
+  })),
+  'kernel.show': method(() => ({
     params: z.strictObject({ name }),
     result: z.object({ kernel: kernelInfoSchema }),
     summary: 'One local kernel with files, checksums and capabilities.',
-  }),
-  'kernel.pull': method({
+  })),
+  'kernel.pull': method(() => ({
     params: z.strictObject({ name, force: z.boolean().default(false) }),
     result: z.object({ kernel: kernelInfoSchema }),
     summary: 'Fetch a catalog kernel into the store (progress events); force replaces a pulled one.',
-  }),
-  'kernel.delete': method({
+  })),
+  'kernel.delete': method(() => ({
     params: z.strictObject({ name }),
     result: z.object({ name: z.string() }),
     summary: 'Remove a local kernel.',
-  }),
-  'kernel.import': method({
+  })),
+  'kernel.import': method(() => ({
     params: z
       .strictObject({
         name,
@@ -71,5 +71,5 @@ export const kernelMethods = {
     result: z.object({ kernel: kernelInfoSchema }),
     summary:
       'Import a kernel from a directory or a Debian kernel package (absolute paths on the daemon host).',
-  }),
+  })),
 } as const;

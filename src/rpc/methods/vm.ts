@@ -41,7 +41,7 @@ const exitSchema = z.object({ exitCode: z.number().nullable(), signal: z.string(
 
 /** `vm.*` methods. */
 export const vmMethods = {
-  'vm.list': method({
+  'vm.list': method(() => ({
     params: noParams,
     result: z.object({
       vms: z.array(vmSchema),
@@ -49,23 +49,23 @@ export const vmMethods = {
       samples: z.record(z.string(), vmStatsSchema).default({}),
     }),
     summary: 'Every VM in the store, any state, with the last stats sample of those running.',
-  }),
-  'vm.show': method({
+  })),
+  'vm.show': method(() => ({
     params: z.strictObject({ ref }),
     result: z.object({ vm: vmSchema, forwards: z.array(forwardInfoSchema).optional() }),
     summary: 'One VM by id, name or unique prefix.',
-  }),
-  'vm.create': method({
+  })),
+  'vm.create': method(() => ({
     params: vmCreateParamsSchema,
     result: z.object({ vm: vmSchema }),
     summary: 'Create a VM (pulling its image when missing) and start it unless noStart (progress events).',
-  }),
-  'vm.start': method({
+  })),
+  'vm.start': method(() => ({
     params: z.strictObject({ ref }),
     result: z.object({ vm: vmSchema }),
     summary: 'Boot a created or stopped VM and wait for its agent.',
-  }),
-  'vm.stop': method({
+  })),
+  'vm.stop': method(() => ({
     params: z.strictObject({
       ref,
       force: z.boolean().default(false),
@@ -79,52 +79,52 @@ export const vmMethods = {
     result: z.object({ vm: vmSchema }),
     summary:
       'Power the guest off (kill after a timeout; at once with force) and release its runtime resources.',
-  }),
-  'vm.restart': method({
+  })),
+  'vm.restart': method(() => ({
     params: z.strictObject({ ref }),
     result: z.object({ vm: vmSchema }),
     summary: 'Stop, then start.',
-  }),
-  'vm.pause': method({
+  })),
+  'vm.pause': method(() => ({
     params: z.strictObject({ ref }),
     result: z.object({ vm: vmSchema }),
     summary:
       "Freeze a running VM's vCPUs (QEMU stop, Firecracker PATCH /vm Paused); it keeps its memory, disks, tap and IP.",
-  }),
-  'vm.resume': method({
+  })),
+  'vm.resume': method(() => ({
     params: z.strictObject({ ref }),
     result: z.object({ vm: vmSchema }),
     summary: 'Let a paused VM run again.',
-  }),
-  'vm.delete': method({
+  })),
+  'vm.delete': method(() => ({
     params: z.strictObject({ ref }),
     result: z.object({ id: z.string(), name: z.string() }),
     summary: 'Stop a VM if running and remove everything it owns: disks, IP lease, directory, row.',
-  }),
-  'vm.ssh': method({
+  })),
+  'vm.ssh': method(() => ({
     params: z.strictObject({ ref }),
     result: z.object({ argv: z.array(z.string()), netns: z.string().optional() }),
     summary: "The ssh command line for a running VM (banger's key, TOFU known_hosts); the CLI runs it.",
-  }),
-  'vm.logs': method({
+  })),
+  'vm.logs': method(() => ({
     params: z.strictObject({ ref }),
     result: z.object({ path: z.string() }),
     summary: "The guest console log's path (same host as the CLI).",
-  }),
-  'vm.exec': method({
+  })),
+  'vm.exec': method(() => ({
     params: z.strictObject({ ref, ...execSchema }),
     result: exitSchema,
     summary: 'Run a command through the guest agent; output arrives as output notifications.',
-  }),
-  'vm.prune': method({
+  })),
+  'vm.prune': method(() => ({
     params: z.strictObject({
       /** Only these VMs (the ones the user confirmed); all non-running VMs when omitted. */
       ids: z.array(z.string().min(1)).optional(),
     }),
     result: z.object({ deleted: z.array(z.object({ id: z.string(), name: z.string(), state: z.string() })) }),
     summary: 'Delete every VM that is not running (created, stopped, error), as vm.delete does.',
-  }),
-  'vm.set': method({
+  })),
+  'vm.set': method(() => ({
     params: z.strictObject({
       ref,
       vcpu: z.number().int().min(1).max(64).optional(),
@@ -133,8 +133,8 @@ export const vmMethods = {
     }),
     result: z.object({ vm: vmSchema }),
     summary: "Change a stopped VM's vcpu, memory or work disk size (grow only); applies at the next start.",
-  }),
-  'vm.ports': method({
+  })),
+  'vm.ports': method(() => ({
     params: z.strictObject({ ref }),
     result: z.object({
       name: z.string(),
@@ -155,13 +155,13 @@ export const vmMethods = {
       ),
     }),
     summary: "A running VM's listening TCP and bound UDP ports, from its agent.",
-  }),
-  'vm.sshConfig': method({
+  })),
+  'vm.sshConfig': method(() => ({
     params: noParams,
     result: z.object({ path: z.string(), text: z.string() }),
     summary: "Rewrite banger's ssh_config (Host NAME.vm blocks, banger's key and known_hosts) and return it.",
-  }),
-  'vm.run': method({
+  })),
+  'vm.run': method(() => ({
     params: z.strictObject({
       create: vmCreateParamsSchema,
       /** The command; none leaves the VM running for the client's interactive step (ssh, a shell) or -d. */
@@ -197,5 +197,5 @@ export const vmMethods = {
     }),
     summary:
       'Create + start a VM, copy a workspace in, run one command through the agent (rm deletes the VM afterwards).',
-  }),
+  })),
 } as const;

@@ -24,7 +24,7 @@ export const workspaceResultSchema = z.object({
 
 /** `workspace.*` methods: `vm workspace prepare|export`. */
 export const workspaceMethods = {
-  'workspace.prepare': method({
+  'workspace.prepare': method(() => ({
     params: z.strictObject({
       ref,
       /** A host directory (absolute), as vm.run's workspace. */
@@ -35,8 +35,8 @@ export const workspaceMethods = {
     }),
     result: workspaceResultSchema.extend({ vm: vmSchema }),
     summary: 'Copy a host directory into a running VM at /root/repo (as vm run PATH does).',
-  }),
-  'workspace.export': method({
+  })),
+  'workspace.export': method(() => ({
     params: z.strictObject({
       ref,
       /** Diff against this commit instead of the one prepared; a ref or hash, never an option. */
@@ -48,5 +48,5 @@ export const workspaceMethods = {
     result: z.object({ bytes: z.number().int() }),
     summary:
       "A running VM's workspace changes as a binary git patch, streamed as stdout output notifications (capped).",
-  }),
+  })),
 } as const;
