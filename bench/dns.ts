@@ -1,7 +1,9 @@
 // The `.vm` DNS server's answer time with 20 running VMs' records: banger's server (the daemon's DNS
 // service, records rebuilt from a VM list, bounded UDP input) against a trivial dns-packet server in the
 // same process that decodes each query and answers one fixed A record (the floor: socket + codec).
-// Queries alternate between the two, one at a time over loopback UDP; medians and p99 of each.
+// Queries alternate between the two, one at a time over loopback UDP; medians, p95 and p99 of each.
+// The 20 records come through the service's real input (listVms, what the daemon passes from its store)
+// as 20 running VM rows; no VMM runs, which the answer path never touches.
 import { createSocket } from 'node:dgram';
 import { loadavg } from 'node:os';
 import dnsPacket from 'dns-packet';
@@ -30,6 +32,7 @@ const dns = createDnsService({
 const status = await dns.start();
 if (status.state !== 'serving') throw new Error(`banger's DNS did not start: ${JSON.stringify(status)}`);
 const bangerPort = Number(status.address.split(':')[1]);
+if (dns.records().size !== VMS) throw new Error(`expected ${VMS} records, got ${dns.records().size}`);
 
 // The baseline: decode, answer one A record, encode.
 const echo = createSocket('udp4');
@@ -84,14 +87,16 @@ try {
   await dns.close();
 }
 
-const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] as number;
+const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * q)] as number;
+const p99 = (xs: number[]) => pct(xs, 0.99);
+const over2ms = (xs: number[]) => xs.filter((x) => x > 2).length;
 const row = (name: string, xs: number[]) =>
-  `| ${name} | ${(median(xs) * 1000).toFixed(0)} | ${(p99(xs) * 1000).toFixed(0)} | ${(median(xs) / median(base)).toFixed(2)}× | ${(p99(xs) / p99(base)).toFixed(2)}× |`;
+  `| ${name} | ${(median(xs) * 1000).toFixed(0)} | ${(pct(xs, 0.95) * 1000).toFixed(0)} | ${(p99(xs) * 1000).toFixed(0)} | ${over2ms(xs)} | ${(median(xs) / median(base)).toFixed(2)}× | ${(p99(xs) / p99(base)).toFixed(2)}× |`;
 console.log(
   `\nDNS A query round trip over loopback UDP, ${VMS} VMs' records, ${ROUNDS} queries each, alternating (µs)\n`,
 );
-console.log('| server | median | p99 | median vs baseline | p99 vs baseline |');
-console.log('|---|---:|---:|---:|---:|');
+console.log('| server | median | p95 | p99 | answers > 2 ms | median vs baseline | p99 vs baseline |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
 console.log(row('dns-packet echo (baseline)', base));
 console.log(row("banger's .vm server", banger));
 console.log(`\np99 of banger's server: ${p99(banger).toFixed(3)} ms (target ≤ 2 ms)`);

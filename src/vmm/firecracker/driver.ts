@@ -18,7 +18,14 @@ import {
   versionAtLeast,
 } from './config.js';
 import { instanceInfo } from './contract.js';
-import { JAILED_API_SOCKET, jailedNames, jailerArgv, jailerChrootRoot, stageJail } from './jailer.js';
+import {
+  checkChrootBase,
+  JAILED_API_SOCKET,
+  jailedNames,
+  jailerArgv,
+  jailerChrootRoot,
+  stageJail,
+} from './jailer.js';
 
 /**
  * The argument that proves a pid is this VM's Firecracker. A direct launch names its API socket, in the
@@ -157,6 +164,8 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
       if (Buffer.byteLength(sock) > UNIX_SOCKET_PATH_MAX)
         throw badRequest(`socket path too long for AF_UNIX (${UNIX_SOCKET_PATH_MAX} bytes): ${sock}`);
     throwIfCancelled(opts.signal, spec.name);
+    // Before anything is written: a base another user could steer is refused, not built in.
+    if (jail) await checkChrootBase(jail.chrootBase);
 
     await mkdir(spec.runDir, { recursive: true, mode: 0o700 });
     for (const f of [files.apiSocket, files.vsockSocket, apiSocket]) await rm(f, { force: true });

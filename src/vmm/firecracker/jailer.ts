@@ -1,6 +1,6 @@
-import { link, mkdir, rm, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { operationFailed } from '../../model/errors.js';
+import { badRequest, operationFailed } from '../../model/errors.js';
 import type { VmmLaunchSpec } from '../types.js';
 
 /** Where the jailer builds a VM's chroot: <base>/<exec-file name>/<id>/root (jailer's own layout). */
@@ -54,6 +54,37 @@ export function jailedNames(
   names.set(files.metrics, '/metrics.json');
   names.set(files.vsockSocket, '/vsock.sock');
   return names;
+}
+
+/**
+ * Makes sure the chroot base (config jailer_chroot_base) is a place only root can change before anything is
+ * staged in it: root hard-links disks there and runs Firecracker inside, so a base that is a symlink, or
+ * that another user owns or may write to, would let that user redirect or swap what root builds. Created
+ * (0700, root's) when it does not exist yet; the default lives under the state dir.
+ */
+export async function checkChrootBase(base: string): Promise<void> {
+  const hint =
+    'set jailer_chroot_base to a real directory owned by root and writable by root only (chmod 0700)';
+  // Recursive mkdir succeeds on an existing directory, and on a symlink to one: lstat judges what is there.
+  await mkdir(base, { recursive: true, mode: 0o700 }).catch(() => {});
+  const st = await lstat(base).catch((err: unknown) => {
+    throw badRequest(`jailer_chroot_base ${base} cannot be used: ${(err as Error).message}`, { hint });
+  });
+  if (st.isSymbolicLink())
+    throw badRequest(`jailer_chroot_base ${base} is a symlink; refusing to build jailer chroots through it`, {
+      hint,
+    });
+  if (!st.isDirectory()) throw badRequest(`jailer_chroot_base ${base} is not a directory`, { hint });
+  if (st.uid !== 0)
+    throw badRequest(
+      `jailer_chroot_base ${base} is owned by uid ${st.uid}, not root; refusing to build jailer chroots in it`,
+      { hint },
+    );
+  if (st.mode & 0o022)
+    throw badRequest(
+      `jailer_chroot_base ${base} is writable by group or others (mode ${(st.mode & 0o777).toString(8)}); refusing to build jailer chroots in it`,
+      { hint },
+    );
 }
 
 /**

@@ -73,9 +73,17 @@ const KEYS: Record<string, Row> = {
     readBy: ['src/vmm/host-probe.ts', 'src/vmm/build.ts'],
     coveredBy: ['test/integration/vmm-kvm-probe.test.ts'],
   },
-  jailer_bin: { readBy: ['src/vmm/build.ts'], coveredBy: ['test/unit/vmm/qemu/transport.test.ts'] },
+  jailer_bin: {
+    readBy: ['src/vmm/build.ts'],
+    coveredBy: ['test/unit/vmm/qemu/transport.test.ts', 'test/fixtures/firecracker-fake/instance.ts'],
+  },
   jailer_enabled: { readBy: ['src/vmm/build.ts'], coveredBy: ['test/fixtures/firecracker-fake/instance.ts'] },
-  jailer_chroot_base: { readBy: ['src/daemon/vm-parts.ts'], coveredBy: [] },
+  // The daemon runs a VM under the stand-in jailer with the key set: the chroot lands there, goes at
+  // delete, and a symlinked, foreign-owned or open base is refused.
+  jailer_chroot_base: {
+    readBy: ['src/daemon/vm-parts.ts', 'src/vmm/firecracker/jailer.ts'],
+    coveredBy: ['test/integration/vm-firecracker-jailer.test.ts'],
+  },
   ssh_key_path: {
     readBy: ['src/daemon/daemon.ts'],
     coveredBy: ['test/integration/config-key-effects-cli.test.ts'],
