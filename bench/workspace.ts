@@ -35,6 +35,7 @@ tmp=$(mktemp -d); cp .git/index $tmp/index; export GIT_INDEX_FILE=$tmp/index
 git diff --name-only $base -- >$tmp/names
 git diff --raw --abbrev=40 $base -- | awk '{print $3}' >$tmp/oids
 step git ls-files -z --others --exclude-standard
+step sh -c "git ls-files -z --others --exclude-standard | git -c advice.addEmptyPathspec=false add -N --pathspec-from-file=- --pathspec-file-nul"
 step git diff --name-only $base --
 step git diff --binary -M --no-color $base --
 step git diff --binary --no-renames --no-color $base --
