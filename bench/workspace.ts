@@ -21,6 +21,32 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const FILES = Number(process.env.BENCH_FILES ?? 10_000);
 const MB = Number(process.env.BENCH_MB ?? 200);
 const CHANGED = Math.min(1000, FILES);
+/**
+ * BENCH_PROFILE=1: where the export's time goes in the guest. Each step of the export script (and the parts
+ * of its diff: hashing the changed files, inflating their base blobs, reading them) timed alone, on a copy
+ * of the index as the export uses, then git's own breakdown of the diff (GIT_TRACE_PERFORMANCE).
+ */
+const PROFILE_SCRIPT = `
+cd /root/repo
+t() { awk '{print $1}' /proc/uptime; }
+step() { a=$(t); "$@" >/tmp/out 2>/tmp/err; b=$(t); echo "$(awk "BEGIN{print $b-$a}") s  $(wc -c </tmp/out)B  $*" | cut -c1-120; }
+base=$(git rev-parse refs/banger/workspace-base)
+tmp=$(mktemp -d); cp .git/index $tmp/index; export GIT_INDEX_FILE=$tmp/index
+git diff --name-only $base -- >$tmp/names
+git diff --raw --abbrev=40 $base -- | awk '{print $3}' >$tmp/oids
+step git ls-files -z --others --exclude-standard
+step sh -c "git ls-files -z --others --exclude-standard | git -c advice.addEmptyPathspec=false add -N --pathspec-from-file=- --pathspec-file-nul"
+step git diff --name-only $base --
+step git diff --binary -M --no-color $base --
+step git diff --binary --no-renames --no-color $base --
+step sh -c "git hash-object --stdin-paths --no-filters <$tmp/names"
+step sh -c "git cat-file --batch <$tmp/oids"
+step sh -c "xargs cat <$tmp/names"
+step sh -c "xargs tar -cf - <$tmp/names"
+GIT_TRACE_PERFORMANCE=$tmp/perf git diff --binary -M $base -- >/dev/null; sed 's/^.*performance: //' $tmp/perf | cut -c1-120
+rm -rf $tmp /tmp/out /tmp/err
+git --version
+`;
 const runner = createRunner();
 const kernel = await ensureTestKernel();
 const fx = createNetnsFixture(runner);
@@ -112,6 +138,15 @@ try {
   const patch = join(work, 'p.patch');
   for (let i = 0; i < ROUNDS; i++)
     exports.push(await cli(['vm', 'workspace', 'export', 'bench', '-o', patch]));
+  if (process.env.BENCH_PROFILE === '1') {
+    // Where the export's time goes in the guest: each step of the export script timed on its own.
+    const r = await execa(
+      process.execPath,
+      [banger, 'vm', 'exec', 'bench', '--', 'sh', '-c', PROFILE_SCRIPT],
+      { env: inst.env, reject: false },
+    );
+    process.stdout.write(`guest profile (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}\n`);
+  }
   const trivial: number[] = [];
   for (let i = 0; i < ROUNDS; i++) trivial.push(await cli(['vm', 'exec', 'bench', '--', 'true']));
 

@@ -19,7 +19,8 @@ const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
  * Everything that differs between the base and the work tree, without touching the guest's index or its
  * objects: a copy of the index records the untracked files that are not ignored as intent-to-add
  * (`git add -N` of git's own list of them: no blob written, tracked files not looked at, so a change to a
- * thousand files costs hashing them once, not compressing them into the object store), then a binary diff
+ * thousand files costs hashing them once, not compressing them into the object store; with none, no
+ * `git add` runs, which would read and rewrite the whole index for nothing), then a binary diff
  * of the work tree against the base. Renames, modes,
  * deletions and symlinks come out as git apply reads them; prefixes, renames and external diff tools are
  * fixed here so a guest's git config cannot change the patch's shape.
@@ -38,8 +39,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 [ ! -f .git/index ] || cp .git/index "$tmp/index"
 export GIT_INDEX_FILE="$tmp/index"
-git ls-files -z --others --exclude-standard |
-  git -c advice.addEmptyPathspec=false add -N --pathspec-from-file=- --pathspec-file-nul
+git ls-files -z --others --exclude-standard >"$tmp/new"
+[ ! -s "$tmp/new" ] ||
+  git -c advice.addEmptyPathspec=false add -N --pathspec-from-file="$tmp/new" --pathspec-file-nul
 git -c core.quotePath=false diff --binary -M --no-color --no-ext-diff --no-textconv \\
   --no-relative --src-prefix=a/ --dst-prefix=b/ "$base" --
 `;
