@@ -3,18 +3,16 @@
 // signal (the agent ran `true`), alternating in one run; banger's cold `vm run --cold` alongside for scale.
 // Goal (issue 20): warm <= 0.35x plain QEMU's cold boot to the agent. Then where the warm path's time goes:
 // the daemon's start stages (its `VM ready` log line) and the rest (CLI, admit, the command, delete).
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
-import { GUEST_INIT_SHIM_PATH, waitForAgent } from '../src/guest/index.js';
 import { createRunner } from '../src/host/index.js';
 import { createInstance, REPO_ROOT } from '../test/fixtures/banger-instance.js';
 import { buildGuestRoot, registerImage, writeInstanceConfig } from '../test/fixtures/guest-root.js';
 import { ensureTestKernel } from '../test/fixtures/kernel.js';
 import { createNetnsFixture } from '../test/fixtures/netns.js';
-import { median, probeBenchHost } from './_lib.js';
+import { median, plainQemuRun, probeBenchHost } from './_lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const runner = createRunner();
@@ -65,45 +63,18 @@ async function run(cold: boolean): Promise<number> {
 }
 
 const plainBootMs: number[] = [];
-/** Plain QEMU: overlay, boot, the agent answers (recorded), `true` through it. */
+/** Plain QEMU's whole run (the boot to the agent is recorded in plainBootMs). */
 async function plain(i: number, rootfs: string): Promise<number> {
-  const dir = join(work, `p${i}`);
-  await mkdir(dir);
-  const t0 = performance.now();
-  const overlay = join(dir, 'root.qcow2');
-  await runner.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', rootfs, overlay]);
-  const sock = join(dir, 'agent.sock');
-  const cmdline = `console=ttyS0 root=/dev/vda rw panic=-1 init=${GUEST_INIT_SHIM_PATH} tsc_early_khz=${host.tscKhz}`;
-  const spawnedAt = performance.now();
-  const child = runner.spawn(
-    [
-      qemuBin,
-      ...['-M', 'microvm,accel=tcg,acpi=on,rtc=on,isa-serial=on', '-cpu', 'max', '-smp', '1', '-m', '256'],
-      ...['-display', 'none', '-nodefaults', '-no-user-config', '-no-reboot', '-serial', 'stdio'],
-      ...['-kernel', kernel.kernelPath, '-initrd', kernel.initrdPath, '-append', cmdline],
-      ...['-drive', `file=${overlay},if=none,id=d0,format=qcow2`, '-device', 'virtio-blk-device,drive=d0'],
-      ...['-device', 'virtio-serial-device', '-chardev', `socket,id=a0,path=${sock},server=on,wait=off`],
-      ...['-device', 'virtserialport,chardev=a0,name=org.banger.agent', '-device', 'virtio-rng-device'],
-    ],
-    { pipe: true },
-  );
-  child.stdin?.end();
-  child.stdout?.resume();
-  child.stderr?.resume();
-  const exited = new Promise((r) => child.once('exit', r));
-  try {
-    const agent = await waitForAgent({ kind: 'virtio-serial', socketPath: sock }, { timeoutMs: 120_000 });
-    plainBootMs.push(performance.now() - spawnedAt);
-    const sink = new PassThrough().resume();
-    const res = await agent.exec({ argv: ['true'] }, { stdout: sink, stderr: sink }).wait();
-    agent.close();
-    if (res.exitCode !== 0) throw new Error('true failed in the plain guest');
-    return performance.now() - t0;
-  } finally {
-    child.kill('SIGKILL');
-    await exited;
-    await rm(dir, { recursive: true, force: true });
-  }
+  const r = await plainQemuRun({
+    runner,
+    qemuBin,
+    tscKhz: host.tscKhz,
+    kernel,
+    rootfs,
+    dir: join(work, `p${i}`),
+  });
+  plainBootMs.push(r.bootMs);
+  return r.totalMs;
 }
 
 /** Until the template exists and its throwaway VM is gone (made in the background after a cold run). */
