@@ -75,7 +75,10 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     const features = kernel.manifest?.capabilities;
     const machine = chooseMachine(features ?? { virtioMmio: 'unknown', virtioPci: 'unknown' });
     const restore = opts.restore;
-    if (restore) await checkRestoreTarget(restore, { kernelPath: kernel.kernelPath, machine });
+    // Through the daemon's digest cache: an unchanged kernel (same dev, inode, size, mtime, ctime) is not read
+    // again, a changed one is, and is refused.
+    if (restore)
+      await checkRestoreTarget(restore, { kernelPath: kernel.kernelPath, machine }, deps.kernelDigest);
 
     stage('network');
     await network.ensureBridge();
