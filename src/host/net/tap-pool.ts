@@ -34,6 +34,13 @@ export interface TapPoolOptions {
 export interface TapPool {
   /** Creates idle taps until `size` are ready. */
   fill(): Promise<void>;
+  /**
+   * fill() in the background: a start takes its tap and goes on while the pool is topped up for the next
+   * one (a failure is logged; the next acquire creates what it needs). Crash-safe as fill() is: an idle tap
+   * carries the instance's mark from its creation, which is how the next daemon's pool finds it. drain()
+   * waits for it first.
+   */
+  refill(): void;
   /** Hands out an idle tap (or creates one); record the identity before giving it to a VMM. */
   acquire(): Promise<TapIdentity>;
   /** Returns a tap: kept when the pool is short, deleted otherwise (only if it is ours). */
@@ -69,12 +76,25 @@ export function createTapPool(opts: TapPoolOptions): TapPool {
     return name;
   };
 
+  const fill = () =>
+    lock.runExclusive(async () => {
+      const { idle, taken } = await scan();
+      for (let i = idle.length; i < size; i++) await create(taken);
+    });
+  let refilling: Promise<void> | undefined;
+
   return {
-    fill: () =>
-      lock.runExclusive(async () => {
-        const { idle, taken } = await scan();
-        for (let i = idle.length; i < size; i++) await create(taken);
-      }),
+    fill,
+    refill: () => {
+      if (refilling) return;
+      refilling = fill()
+        .catch((err: unknown) =>
+          opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'tap pool refill failed'),
+        )
+        .finally(() => {
+          refilling = undefined;
+        });
+    },
     acquire: () =>
       lock.runExclusive(async () => {
         const { idle, taken } = await scan();
@@ -89,10 +109,12 @@ export function createTapPool(opts: TapPoolOptions): TapPool {
         const keep = idle.includes(tap.name) && idle.length <= size;
         if (!keep) await teardownTap(priv, tap, opts.log);
       }),
-    drain: () =>
-      lock.runExclusive(async () => {
+    drain: async () => {
+      await refilling;
+      await lock.runExclusive(async () => {
         for (const name of (await scan()).idle) await teardownTap(priv, identity(name), opts.log);
-      }),
+      });
+    },
   };
 }
 

@@ -87,7 +87,6 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
 
     stage('network');
     await network.ensureBridge();
-    await network.taps.fill();
     const ip = await network.ips.allocate(vm.id);
     await ledger.record([ip.identity]);
     await checkpoint('ip');
@@ -97,6 +96,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     await checkpoint('cid');
     const tap = await network.taps.acquire();
     await ledger.record([tap]);
+    // Topped up for the next start off this one's path (acquire made a tap when none was idle).
+    network.taps.refill();
     await checkpoint('tap');
     if (vm.spec.nat) {
       const nat = await network.planNat(tap.name, ip.address);
