@@ -36,9 +36,9 @@ export interface TapPool {
   fill(): Promise<void>;
   /**
    * fill() in the background: a start takes its tap and goes on while the pool is topped up for the next
-   * one (a failure is logged; the next acquire creates what it needs). Crash-safe as fill() is: an idle tap
-   * carries the instance's mark from its creation, which is how the next daemon's pool finds it. drain()
-   * waits for it first.
+   * one (a failure is logged; the next acquire creates what it needs). Crash-safe: a tap carries the
+   * instance's mark from its creation, so a daemon killed half way leaves either an idle tap the next pool
+   * hands out or a marked tap off the bridge, which the next fill (reconcile's) deletes. drain() waits for it.
    */
   refill(): void;
   /** Hands out an idle tap (or creates one); record the identity before giving it to a VMM. */
@@ -58,13 +58,15 @@ export function createTapPool(opts: TapPoolOptions): TapPool {
   const scan = async () => {
     const mark = await priv.linkMark();
     const links = await listLinks(runner, netns);
-    const idle = links
+    const free = links
       .filter((l) => l.kind === 'tun' && TAP_NAME.test(l.name) && linkOwner(l, mark) === 'ours')
-      .filter((t) => t.master === bridge && !leased.has(t.name))
-      .map((t) => t.name);
+      .filter((t) => !leased.has(t.name));
+    const idle = free.filter((t) => t.master === bridge).map((t) => t.name);
     idle.sort();
+    // Ours, nobody's, not on the bridge: a creation cut short (a daemon killed during a background refill).
+    const strays = free.filter((t) => t.master !== bridge).map((t) => t.name);
     // Every link name counts as taken, whatever its kind or owner: a new tap must not collide with it.
-    return { idle, taken: new Set([...links.map((l) => l.name), ...leased]) };
+    return { idle, strays, taken: new Set([...links.map((l) => l.name), ...leased]) };
   };
 
   const create = async (taken: Set<string>) => {
@@ -78,7 +80,9 @@ export function createTapPool(opts: TapPoolOptions): TapPool {
 
   const fill = () =>
     lock.runExclusive(async () => {
-      const { idle, taken } = await scan();
+      const { idle, strays, taken } = await scan();
+      // Under the lock no creation of this daemon is half way: a stray is one a killed daemon left.
+      for (const name of strays) await teardownTap(priv, identity(name), opts.log);
       for (let i = idle.length; i < size; i++) await create(taken);
     });
   let refilling: Promise<void> | undefined;
