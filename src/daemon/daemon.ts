@@ -41,6 +41,7 @@ import { createFileService } from './services/files/index.js';
 import { createForwardService, type ForwardService } from './services/forwards/index.js';
 import { createImageService } from './services/images/index.js';
 import {
+  createDigestCache,
   createSnapshotService,
   createWarmTemplates,
   type WarmTemplates,
@@ -124,6 +125,8 @@ export async function startDaemon({
   const vmParts = buildVmParts({ config, layout, runner, images, kernels, log });
   // Built after the VM service, which reaches it through this getter (vm run restores snapshots).
   let templates: WarmTemplates | undefined;
+  // One cache for every digest the daemon checks: snapshot files before a fork, the kernel at a restore.
+  const digests = createDigestCache();
   const vms: VmService = createVmService({
     store,
     config,
@@ -142,6 +145,7 @@ export async function startDaemon({
     },
     ...vmParts,
     restores: () => templates,
+    kernelDigest: (path) => digests.sha256(path),
   });
   const dns = buildDns({ config, store, runner, priv, network, log });
   const report = await vms.reconcile();
@@ -154,6 +158,7 @@ export async function startDaemon({
     vmsDir: layout.vmsDir,
     vmmKind: async () => (await vmParts.vmm()).kind,
     log: log.child({ svc: 'snapshots' }),
+    digests,
   });
   await snapshots.reconcile();
   templates = createWarmTemplates({ store, snapshots, vms, log: log.child({ svc: 'warm' }) });

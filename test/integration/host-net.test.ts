@@ -156,6 +156,25 @@ describe('tap pool', () => {
     expect(await taps()).toEqual([]);
   });
 
+  it('refills in the background after an acquire, and drain waits for the refill', async () => {
+    const pool = createTapPool({ priv, runner, bridge: bridge.bridge_name, size: 2, netns: hostNs });
+    const on = `@${bridge.bridge_name}`;
+    const a = await pool.acquire();
+    expect(a.name).toBe('tap-fc-0001');
+    pool.refill();
+    pool.refill(); // one refill at a time: the second call joins the first
+    // Drain waits for the refill (two idle taps made), then deletes the idle ones: the leased tap stays.
+    await pool.drain();
+    expect(await taps()).toEqual([`tap-fc-0001${on}`]);
+    pool.refill();
+    const b = await pool.acquire(); // behind the refill's lock: an idle tap it made
+    expect(b.name).toBe('tap-fc-0002');
+    await pool.release(a);
+    await pool.release(b);
+    await pool.drain();
+    expect(await taps()).toEqual([]);
+  });
+
   it('gives concurrent acquires distinct taps', async () => {
     const pool = createTapPool({ priv, runner, bridge: bridge.bridge_name, size: 0, netns: hostNs });
     const got = await Promise.all([1, 2, 3, 4].map(() => pool.acquire()));

@@ -127,6 +127,25 @@ describe('banger mcp serve (no guests)', () => {
     stderr();
   });
 
+  it('vm_run fromSnapshot goes to the daemon as vm.run --from-snapshot: a missing one is refused, no VM made', async () => {
+    const { client } = await connect();
+    const r = await call(client, 'vm_run', { command: 'true', fromSnapshot: 'no-such-snap' });
+    expect(r.isError).toBe(true);
+    expect(textOf(r)).toMatch(/snapshot "no-such-snap" not found/);
+    // With an image as well: refused (the snapshot fixes it), before any snapshot lookup.
+    const both = await call(client, 'vm_run', {
+      command: 'true',
+      fromSnapshot: 'no-such-snap',
+      image: 'tiny-img',
+    });
+    expect(textOf(both)).toMatch(/--from-snapshot takes the image, size and network of the snapshot/);
+    expect(textOf(await call(client, 'vm_run', { command: 'true', fromSnapshot: '' }))).toMatch(
+      /Input validation error.*fromSnapshot/,
+    );
+    const vms = JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout) as { name: string }[];
+    expect(vms.map((v) => v.name).sort()).toEqual(['agentvm', 'devvm']);
+  });
+
   it('sees and deletes only the VMs it created; --all-vms sees every VM', async () => {
     const { client } = await connect();
     const list = await call(client, 'vm_list', {});

@@ -34,6 +34,13 @@ export interface TapPoolOptions {
 export interface TapPool {
   /** Creates idle taps until `size` are ready. */
   fill(): Promise<void>;
+  /**
+   * fill() in the background: a start takes its tap and goes on while the pool is topped up for the next
+   * one (a failure is logged; the next acquire creates what it needs). Crash-safe: a tap carries the
+   * instance's mark from its creation, so a daemon killed half way leaves either an idle tap the next pool
+   * hands out or a marked tap off the bridge, which the next fill (reconcile's) deletes. drain() waits for it.
+   */
+  refill(): void;
   /** Hands out an idle tap (or creates one); record the identity before giving it to a VMM. */
   acquire(): Promise<TapIdentity>;
   /** Returns a tap: kept when the pool is short, deleted otherwise (only if it is ours). */
@@ -51,13 +58,15 @@ export function createTapPool(opts: TapPoolOptions): TapPool {
   const scan = async () => {
     const mark = await priv.linkMark();
     const links = await listLinks(runner, netns);
-    const idle = links
+    const free = links
       .filter((l) => l.kind === 'tun' && TAP_NAME.test(l.name) && linkOwner(l, mark) === 'ours')
-      .filter((t) => t.master === bridge && !leased.has(t.name))
-      .map((t) => t.name);
+      .filter((t) => !leased.has(t.name));
+    const idle = free.filter((t) => t.master === bridge).map((t) => t.name);
     idle.sort();
+    // Ours, nobody's, not on the bridge: a creation cut short (a daemon killed during a background refill).
+    const strays = free.filter((t) => t.master !== bridge).map((t) => t.name);
     // Every link name counts as taken, whatever its kind or owner: a new tap must not collide with it.
-    return { idle, taken: new Set([...links.map((l) => l.name), ...leased]) };
+    return { idle, strays, taken: new Set([...links.map((l) => l.name), ...leased]) };
   };
 
   const create = async (taken: Set<string>) => {
@@ -69,12 +78,27 @@ export function createTapPool(opts: TapPoolOptions): TapPool {
     return name;
   };
 
+  const fill = () =>
+    lock.runExclusive(async () => {
+      const { idle, strays, taken } = await scan();
+      // Under the lock no creation of this daemon is half way: a stray is one a killed daemon left.
+      for (const name of strays) await teardownTap(priv, identity(name), opts.log);
+      for (let i = idle.length; i < size; i++) await create(taken);
+    });
+  let refilling: Promise<void> | undefined;
+
   return {
-    fill: () =>
-      lock.runExclusive(async () => {
-        const { idle, taken } = await scan();
-        for (let i = idle.length; i < size; i++) await create(taken);
-      }),
+    fill,
+    refill: () => {
+      if (refilling) return;
+      refilling = fill()
+        .catch((err: unknown) =>
+          opts.log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'tap pool refill failed'),
+        )
+        .finally(() => {
+          refilling = undefined;
+        });
+    },
     acquire: () =>
       lock.runExclusive(async () => {
         const { idle, taken } = await scan();
@@ -89,10 +113,12 @@ export function createTapPool(opts: TapPoolOptions): TapPool {
         const keep = idle.includes(tap.name) && idle.length <= size;
         if (!keep) await teardownTap(priv, tap, opts.log);
       }),
-    drain: () =>
-      lock.runExclusive(async () => {
+    drain: async () => {
+      await refilling;
+      await lock.runExclusive(async () => {
         for (const name of (await scan()).idle) await teardownTap(priv, identity(name), opts.log);
-      }),
+      });
+    },
   };
 }
 

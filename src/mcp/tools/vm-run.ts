@@ -33,6 +33,10 @@ export const vmRunTool = (limits: McpLimits) =>
         .default(false)
         .describe('keep the VM after the command (vm_exec into it, vm_delete it when done)'),
       timeout: timeoutInput(limits),
+      fromSnapshot: runShape.fromSnapshot.describe(
+        'restore this snapshot (banger snapshot create) instead of booting: it fixes the image, size and ' +
+          'network, so leave image and nat out',
+      ),
     }),
     ownClock: true,
     async run(args, ctx, signal) {
@@ -47,6 +51,7 @@ export const vmRunTool = (limits: McpLimits) =>
           cwd: args.cwd,
           workspace: args.workspace,
           rm: !args.keep,
+          fromSnapshot: args.fromSnapshot,
         },
         { limits: ctx.limits, timeoutMs: timeoutMsOf(ctx.limits, args.timeout), signal },
       );

@@ -53,6 +53,17 @@ describe('identityScript (what a restored guest is told)', () => {
     ]);
   });
 
+  it('carries the git identity as positional parameters, never in its text, before the sshd probe', () => {
+    const git = { name: "Eve $(reboot) 'x", email: 'e@x; reboot' };
+    const lines = identityScript({ ...id, git }).split('\n');
+    const script = lines.join('\n');
+    expect(script).not.toContain('reboot');
+    expect(script).toContain('git config --file /root/.gitconfig user.name "$1"');
+    expect(script).toContain('git config --file /root/.gitconfig user.email "$2"');
+    expect(lines.at(-1)).toMatch(/banger:sshd-present/);
+    expect(identityScript(id)).not.toContain('gitconfig');
+  });
+
   it('draws a fresh seed each time (two forks never share one)', () => {
     expect(identityScript(id)).not.toBe(identityScript(id));
   });

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/index.js';
+import { sha256File } from '../../../src/daemon/services/snapshots/files.js';
+import { createDigestCache } from '../../../src/daemon/services/snapshots/index.js';
 import { checkRestoreTarget } from '../../../src/daemon/services/vms/restore-check.js';
 import type { VmServiceDeps } from '../../../src/daemon/services/vms/types.js';
 import { warmTemplateKey } from '../../../src/daemon/services/vms/warm-key.js';
@@ -46,6 +48,27 @@ describe('checkRestoreTarget', () => {
     await expect(checkRestoreTarget(snapshot({}), { kernelPath, machine: 'microvm' })).rejects.toThrow(
       /does not record the kernel and machine type/,
     );
+  });
+
+  it("through the daemon's digest cache: an unchanged kernel is read once, a rewritten one is refused", async () => {
+    const path = join(dir, 'vmlinux-cached');
+    writeFileSync(path, 'kernel-1');
+    // Older than the cache's racy window (a ctime no user can set back), so its digest may be kept.
+    await new Promise((r) => setTimeout(r, 1_200));
+    let reads = 0;
+    const cache = createDigestCache(async (p) => {
+      reads++;
+      return sha256File(p);
+    });
+    const s = snapshot({ kernelSha256: sha('kernel-1'), machine: 'microvm' });
+    const check = () =>
+      checkRestoreTarget(s, { kernelPath: path, machine: 'microvm' }, (p) => cache.sha256(p));
+    await check();
+    await check();
+    expect(reads).toBe(1);
+    writeFileSync(path, 'kernel-2');
+    await expect(check()).rejects.toThrow(/its kernel changed/);
+    expect(reads).toBe(2);
   });
 });
 

@@ -10,7 +10,7 @@ import { type Snapshot, type SnapshotFile, validateSnapshotName } from '../../..
 import type { VM } from '../../../model/vm.js';
 import type { Store } from '../../../store/index.js';
 import type { OpOptions, VmService } from '../vms/index.js';
-import { createDigestCache } from './digest-cache.js';
+import { createDigestCache, type DigestCache } from './digest-cache.js';
 import { copyDisk, describeFile, diskFiles } from './files.js';
 
 export interface SnapshotServiceDeps {
@@ -22,6 +22,8 @@ export interface SnapshotServiceDeps {
   vmsDir: string;
   vmmKind: () => Promise<'qemu' | 'firecracker'>;
   log: Logger;
+  /** The daemon's one digest cache (the VM service checks kernels through it too); a new one when absent. */
+  digests?: DigestCache;
 }
 
 export interface SnapshotService {
@@ -58,7 +60,7 @@ export interface CreateOptions {
 export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotService {
   const { store } = deps;
   // verify() runs before every fork: an untouched snapshot is hashed once per daemon, not once per fork.
-  const digests = createDigestCache();
+  const digests = deps.digests ?? createDigestCache();
 
   const get = (ref: string): Snapshot => {
     const s = store.snapshots.findByName(ref) ?? store.snapshots.findById(ref);

@@ -7,6 +7,7 @@ import { notFound, operationFailed } from '../../../model/errors.js';
 import type { Snapshot } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
 import { type HostKeyPair, isPlainHostKey } from '../../../ssh/index.js';
+import { GIT_IDENTITY_SH, type GitIdentity } from '../workspaces/index.js';
 import { GUEST_HOST_KEY, guestSh, SSHD_PRESENT, SSHD_PROBE } from './guest-setup.js';
 import type { IdentityLedger } from './ledger.js';
 import type { AgentPort } from './ports.js';
@@ -74,6 +75,11 @@ export interface ForkIdentity {
   dns?: string;
   /** The fork's own ssh host key (the snapshot's disk carries its source's, shared by every fork). */
   hostKey: HostKeyPair;
+  /**
+   * The host user's git identity into /root/.gitconfig (a warm template's restore: the host files of this
+   * start). Passed as the script's $1 and $2, never spliced into it.
+   */
+  git?: GitIdentity;
 }
 
 const PLAIN = /^[A-Za-z0-9.:-]+$/;
@@ -84,7 +90,8 @@ const PLAIN = /^[A-Za-z0-9.:-]+$/;
  * to the host's (it continued from the snapshot) and fresh bytes mixed into the guest's random pool (two
  * forks must not draw the same numbers), and its own ed25519 host key, with a running sshd told to reload
  * (SIGHUP: it re-executes and reads its keys again) so `vm ssh` meets the key it pins. Only validated plain
- * values are interpolated; the private key goes in through a quoted here-document.
+ * values are interpolated; the private key goes in through a quoted here-document; the git identity
+ * comes in as positional parameters.
  */
 export function identityScript(id: ForkIdentity, now = new Date(), seed = randomBytes(64)): string {
   for (const v of [id.hostname, id.address, id.gateway, id.mac, id.dns ?? 'none'])
@@ -112,6 +119,7 @@ export function identityScript(id: ForkIdentity, now = new Date(), seed = random
     `echo '${id.hostKey.publicKey} root@${id.hostname}' > ${key}.pub`,
     `chmod 644 ${key}.pub`,
     'for f in /run/sshd.pid /var/run/sshd.pid; do if [ -s "$f" ]; then kill -HUP "$(cat "$f")" 2>/dev/null || true; break; fi; done',
+    ...(id.git ? [GIT_IDENTITY_SH] : []),
     // The sshd probe in the same round trip (a warm `vm run` pays for each one).
     SSHD_PROBE,
   ].join('\n');
@@ -119,7 +127,8 @@ export function identityScript(id: ForkIdentity, now = new Date(), seed = random
 
 /** Applies the new identity through the agent; a guest that cannot take it is a failed fork. */
 export async function applyForkIdentity(agent: AgentPort, id: ForkIdentity): Promise<{ hasSshd: boolean }> {
-  const r = await guestSh(agent, identityScript(id), 'the identity script');
+  const args = id.git ? [id.git.name, id.git.email] : [];
+  const r = await guestSh(agent, identityScript(id), 'the identity script', args);
   if (r.code !== 0)
     throw operationFailed(`the restored guest could not take its new identity (exit ${r.code}): ${r.output}`);
   return { hasSshd: r.output.split('\n').at(-1) === SSHD_PRESENT };

@@ -23,6 +23,8 @@ export async function guestSh(
   agent: AgentPort,
   script: string,
   what: string,
+  /** The script's positional parameters ($1…): values never spliced into its text. */
+  args: string[] = [],
 ): Promise<{ code: number | null; output: string }> {
   const chunks: Buffer[] = [];
   const sink = new Writable({
@@ -32,7 +34,7 @@ export async function guestSh(
     },
   });
   const handle = await agent.exec(
-    { argv: ['/bin/sh', '-c', script] },
+    { argv: ['/bin/sh', '-c', script, ...(args.length ? ['sh', ...args] : [])] },
     {
       stdout: sink,
       stderr: sink,

@@ -16,7 +16,11 @@ export interface BootTarget {
  * host side effect, so a refusal leaves nothing. A snapshot without the record (made before banger kept it)
  * is refused too: nothing proves it matches.
  */
-export async function checkRestoreTarget(snapshot: Snapshot, target: BootTarget): Promise<void> {
+export async function checkRestoreTarget(
+  snapshot: Snapshot,
+  target: BootTarget,
+  sha256: (path: string) => Promise<string> = async (p) => (await hashFile(p)).sha256,
+): Promise<void> {
   const refuse = (what: string) =>
     new BangerError('bad_request', `snapshot ${snapshot.name} cannot be restored here: ${what}`, {
       hint: 'boot a VM cold and take the snapshot again',
@@ -25,7 +29,7 @@ export async function checkRestoreTarget(snapshot: Snapshot, target: BootTarget)
   if (!kernelSha256 || !machine) throw refuse('it does not record the kernel and machine type it ran on');
   if (machine !== target.machine)
     throw refuse(`it ran on the ${machine} machine type, this VM would run on ${target.machine}`);
-  const now = existsSync(target.kernelPath) ? (await hashFile(target.kernelPath)).sha256 : 'missing';
+  const now = existsSync(target.kernelPath) ? await sha256(target.kernelPath) : 'missing';
   if (now !== kernelSha256)
     throw refuse(
       `its kernel changed (${target.kernelPath}: sha256 ${now.slice(0, 12)}, recorded ${kernelSha256.slice(0, 12)})`,

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { GUEST_INIT_SHIM_PATH } from '../../../guest/index.js';
 import { BootFailedError, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import type { ProgressSink } from '../../../model/progress.js';
+import type { Snapshot } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
-import { ensureSshKey, generateHostKey, pinHostKey } from '../../../ssh/index.js';
+import { ensureSshKey, generateHostKey, type HostKeyPair, pinHostKey } from '../../../ssh/index.js';
 import { chooseMachine } from '../../../vmm/index.js';
-import { applyHostFiles } from '../workspaces/index.js';
+import { applyHostFiles, type GitIdentity, readGitIdentity } from '../workspaces/index.js';
 import { guestCmdline } from './cmdline.js';
 import { ensureVmDisks } from './disks.js';
 import { applyForkIdentity, ensureForkDisks, forkSnapshot } from './fork.js';
@@ -75,11 +76,17 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     const features = kernel.manifest?.capabilities;
     const machine = chooseMachine(features ?? { virtioMmio: 'unknown', virtioPci: 'unknown' });
     const restore = opts.restore;
-    if (restore) await checkRestoreTarget(restore, { kernelPath: kernel.kernelPath, machine });
+    // Through the daemon's digest cache: an unchanged kernel (same dev, inode, size, mtime, ctime) is not read
+    // again, a changed one is, and is refused.
+    if (restore)
+      await checkRestoreTarget(restore, { kernelPath: kernel.kernelPath, machine }, deps.kernelDigest);
+    // A restore's host-side inputs (the fork's host key, the host's git identity) are made while the network,
+    // the disks and QEMU's memory load go on: none of them waits for the guest. Awaited at the identity stage.
+    const forkInputs = restore ? prepareForkInputs(deps, restore) : undefined;
+    forkInputs?.catch(() => {}); // a start that fails earlier never awaits it
 
     stage('network');
     await network.ensureBridge();
-    await network.taps.fill();
     const ip = await network.ips.allocate(vm.id);
     await ledger.record([ip.identity]);
     await checkpoint('ip');
@@ -89,6 +96,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     await checkpoint('cid');
     const tap = await network.taps.acquire();
     await ledger.record([tap]);
+    // Topped up for the next start off this one's path (acquire made a tap when none was idle).
+    network.taps.refill();
     await checkpoint('tap');
     if (vm.spec.nat) {
       const nat = await network.planNat(tap.name, ip.address);
@@ -194,6 +203,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     if (restore) {
       // The restored guest has the snapshot's mounts and files, and its identity: it is told the new one.
       stage('identity', 'address, hostname, clock and random seed of the fork');
+      const inputs = await (forkInputs ?? prepareForkInputs(deps, restore));
       const identity = await applyForkIdentity(live.agent, {
         hostname: vm.name,
         address: ip.address,
@@ -201,16 +211,19 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
         gateway: config.bridge_ip,
         mac: spec.net?.mac ?? macFor(vm.id),
         dns: config.default_dns,
-        hostKey: await generateHostKey(deps.runner),
+        hostKey: inputs.hostKey,
+        ...(inputs.git ? { git: inputs.git } : {}),
       });
-      // A warm template was made under other host files (git identity, [[file_sync]]): this start's apply.
-      if (restore.template) await syncHostFiles(deps, vm, live.agent, progress, true);
+      // A warm template was made under other host files: this start's apply (the git identity went in with
+      // the identity script above; [[file_sync]] here, nothing to do without entries).
+      if (restore.template)
+        await syncHostFiles(deps, vm, live.agent, progress, { bangerGuest: true, gitIdentityApplied: true });
       sshdPresent = identity.hasSshd;
     } else {
       stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
       const facts = await mountWorkDisk(live.agent, { sshDir: deps.ssh !== undefined });
       stage('files', 'git identity and [[file_sync]]');
-      await syncHostFiles(deps, vm, live.agent, progress, facts.bangerGuest);
+      await syncHostFiles(deps, vm, live.agent, progress, { bangerGuest: facts.bangerGuest });
       sshdPresent = facts.hasSshd;
     }
     // Last of the agent's start work: a hostile host key drops the connection (the next call makes a new one).
@@ -243,7 +256,7 @@ async function syncHostFiles(
   vm: VM,
   agent: AgentPort,
   progress: ProgressSink,
-  bangerGuest: boolean,
+  known: { bangerGuest: boolean; gitIdentityApplied?: boolean },
 ) {
   const notices = await applyHostFiles(
     { runner: deps.runner, home: deps.home, config: deps.config },
@@ -251,12 +264,27 @@ async function syncHostFiles(
       exec: async (req, io) => (await agent.exec(req, io)).wait(),
       writeFile: (path, data, o) => agent.writeFile(path, data, o),
     },
-    { bangerGuest },
+    known,
   );
   for (const n of notices) {
     deps.log.warn({ vm: vm.id }, n.message);
     progress({ kind: 'log', ...n });
   }
+}
+
+/**
+ * What a restored guest is told that the host makes: its own ssh host key (ssh-keygen) and, for a warm
+ * template (made under other host files), the host user's git identity when git_identity is on.
+ */
+async function prepareForkInputs(
+  deps: VmServiceDeps,
+  restore: Snapshot,
+): Promise<{ hostKey: HostKeyPair; git?: GitIdentity | undefined }> {
+  const [hostKey, git] = await Promise.all([
+    generateHostKey(deps.runner),
+    restore.template && deps.config.git_identity ? readGitIdentity(deps.runner) : undefined,
+  ]);
+  return { hostKey, git };
 }
 
 /** Undoes what this start made (runtime identities only: the disks stay for `vm logs` and a retry). */

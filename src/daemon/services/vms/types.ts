@@ -53,6 +53,11 @@ export interface VmServiceDeps {
    * snapshot service is built on top of this one. Absent (or returning nothing): every run boots.
    */
   restores?: () => RestoreSource | undefined;
+  /**
+   * sha256 (hex) of a kernel a restore must match (restore-check.ts): the daemon passes its digest cache, so
+   * an unchanged kernel is read once per daemon, not on every warm `vm run`. Absent: read every time.
+   */
+  kernelDigest?: (path: string) => Promise<string>;
 }
 
 /** What `vm run` asks of the snapshot service. */

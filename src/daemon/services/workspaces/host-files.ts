@@ -37,11 +37,31 @@ export const expandHome = (path: string, home: string) =>
  */
 const GUARD_SCRIPT = `read -r c </proc/cmdline; case " $c " in *" banger.hostname="*) exit 0 ;; esac; exit 1`;
 
-const IDENTITY_SCRIPT = `
-command -v git >/dev/null 2>&1 || exit 0
+/**
+ * The git identity into /root/.gitconfig from the script's positional parameters $1 (user.name) and $2
+ * (user.email), never spliced into the text; nothing where the guest has no git. A fork's identity script
+ * carries it too (one agent round trip for both).
+ */
+export const GIT_IDENTITY_SH = `if command -v git >/dev/null 2>&1; then
 [ -z "$1" ] || git config --file /root/.gitconfig user.name "$1"
 [ -z "$2" ] || git config --file /root/.gitconfig user.email "$2"
-`;
+fi`;
+
+/** The host user's git identity (empty strings where unset). */
+export interface GitIdentity {
+  name: string;
+  email: string;
+}
+
+/** Reads the host user's git user.name and user.email (`git config --global`); undefined when neither is set. */
+export async function readGitIdentity(runner: Runner): Promise<GitIdentity | undefined> {
+  const get = async (key: string) => {
+    const r = await runner.run(['git', 'config', '--global', '--get', key], { allowFailure: true });
+    return r.exitCode === 0 ? r.stdout.trim() : '';
+  };
+  const [name, email] = await Promise.all([get('user.name'), get('user.email')]);
+  return name || email ? { name, email } : undefined;
+}
 
 /**
  * At every start: the host user's git identity into the guest's /root/.gitconfig (unless git_identity is
@@ -50,16 +70,20 @@ command -v git >/dev/null 2>&1 || exit 0
 export async function applyHostFiles(
   deps: HostFilesDeps,
   guest: GuestFiles,
-  /** The caller checked the same guard (the VM start script does): no exec of its own to ask again. */
-  known?: { bangerGuest: boolean },
+  /**
+   * The caller checked the same guard (the VM start script does): no exec of its own to ask again. With
+   * `gitIdentityApplied` the caller wrote the git identity itself (a fork's identity script carries it).
+   */
+  known?: { bangerGuest: boolean; gitIdentityApplied?: boolean },
 ): Promise<Notice[]> {
   const { config } = deps;
-  if (!config.git_identity && config.file_sync.length === 0) return [];
+  const gitIdentity = config.git_identity && !known?.gitIdentityApplied;
+  if (!gitIdentity && config.file_sync.length === 0) return [];
   const bangerGuest =
     known?.bangerGuest ?? (await guestScript(guest.exec, GUARD_SCRIPT, [], 'the guest check')).code === 0;
   if (!bangerGuest) return [];
   const notices: Notice[] = [];
-  if (config.git_identity) await copyGitIdentity(deps.runner, guest.exec);
+  if (gitIdentity) await copyGitIdentity(deps.runner, guest.exec);
   for (const [i, entry] of config.file_sync.entries()) {
     if (entry.host.startsWith('~/') && !deps.home) {
       notices.push({
@@ -99,13 +123,9 @@ export async function applyHostFiles(
 }
 
 async function copyGitIdentity(runner: Runner, exec: GuestExec): Promise<void> {
-  const get = async (key: string) => {
-    const r = await runner.run(['git', 'config', '--global', '--get', key], { allowFailure: true });
-    return r.exitCode === 0 ? r.stdout.trim() : '';
-  };
-  const [name, email] = await Promise.all([get('user.name'), get('user.email')]);
-  if (!name && !email) return;
-  const r = await guestScript(exec, IDENTITY_SCRIPT, [name, email], 'the git identity');
+  const git = await readGitIdentity(runner);
+  if (!git) return;
+  const r = await guestScript(exec, GIT_IDENTITY_SH, [git.name, git.email], 'the git identity');
   if (r.code !== 0) throw operationFailed(`writing /root/.gitconfig in the guest failed: ${r.output}`);
 }
 

@@ -6,7 +6,15 @@ export { BOOTSTRAP_LOG, type BootstrapMode, bootstrapTools, checkBootstrapNetwor
 export { type CopyInResult, copyIn } from './copy-in.js';
 export { EXPORT_MAX_BYTES, exportPatch } from './export.js';
 export { type GuestExec, WORKSPACE_GUEST_DIR } from './guest.js';
-export { applyHostFiles, type GuestFiles, type HostFilesDeps, type Notice } from './host-files.js';
+export {
+  applyHostFiles,
+  GIT_IDENTITY_SH,
+  type GitIdentity,
+  type GuestFiles,
+  type HostFilesDeps,
+  type Notice,
+  readGitIdentity,
+} from './host-files.js';
 export { createWorkspaceService, type WorkspaceService, type WorkspaceVms } from './service.js';
 export {
   checkFits,
