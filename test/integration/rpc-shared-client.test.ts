@@ -198,6 +198,63 @@ describe('the shared RPC client', () => {
     await expect(client.call('ping', {})).rejects.toMatchObject({ code: 'operation_failed' });
   });
 
+  it('refuses a second call with the id of one still running, and the first one is unharmed', async () => {
+    const { path, cancelled } = await serve();
+    const sock = createConnection(path);
+    const replies: Record<string, unknown>[] = [];
+    let buffered = '';
+    const arrived = new Set<() => void>();
+    sock.on('data', (chunk) => {
+      buffered += chunk.toString();
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        replies.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>);
+        buffered = buffered.slice(nl + 1);
+      }
+      for (const wake of arrived) wake();
+    });
+    const reply = (count: number) =>
+      guard(
+        new Promise<void>((resolve) => {
+          const check = () => {
+            if (replies.length >= count) {
+              arrived.delete(check);
+              resolve();
+            }
+          };
+          arrived.add(check);
+          check();
+        }),
+        `reply ${count}`,
+      );
+    const call = (argv: string[]) =>
+      `${JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'vm.exec', params: { ref: 'v', argv }, meta: { version: VERSION } })}\n`;
+    try {
+      sock.write(call(['hang', 'first']));
+      sock.write(call(['echo', 'second']));
+      await reply(1);
+      expect(replies[0]).toMatchObject({ id: 7, error: { data: { code: 'bad_request' } } });
+      expect(JSON.stringify(replies[0])).toContain('a call with this id is running');
+      // The first call still runs: it ends only when it is cancelled, and answers under its id.
+      expect(cancelled.has('first')).toBe(false);
+      sock.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'input', params: { id: 7, cancel: true } })}\n`);
+      await reply(2);
+      expect(cancelled.has('first')).toBe(true);
+      expect(replies[1]).toMatchObject({ id: 7, error: { data: { code: 'cancelled' } } });
+      // With the first call done, the id is free again.
+      sock.write(call(['echo', 'third']));
+      await reply(4);
+      expect(replies.slice(2)).toMatchObject([
+        {
+          method: 'output',
+          params: { id: 7, stream: 'stdout', data: Buffer.from('third').toString('base64') },
+        },
+        { id: 7, result: { exitCode: 0 } },
+      ]);
+    } finally {
+      sock.destroy();
+    }
+  });
+
   it('an idle client does not keep a script running', async () => {
     const { path } = await serve();
     const script = join(dir as string, 'script.mts');
