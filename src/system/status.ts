@@ -3,7 +3,7 @@ import type { Layout } from '../config/paths.js';
 import { helloPrivHelper } from '../host/priv/remote.js';
 import { processArgv, processUids } from '../host/proc.js';
 import type { Runner } from '../host/runner.js';
-import { createRpcClient } from '../rpc/client.js';
+import { createRpcClient } from '../rpc/index.js';
 import { type InstallRecord, readInstallRecord } from './install-record.js';
 import { helperPaths } from './run.js';
 import { systemdBooted, type UnitState, unitState } from './systemd.js';
