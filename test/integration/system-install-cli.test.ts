@@ -222,6 +222,22 @@ describe('banger system install (real)', () => {
       const text = await inst.cli(['system', 'install', '--owner', 'nobody', '--root', root]);
       expect(text.stdout).toContain('no systemctl command was run (--root)');
 
+      // A failure after the units were replaced (the record's directory made immutable): the units are
+      // put back as they were, and no temporary file is left.
+      const unit = join(root, 'etc/systemd/system/bangerd.service');
+      writeFileSync(unit, `${readFileSync(unit, 'utf8')}# local edit\n`);
+      await execa('chattr', ['+i', join(root, 'etc/banger')]);
+      try {
+        const failed = await inst.cli(['system', 'install', '--owner', 'nobody', '--root', root]);
+        expect(failed.exitCode).toBe(1);
+        expect(failed.stderr).toContain('system install failed and was rolled back');
+      } finally {
+        await execa('chattr', ['-i', join(root, 'etc/banger')]);
+      }
+      expect(readFileSync(unit, 'utf8')).toMatch(/# local edit\n$/);
+      expect(meta(unit)).toEqual({ uid: 0, gid: 0, mode: '0644' });
+      expect(tree(root).filter((n) => n.includes('banger-tmp'))).toEqual([]);
+
       // uninstall --root: units and record go, state stays; --purge needs --yes without a terminal.
       const un = await inst.cli(['system', 'uninstall', '--root', root]);
       expect(un.exitCode, un.stderr).toBe(0);
