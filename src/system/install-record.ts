@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
@@ -28,7 +28,14 @@ export function readInstallRecord(configDir: string): InstallRecord | undefined 
   const path = join(configDir, INSTALL_RECORD);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // Read at most one byte past the cap: enough to tell an oversized file without reading it whole.
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(RECORD_MAX_BYTES + 1);
+      text = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw operationFailed(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
