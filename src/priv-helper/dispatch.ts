@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { isAbsolute, relative, sep } from 'node:path';
 import type { z } from 'zod';
-import type { LoopEntry } from '../host/priv/loop.js';
+import { attachLoopBeneath, type LoopEntry } from '../host/priv/loop.js';
 import {
   isPrivOpName,
   PRIV_OPS,
@@ -118,11 +118,23 @@ async function run(op: PrivOpName, raw: unknown, ctx: DispatchContext): Promise<
       return ops.addNat(args('addNat'));
     case 'removeNat':
       return ops.removeNat(args('removeNat'));
-    case 'setIpForward':
-      return ops.setIpForward(args('setIpForward'));
+    case 'setIpForward': {
+      const a = args('setIpForward');
+      // Forwarding is a host-wide switch in the host's namespace, and other software (docker, libvirt, a
+      // router) may rely on it: the helper turns it on for NAT (as the daemon asks when a VM gets NAT) and
+      // never off, so a taken-over daemon cannot cut the host's routing.
+      if (!a.enabled) {
+        throw badRequest('refusing to turn net.ipv4.ip_forward off: the root helper only turns it on', {
+          hint: 'forwarding stays on for other software that may rely on it; turn it off yourself with sysctl',
+        });
+      }
+      return ops.setIpForward(a);
+    }
     case 'attachLoop': {
       const a = args('attachLoop');
-      return ops.attachLoop({ ...a, file: validatePathNoSymlinks(stateDir, a.file) });
+      // The lstat walk gives the clear refusal; the open itself (openat2, by descriptor) is what makes a
+      // component swapped after the walk unable to redirect the attach.
+      return attachLoopBeneath(stateDir, validatePathNoSymlinks(stateDir, a.file), a.readOnly);
     }
     case 'detachLoop': {
       const a = args('detachLoop');

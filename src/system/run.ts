@@ -34,8 +34,7 @@ export async function systemRun(input: SystemRunInputs): Promise<number> {
   }
   if (owner.uid === 0) throw badRequest('--owner must not be root: the daemon is meant to run unprivileged');
   const home = env.BANGER_HOME;
-  const socket = home ? join(home, 'run-root', 'bangerd-root.sock') : PRIV_HELPER_DEFAULT_SOCKET;
-  const idFile = home ? join(home, 'state-root', 'instance-id') : '/var/lib/banger-root/instance-id';
+  const { socket, idFile } = helperPaths(env);
   prepareOwnerDirs(layout, owner);
 
   // A socket left by an earlier run must not pass for this helper's.
@@ -78,6 +77,15 @@ export async function systemRun(input: SystemRunInputs): Promise<number> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   return unexpected ? 1 : 0;
+}
+
+/** The helper's socket and id file: under BANGER_HOME when set (an isolated instance), else the system ones. */
+export function helperPaths(env: NodeJS.ProcessEnv): { socket: string; idFile: string } {
+  const home = env.BANGER_HOME;
+  return {
+    socket: home ? join(home, 'run-root', 'bangerd-root.sock') : PRIV_HELPER_DEFAULT_SOCKET,
+    idFile: home ? join(home, 'state-root', 'instance-id') : '/var/lib/banger-root/instance-id',
+  };
 }
 
 /**

@@ -122,6 +122,16 @@ describe('a daemon with priv_helper_socket', () => {
       status: 'PASS',
       details: [`split: bangerd-root ${version} on ${helper!.socketPath}, serving uid 65534`],
     });
+    // The owner the helper serves: its taps are made for it, and /dev/kvm is judged for it (absent: TCG).
+    const access = (
+      JSON.parse((await split.cli(['doctor', '--json'])).stdout) as { name: string; details: string[] }[]
+    ).find((x) => x.name === 'owner access');
+    expect(access?.details).toEqual([
+      expect.stringMatching(
+        /^\/dev\/kvm: (absent, guests run under TCG, slower|nobody \(uid 65534\) can(not)? open it)/,
+      ),
+      'taps: bangerd-root makes them owned by nobody (uid 65534)',
+    ]);
     const gone = instance(`priv_helper_socket = "${join(await fx.tempDir(), 'gone.sock')}"\n`);
     const res = await privileges(gone);
     expect(res.exitCode).toBe(1);

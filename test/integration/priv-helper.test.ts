@@ -159,10 +159,15 @@ describe('bangerd-root', () => {
       ['setIpForward', { enabled: false, netns: ns }],
       ['deleteTap', { name: tap, netns: ns }],
     ]);
-    expect(removed).toEqual([{ ok: 'deleted' }, { ok: 'deleted' }, { ok: null }, { ok: 'absent' }]);
+    expect(removed.slice(0, 2)).toEqual([{ ok: 'deleted' }, { ok: 'deleted' }]);
+    // Forwarding is only ever turned on by the helper: a request to turn it off is refused, and it stays on.
+    expect(removed[2]).toMatchObject({ error: 'bad_request' });
+    expect(removed[2]!.message).toMatch(/refusing to turn net\.ipv4\.ip_forward off/);
+    expect(removed[3]).toEqual({ ok: 'absent' });
     const left = JSON.parse(await fx.exec(ns, ['ip', '-j', 'link', 'show'])) as { ifname: string }[];
     expect(left.map((l) => l.ifname)).toEqual(['lo']);
-    expect((await fx.exec(ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).trim()).toBe('0');
+    expect((await fx.exec(ns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).trim()).toBe('1');
+    expect(helper!.log()).toMatch(/op=setIpForward refused: refusing to turn net\.ipv4\.ip_forward off/);
     expect(helper!.log()).toMatch(/uid=65534 pid=\d+ op=createTap ok/);
     expect(helper!.log()).toMatch(/uid=65534 pid=\d+ op=deleteBridge ok/);
   }, 120_000);

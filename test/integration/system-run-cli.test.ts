@@ -90,6 +90,28 @@ describe('banger system run', () => {
     expect(JSON.parse(list.stdout)).toEqual([]);
     expect(Number(readFileSync(join(run.home, 'run', 'bangerd.pid'), 'utf8').trim())).toBe(run.daemonPid);
 
+    // system status sees both processes answer, their versions, the owner the helper serves, and the uids.
+    const status = await execa(process.execPath, [BANGER, 'system', 'status', '--json'], {
+      env: { ...process.env, BANGER_HOME: run.home, NO_COLOR: '1' },
+      reject: false,
+      timeout: 60_000,
+    });
+    expect(status.exitCode, status.stderr).toBe(0);
+    const st = JSON.parse(status.stdout) as {
+      systemd: boolean;
+      healthy: boolean;
+      helper: { socket: string; version?: string; ownerUid?: number };
+      daemon: { version?: string; pid?: number };
+      processes: { pid: number; program: string; uid: number }[];
+    };
+    expect(st.healthy).toBe(true);
+    expect(st.systemd).toBe(false);
+    expect(st.helper).toMatchObject({ socket: run.helperSocket, ownerUid: 65534 });
+    expect(st.helper.version).toBe(st.daemon.version);
+    expect(st.daemon.pid).toBe(run.daemonPid);
+    expect(st.processes).toContainEqual({ pid: run.helperPid, program: 'bangerd-root', uid: 0 });
+    expect(st.processes).toContainEqual({ pid: run.daemonPid, program: 'bangerd', uid: 65534 });
+
     const exited = once(run.child, 'exit');
     run.child.kill('SIGINT');
     expect((await exited)[0]).toBe(0);

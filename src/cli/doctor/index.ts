@@ -12,6 +12,7 @@ import {
   requireTool,
 } from './checks.js';
 import { checkDns } from './dns.js';
+import { ownerAccessCheck } from './owner-access.js';
 import { checkPrivileges } from './privileges.js';
 
 export { aptLine, type CheckResult, type CheckStatus, type DoctorContext } from './checks.js';
@@ -31,6 +32,7 @@ export const CHECKS: readonly Check[] = [
   checkStore,
   checkConfig,
   checkPrivileges,
+  ownerAccessCheck(),
 ];
 
 export async function runDoctor(

@@ -1,6 +1,7 @@
 import { loadConfig } from '../../config/index.js';
 import { bangerVersion } from '../../config/version.js';
 import { helloPrivHelper } from '../../host/priv/remote.js';
+import { createRpcClient } from '../../rpc/index.js';
 import type { Check } from './checks.js';
 
 const NAME = 'privileges';
@@ -27,6 +28,19 @@ export const checkPrivileges: Check = async ({ layout }) => {
   try {
     const hello = await helloPrivHelper(socket);
     const details = [`split: bangerd-root ${hello.version} on ${socket}, serving uid ${hello.ownerUid}`];
+    // The daemon that uses the helper, when it runs: both must come from one install.
+    const daemon = await createRpcClient(layout.socketPath, bangerVersion())
+      .call('ping', {}, { timeoutMs: 5000 })
+      .catch(() => undefined);
+    if (daemon && daemon.version !== hello.version) {
+      return {
+        name: NAME,
+        status: 'WARN',
+        details: [...details, `bangerd (pid ${daemon.pid}) is ${daemon.version}`],
+        hint: 'restart both from this install: sudo banger system restart (or restart banger system run)',
+      };
+    }
+    if (daemon) details.push(`bangerd ${daemon.version} (pid ${daemon.pid}) uses it`);
     if (hello.version !== bangerVersion()) {
       return {
         name: NAME,

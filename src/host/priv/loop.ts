@@ -1,6 +1,7 @@
-import { realpathSync } from 'node:fs';
+import { closeSync, readFileSync, realpathSync } from 'node:fs';
 import { operationFailed } from '../../model/errors.js';
 import type { Runner } from '../runner.js';
+import { attachLoopFd, openBeneath } from './open-beneath.js';
 
 /** One attached loop device as `losetup -J -l` reports it. */
 export interface LoopEntry {
@@ -50,5 +51,36 @@ export async function detachLoopDevice(runner: Runner, device: string, backingFi
       if (still)
         throw operationFailed(`could not detach ${t.device} (${t.backingFile}): ${res.stderr.trim()}`);
     }
+  }
+}
+
+/**
+ * For a caller that does not trust the tree's owner (the root helper): opens `file` inside `stateDir` with
+ * openat2 (no symlink, no way out, checked by the kernel at the open) and attaches a loop device over that
+ * descriptor, so a path component swapped between the helper's check and the attach cannot redirect it.
+ * `losetup /proc/self/fd/N` would not do: losetup canonicalises the path and opens it again by name.
+ * Returns the device and the backing file as the kernel reports it.
+ */
+export function attachLoopBeneath(
+  stateDir: string,
+  file: string,
+  readOnly: boolean,
+): { device: string; backingFile: string } {
+  const fd = openBeneath(stateDir, file, readOnly);
+  try {
+    const device = attachLoopFd(fd, readOnly);
+    return { device, backingFile: kernelBackingFile(device) ?? file };
+  } finally {
+    // The kernel holds its own reference to the file from LOOP_SET_FD on.
+    closeSync(fd);
+  }
+}
+
+/** /sys/block/loopN/loop/backing_file: the path of the file the kernel holds (what `losetup -l` shows). */
+function kernelBackingFile(device: string): string | undefined {
+  try {
+    return readFileSync(`/sys/block/${device.slice('/dev/'.length)}/loop/backing_file`, 'utf8').trim();
+  } catch {
+    return undefined;
   }
 }
