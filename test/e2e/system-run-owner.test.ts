@@ -355,6 +355,26 @@ describe('banger system run with the daemon as an unprivileged owner', () => {
     expect(rules).not.toContain('172.28.');
     const loops = await runner.run(['losetup', '-J', '-l']);
     expect(loops.stdout).not.toContain(home);
+    // No file of the owner's outside BANGER_HOME in the places a daemon or QEMU could write.
+    const strays = await runner.run(
+      [
+        'find',
+        '/tmp',
+        '/var/tmp',
+        '/run',
+        '/dev/shm',
+        '-xdev',
+        '-path',
+        home,
+        '-prune',
+        '-o',
+        '-uid',
+        String(uid),
+        '-print',
+      ],
+      { allowFailure: true },
+    );
+    expect(strays.stdout.trim()).toBe('');
     expect(existsSync(join(home, 'run-root', 'bangerd-root.sock'))).toBe(false);
     expect(existsSync(join(home, 'run', 'bangerd.sock'))).toBe(false);
   }, 900_000);
