@@ -85,11 +85,11 @@ describe('banger system run with the daemon as an unprivileged owner', () => {
   };
 
   /** Starts `system run` in the namespace and waits until the daemon answers the owner's CLI. */
-  const startRun = async () => {
+  const startRun = async (tunMode = '666') => {
     // This host's /dev/net/tun is 0600 (root only) where Debian's udev makes it 0666, and the owner's QEMU
     // must open it: the instance gets a private mount namespace with a 0666 node over it (the host's node
     // is left alone).
-    const tun = 'mount -t tmpfs -o mode=755 banger-tun /dev/net && mknod -m 666 /dev/net/tun c 10 200';
+    const tun = `mount -t tmpfs -o mode=755 banger-tun /dev/net && mknod -m ${tunMode} /dev/net/tun c 10 200`;
     const child = spawn(
       'ip',
       [
@@ -321,6 +321,18 @@ describe('banger system run with the daemon as an unprivileged owner', () => {
     expect(del.exitCode, del.stderr).toBe(0);
     const rules = await fx.exec(ns, ['nft', 'list', 'ruleset']);
     expect(rules).not.toContain('172.28.');
+  }, 900_000);
+
+  it('where /dev/net/tun is closed to the owner, vm run fails saying how to open it, and leaves no VM', async () => {
+    expect(await stopRun()).toBe(0);
+    await startRun('600');
+    const r = await asUser(['vm', 'run', '--rm', '--', 'true']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('could not open /dev/net/tun: Permission denied');
+    expect(r.stderr).toContain('chmod 0666 /dev/net/tun');
+    expect(JSON.parse((await asUser(['vm', 'list', '--json'])).stdout)).toEqual([]);
+    expect(await stopRun()).toBe(0);
+    await startRun();
   }, 900_000);
 
   it('after a SIGKILL of the daemon, a new system run adopts the running VM; Ctrl-C leaves nothing', async () => {
