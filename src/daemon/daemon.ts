@@ -35,6 +35,7 @@ import { snapshotHandlers } from './handlers/snapshot.js';
 import { vmHandlers } from './handlers/vm.js';
 import { vmStatsHandlers } from './handlers/vm-stats.js';
 import { workspaceHandlers } from './handlers/workspace.js';
+import type { Posture } from './posture.js';
 import { createDaemonPrivOps } from './priv.js';
 import { createDnsService, type DnsService } from './services/dns/index.js';
 import { createFileService } from './services/files/index.js';
@@ -58,6 +59,8 @@ export interface DaemonOptions {
   version: string;
   /** Keeps the debootstrap recipe's tarball between builds (BANGER_RECIPE_CACHE; the test suite sets it). */
   recipeCacheDir?: string | undefined;
+  /** `owner`: the daemon runs unprivileged and its taps are made for its uid, so its VMMs can open them. */
+  posture?: Posture;
 }
 
 export interface Daemon {
@@ -76,6 +79,7 @@ export async function startDaemon({
   log,
   version,
   recipeCacheDir,
+  posture = 'root',
 }: DaemonOptions): Promise<Daemon> {
   ensureLayoutDirs(layout);
   // Before the sweeps and reconcile below, which would take a running daemon's work for a crash's leftovers.
@@ -119,6 +123,7 @@ export async function startDaemon({
     leaseStore: createFileIpLeaseStore(join(layout.stateDir, 'ip-leases.json')),
     cidLeaseStore: createFileCidLeaseStore(join(layout.stateDir, 'cid-leases.json')),
     leasedTaps: tapsHeldBy(store.vms.list()),
+    ...(posture === 'owner' ? { tapOwner: process.geteuid?.() } : {}),
     log: log.child({ svc: 'network' }),
   });
   const disks = createHostDisks({ runner, priv, stateDir: layout.stateDir, vmsDir: layout.vmsDir, config });
@@ -241,7 +246,10 @@ export async function startDaemon({
     throw err;
   }
   writeFileSync(layout.pidPath, `${process.pid}\n`, { mode: 0o600 });
-  log.info({ version, socket: layout.socketPath, mode: layout.mode, vmm: config.vmm }, 'bangerd ready');
+  log.info(
+    { version, socket: layout.socketPath, mode: layout.mode, posture, vmm: config.vmm },
+    'bangerd ready',
+  );
   return { stopped, stop };
 }
 

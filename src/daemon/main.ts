@@ -4,6 +4,7 @@ import { BangerError, toBangerError } from '../model/errors.js';
 import { checkMigrations } from './check-migrations.js';
 import { startDaemon } from './daemon.js';
 import { createDaemonLogger } from './logger.js';
+import { checkPosture } from './posture.js';
 
 // BANGER_FAKE_VERSION lets the tests run a daemon that claims another version (version-mismatch restart).
 const version = process.env.BANGER_FAKE_VERSION || bangerVersion();
@@ -26,10 +27,11 @@ const program = new Command('bangerd')
       return;
     }
     const config = await loadConfig(layout.configFile, env);
+    const posture = checkPosture({ config, euid: process.geteuid?.() ?? 0, system: opts.system === true });
     ensureLayoutDirs(layout);
     const log = createDaemonLogger(layout.logPath, config.log_level);
     const recipeCacheDir = process.env.BANGER_RECIPE_CACHE || undefined;
-    const daemon = await startDaemon({ config, layout, log, version, recipeCacheDir });
+    const daemon = await startDaemon({ config, layout, log, version, recipeCacheDir, posture });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => void daemon.stop(signal));
     }

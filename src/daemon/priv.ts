@@ -26,7 +26,10 @@ export function createDaemonPrivOps(input: { config: Config; runner: Runner; sta
       const signal = validateSignal(req.signal);
       const proof = validateProcessProof(req);
       const uids = processUids(proof.pid);
-      if (uids && uids.real === ownUid && uids.effective === ownUid) return signalPid(proof, signal, ownUid);
+      // Gone, or ours: no privilege needed (signalPid reports `gone` itself). Only another uid's process goes
+      // to the helper, which refuses it unless it is the owner's (the daemon runs as the owner).
+      if (!uids || (uids.real === ownUid && uids.effective === ownUid))
+        return signalPid(proof, signal, ownUid);
       return remote.signalProcess(req);
     },
   };

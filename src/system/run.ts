@@ -44,7 +44,8 @@ export async function systemRun(input: SystemRunInputs): Promise<number> {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   await waitForSocket(helper, socket);
-  const daemon = spawn(node, [join(packageRoot, 'bin', 'bangerd'), ...(home ? [] : ['--system'])], {
+  // --system always: the daemon then refuses to run as root (with BANGER_HOME the layout still follows it).
+  const daemon = spawn(node, [join(packageRoot, 'bin', 'bangerd'), '--system'], {
     uid: owner.uid,
     gid: owner.gid,
     env: {

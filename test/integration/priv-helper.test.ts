@@ -312,6 +312,28 @@ describe('bangerd-root', () => {
     expect((await exited)[1]).toBe('SIGTERM');
   }, 120_000);
 
+  it("the client sends a signal request's own fields: a recorded process identity (with its kind) is served", async () => {
+    const marker = join(stateDir, 'vms', 'y', 'qmp.sock');
+    const exe = realpathSync(process.execPath);
+    const argv = [...asUid(OWNER), process.execPath, '-e', 'setTimeout(() => {}, 600000)', marker];
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    children.push(child);
+    const pid = child.pid!;
+    await waitFor(() => {
+      try {
+        return readlinkSync(`/proc/${pid}/exe`) === exe;
+      } catch {
+        return false;
+      }
+    }, `pid ${pid} to run node`);
+    // What teardown hands over: the stored identity, `kind` and all (the helper's schema knows no `kind`).
+    const identity = { kind: 'process' as const, pid, startTime: processStartTime(pid)!, arg: marker, exe };
+    const exited = once(child, 'exit');
+    const ops = createRemotePrivOps({ socketPath });
+    expect(await ops.signalProcess({ ...identity, signal: 'TERM' })).toEqual({ outcome: 'signalled' });
+    expect((await exited)[1]).toBe('SIGTERM');
+  }, 120_000);
+
   it('refuses a connection from a uid that is neither the owner nor root, at the socket mode and by SO_PEERCRED', async () => {
     // First the socket's mode keeps the stranger out before connect(2) completes.
     expect(await rawAs(STRANGER, request('linkMark', {}))).toEqual({ connectError: 'EACCES' });

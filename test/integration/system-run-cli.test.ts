@@ -132,6 +132,23 @@ describe('banger system run', () => {
     expect(existsSync(run.helperSocket)).toBe(false);
   }, 180_000);
 
+  it('bangerd --system refuses to run as root, saying what to run instead', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'bgr-sr-'));
+    try {
+      const r = await execa(process.execPath, [join(REPO_ROOT, 'bin', 'bangerd'), '--system'], {
+        env: { ...process.env, BANGER_HOME: home },
+        reject: false,
+        timeout: 60_000,
+      });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain('bangerd --system refuses to run as root');
+      expect(r.stderr).toContain('banger system run --owner USER');
+      expect(existsSync(join(home, 'state', 'banger.db'))).toBe(false);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('refuses to run unless root, and refuses root as the owner', async () => {
     const notRoot = await execa(
       asNobody[0]!,

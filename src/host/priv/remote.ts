@@ -40,7 +40,16 @@ export function createRemotePrivOps({ socketPath, timeoutMs = 120_000 }: RemoteP
     detachLoop: (req) => none('detachLoop', req),
     createDmSnapshot: (req) => call('createDmSnapshot', req) as ReturnType<PrivOps['createDmSnapshot']>,
     removeDm: (req) => none('removeDm', req),
-    signalProcess: (req) => call('signalProcess', req) as ReturnType<PrivOps['signalProcess']>,
+    // Only the request's own fields: a caller may hand over a richer record (a process identity with its
+    // `kind`), and the helper's strict schema refuses any key it does not know.
+    signalProcess: ({ pid, startTime, arg, exe, signal }) =>
+      call('signalProcess', {
+        pid,
+        startTime,
+        arg,
+        ...(exe === undefined ? {} : { exe }),
+        signal,
+      }) as ReturnType<PrivOps['signalProcess']>,
     routeResolver: (req) => none('routeResolver', req),
   };
 }

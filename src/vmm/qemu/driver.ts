@@ -17,6 +17,14 @@ import { QmpClient } from './qmp.js';
 const QMP_READY_TIMEOUT_MS = 30_000;
 const QMP_POLL_MS = 50;
 
+/**
+ * A daemon running as its owner opens its tap through /dev/net/tun, which the kernel lets it attach to
+ * because the helper made the tap for its uid; the device node itself must still be open to it.
+ */
+const TUN_HINT =
+  'the daemon runs as its owner and cannot open /dev/net/tun: give the node its usual mode (0666, as ' +
+  'udev sets it on Debian and Ubuntu; a tap can only be attached by the uid it was made for): chmod 0666 /dev/net/tun';
+
 export interface QemuDriverDeps extends QemuHostFacts {
   runner: Runner;
 }
@@ -133,10 +141,11 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       if (err instanceof BangerError && err.code === 'bad_request') throw err;
       // QEMU's last words pass through the console keeper; read the log once they are on disk (bounded).
       await Promise.race([child.logClosed, sleep(2000)]);
-      throw operationFailed(
-        `QEMU for VM ${spec.name} exited during start-up: ${await tail(cmd.files.consoleLog)}`,
-        { cause: err },
-      );
+      const last = await tail(cmd.files.consoleLog);
+      throw operationFailed(`QEMU for VM ${spec.name} exited during start-up: ${last}`, {
+        cause: err,
+        ...(/\/dev\/net\/tun: Permission denied/.test(last) ? { hint: TUN_HINT } : {}),
+      });
     }
     const handles: VmmHandles = {
       kind: 'qemu',

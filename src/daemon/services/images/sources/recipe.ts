@@ -80,9 +80,14 @@ export async function recipeTarball(o: {
     return cached;
   }
   if (process.getuid?.() !== 0) {
-    throw badRequest(`building ${entry.name} with debootstrap needs root`, {
-      hint: 'run the daemon as root (banger system install), or import a rootfs tarball: banger image import',
-    });
+    // debootstrap mounts /proc and /sys inside its tree and runs package scripts: a daemon running as its
+    // owner (system mode) has no root for that, and the helper does no such thing on its behalf.
+    throw badRequest(
+      `building ${entry.name} with debootstrap needs root, and this daemon runs as its owner`,
+      {
+        hint: 'pull an OCI image (banger image pull) or import a rootfs tarball (banger image import) instead; recipes build only in the root user mode',
+      },
+    );
   }
   const tree = join(o.workDir, 'debootstrap');
   await mkdir(tree, { recursive: true });
