@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   copyIn,
   exportPatch,
+  exportWorkspace,
   type GuestExec,
   inspectWorkspace,
 } from '../../src/daemon/services/workspaces/index.js';
@@ -116,6 +117,17 @@ describe.skipIf(skipReason !== undefined)('workspace copy-in and export through 
     ]);
     const patch = buffer();
     const r = await exportPatch(exec, guest, patch.sink, { vmName: 'test' });
+    // The host-side export (the guest lists and sends, the host diffs) makes the very same patch.
+    const notices: string[] = [];
+    const hosted = buffer();
+    const h = await exportWorkspace(runner, exec, guest, hosted.sink, {
+      vmName: 'test',
+      source: repo,
+      notice: (m) => notices.push(m),
+    });
+    expect(notices).toEqual([]);
+    expect(hosted.bytes().toString()).toBe(patch.bytes().toString());
+    expect(h.bytes).toBe(hosted.bytes().length);
     // The new files' contents were hashed for the patch, never written into the guest's object store.
     for (const f of ['rand.bin', 'late.txt']) {
       const blob = (await git(guest, 'hash-object', f)).stdout.trim();
