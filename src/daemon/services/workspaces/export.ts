@@ -20,7 +20,7 @@ export const EXPORT_TIMEOUT_MS = 30 * 60_000;
  * deletions and symlinks come out as git apply reads them; prefixes, renames and external diff tools are
  * fixed here so a guest's git config cannot change the patch's shape.
  */
-const EXPORT_SCRIPT = `${RESOLVE_BASE_SH}
+export const EXPORT_SCRIPT = `${RESOLVE_BASE_SH}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 [ ! -f .git/index ] || cp .git/index "$tmp/index"
