@@ -176,6 +176,73 @@ describe.skipIf(skipReason !== undefined)('workspace copy-in and export through 
     ).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('is not a commit') });
   });
 
+  it('host-side export: symlinks and a directory become a link, an empty change; the guest diffs when the host cannot', async () => {
+    const repo = await makeRepo('r5');
+    mkdirSync(join(repo, 'lib'));
+    writeFileSync(join(repo, 'lib', 'x.txt'), 'x\n');
+    symlinkSync('a.txt', join(repo, 'src', 'link'));
+    await git(repo, 'add', '.');
+    await git(repo, 'commit', '-q', '-m', 'two');
+    const guest = join(work, 'guest-r5');
+    await copyIn(runner, exec, await inspectWorkspace(runner, repo), guest, { diskHint: '' });
+    const both = async (opts: { source?: string; baseCommit?: string }) => {
+      const notices: string[] = [];
+      const hosted = buffer();
+      await exportWorkspace(runner, exec, guest, hosted.sink, {
+        vmName: 'test',
+        notice: (m) => notices.push(m),
+        ...opts,
+      });
+      const inGuest = buffer();
+      await exportPatch(exec, guest, inGuest.sink, { vmName: 'test', baseCommit: opts.baseCommit });
+      expect(hosted.bytes().toString()).toBe(inGuest.bytes().toString());
+      return { patch: hosted.bytes().toString(), notices };
+    };
+    expect(await both({ source: repo })).toEqual({ patch: '', notices: [] });
+
+    await runner.run([
+      'sh',
+      '-c',
+      [
+        'set -e',
+        `cd ${guest}`,
+        'ln -sfn b.txt src/link',
+        'ln -s ../../../../etc/passwd new-link',
+        'rm -r lib && ln -s src lib',
+        'rm escape',
+      ].join('\n'),
+    ]);
+    const links = await both({ source: repo });
+    expect(links.notices).toEqual([]);
+    expect(links.patch).toContain('+++ b/new-link');
+    expect(links.patch).toContain('deleted file mode 120000');
+    expect(links.patch).toContain('--- a/lib/x.txt');
+    expect(links.patch.match(/new file mode 120000/g)?.length).toBe(2);
+
+    // A base the host repository lacks (a commit made in the guest): the guest diffs, with a notice.
+    await git(guest, 'add', '-A');
+    await git(guest, 'commit', '-q', '-m', 'in the guest');
+    writeFileSync(join(guest, 'late.txt'), 'late\n');
+    const guestBase = await both({ source: repo, baseCommit: 'HEAD' });
+    expect(guestBase.patch).toContain('+++ b/late.txt');
+    expect(guestBase.notices).toEqual([
+      expect.stringMatching(/^the base commit [0-9a-f]{40} is not in .*: diffing in the guest \(slower\)$/),
+    ]);
+
+    // Attributes that change content on the way in (text=auto): only the guest's git applies them.
+    writeFileSync(join(guest, '.gitattributes'), '* text=auto\n');
+    const attrs = await both({ source: repo });
+    expect(attrs.notices).toEqual([
+      '.gitattributes sets attributes that change content: diffing in the guest (slower)',
+    ]);
+
+    // A host repository that is gone: the guest diffs.
+    const gone = await both({ source: join(work, 'no-such-repo') });
+    expect(gone.notices).toEqual([
+      `${join(work, 'no-such-repo')} is no longer a git repository: diffing in the guest (slower)`,
+    ]);
+  });
+
   it('refuses an existing directory without force, and an export where there is no repository', async () => {
     const repo = await makeRepo('r3');
     const source = await inspectWorkspace(runner, repo);
