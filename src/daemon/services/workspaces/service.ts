@@ -86,7 +86,7 @@ export function createWorkspaceService(deps: {
         baseCommit: opts.baseCommit,
         vmName: vm.name,
         source: record?.source,
-        notice: (message) => op.progress?.({ kind: 'log', level: 'warn', message }),
+        notice: (message) => op.progress?.({ kind: 'log', level: 'info', message }),
       });
     },
   };
