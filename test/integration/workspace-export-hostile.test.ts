@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import tarStream from 'tar-stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { exportWorkspace } from '../../src/daemon/services/workspaces/index.js';
+import { exportWorkspace, MAX_CHANGED_PATHS } from '../../src/daemon/services/workspaces/index.js';
 import { type AgentClient, connectAgent } from '../../src/guest/index.js';
 import { createRunner } from '../../src/host/index.js';
 import { REPO_ROOT } from '../fixtures/banger-instance.js';
@@ -190,6 +190,25 @@ describe('host-side workspace export against a hostile guest', () => {
     await expect(exportFrom([], Buffer.alloc(0), { header: 'banger-export 1 ../../x\n' })).rejects.toThrow(
       /a bad header line/,
     );
+  });
+
+  it('a list of more paths than the cap is refused', async () => {
+    const list = Array.from({ length: MAX_CHANGED_PATHS + 1 }, (_, i) => `f${i}`);
+    await expect(exportFrom(list, Buffer.alloc(0))).rejects.toThrow(
+      `bad export stream: more than ${MAX_CHANGED_PATHS} changed paths`,
+    );
+  });
+
+  it('a file under a file is refused', async () => {
+    await expect(
+      exportFrom(
+        ['f', 'f/x'],
+        await tarOf([
+          { name: 'f', type: 'file', content: 'f' },
+          { name: 'f/x', type: 'file', content: 'x' },
+        ]),
+      ),
+    ).rejects.toThrow('bad export stream: a member under a file (f/x)');
   });
 
   it('an oversized stream is cut off at the cap', async () => {
