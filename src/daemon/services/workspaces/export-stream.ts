@@ -65,7 +65,12 @@ function memberPath(name: string): string {
  * here: content goes to the sink. Once the guest's exec has ended, `done()` ends the tar and settles when
  * every member was handled (or with the first error).
  */
-export function changeStream(sink: ChangeSink): { stream: Writable; done(): Promise<void> } {
+export function changeStream(sink: ChangeSink): {
+  stream: Writable;
+  done(): Promise<void>;
+  /** Stops the parser when the exec failed (nothing more will come). */
+  abort(): void;
+} {
   let state: 'header' | 'list' | 'tar' = 'header';
   let pending: Buffer = Buffer.alloc(0);
   let listBytes = 0;
@@ -223,7 +228,7 @@ export function changeStream(sink: ChangeSink): { stream: Writable; done(): Prom
     if (!tarIn.writableEnded) tarIn.end();
     await consuming;
   };
-  return { stream, done };
+  return { stream, done, abort: () => fail(hostileStream('the exec ended early')) };
 }
 
 async function drain(body: AsyncIterable<Buffer>): Promise<void> {

@@ -84,6 +84,7 @@ export async function exportWorkspace(
       const head = await fi.commit();
       return { bytes: await writeDiff(runner, repo, base, head, out) };
     } finally {
+      changes.abort();
       fi.kill();
     }
   } finally {
