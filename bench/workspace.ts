@@ -2,13 +2,17 @@
 // Copy-in: `banger vm workspace prepare VM REPO --force` (git listing on the host, tar through the agent,
 // the guest's index refreshed) against the baseline `tar -c REPO | banger vm exec VM -- tar -x` of the same
 // directory (.git included, so the same bytes), alternating, BENCH_ROUNDS rounds each. Export: a change to
-// 1 000 files, `banger vm workspace export VM -o FILE`, wall time of the CLI call.
+// 1 000 files, `banger vm workspace export VM -o FILE` (the host-side diff), wall time of the CLI call,
+// against the guest-side diff (the old export script through `banger vm exec`), alternating; the two
+// patches must be identical.
 // BENCH_FILES / BENCH_MB size the repository (default 10 000 files, 200 MB); BENCH_SKIP_COPY=1 skips the copy.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { EXPORT_SCRIPT } from '../src/daemon/services/workspaces/export.js';
 import { createRunner } from '../src/host/index.js';
 import { createInstance, REPO_ROOT } from '../test/fixtures/banger-instance.js';
 import { addHostGit } from '../test/fixtures/git-guest.js';
@@ -35,6 +39,8 @@ tmp=$(mktemp -d); cp .git/index $tmp/index; export GIT_INDEX_FILE=$tmp/index
 git diff --name-only $base -- >$tmp/names
 git diff --raw --abbrev=40 $base -- | awk '{print $3}' >$tmp/oids
 step git ls-files -z --others --exclude-standard
+step git diff-index --name-only --no-renames $base --
+step sh -c "git diff-index --name-only --no-renames $base -- | sed 's|^|./|' | tar -cf - -T -"
 step sh -c "git ls-files -z --others --exclude-standard | git -c advice.addEmptyPathspec=false add -N --pathspec-from-file=- --pathspec-file-nul"
 step git diff --name-only $base --
 step git diff --binary -M --no-color $base --
@@ -134,10 +140,28 @@ try {
     '-c',
     `cd /root/repo && i=0; for f in d*/f*.txt; do [ $i -ge ${CHANGED} ] && break; echo changed >> "$f"; i=$((i+1)); done`,
   ]);
+  // Baseline: the guest-side diff (the export before the host did the diff, now its fallback), run through
+  // `vm exec` with the same script, alternating with the export.
   const exports: number[] = [];
+  const guestDiffs: number[] = [];
   const patch = join(work, 'p.patch');
-  for (let i = 0; i < ROUNDS; i++)
+  const oldPatch = join(work, 'old.patch');
+  const guestDiff = async (): Promise<number> => {
+    const t0 = performance.now();
+    const r = await execa(
+      process.execPath,
+      [banger, 'vm', 'exec', 'bench', '--', '/bin/sh', '-c', EXPORT_SCRIPT, 'sh', '/root/repo', ''],
+      { env: inst.env, reject: false, stdout: { file: oldPatch } },
+    );
+    if (r.exitCode !== 0) throw new Error(`guest-side diff failed: ${r.stderr}`);
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < ROUNDS; i++) {
+    guestDiffs.push(await guestDiff());
     exports.push(await cli(['vm', 'workspace', 'export', 'bench', '-o', patch]));
+  }
+  if (readFileSync(patch, 'utf8') !== readFileSync(oldPatch, 'utf8'))
+    throw new Error('the host-side export and the guest-side diff made different patches');
   if (process.env.BENCH_PROFILE === '1') {
     // Where the export's time goes in the guest: each step of the export script timed on its own.
     const r = await execa(
@@ -158,8 +182,17 @@ try {
   process.stdout.write('| case | median ms | ratio |\n|---|---:|---:|\n');
   process.stdout.write(`| baseline: tar -c \\| banger vm exec -- tar -x | ${b.toFixed(0)} | 1.00 |\n`);
   process.stdout.write(`| banger vm workspace prepare --force | ${p.toFixed(0)} | ${(p / b).toFixed(2)} |\n`);
+  const g = median(guestDiffs);
+  const e = median(exports);
   process.stdout.write(
-    `| banger vm workspace export (${CHANGED} files changed, ${(statSync(patch).size / 1024).toFixed(0)} KiB patch) | ${median(exports).toFixed(0)} | - |\n`,
+    `\nExport of ${CHANGED} changed files (${(statSync(patch).size / 1024).toFixed(0)} KiB patch, identical both ways); load ${(loadavg()[0] ?? 0).toFixed(1)}:\n\n`,
+  );
+  process.stdout.write('| case | median ms | ratio |\n|---|---:|---:|\n');
+  process.stdout.write(
+    `| baseline: guest-side diff (vm exec of the old export script) | ${g.toFixed(0)} | 1.00 |\n`,
+  );
+  process.stdout.write(
+    `| banger vm workspace export (host-side diff) | ${e.toFixed(0)} | ${(e / g).toFixed(2)} |\n`,
   );
   process.stdout.write(
     `| banger vm exec -- true (CLI + agent floor) | ${median(trivial).toFixed(0)} | - |\n`,

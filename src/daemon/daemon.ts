@@ -48,7 +48,7 @@ import {
   type WarmTemplates,
 } from './services/snapshots/index.js';
 import { createStatsService } from './services/stats/index.js';
-import { createVmService, tapsHeldBy, type VmService } from './services/vms/index.js';
+import { createVmService, tapsHeldBy, type VmService, vmPaths } from './services/vms/index.js';
 import { createWorkspaceService } from './services/workspaces/index.js';
 import { buildVmParts } from './vm-parts.js';
 
@@ -233,7 +233,9 @@ export async function startDaemon({
     ...vmStatsHandlers({ stats }),
     ...forwardHandlers({ forwards, vms }),
     ...fileHandlers({ files: createFileService({ vms }) }),
-    ...workspaceHandlers({ workspaces: createWorkspaceService({ vms, runner }) }),
+    ...workspaceHandlers({
+      workspaces: createWorkspaceService({ vms, runner, vmDir: (id) => vmPaths(layout.vmsDir, id).dir }),
+    }),
     ...snapshotHandlers({ snapshots }),
   };
 

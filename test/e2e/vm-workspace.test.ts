@@ -197,6 +197,8 @@ describe('workspaces under QEMU TCG', () => {
     const patch = join(work, 'p.patch');
     const exp = await cli(['vm', 'workspace', 'export', 'ws', '-o', patch]);
     expect(exp.exitCode, exp.stderr).toBe(0);
+    // Made on the host from the repository it came from (no note about a guest-side diff).
+    expect(exp.stderr).not.toContain('diffing in the guest');
     const text = readFileSync(patch, 'utf8');
     expect(text).toContain('GIT binary patch');
     expect(text).toContain('rename from old-name.txt');
@@ -254,6 +256,7 @@ describe('workspaces under QEMU TCG', () => {
     const empty = await cli(['vm', 'workspace', 'export', 'ws']);
     expect(empty.exitCode, empty.stderr).toBe(0);
     expect(empty.stdout).toBe('');
+    expect(empty.stderr).not.toContain('diffing in the guest');
 
     await cli(['vm', 'exec', 'ws', '--', 'rm', '-rf', '/root/repo']);
     const none = await cli(['vm', 'workspace', 'export', 'ws']);

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   copyIn,
   exportPatch,
+  exportWorkspace,
   type GuestExec,
   inspectWorkspace,
 } from '../../src/daemon/services/workspaces/index.js';
@@ -116,6 +117,17 @@ describe.skipIf(skipReason !== undefined)('workspace copy-in and export through 
     ]);
     const patch = buffer();
     const r = await exportPatch(exec, guest, patch.sink, { vmName: 'test' });
+    // The host-side export (the guest lists and sends, the host diffs) makes the very same patch.
+    const notices: string[] = [];
+    const hosted = buffer();
+    const h = await exportWorkspace(runner, exec, guest, hosted.sink, {
+      vmName: 'test',
+      source: repo,
+      notice: (m) => notices.push(m),
+    });
+    expect(notices).toEqual([]);
+    expect(hosted.bytes().toString()).toBe(patch.bytes().toString());
+    expect(h.bytes).toBe(hosted.bytes().length);
     // The new files' contents were hashed for the patch, never written into the guest's object store.
     for (const f of ['rand.bin', 'late.txt']) {
       const blob = (await git(guest, 'hash-object', f)).stdout.trim();
@@ -162,6 +174,73 @@ describe.skipIf(skipReason !== undefined)('workspace copy-in and export through 
     await expect(
       exportPatch(exec, guest, buffer().sink, { vmName: 'test', baseCommit: 'no-such-ref' }),
     ).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('is not a commit') });
+  });
+
+  it('host-side export: symlinks and a directory become a link, an empty change; the guest diffs when the host cannot', async () => {
+    const repo = await makeRepo('r5');
+    mkdirSync(join(repo, 'lib'));
+    writeFileSync(join(repo, 'lib', 'x.txt'), 'x\n');
+    symlinkSync('a.txt', join(repo, 'src', 'link'));
+    await git(repo, 'add', '.');
+    await git(repo, 'commit', '-q', '-m', 'two');
+    const guest = join(work, 'guest-r5');
+    await copyIn(runner, exec, await inspectWorkspace(runner, repo), guest, { diskHint: '' });
+    const both = async (opts: { source?: string; baseCommit?: string }) => {
+      const notices: string[] = [];
+      const hosted = buffer();
+      await exportWorkspace(runner, exec, guest, hosted.sink, {
+        vmName: 'test',
+        notice: (m) => notices.push(m),
+        ...opts,
+      });
+      const inGuest = buffer();
+      await exportPatch(exec, guest, inGuest.sink, { vmName: 'test', baseCommit: opts.baseCommit });
+      expect(hosted.bytes().toString()).toBe(inGuest.bytes().toString());
+      return { patch: hosted.bytes().toString(), notices };
+    };
+    expect(await both({ source: repo })).toEqual({ patch: '', notices: [] });
+
+    await runner.run([
+      'sh',
+      '-c',
+      [
+        'set -e',
+        `cd ${guest}`,
+        'ln -sfn b.txt src/link',
+        'ln -s ../../../../etc/passwd new-link',
+        'rm -r lib && ln -s src lib',
+        'rm escape',
+      ].join('\n'),
+    ]);
+    const links = await both({ source: repo });
+    expect(links.notices).toEqual([]);
+    expect(links.patch).toContain('+++ b/new-link');
+    expect(links.patch).toContain('deleted file mode 120000');
+    expect(links.patch).toContain('--- a/lib/x.txt');
+    expect(links.patch.match(/new file mode 120000/g)?.length).toBe(2);
+
+    // A base the host repository lacks (a commit made in the guest): the guest diffs, with a notice.
+    await git(guest, 'add', '-A');
+    await git(guest, 'commit', '-q', '-m', 'in the guest');
+    writeFileSync(join(guest, 'late.txt'), 'late\n');
+    const guestBase = await both({ source: repo, baseCommit: 'HEAD' });
+    expect(guestBase.patch).toContain('+++ b/late.txt');
+    expect(guestBase.notices).toEqual([
+      expect.stringMatching(/^the base commit [0-9a-f]{40} is not in .*: diffing in the guest \(slower\)$/),
+    ]);
+
+    // Attributes that change content on the way in (text=auto): only the guest's git applies them.
+    writeFileSync(join(guest, '.gitattributes'), '* text=auto\n');
+    const attrs = await both({ source: repo });
+    expect(attrs.notices).toEqual([
+      '.gitattributes sets attributes that change content: diffing in the guest (slower)',
+    ]);
+
+    // A host repository that is gone: the guest diffs.
+    const gone = await both({ source: join(work, 'no-such-repo') });
+    expect(gone.notices).toEqual([
+      `${join(work, 'no-such-repo')} is no longer a git repository: diffing in the guest (slower)`,
+    ]);
   });
 
   it('refuses an existing directory without force, and an export where there is no repository', async () => {

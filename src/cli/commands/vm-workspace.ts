@@ -100,7 +100,14 @@ export function workspaceCommands(ctx: CliContext) {
         await (await ctx.client()).call(
           'workspace.export',
           { ref, baseCommit: opts.baseCommit },
-          { onOutput: (stream, data) => (stream === 'stdout' ? sink.write(data) : ctx.err.write(data)) },
+          {
+            onOutput: (stream, data) => (stream === 'stdout' ? sink.write(data) : ctx.err.write(data)),
+            // Why the export took the slower guest-side diff, when it did (the patch is the same).
+            onProgress: (e) => {
+              if (e.kind === 'log')
+                ctx.err.write(`${e.level === 'warn' ? 'warning' : 'note'}: ${e.message}\n`);
+            },
+          },
         );
         sink.commit();
       } catch (err) {

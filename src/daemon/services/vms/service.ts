@@ -405,6 +405,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
           copyWorkspace: (id, source, o) =>
             copyIn(deps.runner, execIn(this, id, o), source, deps.workspaceDir ?? WORKSPACE_GUEST_DIR, {
               diskHint: DISK_HINT,
+              recordDir: vmPaths(deps.vmsDir, id).dir,
             }),
           bootstrap: (id, source, mode) =>
             bootstrapTools(execIn(this, id, {}), source, deps.workspaceDir ?? WORKSPACE_GUEST_DIR, mode),

@@ -2,6 +2,7 @@ import type { Runner } from '../../../host/index.js';
 import { alreadyExists, BangerError, badRequest, operationFailed } from '../../../model/errors.js';
 import { hostArchive } from './archive.js';
 import { collector, type GuestExec, guestScript, SCRIPT_MAX_BYTES } from './guest.js';
+import { removeWorkspaceRecord, writeWorkspaceRecord } from './record.js';
 import type { WorkspaceSource } from './source.js';
 
 /** A large tree under TCG takes minutes; the bound is for a guest that never lets the copy end (Ctrl-C also does). */
@@ -59,7 +60,12 @@ export async function copyIn(
   exec: GuestExec,
   source: WorkspaceSource,
   guestDir: string,
-  opts: { force?: boolean; diskHint: string },
+  opts: {
+    force?: boolean;
+    diskHint: string;
+    /** The VM's directory: where the workspace record goes (export reads the base from the source). */
+    recordDir?: string | undefined;
+  },
 ): Promise<CopyInResult> {
   const clear = await guestScript(
     exec,
@@ -101,7 +107,10 @@ export async function copyIn(
   }
   await archive.done;
 
-  if (source.kind !== 'git') return { guestDir, skipped: source.list.skipped };
+  if (source.kind !== 'git') {
+    if (opts.recordDir) await removeWorkspaceRecord(opts.recordDir);
+    return { guestDir, skipped: source.list.skipped };
+  }
   const g = await guestScript(
     exec,
     GIT_SCRIPT,
@@ -111,5 +120,6 @@ export async function copyIn(
   if (g.code === NO_GIT) throw new BangerError('bad_request', g.output);
   if (g.code !== 0) throw operationFailed(`setting up git in ${guestDir} failed: ${g.output}`);
   const base = /^[0-9a-f]{40,64}$/.exec(g.output.split('\n').pop() ?? '')?.[0];
+  if (opts.recordDir) await writeWorkspaceRecord(opts.recordDir, { source: source.root, baseCommit: base });
   return { guestDir, baseCommit: base, branch: source.branch, skipped: source.list.skipped };
 }

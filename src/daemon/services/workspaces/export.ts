@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { BangerError, badRequest, notFound, operationFailed } from '../../../model/errors.js';
+import { BAD_BASE, NO_GIT, NO_REPO, RESOLVE_BASE_SH } from './export-guest.js';
 import { collector, type GuestExec } from './guest.js';
 
 /**
@@ -8,13 +9,7 @@ import { collector, type GuestExec } from './guest.js';
  */
 export const EXPORT_MAX_BYTES = 1024 * 1024 * 1024;
 /** Under TCG, `git add -A` over a large tree takes a while; the bound is for a guest that never ends. */
-const EXPORT_TIMEOUT_MS = 30 * 60_000;
-const NO_REPO = 66;
-const NO_GIT = 67;
-const BAD_BASE = 65;
-/** git's empty tree: the base of a repository with no commit yet (everything is an addition). */
-const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
-
+export const EXPORT_TIMEOUT_MS = 30 * 60_000;
 /**
  * Everything that differs between the base and the work tree, without touching the guest's index or its
  * objects: a copy of the index records the untracked files that are not ignored as intent-to-add
@@ -25,16 +20,7 @@ const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
  * deletions and symlinks come out as git apply reads them; prefixes, renames and external diff tools are
  * fixed here so a guest's git config cannot change the patch's shape.
  */
-const EXPORT_SCRIPT = `
-cd -- "$1" 2>/dev/null && [ -d .git ] || exit ${NO_REPO}
-command -v git >/dev/null 2>&1 || exit ${NO_GIT}
-set -e
-if [ -n "$2" ]; then
-  base=$(git rev-parse -q --verify "$2^{commit}") || { echo "--base-commit $2 is not a commit in the guest's repository" >&2; exit ${BAD_BASE}; }
-else
-  base=$(git rev-parse -q --verify 'refs/banger/workspace-base^{commit}') ||
-    base=$(git rev-parse -q --verify 'HEAD^{commit}') || base=${EMPTY_TREE}
-fi
+export const EXPORT_SCRIPT = `${RESOLVE_BASE_SH}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 [ ! -f .git/index ] || cp .git/index "$tmp/index"
@@ -47,7 +33,7 @@ git -c core.quotePath=false diff --binary -M --no-color --no-ext-diff --no-textc
 `;
 
 /**
- * Streams the workspace's patch into `out` (at most EXPORT_MAX_BYTES, past which the call fails and the
+ * The guest-side diff (the fallback of exportWorkspace, and the bench's baseline): streams the patch into `out` (at most EXPORT_MAX_BYTES, past which the call fails and the
  * guest's connection is dropped); returns the bytes written. An empty change is an empty patch.
  */
 export async function exportPatch(
@@ -77,15 +63,24 @@ export async function exportPatch(
     },
   );
   if (r.exitCode === 0) return { bytes };
-  const vm = opts.vmName;
+  throw exportFailure(r, guestDir, opts.vmName, err.text());
+}
+
+/** The error for a failed export script (both halves share the exit codes of RESOLVE_BASE_SH). */
+export function exportFailure(
+  r: { exitCode: number | null; signal?: string | null | undefined },
+  guestDir: string,
+  vm: string,
+  stderr: string,
+): BangerError {
   if (r.exitCode === NO_REPO)
-    throw notFound(`VM ${vm} has no workspace at ${guestDir} (no git repository there)`, {
+    return notFound(`VM ${vm} has no workspace at ${guestDir} (no git repository there)`, {
       hint: `banger vm workspace prepare ${vm} ./repo`,
     });
   if (r.exitCode === NO_GIT)
-    throw new BangerError('bad_request', `VM ${vm}'s image has no git, which export needs`);
-  if (r.exitCode === BAD_BASE) throw badRequest(err.text());
-  throw operationFailed(
-    `exporting ${guestDir} from VM ${vm} failed (${r.signal ?? `exit ${r.exitCode}`}): ${err.text()}`,
+    return new BangerError('bad_request', `VM ${vm}'s image has no git, which export needs`);
+  if (r.exitCode === BAD_BASE) return badRequest(stderr);
+  return operationFailed(
+    `exporting ${guestDir} from VM ${vm} failed (${r.signal ?? `exit ${r.exitCode}`}): ${stderr}`,
   );
 }

@@ -5,6 +5,8 @@
 export { BOOTSTRAP_LOG, type BootstrapMode, bootstrapTools, checkBootstrapNetwork } from './bootstrap.js';
 export { type CopyInResult, copyIn } from './copy-in.js';
 export { EXPORT_MAX_BYTES, exportPatch } from './export.js';
+export { checkGuestPath, MAX_CHANGED_PATHS } from './export-stream.js';
+export { type ExportOptions, exportWorkspace } from './export-workspace.js';
 export { type GuestExec, WORKSPACE_GUEST_DIR } from './guest.js';
 export {
   applyHostFiles,
@@ -15,6 +17,7 @@ export {
   type Notice,
   readGitIdentity,
 } from './host-files.js';
+export { readWorkspaceRecord, type WorkspaceRecord, writeWorkspaceRecord } from './record.js';
 export { createWorkspaceService, type WorkspaceService, type WorkspaceVms } from './service.js';
 export {
   checkFits,

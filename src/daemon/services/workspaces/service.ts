@@ -5,8 +5,9 @@ import { BangerError } from '../../../model/errors.js';
 import type { ProgressSink } from '../../../model/progress.js';
 import type { VM } from '../../../model/vm.js';
 import { type CopyInResult, copyIn } from './copy-in.js';
-import { exportPatch } from './export.js';
+import { exportWorkspace } from './export-workspace.js';
 import { type GuestExec, WORKSPACE_GUEST_DIR } from './guest.js';
+import { readWorkspaceRecord } from './record.js';
 import { checkFits, inspectWorkspace, type WorkspaceOptions } from './source.js';
 
 /** What the workspace service needs of the VM service. */
@@ -41,7 +42,12 @@ export interface WorkspaceService {
   ): Promise<{ bytes: number }>;
 }
 
-export function createWorkspaceService(deps: { vms: WorkspaceVms; runner: Runner }): WorkspaceService {
+export function createWorkspaceService(deps: {
+  vms: WorkspaceVms;
+  runner: Runner;
+  /** A VM's directory on the host, where its workspace record is kept. */
+  vmDir: (id: string) => string;
+}): WorkspaceService {
   const { vms, runner } = deps;
   const running = (ref: string): VM => {
     const vm = vms.get(ref);
@@ -69,14 +75,18 @@ export function createWorkspaceService(deps: { vms: WorkspaceVms; runner: Runner
       const r = await copyIn(runner, execIn(vm, op.signal), source, WORKSPACE_GUEST_DIR, {
         force: opts.force,
         diskHint: hint,
+        recordDir: deps.vmDir(vm.id),
       });
       return { ...r, vm };
     },
     async export(ref, opts, out, op = {}) {
       const vm = running(ref);
-      return exportPatch(execIn(vm, op.signal), WORKSPACE_GUEST_DIR, out, {
+      const record = await readWorkspaceRecord(deps.vmDir(vm.id));
+      return exportWorkspace(runner, execIn(vm, op.signal), WORKSPACE_GUEST_DIR, out, {
         baseCommit: opts.baseCommit,
         vmName: vm.name,
+        source: record?.source,
+        notice: (message) => op.progress?.({ kind: 'log', level: 'info', message }),
       });
     },
   };
