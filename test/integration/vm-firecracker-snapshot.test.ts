@@ -254,5 +254,22 @@ describe.skipIf(skipReason !== undefined)(
       for (const name of ['f1', 'f2']) expect((await cli(['vm', 'delete', name])).exitCode).toBe(0);
       expect((await cli(['snapshot', 'rm', 'base'])).exitCode).toBe(0);
     });
+
+    it("a snapshot whose VM is gone is refused before anything is made (the load would reopen that VM's disks)", async () => {
+      const taken = (JSON.parse((await cli(['snapshot', 'list', '--json'])).stdout) as { name: string }[])[0]
+        ?.name;
+      expect(taken).toMatch(/^src-[0-9a-f]{6}$/);
+      expect((await cli(['vm', 'delete', 'src'])).exitCode).toBe(0);
+      const before = calls().length;
+      const r = await cli(['vm', 'fork', taken as string, '--name', 'orphan']);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toContain('its VM src is gone');
+      expect(calls().length).toBe(before);
+      expect(await vmNames()).toEqual([]);
+      expect(readdirSync(vmsDir())).toEqual([]);
+      expect(await processesNaming(vmsDir())).toEqual([]);
+      expect((await cli(['snapshot', 'rm', taken as string])).exitCode).toBe(0);
+      expect(readdirSync(join(state(), 'snapshots'))).toEqual([]);
+    });
   },
 );

@@ -241,6 +241,43 @@ describe('Firecracker driver against the API contract', () => {
     }
   });
 
+  it('the fake takes /snapshot/load only on a fresh process and with exactly one memory source (the yaml)', async () => {
+    const { bin, record } = await fakeBinary('load');
+    const sock = join(work, 'load.sock');
+    const child = runner.spawn([bin, '--api-sock', sock], { logPath: join(work, 'load.log') });
+    try {
+      const put = async (path: string, body: unknown) => {
+        for (let i = 0; ; i++) {
+          try {
+            return (await fetchUnix(sock, 'PUT', path, body)).status;
+          } catch (err) {
+            if (i > 1200) throw err;
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        }
+      };
+      const load = { snapshot_path: join(work, 'no-vmstate'), resume_vm: false };
+      const mem = { backend_type: 'File', backend_path: join(work, 'no-memory') };
+      expect(
+        await put('/snapshot/load', { ...load, mem_backend: mem, mem_file_path: mem.backend_path }),
+      ).toBe(400);
+      expect(await put('/snapshot/load', load)).toBe(400);
+      expect(await put('/snapshot/load', { ...load, mem_backend: mem })).toBe(400);
+      expect(await put('/logger', { log_path: join(work, 'root.ext4') })).toBe(204);
+      expect(await put('/machine-config', { vcpu_count: 2, mem_size_mib: 512 })).toBe(204);
+      expect(await put('/snapshot/load', { ...load, mem_backend: mem })).toBe(400);
+      const faults = (await calls(record)).map((c) => c.fault);
+      expect(faults[0]).toContain('exactly one of mem_file_path and mem_backend');
+      expect(faults[1]).toContain('exactly one of mem_file_path and mem_backend');
+      // A fresh process (nothing configured yet) gets as far as the files.
+      expect(faults[2]).toContain('no-vmstate: No such file');
+      expect(faults[5]).toContain('not allowed after configuring boot-specific resources');
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
   it('refuses what Firecracker cannot boot, with the reason, before starting anything', async () => {
     const { bin, record } = await fakeBinary('refuse');
     const vmm = createFirecrackerVmm({ runner, firecrackerBin: bin });
