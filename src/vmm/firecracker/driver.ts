@@ -18,6 +18,7 @@ import {
   versionAtLeast,
 } from './config.js';
 import { instanceInfo } from './contract.js';
+import { driveLinkNames, makeDriveLinks } from './drive-links.js';
 import {
   checkChrootBase,
   JAILED_API_SOCKET,
@@ -157,7 +158,8 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     const restore = spec.incoming ? firecrackerRestoreCalls(spec, files) : undefined;
     const chrootRoot = jail ? jailerChrootRoot(jail.chrootBase, deps.firecrackerBin, spec.name) : undefined;
     const names = jailedNames(spec, files);
-    const map = chrootRoot ? (p: string) => names.get(p) ?? p : (p: string) => p;
+    const links = driveLinkNames(spec);
+    const map = chrootRoot ? (p: string) => names.get(p) ?? p : (p: string) => links.get(p) ?? p;
     const { calls, agentEndpoint: endpoint } = firecrackerConfigCalls(
       { ...spec, cmdline: withConsole(spec.cmdline) },
       files,
@@ -189,6 +191,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     } else {
       await writeFile(files.log, '', { mode: 0o600 });
       await writeFile(files.metrics, '', { mode: 0o600 });
+      await makeDriveLinks(spec.runDir, links);
     }
 
     const argv =
@@ -203,6 +206,8 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
       logMaxBytes: CONSOLE_LOG_MAX_BYTES,
       netns: jail ? undefined : spec.netns,
       pidFile,
+      // Where the drive links resolve (a jailed Firecracker works in its chroot).
+      ...(jail ? {} : { cwd: spec.runDir }),
     });
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     const pid = child.pid;
@@ -214,7 +219,14 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     const exited = exitOf(child, pid, startTime);
     const api = createFirecrackerApi(apiSocket);
     const vmmFiles = {
-      files: chrootRoot ? [apiSocket, pidFile] : [files.apiSocket, files.vsockSocket, pidFile],
+      files: chrootRoot
+        ? [apiSocket, pidFile]
+        : [
+            files.apiSocket,
+            files.vsockSocket,
+            pidFile,
+            ...[...links.values()].map((n) => join(spec.runDir, n)),
+          ],
       ...(chrootRoot ? { jailDir: dirname(chrootRoot) } : {}),
     };
     let instance: VmmInstance | undefined;

@@ -15,9 +15,10 @@ export interface RestoreCalls {
  * the fork has its own of each:
  * - the tap through `network_overrides` (same iface id `eth0`, the fork's tap as host_dev_name);
  * - the vsock socket through `vsock_override` (the fork's run dir), where its agent is reached;
- * - the disks through `PATCH /drives/{id}` after a load that leaves the VM paused (the API has no drive
- *   override at load; Firecracker reopens the saved paths there, so they must still exist, and no vCPU
- *   runs, so nothing is read or written through them before the swap).
+ * - the disks: the state file names them `disk0`, `disk1`, … (links in the run dir, Firecracker's working
+ *   directory: drive-links.ts), so the load opens the fork's own. `PATCH /drives/{id}` then names the fork's
+ *   files outright, before any vCPU runs (the load leaves the VM paused): a snapshot saved with absolute
+ *   drive paths (before the links) must never run a fork on its source VM's disks.
  * Memory comes from the snapshot's file (`mem_backend` File): Firecracker maps it MAP_PRIVATE, so forks
  * of one snapshot share its unchanged pages in the host's page cache and copy only what they write.
  * Drive ids are the boot's (firecrackerConfigCalls): `rootfs`, then `disk1`, ….

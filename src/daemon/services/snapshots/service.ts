@@ -194,13 +194,6 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
             hint: `set vmm = "${snapshot.vmm.kind}" to restore it`,
           },
         );
-      // Firecracker's state file names its VM's disk files and the load reopens them there (the API has no
-      // drive override at load; the fork's own files are swapped in after it, before a vCPU runs).
-      if (kind === 'firecracker' && !store.vms.findById(snapshot.source.vmId))
-        throw badRequest(
-          `snapshot ${snapshot.name} cannot be restored under Firecracker: its VM ${snapshot.source.vmName} is gone, and Firecracker reopens that VM's disk files when it loads the snapshot`,
-          { hint: 'keep the VM a Firecracker snapshot was taken of while you fork it' },
-        );
       return this.verify(snapshot.id);
     },
 
