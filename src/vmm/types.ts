@@ -55,11 +55,12 @@ export interface VmmLaunchSpec {
   /** What the kernel's build config says (src/kernel capabilities); Firecracker's preflight reads it. */
   kernelFeatures?: KernelFeatures;
   /**
-   * Restore instead of boot (QEMU only): the guest's memory and device state are read from `memoryPath`
-   * (a saved migration stream) and the VM resumed. Refused when the running VMM's version is not
-   * `vmmVersion` (QEMU's stream is tied to it); the machine and devices must be the snapshot's.
+   * Restore instead of boot: the guest's memory is read from `memoryPath` (QEMU: a saved migration stream;
+   * Firecracker: the guest memory file, with its device state in `statePath`) and the VM resumed. Refused
+   * when the running VMM's version is not `vmmVersion` (both VMMs tie their state format to it); the
+   * machine and devices must be the snapshot's.
    */
-  incoming?: { memoryPath: string; vmmVersion: string };
+  incoming?: { memoryPath: string; vmmVersion: string; statePath?: string };
 }
 
 /** What a driver can do, read by callers instead of asking which driver they hold. */

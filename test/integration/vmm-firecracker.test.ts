@@ -4,7 +4,7 @@
  * swagger file by test/unit/vmm/firecracker-contract.test.ts) stands in: it refuses any request the
  * contract would not accept and records the order of calls. The driver's whole boot and stop sequence must pass it.
  */
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -136,10 +136,14 @@ describe('Firecracker driver against the API contract', () => {
       boot_args: 'console=ttyS0 root=/dev/vda rw reboot=k panic=1 pci=off',
       initrd_path: join(work, 'initrd.img'),
     });
+    // Disks by their links in the run dir, Firecracker's working directory (drive-links.ts).
     expect(seen.find((c) => c.path === '/drives/rootfs')?.body).toMatchObject({
+      path_on_host: 'disk0',
       is_root_device: true,
       is_read_only: false,
     });
+    expect(readlinkSync(join(work, 'fc1', 'disk0'))).toBe(join(work, 'root.ext4'));
+    expect(readlinkSync(join(work, 'fc1', 'disk1'))).toBe(join(work, 'work.ext4'));
     expect(seen.at(-1)?.body).toEqual({ action_type: 'InstanceStart' });
 
     expect(vm.agentEndpoint).toEqual({
@@ -241,6 +245,43 @@ describe('Firecracker driver against the API contract', () => {
     }
   });
 
+  it('the fake takes /snapshot/load only on a fresh process and with exactly one memory source (the yaml)', async () => {
+    const { bin, record } = await fakeBinary('load');
+    const sock = join(work, 'load.sock');
+    const child = runner.spawn([bin, '--api-sock', sock], { logPath: join(work, 'load.log') });
+    try {
+      const put = async (path: string, body: unknown) => {
+        for (let i = 0; ; i++) {
+          try {
+            return (await fetchUnix(sock, 'PUT', path, body)).status;
+          } catch (err) {
+            if (i > 1200) throw err;
+            await new Promise((r) => setTimeout(r, 25));
+          }
+        }
+      };
+      const load = { snapshot_path: join(work, 'no-vmstate'), resume_vm: false };
+      const mem = { backend_type: 'File', backend_path: join(work, 'no-memory') };
+      expect(
+        await put('/snapshot/load', { ...load, mem_backend: mem, mem_file_path: mem.backend_path }),
+      ).toBe(400);
+      expect(await put('/snapshot/load', load)).toBe(400);
+      expect(await put('/snapshot/load', { ...load, mem_backend: mem })).toBe(400);
+      expect(await put('/logger', { log_path: join(work, 'root.ext4') })).toBe(204);
+      expect(await put('/machine-config', { vcpu_count: 2, mem_size_mib: 512 })).toBe(204);
+      expect(await put('/snapshot/load', { ...load, mem_backend: mem })).toBe(400);
+      const faults = (await calls(record)).map((c) => c.fault);
+      expect(faults[0]).toContain('exactly one of mem_file_path and mem_backend');
+      expect(faults[1]).toContain('exactly one of mem_file_path and mem_backend');
+      // A fresh process (nothing configured yet) gets as far as the files.
+      expect(faults[2]).toContain('no-vmstate: No such file');
+      expect(faults[5]).toContain('not allowed after configuring boot-specific resources');
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+
   it('refuses what Firecracker cannot boot, with the reason, before starting anything', async () => {
     const { bin, record } = await fakeBinary('refuse');
     const vmm = createFirecrackerVmm({ runner, firecrackerBin: bin });
@@ -286,14 +327,21 @@ describe('Firecracker driver against the API contract', () => {
   it('reports the API fault when a request is refused, and kills the half-configured VMM', async () => {
     const { bin } = await fakeBinary('fault');
     const err = await createFirecrackerVmm({ runner, firecrackerBin: bin })
-      .start(spec('fc-fault', { extraDisks: [{ path: join(work, 'missing.ext4'), format: 'raw' }] }))
+      .start(spec('fc-fault', { initrdPath: join(work, 'missing.img') }))
       .catch((e: unknown) => e as BangerError);
     expect(err).toBeInstanceOf(BangerError);
     expect((err as BangerError).code).toBe('operation_failed');
     expect((err as BangerError).message).toMatch(
-      /drives\/disk1 answered 400: path_on_host .*missing\.ext4: No such file/,
+      /boot-source answered 400: initrd_path .*missing\.img: No such file/,
     );
     expect(existsSync(join(work, 'fc-fault', 'firecracker.sock'))).toBe(false);
+    // A missing disk is refused before the spawn, naming its path (Firecracker opens it through a link).
+    const disk = await createFirecrackerVmm({ runner, firecrackerBin: bin })
+      .start(spec('fc-fault2', { extraDisks: [{ path: join(work, 'missing.ext4'), format: 'raw' }] }))
+      .catch((e: unknown) => e as BangerError);
+    expect((disk as BangerError).code).toBe('bad_request');
+    expect((disk as BangerError).message).toBe(`disk ${join(work, 'missing.ext4')} does not exist`);
+    expect(existsSync(join(work, 'fc-fault2', 'firecracker.sock'))).toBe(false);
   });
 
   it('under the jailer: stages files into the chroot, speaks chroot paths, and reaches the API by a short symlink', async () => {

@@ -84,14 +84,31 @@ export const snapshotCreateBody = z.strictObject({
   snapshot_type: z.enum(['Full', 'Diff']).optional(),
 });
 
-export const snapshotLoadBody = z.strictObject({
-  snapshot_path: z.string(),
-  mem_file_path: z.string().optional(),
-  track_dirty_pages: z.boolean().optional(),
-  resume_vm: z.boolean().optional(),
-  network_overrides: z.array(z.strictObject({ iface_id: z.string(), host_dev_name: z.string() })).optional(),
-  vsock_override: z.strictObject({ uds_path: z.string() }).optional(),
+/** PATCH /drives/{drive_id} (post-boot): a restored fork points its drives at its own files. */
+export const partialDriveBody = z.strictObject({
+  drive_id: z.string(),
+  path_on_host: z.string().optional(),
+  rate_limiter: rateLimiter.optional(),
 });
+
+export const snapshotLoadBody = z
+  .strictObject({
+    snapshot_path: z.string(),
+    mem_file_path: z.string().optional(),
+    mem_backend: z
+      .strictObject({ backend_type: z.enum(['File', 'Uffd']), backend_path: z.string() })
+      .optional(),
+    track_dirty_pages: z.boolean().optional(),
+    resume_vm: z.boolean().optional(),
+    network_overrides: z
+      .array(z.strictObject({ iface_id: z.string(), host_dev_name: z.string() }))
+      .optional(),
+    vsock_override: z.strictObject({ uds_path: z.string() }).optional(),
+  })
+  // The file: "Exactly one of the two `mem_*` fields must be present in the body of the request."
+  .refine((b) => (b.mem_file_path === undefined) !== (b.mem_backend === undefined), {
+    message: 'exactly one of mem_file_path and mem_backend',
+  });
 
 /** GET / answers this: the instance's state tells a driver whether InstanceStart happened. */
 export const instanceInfo = z.object({
@@ -106,6 +123,7 @@ export const FIRECRACKER_ROUTES: readonly FirecrackerRoute[] = [
   { method: 'PUT', path: '/actions', body: instanceActionBody, phase: 'any' },
   { method: 'PUT', path: '/boot-source', body: bootSourceBody, phase: 'pre-boot' },
   { method: 'PUT', path: '/drives/{drive_id}', body: driveBody, phase: 'pre-boot' },
+  { method: 'PATCH', path: '/drives/{drive_id}', body: partialDriveBody, phase: 'post-boot' },
   { method: 'PUT', path: '/logger', body: loggerBody, phase: 'any' },
   { method: 'PUT', path: '/machine-config', body: machineConfigBody, phase: 'pre-boot' },
   { method: 'PUT', path: '/metrics', body: metricsBody, phase: 'any' },

@@ -18,6 +18,7 @@ import {
   versionAtLeast,
 } from './config.js';
 import { instanceInfo } from './contract.js';
+import { driveLinkNames, makeDriveLinks } from './drive-links.js';
 import {
   checkChrootBase,
   JAILED_API_SOCKET,
@@ -26,6 +27,7 @@ import {
   jailerChrootRoot,
   stageJail,
 } from './jailer.js';
+import { checkRestoreVersion, firecrackerRestoreCalls } from './restore.js';
 
 /**
  * The argument that proves a pid is this VM's Firecracker. A direct launch names its API socket, in the
@@ -40,6 +42,9 @@ function proofArg(spec: VmmLaunchSpec, jailed: boolean): string {
 /** The files of a Firecracker snapshot: guest memory, and the microVM's device state. */
 const FIRECRACKER_MEMORY_FILE = 'memory';
 const FIRECRACKER_STATE_FILE = 'vmstate';
+
+/** The only configuration a process may have before PUT /snapshot/load (firecracker-api.yaml). */
+const LOAD_PRELUDE = new Set(['/logger', '/metrics']);
 
 /** Firecracker binds its API socket within milliseconds; this only bounds one that never does (a dead one is seen at once). */
 const API_READY_TIMEOUT_MS = 30_000;
@@ -102,7 +107,7 @@ async function waitForApi(api: FirecrackerApi, alive: () => boolean): Promise<{ 
   }
 }
 
-function apiHooks(api: FirecrackerApi): StopHooks & PauseHooks {
+function apiHooks(api: FirecrackerApi, jailed: boolean): StopHooks & PauseHooks {
   return {
     async requestPowerdown() {
       // Firecracker's only guest-facing stop: an i8042 Ctrl-Alt-Del, which guests turn into a reboot,
@@ -120,10 +125,16 @@ function apiHooks(api: FirecrackerApi): StopHooks & PauseHooks {
       return instanceInfo.parse(await api.get('/')).state === 'Paused';
     },
     async saveState(dir) {
-      // Paths as Firecracker sees them: a jailed one resolves them in its chroot (restore is not offered
-      // under the jailer yet, so the direct launch's host paths are the ones that matter).
+      // A jailed Firecracker resolves paths in its chroot, where the snapshot directory is not.
+      if (jailed)
+        throw badRequest('snapshots of a VM under the jailer are not built yet', {
+          hint: 'set jailer_enabled = false for VMs you want to snapshot',
+        });
       const info = instanceInfo.parse(await api.get('/'));
       await api.put('/snapshot/create', {
+        // Full: a snapshot stands alone (content-addressed, restored by any number of forks). A Diff holds
+        // only the pages dirtied since the last snapshot (it needs track_dirty_pages at boot) and is
+        // usable only merged onto the full one it follows; banger keeps no such chain.
         snapshot_type: 'Full',
         snapshot_path: join(dir, FIRECRACKER_STATE_FILE),
         mem_file_path: join(dir, FIRECRACKER_MEMORY_FILE),
@@ -137,16 +148,18 @@ function apiHooks(api: FirecrackerApi): StopHooks & PauseHooks {
 export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
   async function start(spec: VmmLaunchSpec, opts: { signal?: AbortSignal } = {}): Promise<VmmInstance> {
     validateLaunchSpec(spec);
-    if (spec.incoming)
-      throw badRequest('restoring a snapshot under Firecracker (/snapshot/load) is not built yet', {
-        hint: 'use the QEMU VMM for vm fork',
+    const jail = deps.jailer;
+    if (spec.incoming && jail)
+      throw badRequest('restoring a snapshot under the jailer is not built yet', {
+        hint: 'set jailer_enabled = false to fork under Firecracker',
       });
     await preflightFirecracker(spec);
     const files = firecrackerRunFiles(spec.runDir);
-    const jail = deps.jailer;
+    const restore = spec.incoming ? firecrackerRestoreCalls(spec, files) : undefined;
     const chrootRoot = jail ? jailerChrootRoot(jail.chrootBase, deps.firecrackerBin, spec.name) : undefined;
     const names = jailedNames(spec, files);
-    const map = chrootRoot ? (p: string) => names.get(p) ?? p : (p: string) => p;
+    const links = driveLinkNames(spec);
+    const map = chrootRoot ? (p: string) => names.get(p) ?? p : (p: string) => links.get(p) ?? p;
     const { calls, agentEndpoint: endpoint } = firecrackerConfigCalls(
       { ...spec, cmdline: withConsole(spec.cmdline) },
       files,
@@ -178,6 +191,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     } else {
       await writeFile(files.log, '', { mode: 0o600 });
       await writeFile(files.metrics, '', { mode: 0o600 });
+      await makeDriveLinks(spec.runDir, links);
     }
 
     const argv =
@@ -192,6 +206,8 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
       logMaxBytes: CONSOLE_LOG_MAX_BYTES,
       netns: jail ? undefined : spec.netns,
       pidFile,
+      // Where the drive links resolve (a jailed Firecracker works in its chroot).
+      ...(jail ? {} : { cwd: spec.runDir }),
     });
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     const pid = child.pid;
@@ -203,7 +219,14 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     const exited = exitOf(child, pid, startTime);
     const api = createFirecrackerApi(apiSocket);
     const vmmFiles = {
-      files: chrootRoot ? [apiSocket, pidFile] : [files.apiSocket, files.vsockSocket, pidFile],
+      files: chrootRoot
+        ? [apiSocket, pidFile]
+        : [
+            files.apiSocket,
+            files.vsockSocket,
+            pidFile,
+            ...[...links.values()].map((n) => join(spec.runDir, n)),
+          ],
       ...(chrootRoot ? { jailDir: dirname(chrootRoot) } : {}),
     };
     let instance: VmmInstance | undefined;
@@ -222,17 +245,27 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
         agentEndpoint,
         ...vmmFiles,
       };
-      instance = makeInstance({ handles, exited, hooks: apiHooks(api) });
+      instance = makeInstance({ handles, exited, hooks: apiHooks(api, chrootRoot !== undefined) });
       const version = parseVersion(info.vmm_version);
       if (!version || !versionAtLeast(version, FIRECRACKER_MIN_VERSION))
         throw badRequest(
           `Firecracker ${info.vmm_version} is older than ${FIRECRACKER_MIN_VERSION.join('.')}, the oldest banger supports`,
         );
-      for (const call of calls) {
+      if (restore && spec.incoming) {
+        checkRestoreVersion(info.vmm_version, spec.incoming.vmmVersion);
+        // A load is taken only by a fresh process: the logger and metrics are all it may have before.
+        for (const call of calls.filter((c) => LOAD_PRELUDE.has(c.path))) await api.put(call.path, call.body);
         throwIfCancelled(opts.signal, spec.name);
-        await api.put(call.path, call.body);
+        await api.put(restore.load.path, restore.load.body);
+        for (const call of restore.drives) await api.patch(call.path, call.body);
+        await api.patch('/vm', { state: 'Resumed' });
+      } else {
+        for (const call of calls) {
+          throwIfCancelled(opts.signal, spec.name);
+          await api.put(call.path, call.body);
+        }
+        await api.put('/actions', { action_type: 'InstanceStart' });
       }
-      await api.put('/actions', { action_type: 'InstanceStart' });
     } catch (err) {
       if (instance) await instance.kill();
       else {
@@ -267,7 +300,7 @@ export function createFirecrackerVmm(deps: FirecrackerDriverDeps): Vmm {
     return makeInstance({
       handles,
       exited: exitOf(undefined, handles.pid, handles.startTime),
-      hooks: apiHooks(createFirecrackerApi(handles.controlSocket)),
+      hooks: apiHooks(createFirecrackerApi(handles.controlSocket), handles.jailDir !== undefined),
     });
   }
 

@@ -34,7 +34,7 @@ export interface SnapshotService {
   /** Reads every file again and compares its digest: what a restore does before it trusts a snapshot. */
   verify(ref: string): Promise<Snapshot>;
   /**
-   * A snapshot a new VM may be restored from: ready, of the VMM this daemon runs (QEMU), every file's digest
+   * A snapshot a new VM may be restored from: ready, of the VMM this daemon runs, every file's digest
    * checked. The kernel and machine type are checked by the start itself (restore-check.ts).
    */
   forRestore(ref: string): Promise<Snapshot>;
@@ -186,9 +186,13 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
     async forRestore(ref) {
       const snapshot = get(ref);
       const kind = await deps.vmmKind();
-      if (snapshot.vmm.kind !== 'qemu' || kind !== 'qemu')
+      // Each VMM's state format is its own: a QEMU stream means nothing to Firecracker and the reverse.
+      if (snapshot.vmm.kind !== kind)
         throw badRequest(
-          `restoring a ${snapshot.vmm.kind} snapshot under ${kind} is not built yet (only QEMU snapshots under QEMU)`,
+          `snapshot ${snapshot.name} was saved under ${snapshot.vmm.kind}; this daemon runs ${kind}`,
+          {
+            hint: `set vmm = "${snapshot.vmm.kind}" to restore it`,
+          },
         );
       return this.verify(snapshot.id);
     },

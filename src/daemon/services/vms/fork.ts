@@ -13,9 +13,18 @@ import type { IdentityLedger } from './ledger.js';
 import type { AgentPort } from './ports.js';
 import type { VmServiceDeps } from './types.js';
 
-/** A fork's disks: qcow2 overlays in its VM dir over the snapshot's frozen files (read-only backing). */
-export function forkDiskPaths(vmDir: string): { root: string; work: string } {
-  return { root: join(vmDir, 'rootfs.qcow2'), work: join(vmDir, 'work.qcow2') };
+/**
+ * A fork's disks: qcow2 overlays in its VM dir over the snapshot's frozen files (read-only backing); for a
+ * Firecracker snapshot raw copies (Firecracker takes raw files only and has no backing files), reflinked
+ * where the filesystem can, sparse otherwise.
+ */
+export function forkDiskPaths(
+  vmDir: string,
+  format: 'raw' | 'qcow2' = 'qcow2',
+): { root: string; work: string } {
+  return format === 'raw'
+    ? { root: join(vmDir, 'rootfs.img'), work: join(vmDir, 'work.img') }
+    : { root: join(vmDir, 'rootfs.qcow2'), work: join(vmDir, 'work.qcow2') };
 }
 
 /** The snapshot a fork's overlays are backed by; gone only if its row was removed by hand. */
@@ -37,8 +46,11 @@ export async function ensureForkDisks(
   vmDir: string,
   snapshot: Snapshot,
   ledger: IdentityLedger,
-): Promise<{ root: string; work: string }> {
-  const paths = forkDiskPaths(vmDir);
+  copyRaw?: (from: string, to: string) => Promise<void>,
+): Promise<{ root: string; work: string; format: 'raw' | 'qcow2' }> {
+  const format = snapshot.vmm.kind === 'firecracker' ? 'raw' : 'qcow2';
+  if (format === 'raw' && !copyRaw) throw operationFailed('raw fork disks need a copy function');
+  const paths = forkDiskPaths(vmDir, format);
   const backing = (role: 'root-disk' | 'work-disk') => {
     const f = snapshot.files.find((x) => x.role === role);
     if (!f) throw operationFailed(`snapshot ${snapshot.name} has no ${role} file`);
@@ -55,14 +67,15 @@ export async function ensureForkDisks(
     const b = backing(role);
     await ledger.record([{ kind: 'file', path: dest }]);
     try {
+      if (format === 'raw' && copyRaw) await copyRaw(b.path, dest);
       // In-process (no qemu-img spawn): the warm `vm run` path makes two of these on every run.
-      await writeQcow2Overlay(dest, { path: b.path, format: b.format });
+      else await writeQcow2Overlay(dest, { path: b.path, format: b.format });
     } catch (err) {
       await rm(dest, { force: true });
       throw err;
     }
   }
-  return paths;
+  return { ...paths, format };
 }
 
 /** Values a restored guest is told (it still has the snapshot's). Validated: they go into a shell script. */

@@ -110,12 +110,16 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     let root: { path: string; format: 'raw' | 'qcow2' };
     let work: { path: string; format: 'raw' | 'qcow2' } = { path: paths.workDisk, format: 'raw' };
     if (vm.runtime.forkOf) {
-      const fork = await ensureForkDisks(paths.dir, forkSnapshot(deps, vm), ledger);
-      root = { path: fork.root, format: 'qcow2' };
-      work = { path: fork.work, format: 'qcow2' };
+      const fork = await ensureForkDisks(paths.dir, forkSnapshot(deps, vm), ledger, async (from, to) => {
+        await deps.runner.run(['cp', '--sparse=always', '--reflink=auto', '--', from, to]);
+      });
+      root = { path: fork.root, format: fork.format };
+      work = { path: fork.work, format: fork.format };
     } else root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
     const memory = restore?.files.find((f) => f.role === 'memory');
     if (restore && !memory) throw operationFailed(`snapshot ${restore.name} has no memory file`);
+    // Firecracker's device state is a file of its own (QEMU's travels in the memory stream).
+    const vmstate = restore?.files.find((f) => f.role === 'vmstate');
 
     const bootAt = performance.now();
     stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
@@ -147,7 +151,13 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       ...(features ? { kernelFeatures: features } : {}),
       netns: network.netns,
       ...(restore && memory
-        ? { incoming: { memoryPath: join(restore.dir, memory.name), vmmVersion: restore.vmm.version } }
+        ? {
+            incoming: {
+              memoryPath: join(restore.dir, memory.name),
+              vmmVersion: restore.vmm.version,
+              ...(vmstate ? { statePath: join(restore.dir, vmstate.name) } : {}),
+            },
+          }
         : {}),
     };
     // Recorded before the spawn, as every side effect is: a crash between the spawn and the line after
