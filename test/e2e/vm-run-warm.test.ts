@@ -7,6 +7,7 @@
  * kernel or machine type) leaves no VM. Bridge, taps and leases live in a namespace this file creates;
  * nothing may be left behind.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -149,6 +150,46 @@ describe('vm run: --from-snapshot and warm templates under QEMU TCG', () => {
       w2.runtime.guestIp ?? '',
     ]);
     expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
+
+    // The template's RAM is a file of its own, which the forks map copy-on-write: the stream holds the
+    // device state only, each fork's QEMU maps the file private (rw-p), and the forks writing their memory
+    // (dd fills a 32 MiB buffer) leave the file's content, and so its recorded digest, unchanged.
+    const snap = JSON.parse((await cli(['snapshot', 'show', template?.name ?? '', '--json'])).stdout) as {
+      dir: string;
+      files: { name: string; role: string; sizeBytes: number; sha256: string }[];
+    };
+    expect(snap.files.map((f) => f.role)).toEqual(['memory', 'ram', 'root-disk', 'work-disk']);
+    const ram = snap.files.find((f) => f.role === 'ram');
+    const stream = snap.files.find((f) => f.role === 'memory');
+    expect(ram?.sizeBytes).toBe(256 * 1024 * 1024);
+    expect(stream?.sizeBytes).toBeLessThan(4 * 1024 * 1024);
+    const ramPath = join(snap.dir, ram?.name ?? '');
+    const sha = () => createHash('sha256').update(readFileSync(ramPath)).digest('hex');
+    expect(sha()).toBe(ram?.sha256);
+    for (const name of ['w1', 'w2']) {
+      const dd = await cli([
+        'vm',
+        'exec',
+        name,
+        '--',
+        'dd',
+        'if=/dev/urandom',
+        'of=/dev/null',
+        'bs=32M',
+        'count=1',
+      ]);
+      expect(dd.exitCode, dd.stderr).toBe(0);
+    }
+    const qemus = await processesNaming(vmsDir());
+    expect(qemus.length).toBe(2);
+    for (const q of qemus) {
+      const maps = readFileSync(`/proc/${q.pid}/maps`, 'utf8').split('\n');
+      const mapped = maps.filter((l) => l.endsWith(` ${ramPath}`));
+      expect(mapped.length).toBeGreaterThan(0);
+      for (const l of mapped) expect(l.split(/\s+/)[1]).toMatch(/^r.-p$/);
+    }
+    expect(sha()).toBe(ram?.sha256);
+    expect((await cli(['snapshot', 'show', template?.name ?? '', '--verify'])).exitCode).toBe(0);
     // The template is in use: kept by a prune.
     for (const name of ['w1', 'w2']) expect((await cli(['vm', 'delete', name])).exitCode).toBe(0);
 

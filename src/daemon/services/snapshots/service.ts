@@ -116,11 +116,15 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
         const rootName = `root${extname(disks.root) || '.img'}`;
         await copyDisk(deps.runner, disks.root, join(tmp, rootName));
         await copyDisk(deps.runner, disks.work, join(tmp, 'work.ext4'));
+        // Every file is hashed once, here: the digests are kept for the published paths, so a fork that
+        // verifies this snapshot right after (`vm fork VM`) does not read them again.
+        const describe = (name: string, role: SnapshotFile['role']) =>
+          describeFile(tmp, name, role, (path) => digests.sha256Own(path));
         const files: SnapshotFile[] = [];
         for (const [i, f] of saved.files.entries())
-          files.push(await describeFile(tmp, f, i === 0 ? 'memory' : 'vmstate'));
-        files.push(await describeFile(tmp, rootName, 'root-disk'));
-        files.push(await describeFile(tmp, 'work.ext4', 'work-disk'));
+          files.push(await describe(f, i === 0 ? 'memory' : f === saved.ramFile ? 'ram' : 'vmstate'));
+        files.push(await describe(rootName, 'root-disk'));
+        files.push(await describe('work.ext4', 'work-disk'));
         const digest = createHash('sha256')
           .update(files.map((f) => `${f.name} ${f.sha256}\n`).join(''))
           .digest('hex');
@@ -128,7 +132,10 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
         // The rename publishes the whole snapshot at once: a crash or a full disk before it leaves only the
         // temporary directory, which the row names for reconcile.
         if (existsSync(dir)) await rm(tmp, { recursive: true, force: true });
-        else await rename(tmp, dir);
+        else {
+          await rename(tmp, dir);
+          digests.moved(tmp, dir);
+        }
         const ready: Snapshot = {
           ...pending,
           state: 'ready',

@@ -26,6 +26,7 @@ import { checkRestoreTarget } from './restore-check.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
+import { WARM_TEMPLATE_CREATOR } from './warm-key.js';
 
 const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
 /** How long a guest with sshd may take, after its agent answers, to listen on port 22. */
@@ -116,6 +117,7 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     } else root = await ensureVmDisks(deps, vm, image, ledger, vmm.kind);
     const memory = restore?.files.find((f) => f.role === 'memory');
     if (restore && !memory) throw operationFailed(`snapshot ${restore.name} has no memory file`);
+    const ram = restore?.files.find((f) => f.role === 'ram');
 
     const bootAt = performance.now();
     stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
@@ -147,8 +149,15 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       ...(features ? { kernelFeatures: features } : {}),
       netns: network.netns,
       ...(restore && memory
-        ? { incoming: { memoryPath: join(restore.dir, memory.name), vmmVersion: restore.vmm.version } }
+        ? {
+            incoming: {
+              memoryPath: join(restore.dir, memory.name),
+              vmmVersion: restore.vmm.version,
+              ...(ram ? { ramPath: join(restore.dir, ram.name) } : {}),
+            },
+          }
         : {}),
+      ...(vm.createdBy === WARM_TEMPLATE_CREATOR ? { shareableRam: true } : {}),
     };
     // Recorded before the spawn, as every side effect is: a crash between the spawn and the line after
     // `start` leaves the VMM findable through the pidfile its spawn writes, and provable by its argv.
