@@ -4,7 +4,6 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Runner } from '../../../host/index.js';
-import { hashFile } from '../../../kernel/index.js';
 import { BangerError, badRequest, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import { type Snapshot, type SnapshotFile, validateSnapshotName } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
@@ -112,7 +111,8 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
         await mkdir(deps.snapshotsDir, { recursive: true, mode: 0o700 });
         await mkdir(tmp, { mode: 0o700 });
         const saved = await instance.saveState(tmp, opts);
-        const kernelSha256 = (await hashFile(boot.kernelPath)).sha256;
+        // Through the daemon's one cache (keyed by the file's identity): the restore check reads it the same way.
+        const kernelSha256 = await digests.sha256(boot.kernelPath);
         const rootName = `root${extname(disks.root) || '.img'}`;
         await copyDisk(deps.runner, disks.root, join(tmp, rootName));
         await copyDisk(deps.runner, disks.work, join(tmp, 'work.ext4'));
