@@ -8,13 +8,19 @@
  * nothing may be left behind.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBinaryPath } from '../../src/guest/index.js';
-import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
+import {
+  type BangerInstance,
+  createInstance,
+  processAlive,
+  REPO_ROOT,
+  waitUntil,
+} from '../fixtures/banger-instance.js';
 import { buildGuestRoot, registerImage, writeInstanceConfig } from '../fixtures/guest-root.js';
 import { ensureTestKernel } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
@@ -312,5 +318,41 @@ describe('vm run: --from-snapshot and warm templates under QEMU TCG', () => {
     expect((await cli(['vm', 'delete', 'src'])).exitCode).toBe(0);
     expect((await cli(['snapshot', 'rm', 'base'])).exitCode).toBe(0);
     expect(await processesNaming(vmsDir())).toEqual([]);
+  });
+
+  it('a daemon SIGKILLed during a warm restore (QEMU up, identity not yet applied): the next daemon deletes the VM', {
+    timeout: 600_000,
+  }, async () => {
+    expect((await templates()).length).toBeGreaterThan(0);
+    const paused = join(inst.home, 'state', 'paused');
+    const old = inst.daemonPid();
+    if (old) {
+      process.kill(old, 'SIGKILL');
+      await waitUntil(() => !processAlive(old));
+    }
+    const dirsBefore = readdirSync(vmsDir()).sort();
+    // A fresh daemon with the crash hook armed at the `vmm` checkpoint: QEMU restored and running, its row
+    // says running, the guest still has the template's address and hostname.
+    const pending = inst.cli(['vm', 'run', '-d', '--name', 'cut', 'guest'], { BANGER_TEST_PAUSE_AT: 'vmm' });
+    await waitUntil(() => existsSync(paused), 300_000);
+    expect((await processesNaming(vmsDir())).length).toBe(1);
+    const pid = inst.daemonPid() as number;
+    process.kill(pid, 'SIGKILL');
+    await waitUntil(() => !processAlive(pid));
+    expect((await pending).exitCode).not.toBe(0);
+    rmSync(paused);
+
+    // The next daemon's reconcile: no VM, no VM directory, no QEMU, no IP or CID lease of it.
+    expect((await vms()).map((v) => v.name)).toEqual([]);
+    expect(readdirSync(vmsDir()).sort()).toEqual(dirsBefore);
+    expect(await processesNaming(vmsDir())).toEqual([]);
+    for (const f of ['ip-leases.json', 'cid-leases.json']) {
+      const path = join(inst.home, 'state', f);
+      const leases = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')).leases ?? {}) : {};
+      expect(Object.keys(leases), f).toEqual([]);
+    }
+    // And the next warm run works (its tap from the pool the reconcile refilled; afterAll checks for leaks).
+    const again = await cli(['vm', 'run', '--rm', 'guest', '--', 'hostname']);
+    expect(again.exitCode, again.stderr).toBe(0);
   });
 });

@@ -60,6 +60,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     vmDir: paths.dir,
     lastError: undefined,
     stopReason: undefined,
+    // Written before any side effect of the restore: reconcile deletes a VM whose restore was cut short.
+    ...(opts.restore ? { restoring: true } : {}),
   });
 
   let live: LiveVm | undefined;
@@ -228,6 +230,9 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       if (restore.template)
         await syncHostFiles(deps, vm, live.agent, progress, { bangerGuest: true, gitIdentityApplied: true });
       sshdPresent = identity.hasSshd;
+      // The guest is now this VM, not the snapshot: from here a crash leaves a VM reconcile can adopt.
+      const current = store.vms.findById(vm.id);
+      if (current) store.vms.update(vm.id, current.state, { ...current.runtime, restoring: undefined });
     } else {
       stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
       const facts = await mountWorkDisk(live.agent, { sshDir: deps.ssh !== undefined });
