@@ -14,7 +14,7 @@ import { buildGuestRoot, registerImage, writeInstanceConfig } from '../test/fixt
 import { ensureTestKernel } from '../test/fixtures/kernel.js';
 import { createNetnsFixture } from '../test/fixtures/netns.js';
 import { processesNaming } from '../test/fixtures/proc-scan.js';
-import { probeBenchHost } from './_lib.js';
+import { median, probeBenchHost } from './_lib.js';
 
 const FORKS = Number(process.env.BENCH_FORKS ?? 10);
 const runner = createRunner();
@@ -63,10 +63,14 @@ async function templateName(): Promise<string> {
   }
 }
 
+/** `vm fork` (the restore, CLI to exit) of each fork, by kind: the RAM file against the stream, same run. */
+const forkMs: Record<string, number[]> = {};
 async function forks(from: string, prefix: string): Promise<Mem[]> {
   const names: string[] = [];
   for (let i = 0; i < FORKS; i++) {
+    const t0 = performance.now();
     names.push(await banger('vm', 'fork', from, '--name', `${prefix}${i}`));
+    forkMs[prefix] = [...(forkMs[prefix] ?? []), performance.now() - t0];
     await banger('vm', 'exec', `${prefix}${i}`, '--', 'true');
   }
   // Measured once all run: a page shared with a later fork is counted fairly in every PSS.
@@ -118,6 +122,12 @@ for (const [name, xs] of [
   console.log(
     `| ${name} | ${mib(sum(xs, 'rssKiB'))} | ${mib(sum(xs, 'pssKiB'))} | ${(sum(xs, 'rssKiB') / base.rssKiB).toFixed(2)}× | ${(sum(xs, 'pssKiB') / base.rssKiB).toFixed(2)}× |`,
   );
+console.log('\n| `vm fork` (restore, CLI to exit; medians, forks started one after another) | ms |');
+console.log('| --- | --- |');
+console.log(
+  `| of the warm template (RAM file, ~70 KB device-state stream) | ${median(forkMs.fs ?? []).toFixed(0)} |`,
+);
+console.log(`| of a \`vm snapshot\` (whole RAM in the stream) | ${median(forkMs.fm ?? []).toFixed(0)} |`);
 console.log(
   `\ngoal: ${FORKS} forks < 3× one VM's RSS; the PSS sum is the fair measure of shared pages (the last column divides it by one VM's RSS).`,
 );
