@@ -82,6 +82,11 @@ try {
     }
   }
 } finally {
+  // `daemon stop` leaves running VMs running: the source VM is deleted first, or its QEMU outlives the bench.
+  await execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), 'vm', 'delete', 'src'], {
+    env: inst.env,
+    reject: false,
+  });
   await execa(process.execPath, [join(REPO_ROOT, 'bin', 'banger'), 'daemon', 'stop'], {
     env: inst.env,
     reject: false,

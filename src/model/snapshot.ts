@@ -2,10 +2,14 @@ import { z } from 'zod';
 import { badRequest } from './errors.js';
 import { vmSpecSchema } from './vm.js';
 
-/** What each file of a snapshot holds; the memory file is the one a restore reads first. */
+/**
+ * What each file of a snapshot holds; the memory file is the one a restore reads first. `ram` (QEMU, a VM
+ * with shareable RAM): the guest's RAM as a plain file that restores map copy-on-write, the memory file then
+ * holding only the device state.
+ */
 export const snapshotFileSchema = z.object({
   name: z.string().regex(/^[a-z0-9.-]+$/),
-  role: z.enum(['memory', 'vmstate', 'root-disk', 'work-disk']),
+  role: z.enum(['memory', 'vmstate', 'ram', 'root-disk', 'work-disk']),
   sizeBytes: z.number().int().nonnegative(),
   /** sha256 of the content, checked again before any use: a file changed since is refused. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/),

@@ -33,6 +33,12 @@ export const vmRuntimeSchema = z.object({
    * snapshot's (so `snapshot rm` is refused while it exists); it cold-boots on them after a stop.
    */
   forkOf: z.object({ snapshotId: z.string(), snapshotName: z.string() }).optional(),
+  /**
+   * Set while a start restores a snapshot, until the guest has taken its own identity: a daemon killed in
+   * between leaves a guest with the snapshot's address and hostname, which reconcile must not adopt (it
+   * deletes the VM, as a failed restore is deleted).
+   */
+  restoring: z.boolean().optional(),
   /** What the running VMM booted (recorded at each start): a snapshot records it, a restore must match it. */
   boot: z.object({ kernelPath: z.string(), machine: z.enum(['microvm', 'q35']) }).optional(),
 });

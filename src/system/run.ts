@@ -33,7 +33,6 @@ export async function systemRun(input: SystemRunInputs): Promise<number> {
     });
   }
   if (owner.uid === 0) throw badRequest('--owner must not be root: the daemon is meant to run unprivileged');
-  const home = env.BANGER_HOME;
   const { socket, idFile } = helperPaths(env);
   prepareOwnerDirs(layout, owner);
 

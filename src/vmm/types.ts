@@ -60,7 +60,24 @@ export interface VmmLaunchSpec {
    * when the running VMM's version is not `vmmVersion` (both VMMs tie their state format to it); the
    * machine and devices must be the snapshot's.
    */
-  incoming?: { memoryPath: string; vmmVersion: string; statePath?: string };
+  incoming?: {
+    memoryPath: string;
+    vmmVersion: string;
+    /** Firecracker: the device state file (QEMU's travels in the memory stream). */
+    statePath?: string;
+    /**
+     * QEMU: the guest's RAM as a file of its own (a snapshot of a VM started with `shareableRam`). It is mapped
+     * copy-on-write (MAP_PRIVATE): forks share its pages in the page cache and never write into it, and the
+     * stream at `memoryPath` holds the device state only.
+     */
+    ramPath?: string;
+  };
+  /**
+   * QEMU: back the guest's RAM with a file in the run dir mapped shared, so a snapshot saves the RAM as a
+   * plain file that forks can map copy-on-write (see `incoming.ramPath`). Costs a disk file as large as the
+   * guest's touched memory, so only VMs made to be snapshotted ask for it (warm templates).
+   */
+  shareableRam?: boolean;
 }
 
 /** What a driver can do, read by callers instead of asking which driver they hold. */
@@ -153,6 +170,8 @@ export interface VmmInstance {
 export interface SavedState {
   /** File names in the directory, the memory file first. */
   files: string[];
+  /** One of `files`: the guest's RAM as a plain file, mapped copy-on-write by a restore (QEMU, shareableRam). */
+  ramFile?: string;
   /** The VMM's version: a restore on another refuses (QEMU's migration stream is tied to it). */
   vmmVersion: string;
 }

@@ -7,13 +7,20 @@
  * kernel or machine type) leaves no VM. Bridge, taps and leases live in a namespace this file creates;
  * nothing may be left behind.
  */
-import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentBinaryPath } from '../../src/guest/index.js';
-import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
+import {
+  type BangerInstance,
+  createInstance,
+  processAlive,
+  REPO_ROOT,
+  waitUntil,
+} from '../fixtures/banger-instance.js';
 import { buildGuestRoot, registerImage, writeInstanceConfig } from '../fixtures/guest-root.js';
 import { ensureTestKernel } from '../fixtures/kernel.js';
 import { createNetnsFixture } from '../fixtures/netns.js';
@@ -149,6 +156,46 @@ describe('vm run: --from-snapshot and warm templates under QEMU TCG', () => {
       w2.runtime.guestIp ?? '',
     ]);
     expect(ping.exitCode, ping.stdout + ping.stderr).toBe(0);
+
+    // The template's RAM is a file of its own, which the forks map copy-on-write: the stream holds the
+    // device state only, each fork's QEMU maps the file private (rw-p), and the forks writing their memory
+    // (dd fills a 32 MiB buffer) leave the file's content, and so its recorded digest, unchanged.
+    const snap = JSON.parse((await cli(['snapshot', 'show', template?.name ?? '', '--json'])).stdout) as {
+      dir: string;
+      files: { name: string; role: string; sizeBytes: number; sha256: string }[];
+    };
+    expect(snap.files.map((f) => f.role)).toEqual(['memory', 'ram', 'root-disk', 'work-disk']);
+    const ram = snap.files.find((f) => f.role === 'ram');
+    const stream = snap.files.find((f) => f.role === 'memory');
+    expect(ram?.sizeBytes).toBe(256 * 1024 * 1024);
+    expect(stream?.sizeBytes).toBeLessThan(4 * 1024 * 1024);
+    const ramPath = join(snap.dir, ram?.name ?? '');
+    const sha = () => createHash('sha256').update(readFileSync(ramPath)).digest('hex');
+    expect(sha()).toBe(ram?.sha256);
+    for (const name of ['w1', 'w2']) {
+      const dd = await cli([
+        'vm',
+        'exec',
+        name,
+        '--',
+        'dd',
+        'if=/dev/urandom',
+        'of=/dev/null',
+        'bs=32M',
+        'count=1',
+      ]);
+      expect(dd.exitCode, dd.stderr).toBe(0);
+    }
+    const qemus = await processesNaming(vmsDir());
+    expect(qemus.length).toBe(2);
+    for (const q of qemus) {
+      const maps = readFileSync(`/proc/${q.pid}/maps`, 'utf8').split('\n');
+      const mapped = maps.filter((l) => l.endsWith(` ${ramPath}`));
+      expect(mapped.length).toBeGreaterThan(0);
+      for (const l of mapped) expect(l.split(/\s+/)[1]).toMatch(/^r.-p$/);
+    }
+    expect(sha()).toBe(ram?.sha256);
+    expect((await cli(['snapshot', 'show', template?.name ?? '', '--verify'])).exitCode).toBe(0);
     // The template is in use: kept by a prune.
     for (const name of ['w1', 'w2']) expect((await cli(['vm', 'delete', name])).exitCode).toBe(0);
 
@@ -271,5 +318,41 @@ describe('vm run: --from-snapshot and warm templates under QEMU TCG', () => {
     expect((await cli(['vm', 'delete', 'src'])).exitCode).toBe(0);
     expect((await cli(['snapshot', 'rm', 'base'])).exitCode).toBe(0);
     expect(await processesNaming(vmsDir())).toEqual([]);
+  });
+
+  it('a daemon SIGKILLed during a warm restore (QEMU up, identity not yet applied): the next daemon deletes the VM', {
+    timeout: 600_000,
+  }, async () => {
+    expect((await templates()).length).toBeGreaterThan(0);
+    const paused = join(inst.home, 'state', 'paused');
+    const old = inst.daemonPid();
+    if (old) {
+      process.kill(old, 'SIGKILL');
+      await waitUntil(() => !processAlive(old));
+    }
+    const dirsBefore = readdirSync(vmsDir()).sort();
+    // A fresh daemon with the crash hook armed at the `vmm` checkpoint: QEMU restored and running, its row
+    // says running, the guest still has the template's address and hostname.
+    const pending = inst.cli(['vm', 'run', '-d', '--name', 'cut', 'guest'], { BANGER_TEST_PAUSE_AT: 'vmm' });
+    await waitUntil(() => existsSync(paused), 300_000);
+    expect((await processesNaming(vmsDir())).length).toBe(1);
+    const pid = inst.daemonPid() as number;
+    process.kill(pid, 'SIGKILL');
+    await waitUntil(() => !processAlive(pid));
+    expect((await pending).exitCode).not.toBe(0);
+    rmSync(paused);
+
+    // The next daemon's reconcile: no VM, no VM directory, no QEMU, no IP or CID lease of it.
+    expect((await vms()).map((v) => v.name)).toEqual([]);
+    expect(readdirSync(vmsDir()).sort()).toEqual(dirsBefore);
+    expect(await processesNaming(vmsDir())).toEqual([]);
+    for (const f of ['ip-leases.json', 'cid-leases.json']) {
+      const path = join(inst.home, 'state', f);
+      const leases = existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')).leases ?? {}) : {};
+      expect(Object.keys(leases), f).toEqual([]);
+    }
+    // And the next warm run works (its tap from the pool the reconcile refilled; afterAll checks for leaks).
+    const again = await cli(['vm', 'run', '--rm', 'guest', '--', 'hostname']);
+    expect(again.exitCode, again.stderr).toBe(0);
   });
 });

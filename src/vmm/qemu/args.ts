@@ -12,6 +12,8 @@ export function qemuRunFiles(runDir: string) {
     qmpSocket: join(runDir, 'qmp.sock'),
     agentSocket: join(runDir, 'agent.sock'),
     consoleLog: join(runDir, 'console.log'),
+    /** The guest's RAM when the VM is started with `shareableRam` (mapped shared, so a snapshot can copy it). */
+    ram: join(runDir, 'ram'),
   };
 }
 
@@ -63,8 +65,30 @@ function device(machine: Machine, base: string): string {
 }
 
 /** The -M value: microvm with ACPI (Debian kernels lack virtio-mmio command-line devices), or a plain q35. */
-function machineArg(machine: Machine, accel: 'kvm' | 'tcg'): string {
-  return machine === 'q35' ? `q35,accel=${accel}` : `microvm,accel=${accel},acpi=on,rtc=on,isa-serial=on`;
+function machineArg(machine: Machine, accel: 'kvm' | 'tcg', ramBackend: boolean): string {
+  const base =
+    machine === 'q35' ? `q35,accel=${accel}` : `microvm,accel=${accel},acpi=on,rtc=on,isa-serial=on`;
+  return ramBackend ? `${base},memory-backend=${RAM_BACKEND_ID}` : base;
+}
+
+const RAM_BACKEND_ID = 'ram0';
+
+/**
+ * The guest's RAM as a file: `share=on` for a VM to be snapshotted (its writes land in the file, which the
+ * snapshot copies), `share=off` for a restore from such a file (MAP_PRIVATE: pages are read from the file
+ * and shared with every other fork in the page cache; a guest write copies the page, never reaching the
+ * file). QEMU 7.2 opens the file read-write either way; only the mapping decides whether it is written.
+ */
+function ramBackendArgs(spec: VmmLaunchSpec, files: ReturnType<typeof qemuRunFiles>): string[] {
+  const restoreRam = spec.incoming?.ramPath;
+  if (!restoreRam && !spec.shareableRam) return [];
+  const path = restoreRam ?? files.ram;
+  assertOptionSafe('RAM file path', path);
+  const share = restoreRam ? 'off' : 'on';
+  return [
+    '-object',
+    `memory-backend-file,id=${RAM_BACKEND_ID},size=${spec.memoryMiB}M,mem-path=${path},share=${share}`,
+  ];
 }
 
 function driveArgs(disk: VmmDisk, index: number, machine: Machine): string[] {
@@ -91,11 +115,13 @@ export function buildQemuCommand(spec: VmmLaunchSpec, host: QemuHostFacts): Qemu
   assertOptionSafe('run dir', spec.runDir);
 
   const machine = spec.machine ?? 'microvm';
+  const ram = ramBackendArgs(spec, files);
   const cmdline = withTscKhz(withConsole(spec.cmdline), spec.accel, host.tscKhz, machine);
   const argv = [
     host.qemuBin,
     ...['-name', `banger-${spec.name}`],
-    ...['-M', machineArg(machine, spec.accel)],
+    ...ram,
+    ...['-M', machineArg(machine, spec.accel, ram.length > 0)],
     // KVM gives the guest the host's CPU; TCG emulates everything it can.
     ...['-cpu', spec.accel === 'kvm' ? 'host' : 'max'],
     ...['-smp', String(spec.vcpus), '-m', String(spec.memoryMiB)],

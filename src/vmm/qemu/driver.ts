@@ -1,5 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UNIX_SOCKET_PATH_MAX } from '../../config/index.js';
 import type { Runner } from '../../host/index.js';
@@ -9,7 +11,7 @@ import { exitOf, makeInstance, type PauseHooks, type StopHooks } from '../instan
 import { exeOf, isOurVmm, plannedVmmProcess, startTimeOf, vmmPidFile } from '../process.js';
 import type { Vmm, VmmHandles, VmmInstance, VmmLaunchSpec } from '../types.js';
 import { parseHandles, throwIfCancelled, validateLaunchSpec } from '../validate.js';
-import { buildQemuCommand, type QemuHostFacts, qmpArg } from './args.js';
+import { buildQemuCommand, type QemuHostFacts, qemuRunFiles, qmpArg } from './args.js';
 import { restoreQemuState, saveQemuState } from './migrate.js';
 import { QmpClient } from './qmp.js';
 
@@ -53,7 +55,7 @@ async function waitForQmp(
   }
 }
 
-function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks & PauseHooks {
+function qmpHooks(client: QmpClient | undefined, socketPath: string, runner: Runner): StopHooks & PauseHooks {
   let qmp = client;
   const ensure = async () => {
     qmp ??= await QmpClient.connect(socketPath);
@@ -83,7 +85,20 @@ function qmpHooks(client: QmpClient | undefined, socketPath: string): StopHooks 
       return status.running === false;
     },
     async saveState(dir, opts) {
-      return saveQemuState(await ensure(), dir, opts);
+      // A VM started with shareable RAM (also after an adopt: the file is in its run dir) saves it as a file.
+      const ram = qemuRunFiles(dirname(socketPath)).ram;
+      return saveQemuState(await ensure(), dir, {
+        ...opts,
+        ...(existsSync(ram)
+          ? {
+              ramFile: ram,
+              // Sparse: pages the guest never touched stay holes. Reflinked where the filesystem can.
+              copy: async (from: string, to: string) => {
+                await runner.run(['cp', '--sparse=always', '--reflink=auto', '--', from, to]);
+              },
+            }
+          : {}),
+      });
     },
   };
 }
@@ -103,6 +118,8 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
     // Sockets left by a VMM that died uncleanly would make QEMU's bind fail.
     await rm(cmd.files.qmpSocket, { force: true });
     await rm(cmd.files.agentSocket, { force: true });
+    // A RAM file left by an earlier run of this VM: the guest starts afresh (and QEMU would reuse its content).
+    await rm(cmd.files.ram, { force: true });
     await writeFile(cmd.files.consoleLog, '', { mode: 0o600 });
     const pidFile = vmmPidFile(spec.runDir);
     await rm(pidFile, { force: true });
@@ -129,7 +146,10 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       // QMP answered, so the spawn wrapper has exec'd QEMU: this is the executable a signal will require.
       exe = exeOf(pid);
       if (spec.incoming)
-        await restoreQemuState(qmp, spec.incoming.memoryPath, spec.incoming.vmmVersion, opts);
+        await restoreQemuState(qmp, spec.incoming.memoryPath, spec.incoming.vmmVersion, {
+          ...opts,
+          ramFromFile: spec.incoming.ramPath !== undefined,
+        });
     } catch (err) {
       qmp?.close();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -156,12 +176,15 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
       controlSocket: cmd.files.qmpSocket,
       consoleLogPath: cmd.files.consoleLog,
       agentEndpoint: cmd.agentEndpoint,
-      files:
-        cmd.agentEndpoint.kind === 'virtio-serial'
-          ? [cmd.files.qmpSocket, cmd.files.agentSocket, pidFile]
-          : [cmd.files.qmpSocket, pidFile],
+      files: [
+        cmd.files.qmpSocket,
+        ...(cmd.agentEndpoint.kind === 'virtio-serial' ? [cmd.files.agentSocket] : []),
+        pidFile,
+        // The guest's RAM (as large as its touched memory) goes with the process.
+        ...(spec.shareableRam ? [cmd.files.ram] : []),
+      ],
     };
-    return makeInstance({ handles, exited, hooks: qmpHooks(qmp, cmd.files.qmpSocket) });
+    return makeInstance({ handles, exited, hooks: qmpHooks(qmp, cmd.files.qmpSocket, deps.runner) });
   }
 
   async function adopt(input: VmmHandles): Promise<VmmInstance | null> {
@@ -171,7 +194,7 @@ export function createQemuVmm(deps: QemuDriverDeps): Vmm {
     // against a handles.json edited to point at someone else's process.
     if (!isOurVmm(handles)) return null;
     const exited = exitOf(undefined, handles.pid, handles.startTime);
-    return makeInstance({ handles, exited, hooks: qmpHooks(undefined, handles.controlSocket) });
+    return makeInstance({ handles, exited, hooks: qmpHooks(undefined, handles.controlSocket, deps.runner) });
   }
 
   return {

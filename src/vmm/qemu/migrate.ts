@@ -6,6 +6,19 @@ import type { QmpClient } from './qmp.js';
 
 /** The migration stream's file in a saved-state directory. */
 export const QEMU_STATE_FILE = 'memory';
+/** The guest's RAM as a plain file (a VM started with shareable RAM): the stream then holds no RAM. */
+export const QEMU_RAM_FILE = 'ram';
+
+/**
+ * `x-ignore-shared`: RAM blocks mapped shared from a file are left out of the stream (both ends must set it,
+ * it changes the stream's format). QEMU 7.2 checks only the source's block: a destination whose block is a
+ * private mapping of a copy of that file simply receives no pages for it and runs on the file's content.
+ */
+async function ignoreSharedRam(qmp: QmpClient): Promise<void> {
+  await qmp.execute('migrate-set-capabilities', {
+    capabilities: [{ capability: 'x-ignore-shared', state: true }],
+  });
+}
 const POLL_MS = 50;
 /** Bounds one save: 256 MiB took 0.9 s under TCG here; a stuck `cat` (disk full) must not hold the VM forever. */
 const SAVE_TIMEOUT_MS = 10 * 60_000;
@@ -27,12 +40,13 @@ export function shellSafePath(path: string): string {
 export async function saveQemuState(
   qmp: QmpClient,
   dir: string,
-  opts: { signal?: AbortSignal } = {},
+  opts: { signal?: AbortSignal; ramFile?: string; copy?: (from: string, to: string) => Promise<void> } = {},
 ): Promise<SavedState> {
   const file = shellSafePath(join(dir, QEMU_STATE_FILE));
   const version = (await qmp.execute('query-version')) as {
     qemu: { major: number; minor: number; micro: number };
   };
+  if (opts.ramFile) await ignoreSharedRam(qmp);
   await qmp.execute('migrate', { uri: `exec:cat > ${file}` });
   const deadline = Date.now() + SAVE_TIMEOUT_MS;
   for (;;) {
@@ -48,7 +62,11 @@ export async function saveQemuState(
     await sleep(POLL_MS);
   }
   const { major, minor, micro } = version.qemu;
-  return { files: [QEMU_STATE_FILE], vmmVersion: `${major}.${minor}.${micro}` };
+  const vmmVersion = `${major}.${minor}.${micro}`;
+  if (!opts.ramFile || !opts.copy) return { files: [QEMU_STATE_FILE], vmmVersion };
+  // The guest is paused (it stays so until the caller resumes it): the file is its RAM at the stream's end.
+  await opts.copy(opts.ramFile, join(dir, QEMU_RAM_FILE));
+  return { files: [QEMU_STATE_FILE, QEMU_RAM_FILE], ramFile: QEMU_RAM_FILE, vmmVersion };
 }
 
 /** How long one restore may take (reading ~100 MB under a loaded TCG host took about a second). */
@@ -68,7 +86,7 @@ export async function restoreQemuState(
   qmp: QmpClient,
   memoryPath: string,
   expectedVersion: string,
-  opts: { signal?: AbortSignal } = {},
+  opts: { signal?: AbortSignal; ramFromFile?: boolean } = {},
 ): Promise<void> {
   const file = shellSafePath(memoryPath);
   const version = await qemuVersion(qmp);
@@ -77,6 +95,7 @@ export async function restoreQemuState(
       `the snapshot was saved by QEMU ${expectedVersion} and this host runs QEMU ${version}: its state cannot be loaded`,
       { hint: 'take a new snapshot with this QEMU' },
     );
+  if (opts.ramFromFile) await ignoreSharedRam(qmp);
   await qmp.execute('migrate-incoming', { uri: `exec:cat ${file}` });
   const deadline = Date.now() + RESTORE_TIMEOUT_MS;
   for (;;) {

@@ -13,6 +13,15 @@ import { sha256File } from './files.js';
 export interface DigestCache {
   /** sha256 (hex) of the file's content: from the cache when its identity is unchanged, else read. */
   sha256(path: string): Promise<string>;
+  /**
+   * Hashes a file the daemon has just written into a snapshot's private (0700) temporary directory and keeps
+   * the digest. The racy-ctime rule is not applied: no one but the daemon writes there, so the fork of a
+   * running VM (snapshot, then verify) does not read again files it has just read. Kept only when the file's
+   * identity is the same before and after the read; any later write moves ctime and drops it.
+   */
+  sha256Own(path: string): Promise<string>;
+  /** The directory `from` was renamed to `to` (its files keep their identity): their entries follow. */
+  moved(from: string, to: string): void;
 }
 
 const RACY_MS = 1000;
@@ -44,6 +53,21 @@ export function createDigestCache(hash: (path: string) => Promise<string> = sha2
       if (after.key === before.key && before.ctimeMs < started - RACY_MS)
         entries.set(path, { key: after.key, digest });
       return digest;
+    },
+    async sha256Own(path) {
+      const before = await identity(path);
+      const digest = await hash(path);
+      const after = await identity(path);
+      if (after.key === before.key) entries.set(path, { key: after.key, digest });
+      else entries.delete(path);
+      return digest;
+    },
+    moved(from, to) {
+      for (const [path, entry] of [...entries]) {
+        if (!path.startsWith(`${from}/`)) continue;
+        entries.delete(path);
+        entries.set(`${to}${path.slice(from.length)}`, entry);
+      }
     },
   };
 }

@@ -30,10 +30,11 @@ export async function describeFile(
   dir: string,
   name: string,
   role: SnapshotFile['role'],
+  hash: (path: string) => Promise<string> = sha256File,
 ): Promise<SnapshotFile> {
   const path = join(dir, name);
   await fsyncFile(path);
-  return { name, role, sizeBytes: (await stat(path)).size, sha256: await sha256File(path) };
+  return { name, role, sizeBytes: (await stat(path)).size, sha256: await hash(path) };
 }
 
 /**

@@ -4,7 +4,6 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Runner } from '../../../host/index.js';
-import { hashFile } from '../../../kernel/index.js';
 import { BangerError, badRequest, notFound, operationFailed, toBangerError } from '../../../model/errors.js';
 import { type Snapshot, type SnapshotFile, validateSnapshotName } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
@@ -112,15 +111,20 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
         await mkdir(deps.snapshotsDir, { recursive: true, mode: 0o700 });
         await mkdir(tmp, { mode: 0o700 });
         const saved = await instance.saveState(tmp, opts);
-        const kernelSha256 = (await hashFile(boot.kernelPath)).sha256;
+        // Through the daemon's one cache (keyed by the file's identity): the restore check reads it the same way.
+        const kernelSha256 = await digests.sha256(boot.kernelPath);
         const rootName = `root${extname(disks.root) || '.img'}`;
         await copyDisk(deps.runner, disks.root, join(tmp, rootName));
         await copyDisk(deps.runner, disks.work, join(tmp, 'work.ext4'));
+        // Every file is hashed once, here: the digests are kept for the published paths, so a fork that
+        // verifies this snapshot right after (`vm fork VM`) does not read them again.
+        const describe = (name: string, role: SnapshotFile['role']) =>
+          describeFile(tmp, name, role, (path) => digests.sha256Own(path));
         const files: SnapshotFile[] = [];
         for (const [i, f] of saved.files.entries())
-          files.push(await describeFile(tmp, f, i === 0 ? 'memory' : 'vmstate'));
-        files.push(await describeFile(tmp, rootName, 'root-disk'));
-        files.push(await describeFile(tmp, 'work.ext4', 'work-disk'));
+          files.push(await describe(f, i === 0 ? 'memory' : f === saved.ramFile ? 'ram' : 'vmstate'));
+        files.push(await describe(rootName, 'root-disk'));
+        files.push(await describe('work.ext4', 'work-disk'));
         const digest = createHash('sha256')
           .update(files.map((f) => `${f.name} ${f.sha256}\n`).join(''))
           .digest('hex');
@@ -128,7 +132,10 @@ export function createSnapshotService(deps: SnapshotServiceDeps): SnapshotServic
         // The rename publishes the whole snapshot at once: a crash or a full disk before it leaves only the
         // temporary directory, which the row names for reconcile.
         if (existsSync(dir)) await rm(tmp, { recursive: true, force: true });
-        else await rename(tmp, dir);
+        else {
+          await rename(tmp, dir);
+          digests.moved(tmp, dir);
+        }
         const ready: Snapshot = {
           ...pending,
           state: 'ready',

@@ -4,11 +4,10 @@ import { toBangerError } from '../../../model/errors.js';
 import type { Snapshot } from '../../../model/snapshot.js';
 import type { VM } from '../../../model/vm.js';
 import type { Store } from '../../../store/index.js';
-import type { RestoreSource, VmService } from '../vms/index.js';
+import { type RestoreSource, type VmService, WARM_TEMPLATE_CREATOR } from '../vms/index.js';
 import type { SnapshotService } from './service.js';
 
-/** The tag of the throwaway VMs templates are made from (`vm list` shows them while they exist). */
-export const WARM_TEMPLATE_CREATOR = 'banger-warm';
+export { WARM_TEMPLATE_CREATOR };
 
 export interface WarmTemplatesDeps {
   store: Store;

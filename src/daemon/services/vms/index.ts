@@ -10,3 +10,4 @@ export { readHandles, type VmHandlesFile, vmPaths } from './run-dir.js';
 export { createVmService, envRecord, type LiveView, type VmService } from './service.js';
 export { tapsHeldBy } from './teardown.js';
 export type { CreateVmRequest, OpOptions, RestoreSource, VmServiceDeps } from './types.js';
+export { WARM_TEMPLATE_CREATOR } from './warm-key.js';

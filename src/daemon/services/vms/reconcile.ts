@@ -80,6 +80,14 @@ async function reconcileOne(
     report.finishedDeletes.push(vm.name);
     return;
   }
+  if (vm.runtime.restoring) {
+    // A restore cut short (daemon killed before the guest took its identity): its guest, if it runs, still
+    // has the snapshot's address and hostname. A failed restore is deleted; so is this one, VMM included.
+    await destroyVm(deps, vm);
+    deps.log.info({ vm: vm.name }, 'deleted a VM whose restore was cut short');
+    report.finishedDeletes.push(vm.name);
+    return;
+  }
   const handles = await readHandles(paths.handles, deps.log);
   if (vmmUp(vm.state) && handles?.vmm) {
     const vmm = await deps.vmm();

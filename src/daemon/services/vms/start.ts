@@ -26,6 +26,7 @@ import { checkRestoreTarget } from './restore-check.js';
 import { readHandles, vmPaths } from './run-dir.js';
 import { undo } from './teardown.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
+import { WARM_TEMPLATE_CREATOR } from './warm-key.js';
 
 const DEFAULT_AGENT_TIMEOUT_MS = 120_000;
 /** How long a guest with sshd may take, after its agent answers, to listen on port 22. */
@@ -59,6 +60,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     vmDir: paths.dir,
     lastError: undefined,
     stopReason: undefined,
+    // Written before any side effect of the restore: reconcile deletes a VM whose restore was cut short.
+    ...(opts.restore ? { restoring: true } : {}),
   });
 
   let live: LiveVm | undefined;
@@ -120,6 +123,8 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
     if (restore && !memory) throw operationFailed(`snapshot ${restore.name} has no memory file`);
     // Firecracker's device state is a file of its own (QEMU's travels in the memory stream).
     const vmstate = restore?.files.find((f) => f.role === 'vmstate');
+    // QEMU: a warm template's RAM as a file of its own, mapped copy-on-write by the fork.
+    const ram = restore?.files.find((f) => f.role === 'ram');
 
     const bootAt = performance.now();
     stage('boot', vmm.accel === 'tcg' ? 'no usable KVM: software emulation (slow)' : undefined);
@@ -156,9 +161,11 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
               memoryPath: join(restore.dir, memory.name),
               vmmVersion: restore.vmm.version,
               ...(vmstate ? { statePath: join(restore.dir, vmstate.name) } : {}),
+              ...(ram ? { ramPath: join(restore.dir, ram.name) } : {}),
             },
           }
         : {}),
+      ...(vm.createdBy === WARM_TEMPLATE_CREATOR ? { shareableRam: true } : {}),
     };
     // Recorded before the spawn, as every side effect is: a crash between the spawn and the line after
     // `start` leaves the VMM findable through the pidfile its spawn writes, and provable by its argv.
@@ -229,6 +236,9 @@ export async function startVm(deps: VmServiceDeps, vm: VM, opts: OpOptions = {})
       if (restore.template)
         await syncHostFiles(deps, vm, live.agent, progress, { bangerGuest: true, gitIdentityApplied: true });
       sshdPresent = identity.hasSshd;
+      // The guest is now this VM, not the snapshot: from here a crash leaves a VM reconcile can adopt.
+      const current = store.vms.findById(vm.id);
+      if (current) store.vms.update(vm.id, current.state, { ...current.runtime, restoring: undefined });
     } else {
       stage('work-disk', `mounting the work disk at ${WORK_DISK_MOUNT}`);
       const facts = await mountWorkDisk(live.agent, { sshDir: deps.ssh !== undefined });

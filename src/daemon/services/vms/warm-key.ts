@@ -6,6 +6,12 @@ import type { VM } from '../../../model/vm.js';
 import { chooseMachine } from '../../../vmm/index.js';
 import type { OpOptions, VmServiceDeps } from './types.js';
 
+/**
+ * The tag of the throwaway VMs warm templates are made from (`vm list` shows them while they exist). Their
+ * RAM is a file (shareableRam), so the template's forks map it copy-on-write instead of reading a stream.
+ */
+export const WARM_TEMPLATE_CREATOR = 'banger-warm';
+
 /** A file as it is now (a rebuilt or replaced file changes size, mtime or inode): cheap enough for every run. */
 async function fingerprint(path: string | undefined): Promise<string> {
   if (!path) return 'none';

@@ -172,6 +172,38 @@ describe('buildQemuCommand', () => {
     expect(restore).toEqual([...boot, '-incoming', 'defer']);
   });
 
+  it('shareable RAM is a shared file in the run dir; a restore from a RAM file maps it private (copy-on-write)', () => {
+    const host = { qemuBin: 'qemu', vhostVsock: false };
+    const mem = (argv: string[]) => argv[argv.indexOf('-object') + 1];
+    const machine = (argv: string[]) => argv[argv.indexOf('-M') + 1];
+    const plain = buildQemuCommand(spec, host).argv;
+    expect(plain).not.toContain('-object');
+    const shared = buildQemuCommand({ ...spec, shareableRam: true }, host).argv;
+    expect(mem(shared)).toBe(
+      `memory-backend-file,id=ram0,size=${spec.memoryMiB}M,mem-path=${spec.runDir}/ram,share=on`,
+    );
+    expect(machine(shared)).toMatch(/,memory-backend=ram0$/);
+    const fork = buildQemuCommand(
+      { ...spec, incoming: { memoryPath: '/snap/memory', vmmVersion: '7.2.0', ramPath: '/snap/ram' } },
+      host,
+    ).argv;
+    expect(mem(fork)).toBe(
+      `memory-backend-file,id=ram0,size=${spec.memoryMiB}M,mem-path=/snap/ram,share=off`,
+    );
+    expect(machine(fork)).toMatch(/,memory-backend=ram0$/);
+    expect(fork.slice(-2)).toEqual(['-incoming', 'defer']);
+    // The RAM path is an option value too: a ',' would add options of its own.
+    expect(() =>
+      buildQemuCommand(
+        {
+          ...spec,
+          incoming: { memoryPath: '/snap/memory', vmmVersion: '7.2.0', ramPath: '/s/ram,share=on' },
+        },
+        host,
+      ),
+    ).toThrow(BangerError);
+  });
+
   it('refuses paths that would change the meaning of a QEMU option', () => {
     const bad = { ...spec, rootDisk: { path: '/x/a,format=raw,file=/etc/shadow', format: 'raw' as const } };
     expect(() => buildQemuCommand(bad, { qemuBin: 'qemu', vhostVsock: false })).toThrow(BangerError);

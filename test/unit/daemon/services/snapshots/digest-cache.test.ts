@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import {
   closeSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
+  renameSync,
   rmSync,
   statSync,
   utimesSync,
@@ -78,6 +80,26 @@ describe('snapshot digest cache', () => {
     writeFileSync(file, 'new!');
     utimesSync(file, atime, mtime);
     expect(await cache.sha256(file)).toBe(sha('new!'));
+    expect(reads).toHaveLength(2);
+  });
+
+  it("keeps a digest of the daemon's own fresh file across its directory's rename, and drops it on a write", async () => {
+    const tmp = join(dir, '.tmp-own');
+    const final = join(dir, 'own-final');
+    rmSync(tmp, { recursive: true, force: true });
+    rmSync(final, { recursive: true, force: true });
+    mkdirSync(tmp);
+    writeFileSync(join(tmp, 'memory'), 'fresh');
+    const { cache, reads } = counting();
+    // Written this instant, yet kept: the snapshot's own files (sha256 would not keep it, see above).
+    expect(await cache.sha256Own(join(tmp, 'memory'))).toBe(sha('fresh'));
+    renameSync(tmp, final);
+    cache.moved(tmp, final);
+    expect(await cache.sha256(join(final, 'memory'))).toBe(sha('fresh'));
+    expect(reads).toHaveLength(1);
+    await sleep(20);
+    writeFileSync(join(final, 'memory'), 'fresk');
+    expect(await cache.sha256(join(final, 'memory'))).toBe(sha('fresk'));
     expect(reads).toHaveLength(2);
   });
 });
