@@ -222,7 +222,7 @@ export async function startDaemon({
       return { stopping: true };
     },
     'daemon.operations.list': async () => ({ operations: operations.list() }),
-    ...imageHandlers({ images, templates }),
+    ...imageHandlers({ images, templates, vms }),
     ...kernelHandlers({ kernels }),
     ...vmHandlers({ vms, samples: stats.lastSamples, forwards }),
     ...vmStatsHandlers({ stats }),

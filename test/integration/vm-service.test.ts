@@ -227,6 +227,46 @@ describe('VM lifecycle', () => {
     await wipe(h);
   });
 
+  it('removes the work-disk template and its spare of an image removed or rebuilt, at once and at the next start', async () => {
+    const dir = freshState();
+    const image = join(root, 'pruned.ext4');
+    const tree = join(root, 'pruned-tree');
+    mkdirSync(join(tree, 'root'), { recursive: true, mode: 0o700 });
+    await mkfsFrom(tree, image, '24M');
+    let h = open(dir);
+    addImage(h.store, 'pruned', image);
+    const entries = () => readdirSync(join(dir, 'work-templates')).sort();
+    const vm = await h.service.create({ name: 'pa', image: 'pruned', noStart: true });
+    const [template] = entries().filter((n) => n.endsWith('.ext4'));
+    await waitUntil(() => entries().includes(`${template}.spare`), 60_000);
+    // tiny's template stays; nothing of a live image goes.
+    const tiny = await h.service.create({ name: 'pt', image: 'tiny', noStart: true });
+    await waitUntil(() => entries().filter((n) => n.endsWith('.spare')).length === 2, 60_000);
+    expect(await h.service.pruneWorkTemplates()).toEqual([]);
+
+    // Rebuilt with no VM made since: the old template and its spare go at the next daemon start.
+    await mkfsFrom(tree, image, '25M');
+    await h.service.delete(vm.id);
+    await h.close();
+    h = open(dir);
+    await h.service.reconcile();
+    expect(entries().filter((n) => n.startsWith(template as string))).toEqual([]);
+    expect(entries().filter((n) => n.startsWith('img-tiny-'))).toHaveLength(2);
+
+    // Removed: what the new rootfs's create made (template and spare) goes with it.
+    const again = await h.service.create({ name: 'pb', image: 'pruned', noStart: true });
+    await waitUntil(() => entries().filter((n) => n.endsWith('.spare')).length === 2, 60_000);
+    await h.service.delete(again.id);
+    const id = h.store.images.getByName('pruned').id;
+    h.store.images.delete(id);
+    const removed = await h.service.pruneWorkTemplates();
+    expect(removed.sort()).toEqual([expect.stringMatching(/\.ext4$/), expect.stringMatching(/\.spare$/)]);
+    expect(entries().filter((n) => n.startsWith(id))).toEqual([]);
+    expect(entries().filter((n) => n.startsWith('img-tiny-'))).toHaveLength(2);
+    await h.service.delete(tiny.id);
+    await wipe(h);
+  });
+
   it("seeds the work disk from the image's /root, and never from the host when /root is a symlink", async () => {
     const dir = freshState();
     const tree = join(root, 'hostile-tree');

@@ -34,6 +34,7 @@ import { startVm } from './start.js';
 import { destroyVm, ledgerFor, markDeleting, releaseRuntime, stopLive } from './stop.js';
 import type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';
 import { warmTemplateKey } from './warm-key.js';
+import { pruneWorkTemplates } from './work-template.js';
 
 /** The VM service: lifecycle, exec through the agent, and reconcile at daemon start. */
 export interface VmService {
@@ -89,6 +90,11 @@ export interface VmService {
   /** The guest's console log. */
   logPath(ref: string): string;
   reconcile(): Promise<ReconcileReport>;
+  /**
+   * Removes work-disk templates and spares no image in the store can use (removed or rebuilt images):
+   * at reconcile, and after an image is removed or promoted. Returns the names removed.
+   */
+  pruneWorkTemplates(): Promise<string[]>;
   /** Deletes every VM that is not running (created, stopped, error); only those of `ids` when given. */
   prune(ids?: string[]): Promise<VM[]>;
   /** Changes a stopped VM's spec; the work disk only grows. Takes effect at the next start. */
@@ -667,7 +673,13 @@ export function createVmService(deps: VmServiceDeps): VmService {
       return vm.runtime.logPath;
     },
 
-    reconcile: () => reconcileVms(deps, watch),
+    async reconcile() {
+      const report = await reconcileVms(deps, watch);
+      await pruneWorkTemplates(deps.stateDir, store.images.list());
+      return report;
+    },
+
+    pruneWorkTemplates: () => pruneWorkTemplates(deps.stateDir, store.images.list()),
 
     agent: (ref, opts = {}) => agentOf(resolveVm(store.vms, ref), opts.signal),
     isLive: (id) => live.has(id),
