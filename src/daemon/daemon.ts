@@ -229,7 +229,7 @@ export async function startDaemon({
     ...forwardHandlers({ forwards, vms }),
     ...fileHandlers({ files: createFileService({ vms }) }),
     ...workspaceHandlers({ workspaces: createWorkspaceService({ vms, runner }) }),
-    ...snapshotHandlers({ snapshots }),
+    ...snapshotHandlers({ snapshots, vms }),
   };
 
   try {

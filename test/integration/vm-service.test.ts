@@ -668,7 +668,7 @@ describe('vm run as one service operation', () => {
 /** Runs the service in a child process and SIGKILLs it when it reaches `pauseAt`. */
 function crashAt(
   stateDir: string,
-  action: 'create' | 'stop' | 'delete',
+  action: 'create' | 'stop' | 'delete' | 'delete-nowait',
   pauseAt: string | undefined,
   nat = true,
 ): Promise<void> {
@@ -704,6 +704,21 @@ describe('crash safety: SIGKILL at each checkpoint, then reconcile', () => {
       });
     }
   }
+
+  it('a delete that answered before its teardown, killed mid-teardown: nothing is left after the next start', async () => {
+    const dir = freshState();
+    await crashAt(dir, 'create', undefined);
+    await crashAt(dir, 'delete-nowait', 'destroyed-identities');
+    // It had answered (the VM `deleting`) before the kill, which came in the background teardown.
+    expect(readFileSync(join(dir, 'answered'), 'utf8')).toBe('deleting');
+    const h = open(dir);
+    expect(h.store.vms.findByName('crashy')?.state).toBe('deleting');
+    const report = await h.service.reconcile();
+    expect(report.finishedDeletes).toContain('crashy');
+    expect(h.store.vms.list()).toEqual([]);
+    await assertConsistent(h);
+    await wipe(h);
+  });
 
   for (const [action, stage] of [
     ['stop', 'stopped-vmm'],

@@ -8,7 +8,7 @@ export function imageHandlers(deps: {
   images: ImageService;
   templates?: Pick<WarmTemplates, 'forImage'> | undefined;
   /** Drops the work-disk templates of an image removed or promoted (a cache must not outlive its image). */
-  vms?: Pick<VmService, 'pruneWorkTemplates'> | undefined;
+  vms?: Pick<VmService, 'pruneWorkTemplates' | 'settleDeletes'> | undefined;
 }): HandlerGroup<'image'> {
   const { images } = deps;
   return {
@@ -51,6 +51,7 @@ export function imageHandlers(deps: {
       return { image };
     },
     'image.delete': async ({ name }) => {
+      await deps.vms?.settleDeletes(); // a VM `vm delete` answered for may still be on the image's disks
       await images.remove(name);
       await deps.vms?.pruneWorkTemplates();
       return { name };
