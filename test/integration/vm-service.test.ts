@@ -185,6 +185,26 @@ describe('VM lifecycle', () => {
     await wipe(h);
   });
 
+  it('delete without wait answers with the VMM gone and the VM deleting; the name is free after the teardown', async () => {
+    const h = open(freshState());
+    const vm = await h.service.create({ name: 'early', image: 'tiny' });
+    const vmm = vm.runtime.identities.find((i) => i.kind === 'process');
+    expect(vmm).toBeDefined();
+    await h.service.delete('early', { wait: false });
+    const listed = h.store.vms.findById(vm.id);
+    // Either still tearing down (deleting) or already done: never running, never a half state.
+    if (listed) expect(listed.state).toBe('deleting');
+    if (vmm?.kind === 'process') expect(gone(vmm.pid)).toBe(true);
+    // A start meanwhile waits for the VM's lock, which the teardown holds: then the VM is gone.
+    if (listed) await expect(h.service.start(vm.id)).rejects.toMatchObject({ code: 'not_found' });
+    await h.service.settleDeletes();
+    expect(h.store.vms.list()).toEqual([]);
+    expect(existsSync(vmPaths(h.deps.vmsDir, vm.id).dir)).toBe(false);
+    const again = await h.service.create({ name: 'early', image: 'tiny', noStart: true });
+    expect(again.name).toBe('early');
+    await wipe(h);
+  });
+
   it('makes work disks from one template per image and size, renewed when the image is rebuilt', async () => {
     const dir = freshState();
     const image = join(root, 'templated.ext4');
