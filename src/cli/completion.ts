@@ -1,4 +1,3 @@
-import tab from '@bomb.sh/tab/commander';
 import type { Command as CommanderCommand } from 'commander';
 import type { RpcClient } from '../rpc/index.js';
 
@@ -16,15 +15,28 @@ function sourceFor(argName: string): NameSource | undefined {
 }
 
 /**
- * Adds `banger completion bash|zsh|fish|powershell` and the hidden `complete -- …` protocol. Names of VMs,
- * images and kernels come from the daemon when it answers; when it does not, completion offers nothing
- * rather than starting one.
+ * Whether this call may need the completion commands: `completion`, `complete`, or a help listing that
+ * shows them. Any other call (`vm list`, `vm run`, …) leaves the completion library unloaded: loading it cost
+ * every call several milliseconds (issue 20).
+ */
+export function wantsCompletion(argv: readonly string[]): boolean {
+  const args = argv.slice(2);
+  if (args.length === 0) return true;
+  return args.some((a) => ['complete', 'completion', 'help', '--help', '-h'].includes(a));
+}
+
+/**
+ * Adds `banger completion bash|zsh|fish|powershell` and the hidden `complete -- …` protocol, when the call
+ * may use them (wantsCompletion). Names of VMs, images and kernels come from the daemon when it answers;
+ * when it does not, completion offers nothing rather than starting one.
  */
 export async function installCompletion(
   program: CommanderCommand,
   client: RpcClient,
   argv: readonly string[],
 ): Promise<void> {
+  if (!wantsCompletion(argv)) return;
+  const { default: tab } = await import('@bomb.sh/tab/commander');
   const root = tab(program, { completionCommandName: 'completion' });
   if (!argv.includes('complete')) return;
   const names = await fetchNames(client);

@@ -227,7 +227,7 @@ export async function startDaemon({
       return { stopping: true };
     },
     'daemon.operations.list': async () => ({ operations: operations.list() }),
-    ...imageHandlers({ images, templates }),
+    ...imageHandlers({ images, templates, vms }),
     ...kernelHandlers({ kernels }),
     ...vmHandlers({ vms, samples: stats.lastSamples, forwards }),
     ...vmStatsHandlers({ stats }),
@@ -236,7 +236,7 @@ export async function startDaemon({
     ...workspaceHandlers({
       workspaces: createWorkspaceService({ vms, runner, vmDir: (id) => vmPaths(layout.vmsDir, id).dir }),
     }),
-    ...snapshotHandlers({ snapshots }),
+    ...snapshotHandlers({ snapshots, vms }),
   };
 
   try {

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /**
  * The closed set of error codes banger uses end to end: a room that knows what went wrong picks the code,
  * rooms above add context and keep it, RPC carries it unchanged, and the CLI prints it.
@@ -43,15 +41,17 @@ export class BangerError extends Error {
   }
 }
 
-/** What a failed boot leaves behind: the VM, kept in state error, and the console log that says why. */
-export const bootFailureSchema = z.object({
-  vmId: z.string(),
-  vmName: z.string(),
-  logPath: z.string(),
+/**
+ * What a failed boot leaves behind: the VM, kept in state error, and the console log that says why. A plain
+ * type (no zod here): every CLI call loads this file, and a CLI call does not build schemas.
+ */
+export interface BootFailure {
+  vmId: string;
+  vmName: string;
+  logPath: string;
   /** The caller asked for the VM to be deleted (`vm run --rm`) and it was kept all the same. */
-  keptDespiteRm: z.boolean(),
-});
-export type BootFailure = z.infer<typeof bootFailureSchema>;
+  keptDespiteRm: boolean;
+}
 
 /**
  * A boot that failed on its own (the guest powered off, its agent never answered), as opposed to a start

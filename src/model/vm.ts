@@ -3,9 +3,11 @@ import { teardownIdentitySchema } from './identity.js';
 
 /**
  * One union for a VM's state, never a set of booleans that must agree. `paused`: the VMM runs with the
- * guest's vCPUs frozen (`vm pause`); it holds everything a running VM holds.
+ * guest's vCPUs frozen (`vm pause`); it holds everything a running VM holds. `deleting`: `vm delete`
+ * answered (the VMM is gone) and the daemon is tearing the rest down; the row, and so the name, goes when
+ * that is done (a daemon killed meanwhile finishes it at its next start).
  */
-export const vmStateSchema = z.enum(['created', 'running', 'paused', 'stopped', 'error']);
+export const vmStateSchema = z.enum(['created', 'running', 'paused', 'stopped', 'error', 'deleting']);
 
 export const vmSpecSchema = z.object({
   vcpu: z.number().int().min(1),

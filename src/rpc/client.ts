@@ -1,15 +1,24 @@
 import { createConnection } from 'node:net';
 import { BangerError } from '../model/errors.js';
 import type { ProgressEvent } from '../model/progress.js';
-import { type MethodName, methods, type Params, type Result } from './protocol.js';
+// Types only from protocol.js: its values build zod schemas, which a CLI call does not load (issue 20).
+import type { MethodName, Params, Result } from './protocol.js';
 import {
   errorFromWire,
   type ForwardedSignal,
   type InputParams,
   lineSplitter,
-  responseSchema,
+  parseResponse,
   type WireResponse,
 } from './wire.js';
+
+export { parseResponse } from './wire.js';
+
+/**
+ * Checks a method's result against its schema (result-check.ts), turning what it cannot read into an error.
+ * A client without one takes the daemon's results as they come, typed by the method table.
+ */
+export type ResultCheck = <M extends MethodName>(method: M, raw: unknown) => Result<M>;
 
 export interface CallOptions {
   onProgress?: (event: ProgressEvent) => void;
@@ -55,8 +64,12 @@ export class ConnectionLostError extends BangerError {
  */
 export class DaemonVersionError extends BangerError {}
 
-/** One connection per call: closing it (Ctrl-C, abort) cancels the operation in the daemon. */
-export function createRpcClient(socketPath: string, version: string): RpcClient {
+/**
+ * One connection per call: closing it (Ctrl-C, abort) cancels the operation in the daemon. The CLI passes
+ * no `check`: the daemon answering is its own, of the same version (checked per call), and the CLI's calls
+ * stay free of zod.
+ */
+export function createRpcClient(socketPath: string, version: string, check?: ResultCheck): RpcClient {
   return {
     call(method, params, options = {}) {
       return new Promise((resolve, reject) => {
@@ -119,7 +132,7 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
           lineSplitter(
             (line) => {
               const message = parseResponse(line);
-              if (message) onResponse(message, method, options, finish, resolve, reject);
+              if (message) onResponse(message, method, options, finish, resolve, reject, check);
             },
             () => finish(() => reject(new BangerError('operation_failed', 'response line too long'))),
           ),
@@ -127,16 +140,6 @@ export function createRpcClient(socketPath: string, version: string): RpcClient 
       });
     },
   };
-}
-
-/** A daemon line as a response message, or undefined for one this client cannot read (skipped). */
-export function parseResponse(line: string): WireResponse | undefined {
-  try {
-    const message = responseSchema.safeParse(JSON.parse(line));
-    return message.success ? message.data : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Where a message's call id is: a notification carries it in params. */
@@ -153,6 +156,7 @@ export function onResponse<M extends MethodName>(
   finish: (fn: () => void) => void,
   resolve: (result: Result<M>) => void,
   reject: (err: unknown) => void,
+  check?: ResultCheck,
 ): void {
   if ('method' in m && m.method === 'output') {
     options.onOutput?.(m.params.stream, Buffer.from(m.params.data, 'base64'));
@@ -166,11 +170,13 @@ export function onResponse<M extends MethodName>(
         : wire;
     finish(() => reject(error));
   } else {
-    const parsed = methods[method].result.safeParse(m.result);
-    finish(() =>
-      parsed.success
-        ? resolve(parsed.data as Result<M>)
-        : reject(new BangerError('bad_version', `unexpected ${method} result from bangerd`)),
-    );
+    let result: Result<M>;
+    try {
+      result = check ? check(method, m.result) : (m.result as Result<M>);
+    } catch (err) {
+      finish(() => reject(err));
+      return;
+    }
+    finish(() => resolve(result));
   }
 }

@@ -15,14 +15,8 @@ import {
   type Result,
   VERSION_EXEMPT,
 } from './protocol.js';
-import {
-  errorToWire,
-  inputSchema,
-  jsonRpcCode,
-  lineSplitter,
-  requestSchema,
-  type WireRequest,
-} from './wire.js';
+import { errorToWire, jsonRpcCode, lineSplitter } from './wire.js';
+import { inputSchema, requestSchema, type WireRequest } from './wire-schemas.js';
 
 /**
  * What a handler gets besides its params: its op id, a cancel signal, a progress sink, a logger, and the

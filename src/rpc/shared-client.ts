@@ -9,6 +9,7 @@ import {
   type RpcClient,
   responseId,
 } from './client.js';
+import { checkResult } from './result-check.js';
 import { lineSplitter, type WireResponse } from './wire.js';
 
 /** A client that keeps one connection for many calls; `close()` ends it. */
@@ -133,7 +134,7 @@ export function createSharedRpcClient(socketPath: string, version: string): Shar
         const onSignal = (signal: string) => input({ signal });
 
         c.pending.set(id, {
-          onMessage: (m) => onResponse(m, method, options, finish, resolve, reject),
+          onMessage: (m) => onResponse(m, method, options, finish, resolve, reject, checkResult),
           lost: (connected, detail, cause) =>
             finish(() =>
               reject(

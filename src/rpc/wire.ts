@@ -1,30 +1,43 @@
-import { z } from 'zod';
-import { BangerError, BootFailedError, bootFailureSchema, ERROR_CODES } from '../model/errors.js';
+// No zod here: the CLI reads the daemon's answers through this file, and a CLI call builds no schemas (issue 20).
+// The daemon's side of the wire (requests and input notifications, which it must not trust) is wire-schemas.ts.
+import {
+  BangerError,
+  BootFailedError,
+  type BootFailure,
+  ERROR_CODES,
+  type ErrorCode,
+} from '../model/errors.js';
+
+export type { InputParams, WireRequest } from './wire-schemas.js';
 
 /** Newline-delimited JSON-RPC 2.0. A line longer than this is a protocol error, not a memory bill. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
-export const requestSchema = z.object({
-  jsonrpc: z.literal('2.0'),
-  id: z.union([z.number(), z.string()]),
-  method: z.string(),
-  params: z.unknown().optional(),
-  meta: z.object({ version: z.string() }).optional(),
-});
+type CallId = number | string;
 
-export const wireErrorSchema = z.object({
-  code: z.number(),
-  message: z.string(),
-  data: z.object({
-    code: z.enum(ERROR_CODES),
-    hint: z.string().optional(),
-    opId: z.string().optional(),
+/** An error as it crosses the wire: JSON-RPC's numeric code plus ours, its hint and typed details. */
+export interface WireError {
+  code: number;
+  message: string;
+  data: {
+    code: ErrorCode;
+    hint?: string;
+    opId?: string;
     /** With code boot_failed: the VM that was kept and its console log. */
-    boot: bootFailureSchema.optional(),
-  }),
-});
+    boot?: BootFailure;
+  };
+}
 
-type WireError = z.infer<typeof wireErrorSchema>;
+/** Daemon -> client: a call's result or error, or a progress or output notification of a call. */
+export type WireResponse =
+  | { jsonrpc: '2.0'; id: CallId; result: unknown }
+  | { jsonrpc: '2.0'; id: CallId | null; error: WireError }
+  | { jsonrpc: '2.0'; method: 'progress'; params: { id: CallId; event: unknown } }
+  | {
+      jsonrpc: '2.0';
+      method: 'output';
+      params: { id: CallId; stream: 'stdout' | 'stderr'; data: string };
+    };
 
 /** An error as it crosses the wire: its code, hint and typed details travel unchanged. */
 export function errorToWire(error: BangerError): Omit<WireError, 'code'> {
@@ -46,62 +59,50 @@ export function errorFromWire({ message, data }: Pick<WireError, 'message' | 'da
   return new BangerError(data.code, message, options);
 }
 
-export const responseSchema = z.union([
-  z.object({ jsonrpc: z.literal('2.0'), id: z.union([z.number(), z.string()]), result: z.unknown() }),
-  z.object({
-    jsonrpc: z.literal('2.0'),
-    id: z.union([z.number(), z.string()]).nullable(),
-    error: wireErrorSchema,
-  }),
-  z.object({
-    jsonrpc: z.literal('2.0'),
-    method: z.literal('progress'),
-    params: z.object({ id: z.union([z.number(), z.string()]), event: z.unknown() }),
-  }),
-  z.object({
-    jsonrpc: z.literal('2.0'),
-    method: z.literal('output'),
-    params: z.object({
-      id: z.union([z.number(), z.string()]),
-      stream: z.enum(['stdout', 'stderr']),
-      data: z.string(),
-    }),
-  }),
-]);
+/**
+ * A daemon line as a response message, or undefined for one this client cannot read (skipped). Checked by
+ * hand rather than by a schema: the daemon is the user's own process of the same version (a call of another
+ * version is refused before it runs), so this checks the frame, not the daemon's honesty.
+ */
+export function parseResponse(line: string): WireResponse | undefined {
+  let m: unknown;
+  try {
+    m = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (!isObject(m) || m.jsonrpc !== '2.0') return undefined;
+  if ('method' in m) {
+    const p = m.params;
+    if (!isObject(p) || !isCallId(p.id)) return undefined;
+    if (m.method === 'progress') return m as WireResponse;
+    const okOutput =
+      m.method === 'output' && (p.stream === 'stdout' || p.stream === 'stderr') && typeof p.data === 'string';
+    return okOutput ? (m as WireResponse) : undefined;
+  }
+  if ('result' in m) return isCallId(m.id) ? (m as WireResponse) : undefined;
+  const e = m.error;
+  if (!(isCallId(m.id) || m.id === null) || !isObject(e) || !isObject(e.data)) return undefined;
+  const okError =
+    typeof e.code === 'number' &&
+    typeof e.message === 'string' &&
+    (ERROR_CODES as readonly unknown[]).includes(e.data.code) &&
+    (e.data.boot === undefined || isBootFailure(e.data.boot));
+  return okError ? (m as WireResponse) : undefined;
+}
 
-export type WireResponse = z.infer<typeof responseSchema>;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const isCallId = (v: unknown): v is CallId => typeof v === 'number' || typeof v === 'string';
+const isBootFailure = (v: unknown): v is BootFailure =>
+  isObject(v) &&
+  typeof v.vmId === 'string' &&
+  typeof v.vmName === 'string' &&
+  typeof v.logPath === 'string' &&
+  typeof v.keptDespiteRm === 'boolean';
 
 /** Signals a client may forward to a running command (`vm run`/`vm exec`), named without `SIG`. */
 export const FORWARDED_SIGNALS = ['INT', 'TERM', 'HUP', 'QUIT'] as const;
 export type ForwardedSignal = (typeof FORWARDED_SIGNALS)[number];
-
-/**
- * Client -> daemon during a call: bytes for the call's stdin (base64), or its end. A notification (no
- * top-level id), so it never starts a call of its own.
- */
-export const inputSchema = z.object({
-  jsonrpc: z.literal('2.0'),
-  method: z.literal('input'),
-  params: z.object({
-    id: z.union([z.number(), z.string()]),
-    data: z.string().optional(),
-    eof: z.boolean().optional(),
-    /** The client's terminal was resized (a call with a tty). */
-    resize: z
-      .object({ rows: z.number().int().min(1).max(10000), cols: z.number().int().min(1).max(10000) })
-      .optional(),
-    /** The client got this signal (Ctrl-C, …) and forwards it to the call's command. */
-    signal: z.enum(FORWARDED_SIGNALS).optional(),
-    /**
-     * The client gave up on the call (abort, timeout) but keeps the connection for others: the daemon
-     * cancels it as it would for a client that went away.
-     */
-    cancel: z.literal(true).optional(),
-  }),
-});
-
-export type WireRequest = z.infer<typeof requestSchema>;
-export type InputParams = z.infer<typeof inputSchema>['params'];
 
 /** JSON-RPC numeric codes for our string codes (the string code travels in `data.code`). */
 export function jsonRpcCode(code: string): number {

@@ -87,4 +87,30 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    id: 5,
+    name: 'vm_state_deleting',
+    // `vm delete` answers once the VM is marked and its VMM gone; the row stays, `deleting`, until the
+    // teardown is done. The table is rebuilt as in vm_state_paused (SQLite cannot change a CHECK in place).
+    up(db) {
+      db.exec(`
+        CREATE TABLE vms_new (
+          id           TEXT PRIMARY KEY,
+          name         TEXT NOT NULL UNIQUE,
+          image_id     TEXT NOT NULL REFERENCES images(id),
+          state        TEXT NOT NULL CHECK (state IN ('created','running','paused','stopped','error','deleting')),
+          spec_json    TEXT NOT NULL,
+          runtime_json TEXT NOT NULL DEFAULT '{}',
+          created_at   TEXT NOT NULL,
+          updated_at   TEXT NOT NULL,
+          last_touched_at TEXT NOT NULL,
+          created_by   TEXT
+        );
+        INSERT INTO vms_new SELECT id, name, image_id, state, spec_json, runtime_json, created_at, updated_at, last_touched_at, created_by FROM vms;
+        DROP TABLE vms;
+        ALTER TABLE vms_new RENAME TO vms;
+        CREATE INDEX vms_image_id ON vms(image_id);
+      `);
+    },
+  },
 ];

@@ -185,6 +185,26 @@ describe('VM lifecycle', () => {
     await wipe(h);
   });
 
+  it('delete without wait answers with the VMM gone and the VM deleting; the name is free after the teardown', async () => {
+    const h = open(freshState());
+    const vm = await h.service.create({ name: 'early', image: 'tiny' });
+    const vmm = vm.runtime.identities.find((i) => i.kind === 'process');
+    expect(vmm).toBeDefined();
+    await h.service.delete('early', { wait: false });
+    const listed = h.store.vms.findById(vm.id);
+    // Either still tearing down (deleting) or already done: never running, never a half state.
+    if (listed) expect(listed.state).toBe('deleting');
+    if (vmm?.kind === 'process') expect(gone(vmm.pid)).toBe(true);
+    // A start meanwhile waits for the VM's lock, which the teardown holds: then the VM is gone.
+    if (listed) await expect(h.service.start(vm.id)).rejects.toMatchObject({ code: 'not_found' });
+    await h.service.settleDeletes();
+    expect(h.store.vms.list()).toEqual([]);
+    expect(existsSync(vmPaths(h.deps.vmsDir, vm.id).dir)).toBe(false);
+    const again = await h.service.create({ name: 'early', image: 'tiny', noStart: true });
+    expect(again.name).toBe('early');
+    await wipe(h);
+  });
+
   it('makes work disks from one template per image and size, renewed when the image is rebuilt', async () => {
     const dir = freshState();
     const image = join(root, 'templated.ext4');
@@ -224,6 +244,46 @@ describe('VM lifecycle', () => {
     expect(templates()).not.toEqual(old);
     expect(entries().filter((n) => n.startsWith(old[0] as string))).toEqual([]);
     for (const vm of [a, b, c]) await h.service.delete(vm.id);
+    await wipe(h);
+  });
+
+  it('removes the work-disk template and its spare of an image removed or rebuilt, at once and at the next start', async () => {
+    const dir = freshState();
+    const image = join(root, 'pruned.ext4');
+    const tree = join(root, 'pruned-tree');
+    mkdirSync(join(tree, 'root'), { recursive: true, mode: 0o700 });
+    await mkfsFrom(tree, image, '24M');
+    let h = open(dir);
+    addImage(h.store, 'pruned', image);
+    const entries = () => readdirSync(join(dir, 'work-templates')).sort();
+    const vm = await h.service.create({ name: 'pa', image: 'pruned', noStart: true });
+    const [template] = entries().filter((n) => n.endsWith('.ext4'));
+    await waitUntil(() => entries().includes(`${template}.spare`), 60_000);
+    // tiny's template stays; nothing of a live image goes.
+    const tiny = await h.service.create({ name: 'pt', image: 'tiny', noStart: true });
+    await waitUntil(() => entries().filter((n) => n.endsWith('.spare')).length === 2, 60_000);
+    expect(await h.service.pruneWorkTemplates()).toEqual([]);
+
+    // Rebuilt with no VM made since: the old template and its spare go at the next daemon start.
+    await mkfsFrom(tree, image, '25M');
+    await h.service.delete(vm.id);
+    await h.close();
+    h = open(dir);
+    await h.service.reconcile();
+    expect(entries().filter((n) => n.startsWith(template as string))).toEqual([]);
+    expect(entries().filter((n) => n.startsWith('img-tiny-'))).toHaveLength(2);
+
+    // Removed: what the new rootfs's create made (template and spare) goes with it.
+    const again = await h.service.create({ name: 'pb', image: 'pruned', noStart: true });
+    await waitUntil(() => entries().filter((n) => n.endsWith('.spare')).length === 2, 60_000);
+    await h.service.delete(again.id);
+    const id = h.store.images.getByName('pruned').id;
+    h.store.images.delete(id);
+    const removed = await h.service.pruneWorkTemplates();
+    expect(removed.sort()).toEqual([expect.stringMatching(/\.ext4$/), expect.stringMatching(/\.spare$/)]);
+    expect(entries().filter((n) => n.startsWith(id))).toEqual([]);
+    expect(entries().filter((n) => n.startsWith('img-tiny-'))).toHaveLength(2);
+    await h.service.delete(tiny.id);
     await wipe(h);
   });
 
@@ -628,7 +688,7 @@ describe('vm run as one service operation', () => {
 /** Runs the service in a child process and SIGKILLs it when it reaches `pauseAt`. */
 function crashAt(
   stateDir: string,
-  action: 'create' | 'stop' | 'delete',
+  action: 'create' | 'stop' | 'delete' | 'delete-nowait',
   pauseAt: string | undefined,
   nat = true,
 ): Promise<void> {
@@ -664,6 +724,21 @@ describe('crash safety: SIGKILL at each checkpoint, then reconcile', () => {
       });
     }
   }
+
+  it('a delete that answered before its teardown, killed mid-teardown: nothing is left after the next start', async () => {
+    const dir = freshState();
+    await crashAt(dir, 'create', undefined);
+    await crashAt(dir, 'delete-nowait', 'destroyed-identities');
+    // It had answered (the VM `deleting`) before the kill, which came in the background teardown.
+    expect(readFileSync(join(dir, 'answered'), 'utf8')).toBe('deleting');
+    const h = open(dir);
+    expect(h.store.vms.findByName('crashy')?.state).toBe('deleting');
+    const report = await h.service.reconcile();
+    expect(report.finishedDeletes).toContain('crashy');
+    expect(h.store.vms.list()).toEqual([]);
+    await assertConsistent(h);
+    await wipe(h);
+  });
 
   for (const [action, stage] of [
     ['stop', 'stopped-vmm'],

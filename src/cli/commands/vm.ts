@@ -294,10 +294,21 @@ export function vmCommands(ctx: CliContext) {
     );
   vm.command('delete')
     .alias('rm')
-    .description('delete VMs and everything they own (disks, IP, files)')
+    .description(
+      'delete VMs and everything they own (disks, IP, files): answers once each is killed and marked ' +
+        '`deleting`; the daemon tears the rest down after (the name is free when it is done)',
+    )
     .argument('<vm...>', 'VMs')
-    .action(async (refs) =>
-      each('delete', async (ref) => (await (await client()).call('vm.delete', { ref })).name)(refs),
+    .option('--wait', 'answer only when the whole teardown is done (the name is free again)')
+    .addHelpText(
+      'after',
+      examples('banger vm delete dev', 'banger vm rm --wait dev && banger vm create --name dev'),
+    )
+    .action(async (refs, opts) =>
+      each(
+        'delete',
+        async (ref) => (await (await client()).call('vm.delete', { ref, wait: opts.wait ?? false })).name,
+      )(refs),
     );
 
   vm.command('prune')

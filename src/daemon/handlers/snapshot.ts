@@ -1,8 +1,13 @@
 import type { SnapshotService } from '../services/snapshots/index.js';
+import type { VmService } from '../services/vms/index.js';
 import type { HandlerGroup } from './types.js';
 
 /** `snapshot.*` handlers: thin, each calls one service function. */
-export function snapshotHandlers(deps: { snapshots: SnapshotService }): HandlerGroup<'snapshot'> {
+export function snapshotHandlers(deps: {
+  snapshots: SnapshotService;
+  /** `snapshot rm` waits for the teardowns under way: a fork `vm delete` answered for still uses it. */
+  vms?: Pick<VmService, 'settleDeletes'> | undefined;
+}): HandlerGroup<'snapshot'> {
   const { snapshots } = deps;
   return {
     'snapshot.create': async ({ vm, name }, ctx) => ({
@@ -14,6 +19,9 @@ export function snapshotHandlers(deps: { snapshots: SnapshotService }): HandlerG
     }),
     'snapshot.fork': async ({ ref, name }, ctx) =>
       snapshots.fork(ref, name ? { name } : {}, { signal: ctx.signal }),
-    'snapshot.rm': async ({ ref }) => ({ snapshot: await snapshots.remove(ref) }),
+    'snapshot.rm': async ({ ref }) => {
+      await deps.vms?.settleDeletes();
+      return { snapshot: await snapshots.remove(ref) };
+    },
   };
 }

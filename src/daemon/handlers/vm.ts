@@ -94,9 +94,9 @@ export function vmHandlers(deps: {
     'vm.restart': async ({ ref }, ctx) => ({ vm: await vms.restart(ref, op(ctx)) }),
     'vm.pause': async ({ ref }) => ({ vm: await vms.pause(ref) }),
     'vm.resume': async ({ ref }) => ({ vm: await vms.resume(ref) }),
-    'vm.delete': async ({ ref }) => {
+    'vm.delete': async ({ ref, wait }) => {
       const vm = vms.get(ref);
-      await vms.delete(vm.id);
+      await vms.delete(vm.id, { wait });
       return { id: vm.id, name: vm.name };
     },
     'vm.ssh': async ({ ref }, ctx) => vms.sshCommand(ref, op(ctx)),

@@ -97,9 +97,16 @@ export const vmMethods = {
     summary: 'Let a paused VM run again.',
   })),
   'vm.delete': method(() => ({
-    params: z.strictObject({ ref }),
+    params: z.strictObject({
+      ref,
+      /**
+       * Answer after the whole teardown (the default for programs). False: answer once the VM is marked
+       * `deleting` and its VMM killed, and tear the rest down after (the CLI's `vm delete` without --wait).
+       */
+      wait: z.boolean().default(true),
+    }),
     result: z.object({ id: z.string(), name: z.string() }),
-    summary: 'Stop a VM if running and remove everything it owns: disks, IP lease, directory, row.',
+    summary: 'Kill a VM if running and remove everything it owns: disks, IP lease, directory, row.',
   })),
   'vm.ssh': method(() => ({
     params: z.strictObject({ ref }),

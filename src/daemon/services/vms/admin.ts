@@ -13,8 +13,8 @@ import type { AgentPort } from './ports.js';
 import { vmPaths } from './run-dir.js';
 import type { VmServiceDeps } from './types.js';
 
-/** The states `vm prune` removes: everything that holds no running VMM. */
-export const PRUNABLE_STATES: readonly VM['state'][] = ['created', 'stopped', 'error'];
+/** The states `vm prune` removes: everything that holds no running VMM (`deleting`: a teardown cut short). */
+export const PRUNABLE_STATES: readonly VM['state'][] = ['created', 'stopped', 'error', 'deleting'];
 
 export interface SpecChange {
   vcpu?: number;
@@ -27,6 +27,7 @@ export interface SpecChange {
  * resize2fs) when it exists, then writes the new spec. Takes effect at the next start.
  */
 export async function applySpecChange(deps: VmServiceDeps, vm: VM, change: SpecChange): Promise<VM> {
+  if (vm.state === 'deleting') throw badRequest(`VM ${vm.name} is being deleted`);
   if (vm.state === 'running') {
     throw new BangerError('bad_request', `VM ${vm.name} is running; stop it first to change its spec`, {
       hint: `banger vm stop ${vm.name}`,

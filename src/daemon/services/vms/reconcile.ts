@@ -75,7 +75,8 @@ async function reconcileOne(
     report.finishedDeletes.push(vm.name);
     return;
   }
-  if (existsSync(paths.deleting)) {
+  // The marker is written before the `deleting` state; either says a delete was answered for or begun.
+  if (existsSync(paths.deleting) || vm.state === 'deleting') {
     await destroyVm(deps, vm);
     report.finishedDeletes.push(vm.name);
     return;

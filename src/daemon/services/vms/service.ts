@@ -34,6 +34,7 @@ import { startVm } from './start.js';
 import { destroyVm, ledgerFor, markDeleting, releaseRuntime, stopLive } from './stop.js';
 import type { CreateVmRequest, OpOptions, VmServiceDeps } from './types.js';
 import { warmTemplateKey } from './warm-key.js';
+import { pruneWorkTemplates } from './work-template.js';
 
 /** The VM service: lifecycle, exec through the agent, and reconcile at daemon start. */
 export interface VmService {
@@ -70,7 +71,13 @@ export interface VmService {
    * the snapshot's memory restored and the new identity applied. Any failure deletes the new VM.
    */
   fork(snapshot: Snapshot, req: { name?: string }, opts?: OpOptions): Promise<VM>;
-  delete(ref: string): Promise<void>;
+  /**
+   * Deletes a VM. It answers once the VM is marked `deleting` (durably: reconcile finishes it after a crash)
+   * and its VMM is killed when `wait` is false; the rest of the teardown (taps, leases, disks, directory,
+   * row) then goes on in the background. By default (wait) it answers after all of it. The name is free
+   * once the row is gone.
+   */
+  delete(ref: string, opts?: { wait?: boolean }): Promise<void>;
   /**
    * `vm run` as one operation: create, start, workspace copy-in, then the command (or nothing, for the
    * caller's interactive step); `rm` deletes the VM afterwards but keeps one whose boot failed
@@ -89,6 +96,16 @@ export interface VmService {
   /** The guest's console log. */
   logPath(ref: string): string;
   reconcile(): Promise<ReconcileReport>;
+  /**
+   * Removes work-disk templates and spares no image in the store can use (removed or rebuilt images):
+   * at reconcile, and after an image is removed or promoted. Returns the names removed.
+   */
+  pruneWorkTemplates(): Promise<string[]>;
+  /**
+   * Resolves when the teardowns under way now are done (failed ones too): what removes an image or a
+   * snapshot waits for them, as a `deleting` VM still holds its disks over them.
+   */
+  settleDeletes(): Promise<void>;
   /** Deletes every VM that is not running (created, stopped, error); only those of `ids` when given. */
   prune(ids?: string[]): Promise<VM[]>;
   /** Changes a stopped VM's spec; the work disk only grows. Takes effect at the next start. */
@@ -168,19 +185,43 @@ export function createVmService(deps: VmServiceDeps): VmService {
     if (!vm) throw new BangerError('not_found', `VM ${id} was deleted`);
     return vm;
   };
+  /** The VM, unless a delete of it is under way or was cut short (then only a delete may touch it). */
+  const notDeleting = (vm: VM): VM => {
+    if (vm.state !== 'deleting') return vm;
+    throw new BangerError('bad_request', `VM ${vm.name} is being deleted`, {
+      hint: `banger vm delete --wait ${vm.name}`,
+    });
+  };
 
-  /** Deletes a VM; the caller holds its lock. */
-  const deleteHeld = async (id: string): Promise<void> => {
+  /**
+   * The part of a delete the caller waits for (it holds the VM's lock): the intent, durably (the marker file
+   * reconcile finishes from, then the `deleting` state `vm list` shows), and the VMM killed: nothing runs.
+   */
+  const beginDelete = async (id: string): Promise<void> => {
     await markDeleting(deps, fresh(id));
+    store.vms.update(id, 'deleting', fresh(id).runtime);
     const entry = live.get(id);
     if (entry) {
-      await stopLive(deps, fresh(id), entry, true);
+      entry.stopping = true; // the exit watcher leaves the teardown to us
+      await entry.instance.kill();
+      await Promise.resolve(entry.agent?.close()).catch(() => {});
       forget(id);
+      await deps.checkpoint?.('stopped-vmm', id);
     }
+  };
+  /** The rest: every identity undone (taps, NAT, leases, disks), the directory and the row. */
+  const finishDelete = async (id: string): Promise<void> => {
     const ip = fresh(id).runtime.guestIp;
     await destroyVm(deps, fresh(id));
     if (ip && deps.ssh) await forgetHost(deps.runner, deps.ssh.knownHostsPath, ip);
   };
+  /** Deletes a VM to the end; the caller holds its lock. */
+  const deleteHeld = async (id: string): Promise<void> => {
+    await beginDelete(id);
+    await finishDelete(id);
+  };
+  /** Teardowns that went on after their `delete` answered, by VM id: `--wait` and close() wait for them. */
+  const tearingDown = new Map<string, Promise<void>>();
 
   /** A VM whose VMM exits on its own (poweroff inside, crash) is torn down and marked accordingly. */
   const watch = (vm: VM, instance: VmmInstancePort, ledger: IdentityLedger): LiveVm => {
@@ -421,7 +462,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     async start(ref, opts = {}) {
       const vm = resolveVm(store.vms, ref);
       return locked(vm.id, async () => {
-        const current = fresh(vm.id);
+        const current = notDeleting(fresh(vm.id));
         if (current.state === 'running' && live.has(vm.id)) return current;
         if (current.state === 'paused' && live.has(vm.id))
           throw badRequest(`VM ${vm.name} is paused`, { hint: `banger vm resume ${vm.name}` });
@@ -432,7 +473,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
     async stop(ref, opts = {}) {
       const vm = resolveVm(store.vms, ref);
       return locked(vm.id, async () => {
-        const current = fresh(vm.id);
+        const current = notDeleting(fresh(vm.id));
         const entry = live.get(vm.id);
         if (entry) {
           // A frozen guest cannot power itself off: it runs again for the graceful path (a kill needs no guest).
@@ -524,11 +565,30 @@ export function createVmService(deps: VmServiceDeps): VmService {
       });
     },
 
-    async delete(ref) {
+    async delete(ref, opts = {}) {
       const vm = resolveVm(store.vms, ref);
-      await locked(vm.id, () => deleteHeld(vm.id));
-      locks.delete(vm.id);
-      await refreshSshConfig();
+      let teardown = tearingDown.get(vm.id);
+      if (!teardown) {
+        let marked = () => {};
+        const answered = new Promise<void>((resolve) => {
+          marked = resolve;
+        });
+        teardown = locked(vm.id, async () => {
+          await beginDelete(vm.id);
+          marked();
+          await finishDelete(vm.id);
+          locks.delete(vm.id);
+          await refreshSshConfig();
+        }).finally(() => tearingDown.delete(vm.id));
+        tearingDown.set(vm.id, teardown);
+        // Whoever does not wait for the teardown still hears of its failure: the log says what is left,
+        // and the VM stays `deleting` for a later delete or the next start to finish.
+        teardown.catch((err: unknown) =>
+          deps.log.error({ vm: vm.id, err: toBangerError(err).message }, 'tearing a deleted VM down failed'),
+        );
+        await Promise.race([answered, teardown]);
+      }
+      if (opts.wait ?? true) await teardown;
     },
 
     async prune(ids) {
@@ -668,7 +728,13 @@ export function createVmService(deps: VmServiceDeps): VmService {
       return vm.runtime.logPath;
     },
 
-    reconcile: () => reconcileVms(deps, watch),
+    async reconcile() {
+      const report = await reconcileVms(deps, watch);
+      await pruneWorkTemplates(deps.stateDir, store.images.list());
+      return report;
+    },
+
+    pruneWorkTemplates: () => pruneWorkTemplates(deps.stateDir, store.images.list()),
 
     agent: (ref, opts = {}) => agentOf(resolveVm(store.vms, ref), opts.signal),
     isLive: (id) => live.has(id),
@@ -677,7 +743,13 @@ export function createVmService(deps: VmServiceDeps): VmService {
       return () => stoppedListeners.delete(listener);
     },
 
+    async settleDeletes() {
+      await Promise.allSettled([...tearingDown.values()]);
+    },
+
     async close() {
+      // A teardown under way finishes here (the next start would finish it too, but a clean stop leaves none).
+      await Promise.allSettled([...tearingDown.values()]);
       for (const entry of live.values()) {
         entry.stopping = true; // the exit watcher must not tear down VMs we leave running
         await Promise.resolve(entry.agent?.close()).catch(() => {});

@@ -49,6 +49,8 @@ function refillSpare(deps: VmServiceDeps, template: string): void {
     try {
       await deps.runner.run(['cp', '--sparse=always', '--reflink=auto', '--', template, tmp]);
       await rename(tmp, spareOf(template));
+      // The template went (its image was removed or rebuilt) while the copy was made: so does its spare.
+      if (!(await exists(template))) await rm(spareOf(template), { force: true });
     } catch (err) {
       await rm(tmp, { force: true });
       deps.log.warn({ err: toBangerError(err).message }, 'making a spare work disk failed');
@@ -58,22 +60,55 @@ function refillSpare(deps: VmServiceDeps, template: string): void {
   })();
 }
 
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+const templatesDir = (stateDir: string) => join(stateDir, 'work-templates');
+
+/** The name prefix of `image`'s templates for its rootfs as it is now; undefined when the rootfs is gone. */
+async function currentPrefix(image: Image): Promise<string | undefined> {
+  const rootfs = await stat(image.artifacts.rootfsPath).catch(() => undefined);
+  return rootfs && `${image.id}-${rootfs.size}.${Math.trunc(rootfs.mtimeMs)}-`;
+}
+
+/**
+ * Removes every template (and its spare) that no image of `images` can use any more: of an image that was
+ * removed, or of an older rootfs of one that was rebuilt; and what a dead daemon left half made. Run at
+ * daemon start and after an image is removed or promoted, so a cache entry never outlives its image.
+ */
+export async function pruneWorkTemplates(stateDir: string, images: readonly Image[]): Promise<string[]> {
+  const dir = templatesDir(stateDir);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  if (names.length === 0) return [];
+  const keep = (await Promise.all(images.map(currentPrefix))).filter((p) => p !== undefined);
+  const mine = `.tmp-${process.pid}-`;
+  const removed: string[] = [];
+  for (const name of names) {
+    const live = name.startsWith('.tmp-')
+      ? name.startsWith(mine)
+      : keep.some((prefix) => name.startsWith(prefix));
+    if (live) continue;
+    await rm(join(dir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /** The path of the template for `image` and `sizeBytes`, made first if missing. */
 export async function workDiskTemplate(
   deps: VmServiceDeps,
   image: Image,
   sizeBytes: number,
 ): Promise<string> {
-  const dir = join(deps.stateDir, 'work-templates');
+  const dir = templatesDir(deps.stateDir);
   const rootfs = await stat(image.artifacts.rootfsPath);
   const prefix = `${image.id}-`;
   const current = `${prefix}${rootfs.size}.${Math.trunc(rootfs.mtimeMs)}-`;
   const path = join(dir, `${current}${sizeBytes}.ext4`);
-  const made = await stat(path).then(
-    () => true,
-    () => false,
-  );
-  if (made) return path;
+  if (await exists(path)) return path;
   let pending = inFlight.get(path);
   if (!pending) {
     pending = makeTemplate(deps, image, sizeBytes, dir, path, { prefix, current }).finally(() =>
