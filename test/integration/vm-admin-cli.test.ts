@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunner } from '../../src/host/index.js';
-import { type BangerInstance, createInstance, REPO_ROOT } from '../fixtures/banger-instance.js';
+import { type BangerInstance, createInstance, REPO_ROOT, waitUntil } from '../fixtures/banger-instance.js';
 
 // `vm prune`, `vm set`, `vm ports` and `banger ssh-config` through a real daemon and the built CLI, on what
 // needs no running VMM: created VMs (disks only), refusals and their messages, and ~/.ssh/config edits in a
@@ -198,5 +198,25 @@ describe('vm prune / set / ports through the CLI', () => {
     expect(pruned.stdout).toBe('deleted idle2 (created)');
     expect(JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout)).toEqual([]);
     expect(existsSync(shown.runtime.vmDir)).toBe(false);
+
+    // `vm delete` answers when the teardown is done: the name is free for the next command at once.
+    const create = (name: string) =>
+      inst.cli(['vm', 'create', '--image', 'tiny', '--name', name, '--no-start']);
+    expect((await create('reuse')).exitCode).toBe(0);
+    const reusedDir = JSON.parse((await inst.cli(['vm', 'show', 'reuse', '--json'])).stdout).runtime.vmDir;
+    const del = await inst.cli(['vm', 'delete', 'reuse']);
+    expect(del.exitCode, del.stderr).toBe(0);
+    expect(existsSync(reusedDir)).toBe(false);
+    const recreated = await create('reuse');
+    expect(recreated.exitCode, recreated.stderr).toBe(0);
+
+    // --no-wait answers once the VM is marked `deleting`; the daemon finishes the teardown after.
+    const early = await inst.cli(['vm', 'rm', '--no-wait', 'reuse']);
+    expect(early.exitCode, early.stderr).toBe(0);
+    await waitUntil(
+      async () => JSON.parse((await inst.cli(['vm', 'list', '--json'])).stdout).length === 0,
+      60_000,
+    );
+    expect(existsSync(reusedDir)).toBe(false);
   });
 });

@@ -295,19 +295,22 @@ export function vmCommands(ctx: CliContext) {
   vm.command('delete')
     .alias('rm')
     .description(
-      'delete VMs and everything they own (disks, IP, files): answers once each is killed and marked ' +
-        '`deleting`; the daemon tears the rest down after (the name is free when it is done)',
+      'delete VMs and everything they own (disks, IP, files); with --no-wait it answers once each is ' +
+        'killed and marked `deleting`, and the daemon tears the rest down after',
     )
     .argument('<vm...>', 'VMs')
-    .option('--wait', 'answer only when the whole teardown is done (the name is free again)')
+    .option(
+      '--no-wait',
+      'answer once the VM is killed and marked `deleting`; the teardown goes on in the daemon (the name is free when it is done)',
+    )
     .addHelpText(
       'after',
-      examples('banger vm delete dev', 'banger vm rm --wait dev && banger vm create --name dev'),
+      examples('banger vm delete dev && banger vm create --name dev', 'banger vm rm --no-wait a b c'),
     )
     .action(async (refs, opts) =>
       each(
         'delete',
-        async (ref) => (await (await client()).call('vm.delete', { ref, wait: opts.wait ?? false })).name,
+        async (ref) => (await (await client()).call('vm.delete', { ref, wait: opts.wait })).name,
       )(refs),
     );
 

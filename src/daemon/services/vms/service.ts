@@ -189,7 +189,7 @@ export function createVmService(deps: VmServiceDeps): VmService {
   const notDeleting = (vm: VM): VM => {
     if (vm.state !== 'deleting') return vm;
     throw new BangerError('bad_request', `VM ${vm.name} is being deleted`, {
-      hint: `banger vm delete --wait ${vm.name}`,
+      hint: `banger vm delete ${vm.name}`,
     });
   };
 
