@@ -360,7 +360,21 @@ describe('banger system run with the daemon as an unprivileged owner', () => {
     expect(del.exitCode, del.stderr).toBe(0);
 
     expect(await stopRun('SIGINT')).toBe(0);
-    expect(userProcesses()).toEqual([]);
+    // The adopted guest's QEMU was the SIGKILLed daemon's child: killed now, it is a zombie until the
+    // process it was reparented to (init here) reaps it, which happens when that process gets to it.
+    await waitUntil(() => userProcesses().length === 0, 30_000).catch(() => {});
+    // Named by their state and command lines, so a failure says what was left.
+    const described = (pid: number) => {
+      try {
+        const state = readFileSync(`/proc/${pid}/stat`, 'utf8')
+          .replace(/^.*\) /, '')
+          .split(' ')[0];
+        return `${pid} ${state} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()}`;
+      } catch {
+        return `${pid} (gone)`;
+      }
+    };
+    expect(userProcesses().map(described)).toEqual([]);
     expect(await processesNaming(home)).toEqual([]);
     expect(await taps()).toEqual([]);
     const rules = await fx.exec(ns, ['nft', 'list', 'ruleset']);
