@@ -12,6 +12,10 @@ import { resolveLayout } from '../../src/config/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bgr-oa-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** A stand-in /dev/net/tun open to everyone (Debian's default), for the cases about other devices. */
+const openTun = join(dir, 'tun-open');
+writeFileSync(openTun, '');
+chmodSync(openTun, 0o666);
 
 const layoutAt = (home: string) =>
   resolveLayout({ env: { BANGER_HOME: home }, uid: 0, home: '/root', mode: 'user' });
@@ -51,10 +55,15 @@ describe('doctor owner access', () => {
   });
 
   it('names TCG when there is no /dev/kvm, and says no helper makes taps without priv_helper_socket', async () => {
-    const row = await ownerAccessCheck(join(dir, 'no-kvm'))(ctx(instanceWithRecord('absent')));
+    const row = await ownerAccessCheck(
+      join(dir, 'no-kvm'),
+      '/etc/group',
+      openTun,
+    )(ctx(instanceWithRecord('absent')));
     expect(row.status).toBe('WARN');
     expect(row.details).toEqual([
       `${join(dir, 'no-kvm')}: absent, guests run under TCG, slower`,
+      `${openTun}: nobody (uid 65534) can open it`,
       'taps: no priv_helper_socket, so no helper makes taps for nobody',
     ]);
   });
@@ -67,7 +76,7 @@ describe('doctor owner access', () => {
     const groups = join(dir, 'group');
     writeFileSync(groups, 'root:x:0:\nkvm:x:4242:alice\n');
     const home = instanceWithRecord('denied');
-    const denied = await ownerAccessCheck(kvm, groups)(ctx(home));
+    const denied = await ownerAccessCheck(kvm, groups, openTun)(ctx(home));
     expect(denied.status).toBe('WARN');
     expect(denied.details[0]).toBe(
       `${kvm}: nobody (uid 65534) cannot open it (group kvm, mode 660); guests fall back to TCG`,
@@ -75,13 +84,32 @@ describe('doctor owner access', () => {
     expect(denied.hint).toBe('sudo usermod -aG kvm nobody, then restart bangerd (banger system restart)');
 
     writeFileSync(groups, 'root:x:0:\nkvm:x:4242:alice,nobody\n');
-    const ok = await ownerAccessCheck(kvm, groups)(ctx(home));
+    const ok = await ownerAccessCheck(kvm, groups, openTun)(ctx(home));
     expect(ok.details[0]).toBe(`${kvm}: nobody (uid 65534) can open it`);
     // World read-write (as some distributions ship /dev/kvm) is enough without the group.
     writeFileSync(groups, 'root:x:0:\nkvm:x:4242:\n');
     chmodSync(kvm, 0o666);
-    expect((await ownerAccessCheck(kvm, groups)(ctx(home))).details[0]).toBe(
+    expect((await ownerAccessCheck(kvm, groups, openTun)(ctx(home))).details[0]).toBe(
       `${kvm}: nobody (uid 65534) can open it`,
     );
+  });
+
+  it('fails with the chmod hint when the owner cannot open the tun device, and when there is none', async () => {
+    const tun = join(dir, 'tun');
+    writeFileSync(tun, '');
+    chmodSync(tun, 0o600); // root's, as this build host ships it
+    const home = instanceWithRecord('tun-closed');
+    const denied = await ownerAccessCheck(join(dir, 'no-kvm'), '/etc/group', tun)(ctx(home));
+    expect(denied.status).toBe('FAIL');
+    expect(denied.details[1]).toBe(
+      `${tun}: nobody (uid 65534) cannot open it (mode 600), so the owner's VMs cannot attach their taps`,
+    );
+    expect(denied.hint).toBe(
+      `sudo chmod 0666 ${tun} (Debian's default; a udev rule KERNEL=="tun", MODE="0666" keeps it)`,
+    );
+    const absent = await ownerAccessCheck(join(dir, 'no-kvm'), '/etc/group', join(dir, 'no-tun'))(ctx(home));
+    expect(absent.status).toBe('FAIL');
+    expect(absent.details[1]).toBe(`${join(dir, 'no-tun')}: absent, so no VM can attach its tap`);
+    expect(absent.hint).toBe('sudo modprobe tun');
   });
 });

@@ -8,13 +8,19 @@ import type { Check, CheckResult } from './checks.js';
 const NAME = 'owner access';
 /** Where the VMMs get hardware acceleration; a parameter of the check for tests only. */
 export const KVM_DEVICE = '/dev/kvm';
+/** Where a VMM attaches its tap (TUNSETIFF); a parameter of the check for tests only. */
+export const TUN_DEVICE = '/dev/net/tun';
 
 /**
- * What the daemon's owner can open, in the split: /dev/kvm (its VMMs run as the owner) and its taps
- * (bangerd-root makes them owned by the uid it serves). The owner is the install record's, else the uid
+ * What the daemon's owner can open, in the split: /dev/kvm (its VMMs run as the owner), /dev/net/tun (its
+ * VMMs attach their taps through it) and its taps (bangerd-root makes them owned by the uid it serves). The owner is the install record's, else the uid
  * the configured helper serves; in root user mode the daemon opens both as root and there is nothing to check.
  */
-export function ownerAccessCheck(kvmDevice = KVM_DEVICE, groupPath = '/etc/group'): Check {
+export function ownerAccessCheck(
+  kvmDevice = KVM_DEVICE,
+  groupPath = '/etc/group',
+  tunDevice = TUN_DEVICE,
+): Check {
   return async ({ layout }) => {
     let socket = '';
     try {
@@ -49,6 +55,7 @@ export function ownerAccessCheck(kvmDevice = KVM_DEVICE, groupPath = '/etc/group
     }
     const results: CheckResult[] = [
       kvmRow(owner, kvmDevice, groupPath),
+      tunRow(owner, tunDevice, groupPath),
       tapRow(owner, socket, hello?.ownerUid),
     ];
     const worst = results.find((r) => r.status === 'FAIL') ?? results.find((r) => r.status === 'WARN');
@@ -82,6 +89,32 @@ function kvmRow(owner: LocalUser, device: string, groupPath: string): CheckResul
           `${device}: ${who} cannot open it (group ${access.group}, mode ${access.mode}); guests fall back to TCG`,
         ],
         hint: `sudo usermod -aG ${access.group} ${owner.name}, then restart bangerd (banger system restart)`,
+      };
+  }
+}
+
+/** The owner's VMMs open the tun device to attach the taps the helper made for them: without it none starts. */
+function tunRow(owner: LocalUser, device: string, groupPath: string): CheckResult {
+  const access = deviceAccess(owner, device, groupPath);
+  const who = `${owner.name} (uid ${owner.uid})`;
+  switch (access.state) {
+    case 'absent':
+      return {
+        name: NAME,
+        status: 'FAIL',
+        details: [`${device}: absent, so no VM can attach its tap`],
+        hint: 'sudo modprobe tun',
+      };
+    case 'ok':
+      return { name: NAME, status: 'PASS', details: [`${device}: ${who} can open it`] };
+    case 'denied':
+      return {
+        name: NAME,
+        status: 'FAIL',
+        details: [
+          `${device}: ${who} cannot open it (mode ${access.mode}), so the owner's VMs cannot attach their taps`,
+        ],
+        hint: `sudo chmod 0666 ${device} (Debian's default; a udev rule KERNEL=="tun", MODE="0666" keeps it)`,
       };
   }
 }
