@@ -7,9 +7,7 @@ import { badRequest } from '../../model/errors.js';
 import { applyInstallPlan } from '../../system/install-apply.js';
 import { installPlan } from '../../system/install-plan.js';
 import { systemRun } from '../../system/run.js';
-import { systemStatus } from '../../system/status.js';
 import { noSystemdError, requireRoot, systemdBooted } from '../../system/systemd.js';
-import { applyUninstall, uninstallPlan } from '../../system/uninstall.js';
 import { type CliContext, examples } from '../context.js';
 import { renderInstalled, renderPlan, renderStatus } from '../render/system.js';
 
@@ -82,6 +80,8 @@ ${STATUS_NOT_RUNNING} when something is down or nothing is installed; 1 on an er
 `,
     )
     .action(async (opts) => {
+      // Loaded here: the install record's schema is zod, which no other CLI call may load at start-up.
+      const { systemStatus } = await import('../../system/status.js');
       const status = await systemStatus(currentLayout(env()), env(), ctx.runner, ctx.version);
       ctx.out.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : renderStatus(status));
       process.exitCode = status.healthy ? 0 : STATUS_NOT_RUNNING;
@@ -122,6 +122,7 @@ ${STATUS_NOT_RUNNING} when something is down or nothing is installed; 1 on an er
       }
       if (opts.root === undefined && !systemdBooted()) throw noSystemdError('uninstall');
       requireRoot('uninstall');
+      const { applyUninstall, uninstallPlan } = await import('../../system/uninstall.js'); // zod, as status
       const plan = uninstallPlan(opts.purge === true);
       if (plan.trees.length > 0) {
         const at = (p: string) => (opts.root ? `${opts.root}${p}` : p);
